@@ -1,0 +1,223 @@
+"""Shared domain types: the contract every subpackage imports.
+
+Everything here is a small, frozen, picklable pydantic model so that specs and records can
+cross process boundaries (Ray) while live handles (browsers, clients, weights) never do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    """Base for immutable value objects; unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SchwartzValue(StrEnum):
+    """The ten basic human values of Schwartz's theory, in the paper's order."""
+
+    SELF_DIRECTION = "self_direction"
+    UNIVERSALISM = "universalism"
+    BENEVOLENCE = "benevolence"
+    STIMULATION = "stimulation"
+    POWER = "power"
+    ACHIEVEMENT = "achievement"
+    HEDONISM = "hedonism"
+    CONFORMITY = "conformity"
+    TRADITION = "tradition"
+    SECURITY = "security"
+
+    @property
+    def label(self) -> str:
+        """Human-readable name as printed in the paper ("Self-direction")."""
+        return self.value.replace("_", "-").capitalize()
+
+
+# --------------------------------------------------------------------------- feed items
+
+
+class FeedItem(Frozen):
+    """One short video of a feed: a still image standing for the video, plus metadata."""
+
+    item_id: str
+    image_path: str = Field(description="path relative to the corpus root")
+    caption: str
+    hashtags: tuple[str, ...] = ()
+    creator: str
+    category: str
+    duration_s: float = Field(gt=0)
+    posted: str = Field(description="ISO date the post was published")
+    popularity: float = Field(ge=0.0, le=1.0)
+    value_tags: tuple[SchwartzValue, ...] = ()
+    source: str = "openclipart"
+
+    @property
+    def text(self) -> str:
+        """Caption plus hashtags: the text a viewer can read on the post."""
+        tags = " ".join(f"#{h}" for h in self.hashtags)
+        return f"{self.caption} {tags}".strip()
+
+
+# --------------------------------------------------------------------------- environments
+
+
+class VisibleText(Frozen):
+    """Text shown on screen with the post (what a VLM could read off the screenshot)."""
+
+    caption: str = ""
+    creator: str = ""
+    hashtags: tuple[str, ...] = ()
+
+    def as_text(self) -> str:
+        tags = " ".join(f"#{h}" for h in self.hashtags)
+        return " ".join(p for p in (self.caption, tags) if p).strip()
+
+
+class Observation(Frozen):
+    """What a viewer sees at the start of a video."""
+
+    screenshot_png: bytes = Field(repr=False)
+    text: VisibleText = VisibleText()
+    url: str = ""
+    item_id: str | None = None
+    duration_s: float | None = Field(default=None, description="video length when known")
+    t_s: float = Field(default=0.0, description="feed clock (virtual seconds) at capture")
+    step: int = 0
+
+    @property
+    def screenshot_sha(self) -> str:
+        return hashlib.sha256(self.screenshot_png).hexdigest()
+
+
+class Stay(Frozen):
+    """Watch the current video for `dwell_s` (virtual) seconds, then scroll on."""
+
+    kind: Literal["stay"] = "stay"
+    dwell_s: float = Field(ge=0)
+
+
+class Skip(Frozen):
+    """Scroll to the next video at once."""
+
+    kind: Literal["skip"] = "skip"
+
+
+Action = Annotated[Stay | Skip, Field(discriminator="kind")]
+
+
+class StepResult(Frozen):
+    """Outcome of one action: the watch event that the feed saw and the next observation."""
+
+    observation: Observation
+    watched_s: float
+    watch_ratio: float = Field(ge=0.0, le=1.0)
+    item_id: str | None = None
+
+
+# --------------------------------------------------------------------------- models
+
+
+class TextPart(Frozen):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(Frozen):
+    """An image sent as an image, never pasted into text.
+
+    `alt_text` carries the text the environment read off the screen with the post. API VLMs
+    never receive it (they read the pixels); text-only CPU baselines use it instead of OCR.
+    """
+
+    type: Literal["image"] = "image"
+    png: bytes = Field(repr=False)
+    alt_text: str = ""
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.png).hexdigest()
+
+
+Part = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class Message(Frozen):
+    role: Literal["system", "user", "assistant"]
+    content: tuple[Part, ...]
+
+    @classmethod
+    def text(cls, role: Literal["system", "user", "assistant"], text: str) -> Message:
+        return cls(role=role, content=(TextPart(text=text),))
+
+    def text_content(self) -> str:
+        return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    def images(self) -> list[ImagePart]:
+        return [p for p in self.content if isinstance(p, ImagePart)]
+
+
+class GenerateConfig(Frozen):
+    """Generation parameters; part of the cache key."""
+
+    temperature: float = 0.0
+    max_tokens: int = 256
+    seed: int | None = None
+    json_schema: dict[str, Any] | None = Field(
+        default=None, description="ask for a JSON reply matching this schema when supported"
+    )
+    timeout_s: float = 60.0
+
+
+class Usage(Frozen):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+        )
+
+
+class Completion(Frozen):
+    text: str
+    model: str
+    usage: Usage = Usage()
+    latency_s: float = 0.0
+    cached: bool = False
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+class ISQComponents(Frozen):
+    """Answers to the Inductive Scoring Questionnaire (paper section 5)."""
+
+    visual_appeal: int = Field(ge=1, le=10)
+    curiosity: int = Field(ge=1, le=10)
+    emotional_engagement: int = Field(ge=1, le=10)
+    value_expectation: int = Field(ge=1, le=10)
+    preference_alignment: bool
+    action_desire: bool
+
+
+class Decision(Frozen):
+    """A strategy's verdict on one observation. `yes=None` means the answer was invalid."""
+
+    yes: bool | None
+    answers: dict[str, str] = {}
+    isq: ISQComponents | None = None
+    score: float | None = None
+    usage: Usage = Usage()
+    latency_s: float = 0.0
+    cached: bool = False
+    prompt_version: str = ""
+    error: str | None = None
