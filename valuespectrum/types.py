@@ -221,3 +221,47 @@ class Decision(Frozen):
     cached: bool = False
     prompt_version: str = ""
     error: str | None = None
+
+
+# --------------------------------------------------------------------------- records
+
+
+class StepRecord(Frozen):
+    """One scroll of one trial, as written to `steps.parquet` (one row per scroll)."""
+
+    trial_id: str
+    cell: str
+    persona: str
+    model: str
+    platform: str
+    strategy: str
+    step: int
+    item_id: str | None = None
+    category: str | None = None
+    value_tags: tuple[str, ...] = ()
+    value_match: bool | None = Field(
+        default=None, description="the post carries one of the persona's values"
+    )
+    decision: int | None = Field(default=None, description="1 yes, 0 no, None invalid")
+    score: float | None = None
+    isq_visual_appeal: int | None = None
+    isq_curiosity: int | None = None
+    isq_emotional_engagement: int | None = None
+    isq_value_expectation: int | None = None
+    isq_preference_alignment: bool | None = None
+    isq_action_desire: bool | None = None
+    answers: str = Field(default="{}", description="raw answers as JSON")
+    prompt_version: str = ""
+    action: Literal["stay", "skip"] = "skip"
+    dwell_s: float = 0.0
+    watched_s: float = 0.0
+    watch_ratio: float = 0.0
+    latency_s: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+    error: str | None = None
+    screenshot_path: str | None = None
+    url: str = ""
+    t_s: float = 0.0

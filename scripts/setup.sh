@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Idempotent set-up: venv, torch (first), the package with its extras, Debian packages
+# (chromium, chromium-driver, openclipart), and the default corpus. Re-running it when
+# everything is present takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+export VSPEC_HOME=${VSPEC_HOME:-$PWD/.vspec}
+export HF_HUB_OFFLINE=1
+
+say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+# --- Debian packages --------------------------------------------------------------------
+need_apt=()
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
+[ -d /usr/share/openclipart/png ] || need_apt+=(openclipart-png)
+[ -d /usr/share/openclipart/svg ] || need_apt+=(openclipart-svg)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  say "installing Debian packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# --- Python environment -----------------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+fi
+if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+  say "installing torch==2.14.1 torchvision==0.29.1 (before anything that needs torch)"
+  "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
+fi
+stamp="$VENV/.vspec-installed"
+want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$VENV/bin/python" -c "import valuespectrum" 2>/dev/null; then
+  say "installing valuespectrum with extras clip, android, dev"
+  "$VENV/bin/pip" install -q -e '.[clip,android,dev]'
+  echo "$want" > "$stamp"
+fi
+
+# --- Default corpus ---------------------------------------------------------------------
+corpus="$VSPEC_HOME/corpus/openclipart"
+if [ ! -f "$corpus/manifest.parquet" ]; then
+  say "building the default corpus in $corpus (openclipart, once)"
+  "$VENV/bin/vspec" corpus build openclipart --out "$corpus"
+fi
+say "ready ($VENV, corpus at $corpus)"

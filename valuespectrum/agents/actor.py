@@ -1,0 +1,191 @@
+"""ViewerActor: a Ray actor hosting several viewer agents that share one browser.
+
+Only specs cross into the actor; the browser, the environments, the model clients and any
+weights are built inside it. Each trial streams its events back to the driver (a Ray
+generator), so the driver journals every step as it happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg, step_record
+from valuespectrum.experiments.spec import TrialSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActorOptions:
+    """Run-wide settings every actor receives (picklable)."""
+
+    feed_url: str
+    cache_dir: str | None = None
+    budget_usd: float | None = None
+    budget_name: str | None = None
+    max_restarts: int = 2
+    jpeg_quality: int = 80
+
+
+class ViewerHost:
+    """The live side of a ViewerActor (also usable without Ray, e.g. in tests)."""
+
+    def __init__(self, options: ActorOptions) -> None:
+        self.options = options
+        self._browser = None
+        self._backends: dict[str, Any] = {}
+        self.trials_run = 0
+
+    async def browser(self):
+        """The shared browser, (re)started when missing or dead."""
+        from valuespectrum.environments.playwright_env import BrowserHost
+
+        if self._browser is not None and not self._browser.is_alive():
+            await self._close_browser()
+        if self._browser is None:
+            host = BrowserHost()
+            await host.start()
+            self._browser = host
+        return self._browser
+
+    async def _close_browser(self) -> None:
+        if self._browser is not None:
+            try:
+                await self._browser.close()
+            except Exception:  # a crashed browser may fail to close; it is gone either way
+                log.debug("closing a dead browser failed", exc_info=True)
+            self._browser = None
+
+    def backend(self, trial: TrialSpec):
+        """One backend stack per model spec, shared by the agents of this actor."""
+        from valuespectrum.models import build_backend
+
+        key = trial.model.model_dump_json()
+        if key not in self._backends:
+            self._backends[key] = build_backend(
+                trial.model,
+                cache_dir=self.options.cache_dir,
+                budget_usd=self.options.budget_usd,
+                budget_name=self.options.budget_name,
+            )
+        return self._backends[key]
+
+    async def environment(self, trial: TrialSpec):
+        from valuespectrum.environments.spec import EnvironmentSpec, build_environment
+
+        spec = EnvironmentSpec(
+            kind=trial.platform.environment,
+            style=trial.platform.style,
+            feed_url=self.options.feed_url,
+            session_id=trial.trial_id,
+        )
+        host = await self.browser() if spec.kind == "playwright" else None
+        return await build_environment(spec, host=host)
+
+    async def run_trial(self, trial: TrialSpec) -> AsyncIterator[dict[str, Any]]:
+        """Run one trial, yielding step / restart / end events.
+
+        A crashed environment (e.g. the browser died) is rebuilt and the trial restarts
+        from its seed; the driver drops the partial attempt, so no step is duplicated.
+        """
+        from valuespectrum.environments.base import EnvironmentCrashed
+        from valuespectrum.models.base import BackendUnavailable, BudgetExceeded
+        from valuespectrum.strategies import make_strategy
+
+        self.trials_run += 1
+        restarts = 0
+        labels = dict(
+            trial_id=trial.trial_id, cell=trial.cell, persona=trial.persona.name,
+            model=trial.model.label, platform=trial.platform.label, strategy=trial.strategy,
+        )
+        while True:
+            env = None
+            try:
+                backend = self.backend(trial)
+                strategy = make_strategy(trial.strategy)
+                env = await self.environment(trial)
+                agent = ViewerAgent(trial.persona, backend, strategy, env)
+                async for outcome in agent.scroll(trial.scrolls, seed=trial.seed):
+                    jpeg = (
+                        screenshot_jpeg(outcome.observation.screenshot_png, self.options.jpeg_quality)
+                        if trial.screenshots
+                        else None
+                    )
+                    yield {"type": "step", "record": step_record(outcome, **labels), "jpeg": jpeg}
+                yield {"type": "end", "status": "done", "restarts": restarts}
+                return
+            except EnvironmentCrashed as e:
+                await self._close_browser()
+                if restarts >= self.options.max_restarts:
+                    yield {"type": "end", "status": "failed", "restarts": restarts,
+                           "error": f"environment crashed {restarts + 1} times; last: {e}"}
+                    return
+                restarts += 1
+                yield {"type": "restart", "attempt": restarts, "error": str(e)}
+            except BudgetExceeded as e:
+                yield {"type": "end", "status": "budget", "restarts": restarts, "error": str(e),
+                       "fatal": True}
+                return
+            except BackendUnavailable as e:
+                yield {"type": "end", "status": "failed", "restarts": restarts, "fatal": True,
+                       "error": f"model backend unavailable: {e}"}
+                return
+            except Exception as e:  # any other failure ends this trial, recorded with its cause
+                log.error("trial %s failed:\n%s", trial.trial_id, traceback.format_exc())
+                yield {"type": "end", "status": "failed", "restarts": restarts,
+                       "error": f"{type(e).__name__}: {e}"}
+                return
+            finally:
+                if env is not None:
+                    try:
+                        await env.close()
+                    except Exception:
+                        log.debug("closing environment failed", exc_info=True)
+
+    async def ping(self) -> dict[str, Any]:
+        """Health and load of this host (RLlib-style assert_healthy)."""
+        alive = self._browser.is_alive() if self._browser is not None else None
+        return {"browser_alive": alive, "trials_run": self.trials_run}
+
+    async def crash_browser(self) -> None:
+        """Fault injection for tests: kill the shared browser process."""
+        if self._browser is not None:
+            await self._browser.kill()
+
+    async def shutdown(self) -> None:
+        for b in self._backends.values():
+            try:
+                await b.aclose()
+            except Exception:
+                log.debug("closing backend failed", exc_info=True)
+        self._backends.clear()
+        await self._close_browser()
+
+
+def viewer_actor_class():
+    """The Ray actor class (created lazily so importing this module does not import Ray)."""
+    import ray
+
+    @ray.remote(num_cpus=0.5, max_restarts=3)
+    class ViewerActor:
+        def __init__(self, options: ActorOptions) -> None:
+            self._host = ViewerHost(options)
+
+        async def run_trial(self, trial: TrialSpec):
+            async for event in self._host.run_trial(trial):
+                yield event
+
+        async def ping(self) -> dict[str, Any]:
+            return await self._host.ping()
+
+        async def crash_browser(self) -> None:
+            await self._host.crash_browser()
+
+        async def shutdown(self) -> None:
+            await self._host.shutdown()
+
+    return ViewerActor

@@ -1,0 +1,127 @@
+"""ViewerAgent: a persona-driven viewer that watches or skips, one scroll at a time."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from PIL import Image
+
+from valuespectrum.environments.base import Environment
+from valuespectrum.models.base import Backend
+from valuespectrum.personas import Persona
+from valuespectrum.strategies.base import Strategy
+from valuespectrum.types import Decision, Observation, Skip, Stay, StepRecord, StepResult
+
+#: Dwell used when the environment does not know a video's length (real platforms).
+DEFAULT_DWELL_S = 15.0
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What happened at one scroll: what was seen, decided, done, and what the feed saw."""
+
+    step: int
+    observation: Observation
+    decision: Decision
+    action: Stay | Skip
+    result: StepResult
+    wall_s: float
+
+
+class ViewerAgent:
+    """Observe -> decide -> Stay(the post's duration) or Skip, for a number of scrolls.
+
+    The agent only observes: its actions are watching and scrolling, never liking,
+    commenting or following. An invalid answer (Decision.yes is None) scrolls on, and is
+    recorded as invalid, not as "no".
+    """
+
+    def __init__(
+        self,
+        persona: Persona | None,
+        backend: Backend,
+        strategy: Strategy,
+        env: Environment,
+        *,
+        default_dwell_s: float = DEFAULT_DWELL_S,
+    ) -> None:
+        self.persona = persona
+        self.backend = backend
+        self.strategy = strategy
+        self.env = env
+        self.default_dwell_s = default_dwell_s
+
+    def choose(self, obs: Observation, decision: Decision) -> Stay | Skip:
+        if decision.yes:
+            return Stay(dwell_s=obs.duration_s if obs.duration_s else self.default_dwell_s)
+        return Skip()
+
+    async def scroll(self, scrolls: int, *, seed: int | None = None) -> AsyncIterator[StepOutcome]:
+        """Run `scrolls` steps from a fresh reset, yielding each outcome as it happens."""
+        obs = await self.env.reset(seed=seed)
+        for step in range(scrolls):
+            t0 = time.perf_counter()
+            decision = await self.strategy.decide(obs, self.persona, self.backend)
+            action = self.choose(obs, decision)
+            result = await self.env.act(action)
+            yield StepOutcome(step, obs, decision, action, result, time.perf_counter() - t0)
+            obs = result.observation
+
+
+def screenshot_jpeg(png: bytes, quality: int = 80) -> bytes:
+    """Re-encode a PNG screenshot as JPEG for storage."""
+    with Image.open(io.BytesIO(png)) as im:
+        buf = io.BytesIO()
+        im.convert("RGB").save(buf, format="JPEG", quality=quality)
+        return buf.getvalue()
+
+
+def step_record(
+    outcome: StepOutcome,
+    *,
+    trial_id: str,
+    cell: str,
+    persona: str,
+    model: str,
+    platform: str,
+    strategy: str,
+) -> StepRecord:
+    """Flatten an outcome into the row written to steps.parquet (metadata added later)."""
+    d, obs, res = outcome.decision, outcome.observation, outcome.result
+    isq = d.isq
+    return StepRecord(
+        trial_id=trial_id,
+        cell=cell,
+        persona=persona,
+        model=model,
+        platform=platform,
+        strategy=strategy,
+        step=outcome.step,
+        item_id=obs.item_id,
+        decision=None if d.yes is None else int(d.yes),
+        score=d.score,
+        isq_visual_appeal=isq.visual_appeal if isq else None,
+        isq_curiosity=isq.curiosity if isq else None,
+        isq_emotional_engagement=isq.emotional_engagement if isq else None,
+        isq_value_expectation=isq.value_expectation if isq else None,
+        isq_preference_alignment=isq.preference_alignment if isq else None,
+        isq_action_desire=isq.action_desire if isq else None,
+        answers=json.dumps(d.answers, ensure_ascii=False),
+        prompt_version=d.prompt_version,
+        action=outcome.action.kind,
+        dwell_s=outcome.action.dwell_s if isinstance(outcome.action, Stay) else 0.0,
+        watched_s=res.watched_s,
+        watch_ratio=res.watch_ratio,
+        latency_s=d.latency_s,
+        input_tokens=d.usage.input_tokens,
+        output_tokens=d.usage.output_tokens,
+        cost_usd=d.usage.cost_usd,
+        cached=d.cached,
+        error=d.error,
+        url=obs.url,
+        t_s=obs.t_s,
+    )

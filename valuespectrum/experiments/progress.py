@@ -1,0 +1,166 @@
+"""Live progress of a sweep: a rich view on a terminal, plain lines in CI logs."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from valuespectrum.experiments.metrics import i_avg
+
+
+@dataclass
+class GroupState:
+    """Running counters of one model x platform x strategy row."""
+
+    total: int = 0
+    done: int = 0
+    steps: int = 0
+    errors: int = 0
+    cost: float = 0.0
+    first_ts: float | None = None
+    finished: list[list[int | None]] = field(default_factory=list)
+
+
+class SweepProgress:
+    """Receives runner events and renders them.
+
+    On a terminal: an overall bar with ETA and a row per model x platform x strategy (trials
+    done, steps/s, yes-rate in the first/last window, running I_avg, errors, cost). Otherwise
+    one line per finished trial and a status line every `plain_every_s` seconds.
+    """
+
+    def __init__(self, console: Console | None = None, *, window: int = 50,
+                 live: bool | None = None, plain_every_s: float = 10.0) -> None:
+        self.console = console or Console()
+        self.window = window
+        self.live_mode = self.console.is_terminal if live is None else live
+        self.plain_every_s = plain_every_s
+        self.groups: dict[tuple[str, str, str], GroupState] = defaultdict(GroupState)
+        self.running: dict[str, list[int | None]] = {}
+        self.total_steps = 0
+        self.trials_total = 0
+        self.trials_done = 0
+        self._last_plain = 0.0
+        self._t0 = time.time()
+        self._progress = Progress(
+            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+        )
+        self._task = None
+        self._live: Live | None = None
+
+    @staticmethod
+    def _key(trial: Any) -> tuple[str, str, str]:
+        return (trial.model.label, trial.platform.label, trial.strategy)
+
+    # ------------------------------------------------------------------ events
+    def start(self, trials: list[Any], done: set[str]) -> None:
+        self.trials_total = len(trials)
+        for t in trials:
+            g = self.groups[self._key(t)]
+            g.total += 1
+            if t.trial_id in done:
+                g.done += 1
+        self.trials_done = len(done)
+        self._task = self._progress.add_task("trials", total=len(trials), completed=len(done))
+        if done:
+            self.console.print(f"resuming: {len(done)} of {len(trials)} trials already done")
+        if self.live_mode:
+            self._live = Live(self, console=self.console, refresh_per_second=4, transient=False)
+            self._live.start()
+        else:
+            self.console.print(f"running {len(trials) - len(done)} trials")
+
+    def trial_started(self, trial: Any) -> None:
+        self.running[trial.trial_id] = []
+        g = self.groups[self._key(trial)]
+        if g.first_ts is None:
+            g.first_ts = time.time()
+
+    def step(self, trial: Any, record: Any) -> None:
+        self.running.setdefault(trial.trial_id, []).append(record.decision)
+        g = self.groups[self._key(trial)]
+        g.steps += 1
+        g.cost += record.cost_usd or 0.0
+        self.total_steps += 1
+        self._maybe_plain()
+
+    def restart(self, trial: Any, error: str) -> None:
+        self.running[trial.trial_id] = []
+        self.groups[self._key(trial)].errors += 1
+        self._print(f"[yellow]restart[/] {trial.trial_id}: {error}")
+
+    def trial_finished(self, trial: Any, record: Any) -> None:
+        g = self.groups[self._key(trial)]
+        decisions = self.running.pop(trial.trial_id, [])
+        if record.status == "done":
+            g.done += 1
+            g.finished.append(decisions)
+            self.trials_done += 1
+            if self._task is not None:
+                self._progress.update(self._task, completed=self.trials_done)
+        else:
+            g.errors += 1
+        if not self.live_mode:
+            yes = [d for d in decisions if d is not None]
+            rate = f"{np.mean(yes):.2f}" if yes else "-"
+            err = f" ({record.error})" if record.error else ""
+            self.console.print(
+                f"[{self.trials_done}/{self.trials_total}] {trial.trial_id}: {record.status}, "
+                f"{record.steps} steps, yes-rate {rate}{err}", highlight=False,
+            )
+        elif record.status != "done":
+            self._print(f"[red]{record.status}[/] {trial.trial_id}: {record.error}")
+
+    def finish(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    # ------------------------------------------------------------------ rendering
+    def _print(self, msg: str) -> None:
+        (self._live.console if self._live else self.console).print(msg, highlight=False)
+
+    def _maybe_plain(self) -> None:
+        if self.live_mode:
+            return
+        now = time.time()
+        if now - self._last_plain >= self.plain_every_s:
+            self._last_plain = now
+            rate = self.total_steps / max(now - self._t0, 1e-9)
+            self.console.print(
+                f"progress: {self.trials_done}/{self.trials_total} trials, "
+                f"{self.total_steps} steps, {rate:.1f} steps/s", highlight=False,
+            )
+
+    def table(self) -> Table:
+        t = Table(title="running", expand=False)
+        for col in ("model", "platform", "strategy", "trials", "steps/s", "yes first", "yes last",
+                    "I_avg %", "errors", "cost $"):
+            t.add_column(col, justify="right" if col not in ("model", "platform", "strategy") else "left")
+        now = time.time()
+        for (model, platform, strategy), g in sorted(self.groups.items()):
+            valid = [[x for x in s if x is not None] for s in g.finished]
+            firsts = [np.mean(v[: self.window]) for v in valid if v]
+            lasts = [np.mean(v[-self.window :]) for v in valid if v]
+            res = i_avg(g.finished, n=self.window) if g.finished else None
+            sps = g.steps / max(now - g.first_ts, 1e-9) if g.first_ts else 0.0
+            t.add_row(
+                model, platform, strategy, f"{g.done}/{g.total}", f"{sps:.1f}",
+                f"{np.mean(firsts):.2f}" if firsts else "-",
+                f"{np.mean(lasts):.2f}" if lasts else "-",
+                f"{res.value:+.1f}" if res is not None and res.value == res.value else "-",
+                str(g.errors), f"{g.cost:.4f}",
+            )
+        return t
+
+    def __rich__(self) -> Group:
+        return Group(self._progress, self.table())

@@ -1,0 +1,258 @@
+"""The sweep runner: expand a spec into trials, run them on Ray actors, journal every step.
+
+The driver is the only writer of the run directory. Actors stream step events back (Ray
+generators); the driver adds feed metadata (category, value tags), writes the record and its
+screenshot, and updates the live progress view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from valuespectrum.agents.actor import ActorOptions
+from valuespectrum.experiments.results import RunDirectory, TrialRecord
+from valuespectrum.experiments.spec import ExperimentSpec, TrialSpec, expand
+from valuespectrum.personas import Persona
+from valuespectrum.types import StepRecord
+
+log = logging.getLogger(__name__)
+
+VERSIONED_PACKAGES = (
+    "valuespectrum", "ray", "playwright", "openai", "pydantic", "numpy", "pyarrow",
+    "pymilvus", "milvus-lite", "sentence-transformers", "torch", "open_clip_torch",
+)
+
+
+class FatalRunError(RuntimeError):
+    """The run cannot go on (dead model endpoint, budget exhausted, ...)."""
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    planned: int
+    skipped: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    fatal: str | None = None
+    wall_s: float = 0.0
+
+
+class SweepRunner:
+    """Runs an experiment spec; rerunning the same spec resumes where it stopped."""
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        personas: list[Persona],
+        *,
+        ray_address: str | None = None,
+        progress: Any = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.personas = {p.name: p for p in personas}
+        self.trials = expand(spec, personas)
+        self.run_dir = RunDirectory(spec.output_dir())
+        self.ray_address = ray_address
+        self.progress = progress
+        self.cache_dir = cache_dir or os.path.join(
+            os.environ.get("VSPEC_HOME", ".vspec"), "cache"
+        )
+        self._fatal: str | None = None
+        self._corpus = None
+
+    # ------------------------------------------------------------------ setup
+    def _write_meta(self) -> None:
+        spec = self.spec.model_dump(mode="json")
+        spec["kind"] = "sweep"
+        (self.run_dir.root / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        (self.run_dir.root / "versions.json").write_text(json.dumps(package_versions(), indent=2))
+
+    def _start_ray(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if self.ray_address:
+            ray.init(address=self.ray_address, log_to_driver=True)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=True)
+
+    def _start_feed(self):
+        from valuespectrum.feed.corpus import Corpus, default_corpus_dir
+        from valuespectrum.feed.platform import FeedPlatform
+        from valuespectrum.feed.server import FeedServer
+
+        corpus_dir = Path(self.spec.corpus) if self.spec.corpus else default_corpus_dir()
+        self._corpus = Corpus.load(corpus_dir)
+        host = "127.0.0.1"
+        if self.ray_address:  # actors on other nodes must reach the feed
+            import ray
+
+            host = ray.util.get_node_ip_address()
+        server = FeedServer(FeedPlatform(self._corpus), host=host, port=0)
+        server.start()
+        return server
+
+    # ------------------------------------------------------------------ records
+    def _enrich(self, record: StepRecord, trial: TrialSpec) -> StepRecord:
+        if record.item_id is None or self._corpus is None:
+            return record
+        try:
+            item = self._corpus.get(record.item_id)
+        except Exception:
+            return record
+        tags = tuple(v.value for v in item.value_tags)
+        wanted = {v.value for v in trial.persona.values}
+        return record.model_copy(
+            update={"category": item.category, "value_tags": tags,
+                    "value_match": bool(wanted & set(tags))}
+        )
+
+    def _trial_record(self, trial: TrialSpec, status: str, steps: int, restarts: int,
+                      error: str | None, started: float) -> TrialRecord:
+        return TrialRecord(
+            trial_id=trial.trial_id, cell=trial.cell, persona=trial.persona.name,
+            model=trial.model.label, platform=trial.platform.label, strategy=trial.strategy,
+            index=trial.index, seed=trial.seed, status=status, steps=steps, restarts=restarts,
+            error=error, started=started, ended=time.time(),
+        )
+
+    def _notify(self, method: str, *args: Any) -> None:
+        if self.progress is not None:
+            getattr(self.progress, method)(*args)
+
+    # ------------------------------------------------------------------ one trial
+    async def _run_one(self, actor: Any, trial: TrialSpec) -> str:
+        import ray
+        from ray.exceptions import RayActorError
+
+        started = time.time()
+        attempts = 0
+        while True:
+            self.run_dir.start_trial(trial.trial_id)
+            self._notify("trial_started", trial)
+            steps, restarts, status, error = 0, 0, "failed", None
+            gen = actor.run_trial.remote(trial)
+            try:
+                async with asyncio.timeout(self.spec.trial_timeout_s):
+                    async for ref in gen:
+                        event = await ref
+                        if event["type"] == "step":
+                            rec = self._enrich(event["record"], trial)
+                            rec = self.run_dir.append_step(rec, event.get("jpeg"))
+                            steps += 1
+                            self._notify("step", trial, rec)
+                        elif event["type"] == "restart":
+                            self.run_dir.start_trial(trial.trial_id)
+                            steps, restarts = 0, event["attempt"]
+                            self._notify("restart", trial, event["error"])
+                        elif event["type"] == "end":
+                            status, error = event["status"], event.get("error")
+                            restarts = event.get("restarts", restarts)
+                            if event.get("fatal"):
+                                self._fatal = error
+            except TimeoutError:
+                status, error = "timeout", f"trial exceeded {self.spec.trial_timeout_s:g} s"
+                try:
+                    ray.cancel(gen)
+                except Exception:
+                    log.debug("cancelling a timed-out trial failed", exc_info=True)
+            except RayActorError as e:
+                attempts += 1
+                if attempts <= self.spec.max_restarts:
+                    self._notify("restart", trial, f"viewer actor died: {e}")
+                    continue
+                status, error = "failed", f"viewer actor died {attempts} times: {e}"
+            rec = self._trial_record(trial, status, steps, restarts + attempts, error, started)
+            self.run_dir.finish_trial(rec)
+            self._notify("trial_finished", trial, rec)
+            return status
+
+    # ------------------------------------------------------------------ the sweep
+    async def _sweep(self, todo: list[TrialSpec], feed_url: str) -> dict[str, int]:
+        from valuespectrum.agents.actor import viewer_actor_class
+
+        ViewerActor = viewer_actor_class()
+        per_actor = self.spec.agents_per_actor
+        concurrency = min(self.spec.concurrency, len(todo))
+        n_actors = max(1, math.ceil(concurrency / per_actor))
+        options = ActorOptions(
+            feed_url=feed_url, cache_dir=self.cache_dir, budget_usd=self.spec.budget_usd,
+            budget_name=f"vspec-budget-{self.spec.name}", max_restarts=self.spec.max_restarts,
+        )
+        actors = [
+            ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
+            for _ in range(n_actors)
+        ]
+        queue = deque(todo)
+        statuses: dict[str, int] = {}
+
+        async def worker(i: int) -> None:
+            actor = actors[i % n_actors]
+            while queue and self._fatal is None:
+                trial = queue.popleft()
+                status = await self._run_one(actor, trial)
+                statuses[status] = statuses.get(status, 0) + 1
+
+        try:
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        finally:
+            await asyncio.gather(*(a.shutdown.remote() for a in actors), return_exceptions=True)
+            import ray
+
+            for a in actors:
+                ray.kill(a)
+        return statuses
+
+    def run(self) -> RunOutcome:
+        """Run (or resume) the sweep; returns what happened. Tables are written at the end."""
+        t0 = time.time()
+        self.run_dir.acquire()
+        server = None
+        try:
+            self._write_meta()
+            done = self.run_dir.completed()
+            todo = [t for t in self.trials if t.trial_id not in done]
+            outcome = RunOutcome(self.run_dir.root, planned=len(self.trials), skipped=len(done))
+            self._notify("start", self.trials, done)
+            if todo:
+                self._start_ray()
+                server = self._start_feed()
+                outcome.statuses = asyncio.run(self._sweep(todo, server.url))
+            outcome.fatal = self._fatal
+            return outcome
+        finally:
+            if server is not None:
+                server.stop()
+            self.run_dir.consolidate()
+            from valuespectrum.experiments.summary import write_summary
+
+            write_summary(self.run_dir.root, self.spec)
+            self._notify("finish")
+            self.run_dir.release()
+            if "outcome" in locals():
+                outcome.wall_s = time.time() - t0
