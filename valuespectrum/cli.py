@@ -70,5 +70,52 @@ def personas_validate(paths: list[Path] = typer.Argument(..., help="persona YAML
         raise typer.Exit(1)
 
 
+@app.command("run")
+def run_experiment(
+    spec_path: Path = typer.Argument(..., help="experiment spec (YAML)"),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="attach to a Ray cluster (default: start Ray locally)"
+    ),
+    live: bool | None = typer.Option(
+        None, "--live/--plain", help="rich live view or plain lines (default: live on a terminal)"
+    ),
+) -> None:
+    """Run (or resume) a persona sweep and print I_avg per model x platform x strategy."""
+    from valuespectrum.experiments.progress import SweepProgress
+    from valuespectrum.experiments.results import RunLockedError
+    from valuespectrum.experiments.runner import SweepRunner
+    from valuespectrum.experiments.spec import load_experiment
+    from valuespectrum.report.terminal import print_summary
+
+    try:
+        spec, personas = load_experiment(spec_path)
+        progress = SweepProgress(console, window=spec.window, live=live)
+        runner = SweepRunner(spec, personas, ray_address=ray_address, progress=progress)
+        outcome = runner.run()
+    except (ConfigError, RunLockedError, FileNotFoundError) as e:
+        fail(str(e))
+    print_summary(console, outcome.run_dir)
+    console.print(
+        f"run directory: {outcome.run_dir} ({outcome.planned} trials, {outcome.skipped} resumed, "
+        f"{outcome.wall_s:.0f} s)", highlight=False,
+    )
+    if outcome.fatal:
+        fail(f"the run stopped early: {outcome.fatal}", code=1)
+    if any(k != "done" for k in outcome.statuses):
+        fail(f"some trials did not finish: {outcome.statuses}; rerun the command to resume", code=1)
+
+
+@app.command("report")
+def report(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+    """Write RUN_DIR/report.md with its figures (sweep or Value-Spectrum run)."""
+    from valuespectrum.report.sweep import write_report
+
+    try:
+        out = write_report(run_dir)
+    except (FileNotFoundError, ConfigError, KeyError, ValueError) as e:
+        fail(str(e))
+    console.print(f"wrote {out}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
