@@ -22,7 +22,7 @@ import shutil
 import socket
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,6 +58,8 @@ class TrialRecord(Frozen):
 
 
 def _arrow_type(annotation: Any) -> pa.DataType:
+    if get_origin(annotation) is tuple:
+        return pa.list_(pa.string())
     args = [a for a in get_args(annotation) if a is not type(None)]
     base = args[0] if args else annotation
     if base is bool:
@@ -66,8 +68,6 @@ def _arrow_type(annotation: Any) -> pa.DataType:
         return pa.int64()
     if base is float:
         return pa.float64()
-    if getattr(base, "__origin__", None) is tuple or base is tuple:
-        return pa.list_(pa.string())
     return pa.string()
 
 
