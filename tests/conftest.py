@@ -1,0 +1,37 @@
+"""Shared test settings: offline model hubs, quiet local Ray, marker-based skips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    chromium = os.path.exists("/usr/bin/chromium")
+    gpu = _has_gpu() and shutil.which("vllm") is not None
+    api = os.environ.get("VSPEC_RUN_API_TESTS") == "1"
+    for item in items:
+        if "browser" in item.keywords and not chromium:
+            item.add_marker(pytest.mark.skip(reason="Debian chromium is not installed"))
+        if "gpu" in item.keywords and not gpu:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU and vllm (GPU nodes only)"))
+        if "api" in item.keywords and not api:
+            item.add_marker(pytest.mark.skip(reason="real API calls: set VSPEC_RUN_API_TESTS=1 and keys"))
+        if "android" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="needs an Android device or emulator (none here)"))
