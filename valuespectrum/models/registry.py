@@ -1,0 +1,115 @@
+"""Provider registry: a spec prefix picks a factory (SDKs imported lazily) and
+`build_backend` stacks the wrappers around it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from valuespectrum.config import ConfigError
+from valuespectrum.models.base import Backend
+from valuespectrum.models.shared import SharedBudget, SharedRateLimit
+from valuespectrum.models.spec import OPENAI_COMPATIBLE, ModelSpec
+
+# Providers whose OpenAI-compatible endpoint honours response_format=json_schema by default.
+JSON_SCHEMA_DEFAULT = {"openai": True, "gemini": True, "vllm": True,
+                       "anthropic": False, "dashscope": False}
+CACHE_FILE = "responses.sqlite"
+
+
+def _openai(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.openai_backend import OpenAIBackend
+
+    base_url = spec.base_url or OPENAI_COMPATIBLE[spec.provider][0]
+    json_ok = spec.json_schema if spec.json_schema is not None else JSON_SCHEMA_DEFAULT[spec.provider]
+    return OpenAIBackend(spec.target, base_url=base_url, api_key_env=spec.key_env(),
+                         params=spec.params, supports_json_schema=json_ok, name=spec.spec)
+
+
+def _vllm(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.vllm import VllmBackend
+
+    return VllmBackend(spec)
+
+
+def _baseline(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.baselines import make_baseline
+
+    return make_baseline(spec)
+
+
+def _scripted(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.scripted import ScriptedBackend
+
+    params = dict(spec.params)
+    replies = params.pop("replies", spec.target)
+    latency = float(params.pop("latency_s", 0.0))
+    json_ok = bool(spec.json_schema)
+    if params:
+        raise ConfigError(f"{spec.spec}: unknown params {sorted(params)} (expected replies, latency_s)")
+    return ScriptedBackend(replies, latency_s=latency, name=spec.spec, supports_json_schema=json_ok)
+
+
+def factories() -> dict[str, Callable[[ModelSpec], Backend]]:
+    """Prefix -> factory building the bare provider backend."""
+    return {
+        **{p: _openai for p in OPENAI_COMPATIBLE},
+        "vllm": _vllm,
+        "embed": _baseline, "clip": _baseline, "random": _baseline, "always": _baseline,
+        "scripted": _scripted,
+    }
+
+
+def build_backend(
+    spec: ModelSpec | str | dict[str, Any],
+    *,
+    cache_dir: str | Path | None = None,
+    budget: SharedBudget | None = None,
+    budget_usd: float | None = None,
+    budget_name: str | None = None,
+    rate_limit: SharedRateLimit | None = None,
+) -> Backend:
+    """Build a live backend stack from a spec, in the process that will use it.
+
+    The stack is ``Cached(Metered(Retrying(RateLimited(provider))))``; baselines and the
+    scripted double skip retry, rate limit and metering, and are cached only when the spec
+    says ``cache: true``.
+
+    Args:
+        spec: A `ModelSpec`, a spec string or a YAML mapping.
+        cache_dir: Directory of the persistent response cache (None: no cache).
+        budget: Shared budget handle (pass the same one to every backend of a run).
+        budget_usd: Convenience: build a `SharedBudget(budget_usd, budget_name)` here. On
+            Ray, all backends using the same `budget_name` share one ledger actor.
+        budget_name: Run name of the budget (default ``"default"``).
+        rate_limit: Shared rate-limit handle (default: one per endpoint from
+            ``spec.rate_limit_rpm``, shared across Ray actors by endpoint).
+
+    Returns:
+        A backend; close it with ``await backend.aclose()``.
+
+    Raises:
+        ConfigError: bad spec. BackendUnavailable: e.g. a missing API key variable.
+    """
+    from valuespectrum.models.cache import CachedBackend
+    from valuespectrum.models.wrappers import MeteredBackend, RateLimitedBackend, RetryingBackend
+
+    spec = ModelSpec.parse(spec)
+    backend = factories()[spec.provider](spec)
+    if not spec.is_baseline:
+        if rate_limit is None and spec.rate_limit_rpm:
+            rate_limit = SharedRateLimit(spec.rate_limit_rpm, f"{spec.endpoint}|{spec.target}")
+        if rate_limit is not None or spec.max_concurrency:
+            backend = RateLimitedBackend(backend, limit=rate_limit,
+                                         max_concurrency=spec.max_concurrency)
+        backend = RetryingBackend(backend, retries=spec.retries, backoff_s=spec.backoff_s,
+                                  backoff_max_s=spec.backoff_max_s)
+        if budget is None and budget_usd is not None:
+            budget = SharedBudget(budget_usd, budget_name or "default")
+        backend = MeteredBackend(backend, price=spec.resolved_price(), budget=budget)
+    use_cache = spec.cache if spec.cache is not None else not spec.is_baseline
+    if use_cache and cache_dir is not None:
+        namespace = {"spec": spec.spec, "endpoint": spec.endpoint, "params": spec.params}
+        backend = CachedBackend(backend, Path(cache_dir) / CACHE_FILE, namespace)
+    return backend
