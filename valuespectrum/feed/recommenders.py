@@ -1,0 +1,261 @@
+"""Feed recommenders, one per platform style, behind one protocol.
+
+Each keeps its per-viewer state in a `SessionState` (never in the recommender), draws all
+randomness from the generator it is given, and never serves an item twice in a session
+until the corpus is exhausted. Parameters come from `valuespectrum/data/recommenders.yaml`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from pydantic import Field
+
+from valuespectrum.config import ConfigError, load_yaml_model, validate
+from valuespectrum.types import FeedItem, Frozen
+
+if TYPE_CHECKING:
+    from valuespectrum.feed.corpus import Corpus
+
+STYLES = ("tiktok", "youtube", "instagram", "random")
+
+
+class InterestParams(Frozen):
+    """How watch ratios move a session's interest vector (MiniLM space)."""
+
+    learning_rate: float = Field(1.0, ge=0)
+    baseline: float = Field(0.3, ge=0, le=1, description="watch ratio that is neutral")
+    decay: float = Field(0.9, ge=0, le=1)
+
+
+class TikTokParams(InterestParams):
+    explore: float = Field(0.08, ge=0, le=1)
+    top_k: int = Field(8, ge=1)
+    temperature: float = Field(0.05, gt=0)
+
+
+class YouTubeParams(InterestParams):
+    personal_share: float = Field(0.5, ge=0, le=1)
+    top_k: int = Field(15, ge=1)
+    temperature: float = Field(0.1, gt=0)
+    recency_half_life_days: float = Field(30.0, gt=0)
+
+
+class InstagramParams(InterestParams):
+    personal_weight: float = Field(0.15, ge=0, le=1)
+    noise: float = Field(0.1, ge=0)
+
+
+class RandomParams(Frozen):
+    pass
+
+
+class RecommenderParams(Frozen):
+    """All styles' parameters (the packaged YAML)."""
+
+    version: int = 1
+    tiktok: TikTokParams = TikTokParams()
+    youtube: YouTubeParams = YouTubeParams()
+    instagram: InstagramParams = InstagramParams()
+    random: RandomParams = RandomParams()
+
+
+def load_recommender_params(path: str | Path | None = None) -> RecommenderParams:
+    """Load the packaged recommender parameters, or a user YAML with the same schema."""
+    if path is None:
+        path = Path(str(resources.files("valuespectrum") / "data" / "recommenders.yaml"))
+    return load_yaml_model(RecommenderParams, path)
+
+
+@dataclass
+class WatchEvent:
+    """One watch event a session reported: how long the viewer stayed on an item."""
+
+    item_id: str
+    watched_s: float
+    watch_ratio: float
+    skipped: bool
+    t_s: float
+
+
+@dataclass
+class SessionState:
+    """Everything one viewer session's feed depends on (recommenders keep no state)."""
+
+    session_id: str
+    style: str
+    seed: int
+    n_items: int
+    clock: str = "manual"
+    speed: float = 1.0
+    served: list[str] = field(default_factory=list)
+    events: list[WatchEvent] = field(default_factory=list)
+    interest: np.ndarray | None = None
+    clock_s: float = 0.0
+    seen: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.seen = np.zeros(self.n_items, dtype=bool)
+
+    @property
+    def current(self) -> str | None:
+        """The item on screen (last served)."""
+        return self.served[-1] if self.served else None
+
+    def unseen(self) -> np.ndarray:
+        """Indices of items not served yet; all items again once the corpus is exhausted."""
+        idx = np.flatnonzero(~self.seen)
+        if idx.size == 0:
+            self.seen[:] = False
+            idx = np.arange(self.n_items)
+        return idx
+
+
+class Recommender(Protocol):
+    """Chooses the next post of a session and learns from its watch events."""
+
+    def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
+        """Pick the next post and mark it served in `session`."""
+        ...
+
+    def update(self, session: SessionState, item: FeedItem, watch_ratio: float) -> None:
+        """Learn from how long the session watched `item` (ratio in [0, 1])."""
+        ...
+
+
+class _Base:
+    """Shared mechanics: serving by row index, popularity sampling, interest updates."""
+
+    def __init__(self, corpus: Corpus, params: Any) -> None:
+        self.corpus = corpus
+        self.params = params
+        self.popularity = np.array([it.popularity for it in corpus.items], dtype=np.float64)
+
+    def _serve(self, session: SessionState, row: int) -> FeedItem:
+        session.seen[row] = True
+        item = self.corpus.items[row]
+        session.served.append(item.item_id)
+        return item
+
+    def _popular_pick(self, cand: np.ndarray, rng: np.random.Generator) -> int:
+        w = self.popularity[cand] + 1e-3
+        return int(cand[rng.choice(cand.size, p=w / w.sum())])
+
+    def _similar_pick(self, session: SessionState, cand: np.ndarray, rng: np.random.Generator,
+                      top_k: int, temperature: float) -> int:
+        sims = self.corpus.embeddings[cand] @ _unit(session.interest)
+        top = np.argsort(-sims, kind="stable")[:top_k]
+        logits = sims[top] / temperature
+        p = np.exp(logits - logits.max())
+        return int(cand[top[rng.choice(top.size, p=p / p.sum())]])
+
+    def update(self, session: SessionState, item: FeedItem, watch_ratio: float) -> None:
+        p = self.params
+        vec = self.corpus.embeddings[self.corpus.index(item.item_id)].astype(np.float64)
+        if session.interest is None:
+            session.interest = np.zeros_like(vec)
+        session.interest = p.decay * session.interest + p.learning_rate * (
+            watch_ratio - p.baseline) * vec
+
+    @staticmethod
+    def _has_interest(session: SessionState) -> bool:
+        return session.interest is not None and float(np.linalg.norm(session.interest)) > 1e-9
+
+
+def _unit(v: np.ndarray | None) -> np.ndarray:
+    assert v is not None
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+
+class TikTokRecommender(_Base):
+    """Interest vector from watch ratios; strong exploitation, small exploration."""
+
+    params: TikTokParams
+
+    def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
+        cand = session.unseen()
+        p = self.params
+        if not self._has_interest(session) or rng.random() < p.explore:
+            return self._serve(session, self._popular_pick(cand, rng))
+        return self._serve(session, self._similar_pick(session, cand, rng, p.top_k, p.temperature))
+
+
+class YouTubeRecommender(_Base):
+    """A mix of personalised posts and popular, recent ("topical") posts."""
+
+    params: YouTubeParams
+
+    def __init__(self, corpus: Corpus, params: YouTubeParams) -> None:
+        super().__init__(corpus, params)
+        dates = [dt.date.fromisoformat(it.posted[:10]) for it in corpus.items]
+        newest = max(dates)
+        age = np.array([(newest - d).days for d in dates], dtype=np.float64)
+        self.topical = self.popularity * 0.5 ** (age / params.recency_half_life_days)
+
+    def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
+        cand = session.unseen()
+        p = self.params
+        if self._has_interest(session) and rng.random() < p.personal_share:
+            return self._serve(session, self._similar_pick(session, cand, rng, p.top_k, p.temperature))
+        top = cand[np.argsort(-self.topical[cand], kind="stable")[: p.top_k]]
+        w = self.topical[top] + 1e-6
+        return self._serve(session, int(top[rng.choice(top.size, p=w / w.sum())]))
+
+
+class InstagramRecommender(_Base):
+    """Popularity-led ranking with a weak personal term and some noise."""
+
+    params: InstagramParams
+
+    def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
+        cand = session.unseen()
+        p = self.params
+        score = (1 - p.personal_weight) * self.popularity[cand]
+        if self._has_interest(session):
+            score = score + p.personal_weight * (self.corpus.embeddings[cand] @ _unit(session.interest))
+        score = score + p.noise * rng.standard_normal(cand.size)
+        return self._serve(session, int(cand[int(np.argmax(score))]))
+
+
+class RandomRecommender(_Base):
+    """The control: uniformly random unseen posts; watch events change nothing."""
+
+    def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
+        cand = session.unseen()
+        return self._serve(session, int(cand[rng.integers(cand.size)]))
+
+    def update(self, session: SessionState, item: FeedItem, watch_ratio: float) -> None:
+        return None
+
+
+def make_recommender(style: str, corpus: Corpus,
+                     params: RecommenderParams | Frozen | dict | None = None) -> Recommender:
+    """Build the recommender of a platform style.
+
+    Args:
+        style: one of `STYLES`.
+        corpus: the corpus to recommend from.
+        params: all styles' parameters, this style's own parameters (model or dict), or
+            None for the packaged YAML.
+    """
+    classes = {"tiktok": (TikTokRecommender, TikTokParams),
+               "youtube": (YouTubeRecommender, YouTubeParams),
+               "instagram": (InstagramRecommender, InstagramParams),
+               "random": (RandomRecommender, RandomParams)}
+    if style not in classes:
+        raise ConfigError(f"unknown feed style {style!r}: expected one of {', '.join(STYLES)}")
+    cls, model = classes[style]
+    if params is None:
+        params = load_recommender_params()
+    if isinstance(params, RecommenderParams):
+        params = getattr(params, style)
+    elif isinstance(params, dict):
+        params = validate(model, params, f"recommender params ({style})")
+    if not isinstance(params, model):
+        raise ConfigError(f"{style}: expected {model.__name__}, got {type(params).__name__}")
+    return cls(corpus, params)
