@@ -1,0 +1,126 @@
+"""The paper's plain and Simple strategies, and the captioning + LLM comparison."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from valuespectrum.models.base import Backend
+from valuespectrum.personas import Persona
+from valuespectrum.strategies.base import (
+    Conversation,
+    finish,
+    load_prompts,
+    persona_prompt,
+    record_raw,
+    screenshot_part,
+)
+from valuespectrum.strategies.parsing import parse_yes_no
+from valuespectrum.types import Decision, GenerateConfig, Observation, TextPart
+
+
+def _verdict(answer: str | None) -> dict[str, Any]:
+    if answer is None:
+        return {"yes": None, "error": "invalid"}
+    return {"yes": answer == "yes"}
+
+
+class PlainStrategy:
+    """Value-Spectrum preference retrieval (section 4.1): the model's own taste.
+
+    Context "You are scrolling on video shorts and see this screenshot", then (1) Is this
+    content interesting? (2) What is the thing that makes this picture interesting?
+    (3) Describe this image in English briefly. (1) is the decision; (2), (3) are recorded.
+
+    Args:
+        followups: Ask (2) and (3) as well (set False to save calls).
+        config: Generation parameters.
+        prompts: A prompt dict (default: the packaged prompt file).
+    """
+
+    name = "plain"
+
+    def __init__(self, *, followups: bool = True, config: GenerateConfig | None = None,
+                 prompts: dict[str, Any] | None = None) -> None:
+        self.prompts = prompts or load_prompts()
+        self.followups = followups
+        self.config = config or GenerateConfig()
+
+    async def decide(self, obs: Observation, persona: Persona | None, backend: Backend) -> Decision:
+        t0 = time.perf_counter()
+        p = self.prompts["plain"]
+        system = p["context"]
+        if persona is not None:
+            system = f"{persona_prompt(persona, self.prompts)}\n{system}"
+        chat = Conversation(backend, system, self.config)
+        answer, raw = await chat.ask_parsed(
+            [screenshot_part(obs), f"{p['interesting']} {p['answer_format']}"],
+            parse_yes_no, self.prompts["reminders"]["yes_no"],
+        )
+        answers: dict[str, str] = {}
+        record_raw(answers, "interesting", raw)
+        if self.followups:
+            answers["reason"] = await chat.ask([p["reason"]])
+            answers["description"] = await chat.ask([p["description"]])
+        return finish([chat], t0, self.prompts["version"], answers=answers, **_verdict(answer))
+
+
+class SimpleStrategy:
+    """The paper's Simple strategy (section 5): persona prompt, then one yes/no question."""
+
+    name = "simple"
+
+    def __init__(self, *, config: GenerateConfig | None = None,
+                 prompts: dict[str, Any] | None = None) -> None:
+        self.prompts = prompts or load_prompts()
+        self.config = config or GenerateConfig()
+
+    async def decide(self, obs: Observation, persona: Persona | None, backend: Backend) -> Decision:
+        t0 = time.perf_counter()
+        p = self.prompts["simple"]
+        system = persona_prompt(persona, self.prompts) if persona else self.prompts["plain"]["context"]
+        chat = Conversation(backend, system, self.config)
+        answer, raw = await chat.ask_parsed(
+            [screenshot_part(obs), f"{p['question']} {p['answer_format']}"],
+            parse_yes_no, self.prompts["reminders"]["yes_no"],
+        )
+        answers: dict[str, str] = {}
+        record_raw(answers, "interested", raw)
+        return finish([chat], t0, self.prompts["version"], answers=answers, **_verdict(answer))
+
+
+class CaptionLLMStrategy:
+    """Captioning + LLM (the paper's LLM-vs-VLM comparison): a VLM describes the screenshot,
+    then a text-only model decides from the description alone, as the persona.
+
+    Args:
+        text_backend: The text-only decider; None: the same backend, without the image.
+        config: Generation parameters for both steps.
+        prompts: A prompt dict (default: the packaged prompt file).
+    """
+
+    name = "caption_llm"
+
+    def __init__(self, text_backend: Backend | None = None, *,
+                 config: GenerateConfig | None = None,
+                 prompts: dict[str, Any] | None = None) -> None:
+        self.text_backend = text_backend
+        self.prompts = prompts or load_prompts()
+        self.config = config or GenerateConfig()
+
+    async def decide(self, obs: Observation, persona: Persona | None, backend: Backend) -> Decision:
+        t0 = time.perf_counter()
+        p = self.prompts["caption_llm"]
+        captioner = Conversation(backend, "", self.config)
+        description = await captioner.ask([screenshot_part(obs), p["describe"]])
+        system = persona_prompt(persona, self.prompts) if persona else p["plain_context"]
+        decider = Conversation(self.text_backend or backend, system, self.config)
+        answer, raw = await decider.ask_parsed(
+            [TextPart(text=p["description_intro"].format(description=description.strip())),
+             TextPart(text=f"{p['question']} {self.prompts['simple']['answer_format']}")],
+            parse_yes_no, self.prompts["reminders"]["yes_no"],
+        )
+        answers = {"description": description}
+        record_raw(answers, "interested", raw)
+        return finish([captioner, decider], t0, self.prompts["version"], answers=answers,
+                      **_verdict(answer))
