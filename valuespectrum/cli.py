@@ -21,6 +21,11 @@ app = typer.Typer(
 personas_app = typer.Typer(help="The YAML persona library.", no_args_is_help=True)
 app.add_typer(personas_app, name="personas")
 
+from valuespectrum.feed.cli import corpus_app, feed_app  # noqa: E402 - light: typer only
+
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(feed_app, name="feed")
+
 console = Console()
 err_console = Console(stderr=True)
 

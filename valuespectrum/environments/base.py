@@ -1,0 +1,174 @@
+"""The environment contract: what a viewer agent steps through, and a conformance checker.
+
+An environment shows one post at a time. `reset` starts a fresh feed session (same seed,
+same actions -> same posts); `act(Stay(d))` watches the post for `d` virtual seconds and
+scrolls on, `act(Skip())` scrolls on at once; both return the watch event and the next
+post's observation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Protocol, Self, runtime_checkable
+
+from valuespectrum.types import Action, Observation, Skip, Stay, StepResult
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class EnvError(RuntimeError):
+    """Base of environment failures. (Not `EnvironmentError`: that is Python's OSError.)"""
+
+
+class EnvironmentCrashed(EnvError):
+    """The live backend (browser, device, server) died; rebuild the environment and resume."""
+
+
+class EnvironmentClosed(EnvError):
+    """The environment was used after `close()`."""
+
+
+class EnvironmentNotReady(EnvError):
+    """`observe()`/`act()` before `reset()`."""
+
+
+class EnvironmentTimeout(EnvError):
+    """The feed did not show the next post in time."""
+
+
+class EnvironmentCheckError(AssertionError):
+    """`check_environment` found a contract violation; the message says which."""
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """A short-video feed an agent can watch and scroll (async)."""
+
+    async def reset(self, *, seed: int | None = None) -> Observation:
+        """Start a fresh session and return the first post's observation."""
+        ...
+
+    async def observe(self) -> Observation:
+        """The current post's observation (no side effects on the feed)."""
+        ...
+
+    async def act(self, action: Action) -> StepResult:
+        """Stay on / skip the current post; returns the watch event and the next post."""
+        ...
+
+    async def close(self) -> None:
+        """Release live resources; idempotent."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class EnvironmentBase:
+    """Context-manager and closed-state plumbing shared by the implementations."""
+
+    _closed: bool = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvironmentClosed(f"{type(self).__name__} is closed; build a new one")
+
+    async def close(self) -> None:  # pragma: no cover - overridden
+        self._closed = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise EnvironmentCheckError(message)
+
+
+def _check_observation(obs: object, where: str) -> Observation:
+    _require(isinstance(obs, Observation), f"{where}: expected an Observation, got {type(obs).__name__}")
+    assert isinstance(obs, Observation)
+    _require(obs.screenshot_png.startswith(PNG_SIGNATURE), f"{where}: screenshot is not a PNG")
+    _require(bool(obs.item_id), f"{where}: observation has no item_id")
+    _require(obs.duration_s is None or obs.duration_s > 0, f"{where}: duration_s must be > 0")
+    return obs
+
+
+async def _episode(env: Environment, seed: int, actions: list[Action]) -> list[str]:
+    obs = _check_observation(await env.reset(seed=seed), "reset()")
+    _require(obs.step == 0, f"reset(): observation step is {obs.step}, expected 0")
+    ids = [obs.item_id or ""]
+    again = _check_observation(await env.observe(), "observe() after reset()")
+    _require(again.item_id == obs.item_id, "observe() after reset() shows a different item")
+    for i, action in enumerate(actions):
+        result = await env.act(action)
+        where = f"act({type(action).__name__}) #{i}"
+        _require(isinstance(result, StepResult), f"{where}: expected a StepResult")
+        _require(0.0 <= result.watch_ratio <= 1.0, f"{where}: watch_ratio {result.watch_ratio} not in [0, 1]")
+        _require(result.item_id == ids[-1], f"{where}: watch event is for {result.item_id!r}, "
+                                            f"but {ids[-1]!r} was on screen")
+        if isinstance(action, Skip):
+            _require(result.watch_ratio == 0.0, f"{where}: Skip must give watch_ratio 0")
+        nxt = _check_observation(result.observation, where)
+        _require(nxt.item_id not in ids, f"{where}: item {nxt.item_id!r} repeated within a session")
+        _require(nxt.step == i + 1, f"{where}: observation step is {nxt.step}, expected {i + 1}")
+        seen = await env.observe()
+        _require(seen.item_id == nxt.item_id, f"{where}: observe() disagrees with act()'s observation")
+        ids.append(nxt.item_id or "")
+    return ids
+
+
+async def check_environment(make_env: Callable[[], Environment | Awaitable[Environment]],
+                            seed: int = 7, steps: int = 4) -> list[str]:
+    """Run an environment through the contract (in the spirit of Gymnasium's env checker).
+
+    Checks: observations carry a PNG screenshot and an item id; Stay and Skip both move to
+    a new post with a watch ratio in [0, 1] (0 for Skip); `observe()` agrees with `act()`;
+    two resets with the same seed and actions show the same posts; `close()` is idempotent
+    and acting afterwards raises `EnvironmentClosed`.
+
+    Args:
+        make_env: builds a fresh environment (sync or async factory).
+        seed: seed of the determinism check.
+        steps: actions per episode (alternating Stay and Skip).
+
+    Returns:
+        The names of the checks that passed.
+
+    Raises:
+        EnvironmentCheckError: on the first violation.
+    """
+    env = make_env()
+    if inspect.isawaitable(env):
+        env = await env
+    passed = []
+    actions: list[Action] = [Stay(dwell_s=3.0) if i % 2 == 0 else Skip() for i in range(steps)]
+    try:
+        first = await _episode(env, seed, actions)
+        passed.append("act/observe contract")
+        second = await _episode(env, seed, actions)
+        _require(first == second, f"reset(seed={seed}) twice gave different posts: {first} vs {second}")
+        passed.append("reset determinism")
+        result = await env.act(Stay(dwell_s=1e6))
+        _require(result.watch_ratio == 1.0, "Stay longer than the video must give watch_ratio 1")
+        passed.append("watch ratio clamped")
+    finally:
+        await env.close()
+    await env.close()
+    passed.append("close idempotent")
+    try:
+        await env.act(Skip())
+    except EnvironmentClosed:
+        passed.append("act after close raises EnvironmentClosed")
+    except Exception as e:  # noqa: BLE001 - any other error type is a contract violation
+        raise EnvironmentCheckError(
+            f"act() after close() raised {type(e).__name__}, expected EnvironmentClosed"
+        ) from e
+    else:
+        raise EnvironmentCheckError("act() after close() did not raise")
+    return passed

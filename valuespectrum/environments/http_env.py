@@ -1,0 +1,155 @@
+"""A browser-free feed environment over the feed server's JSON API.
+
+The screenshot is the post drawn with PIL (image, creator, caption, hashtags on a phone-
+sized canvas), so CPU baselines and fast tests get the same Observation shape as the
+Playwright environment at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from typing import Any
+from urllib.parse import urlencode
+
+from valuespectrum.environments.base import (
+    EnvError,
+    EnvironmentBase,
+    EnvironmentCrashed,
+    EnvironmentNotReady,
+    EnvironmentTimeout,
+)
+from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+FONT_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def _font(path: str, size: int) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError:
+        return ImageFont.load_default(size)
+
+
+def render_post(image_bytes: bytes | None, item: dict[str, Any],
+                viewport: tuple[int, int] = (390, 844)) -> bytes:
+    """Draw a post like the feed page does and return it as PNG bytes."""
+    from PIL import Image, ImageDraw
+
+    w, h = viewport
+    canvas = Image.new("RGB", (w, h), (244, 241, 234))
+    if image_bytes:
+        try:
+            with Image.open(io.BytesIO(image_bytes)) as im:
+                im.draft("RGB", (w, h))
+                pic = im.convert("RGBA")
+            pic.thumbnail((w, int(h * 0.78)))
+            canvas.paste(pic, ((w - pic.width) // 2, (h - pic.height) // 2), pic)
+        except Exception:  # noqa: BLE001 - a broken image still shows the text, as in a browser
+            pass
+    draw = ImageDraw.Draw(canvas)
+    regular, bold = _font(FONT, 15), _font(FONT_BOLD, 15)
+    lines = [(item.get("creator", ""), bold)]
+    lines += [(ln, regular) for ln in textwrap.wrap(item.get("caption", ""), 34)[:3]]
+    tags = " ".join(f"#{t}" for t in item.get("hashtags", ()))
+    lines += [(ln, bold) for ln in textwrap.wrap(tags, 34)[:2]]
+    top = h - 16 - 21 * len(lines)
+    draw.rectangle((0, top - 12, w, h), fill=(40, 40, 40))
+    for i, (text, font) in enumerate(lines):
+        draw.text((16, top + 21 * i), text, fill=(255, 255, 255), font=font)
+    draw.rectangle((0, h - 4, w, h), fill=(90, 90, 90))
+    out = io.BytesIO()
+    canvas.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+class HttpFeedEnvironment(EnvironmentBase):
+    """Steps through a running feed server without a browser.
+
+    Args:
+        feed_url: the server's base URL (e.g. `FeedServer.url`).
+        style: tiktok | youtube | instagram | random.
+        session_id: the feed session this environment drives (reset re-opens it).
+        viewport: size of the rendered screenshot.
+        timeout_s: per-request timeout.
+    """
+
+    def __init__(self, feed_url: str, style: str = "tiktok", session_id: str = "http-0",
+                 viewport: tuple[int, int] = (390, 844), timeout_s: float = 10.0) -> None:
+        import httpx
+
+        self.feed_url = feed_url.rstrip("/")
+        self.style = style
+        self.session_id = session_id
+        self.viewport = viewport
+        self._client = httpx.AsyncClient(base_url=self.feed_url, timeout=timeout_s)
+        self._seed = 0
+        self._obs: Observation | None = None
+        self._step = 0
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        self._check_open()
+        try:
+            r = await self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException as e:
+            raise EnvironmentTimeout(f"{method} {path}: feed server timed out") from e
+        except httpx.TransportError as e:
+            raise EnvironmentCrashed(f"{method} {path}: feed server unreachable: {e}") from e
+        if r.status_code >= 400:
+            try:
+                message = r.json().get("error", r.text)
+            except ValueError:
+                message = r.text
+            raise EnvError(f"{method} {path}: HTTP {r.status_code}: {message}")
+        return r.json() if path.startswith("/api/") else r.content
+
+    async def _next_observation(self, t_s: float) -> Observation:
+        item = await self._call("GET", "/api/next", params={"session": self.session_id})
+        image = await self._call("GET", item["image_url"])
+        query = urlencode({"session": self.session_id, "seed": self._seed, "clock": "manual"})
+        self._obs = Observation(
+            screenshot_png=render_post(image, item, self.viewport),
+            text=VisibleText(caption=item["caption"], creator=item["creator"],
+                             hashtags=tuple(item["hashtags"])),
+            url=f"{self.feed_url}/{self.style}?{query}", item_id=item["item_id"],
+            duration_s=item["duration_s"], t_s=t_s, step=self._step,
+        )
+        return self._obs
+
+    async def reset(self, *, seed: int | None = None) -> Observation:
+        """Re-open the session (seed None reuses the previous seed, 0 at first)."""
+        if seed is not None:
+            self._seed = int(seed)
+        await self._call("POST", "/api/session", json={
+            "session": self.session_id, "style": self.style, "seed": self._seed,
+            "clock": "manual"})
+        self._step = 0
+        return await self._next_observation(0.0)
+
+    async def observe(self) -> Observation:
+        self._check_open()
+        if self._obs is None:
+            raise EnvironmentNotReady("call reset() before observe()")
+        return self._obs
+
+    async def act(self, action: Action) -> StepResult:
+        obs = await self.observe()
+        duration = obs.duration_s or 0.0
+        watched = 0.0 if isinstance(action, Skip) else float(action.dwell_s)
+        event = await self._call("POST", "/api/events", json={
+            "session": self.session_id, "item_id": obs.item_id, "watched_s": watched,
+            "skipped": watched < duration})
+        self._step += 1
+        nxt = await self._next_observation(float(event["t_s"]))
+        return StepResult(observation=nxt, watched_s=event["watched_s"],
+                          watch_ratio=event["watch_ratio"], item_id=obs.item_id)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._client.aclose()

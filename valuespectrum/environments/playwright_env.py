@@ -1,0 +1,209 @@
+"""The Playwright environment: a real Chromium scrolling the local feed page.
+
+One `BrowserHost` owns one Playwright driver and one Chromium; each
+`PlaywrightFeedEnvironment` gets its own browser context on it, so several viewers share a
+browser. Nothing lives at module level: whoever creates a host closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Self
+from urllib.parse import urlencode
+
+from valuespectrum.environments.base import (
+    EnvError,
+    EnvironmentBase,
+    EnvironmentCrashed,
+    EnvironmentNotReady,
+    EnvironmentTimeout,
+)
+from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run")
+
+
+class BrowserHost:
+    """One Playwright driver and one Chromium, shared by environments via contexts.
+
+    Args:
+        executable_path: the Chromium binary (Debian's by default).
+        headless: run without a window.
+        args: Chromium command-line flags.
+    """
+
+    def __init__(self, executable_path: str = CHROMIUM, headless: bool = True,
+                 args: tuple[str, ...] = CHROMIUM_ARGS) -> None:
+        self.executable_path = executable_path
+        self.headless = headless
+        self.args = tuple(args)
+        self._pw: Any = None
+        self._browser: Any = None
+
+    async def start(self) -> Self:
+        """Launch Chromium (idempotent while alive)."""
+        from playwright.async_api import Error, async_playwright
+
+        if self.is_alive():
+            return self
+        await self.close()
+        self._pw = await async_playwright().start()
+        try:
+            self._browser = await self._pw.chromium.launch(
+                executable_path=self.executable_path, headless=self.headless, args=list(self.args))
+        except Error as e:
+            await self.close()
+            raise EnvError(f"cannot launch Chromium at {self.executable_path}: {e.message}") from e
+        return self
+
+    def is_alive(self) -> bool:
+        """Whether the browser is running and connected."""
+        return self._browser is not None and self._browser.is_connected()
+
+    async def new_context(self, viewport: tuple[int, int] = (390, 844),
+                          device_scale_factor: float = 1.0, **kwargs: Any) -> Any:
+        """A fresh, isolated browser context (cookies, storage) with a phone-sized viewport."""
+        if not self.is_alive():
+            raise EnvironmentCrashed("browser is not running; start() the host again")
+        return await self._browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            device_scale_factor=device_scale_factor, **kwargs)
+
+    async def close(self) -> None:
+        """Close the browser and stop the driver (idempotent; tolerates a dead browser)."""
+        browser, pw, self._browser, self._pw = self._browser, self._pw, None, None
+        if browser is not None:
+            try:
+                await browser.close()
+            except Exception:  # noqa: BLE001 - already dead is fine when closing
+                pass
+        if pw is not None:
+            try:
+                await pw.stop()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class PlaywrightFeedEnvironment(EnvironmentBase):
+    """A feed page in Chromium, driven with the page's manual clock and the ArrowDown key.
+
+    Args:
+        host: a started BrowserHost (shared); see `own_host`.
+        feed_url: the feed server's base URL.
+        style: tiktok | youtube | instagram | random.
+        session_id: the feed session this environment drives (reset re-opens it).
+        viewport: CSS pixels of the phone-sized viewport.
+        timeout_s: how long to wait for a page or the next post.
+        own_host: close the host with the environment (when built just for it).
+    """
+
+    def __init__(self, host: BrowserHost, feed_url: str, style: str = "tiktok",
+                 session_id: str = "pw-0", viewport: tuple[int, int] = (390, 844),
+                 timeout_s: float = 15.0, own_host: bool = False) -> None:
+        self.host = host
+        self.feed_url = feed_url.rstrip("/")
+        self.style = style
+        self.session_id = session_id
+        self.viewport = viewport
+        self.timeout_s = timeout_s
+        self.own_host = own_host
+        self._context: Any = None
+        self._page: Any = None
+        self._seed = 0
+        self._obs: Observation | None = None
+        self._step = 0
+
+    async def _guard(self, coro: Any) -> Any:
+        """Await a Playwright call, mapping failures to environment errors."""
+        from playwright.async_api import Error
+        from playwright.async_api import TimeoutError as PwTimeout
+
+        try:
+            return await asyncio.wait_for(coro, self.timeout_s + 5)
+        except (PwTimeout, TimeoutError) as e:
+            raise EnvironmentTimeout(f"feed page did not respond in {self.timeout_s} s") from e
+        except Error as e:
+            if not self.host.is_alive() or self._page is None or self._page.is_closed():
+                raise EnvironmentCrashed(f"browser died: {e.message}") from e
+            raise EnvError(f"feed page error: {e.message}") from e
+
+    async def _capture(self, snap: dict[str, Any]) -> Observation:
+        if snap.get("error"):
+            raise EnvError(f"feed page reports: {snap['error']}")
+        png = await self._guard(self._page.screenshot(type="png"))
+        self._obs = Observation(
+            screenshot_png=png,
+            text=VisibleText(caption=snap["caption"], creator=snap["creator"],
+                             hashtags=tuple(snap["hashtags"])),
+            url=snap["url"], item_id=snap["item_id"], duration_s=snap["duration_s"],
+            t_s=float(snap["t_s"] or 0.0), step=self._step,
+        )
+        return self._obs
+
+    async def reset(self, *, seed: int | None = None) -> Observation:
+        """Open (or reload) the feed page on a fresh session; seed None reuses the last seed."""
+        self._check_open()
+        if seed is not None:
+            self._seed = int(seed)
+        if self._page is None or self._page.is_closed():
+            if self._context is not None:
+                await self._close_context()
+            self._context = await self._guard(self.host.new_context(self.viewport))
+            self._context.set_default_timeout(self.timeout_s * 1000)
+            self._page = await self._guard(self._context.new_page())
+        query = urlencode({"session": self.session_id, "seed": self._seed, "clock": "manual"})
+        await self._guard(self._page.goto(f"{self.feed_url}/{self.style}?{query}"))
+        snap = await self._guard(self._page.evaluate(
+            "t => vspec.waitForItem(null, t)", self.timeout_s * 1000))
+        if not snap.get("item_id") and not snap.get("error"):
+            raise EnvironmentTimeout("feed page showed no post")
+        self._step = 0
+        return await self._capture(snap)
+
+    async def observe(self) -> Observation:
+        self._check_open()
+        if self._obs is None:
+            raise EnvironmentNotReady("call reset() before observe()")
+        return self._obs
+
+    async def act(self, action: Action) -> StepResult:
+        """Stay: advance the page's manual clock by dwell_s, then ArrowDown; Skip: ArrowDown."""
+        obs = await self.observe()
+        if not isinstance(action, Skip):
+            await self._guard(self._page.evaluate("s => vspec.advance(s)", float(action.dwell_s)))
+        await self._guard(self._page.keyboard.press("ArrowDown"))
+        snap = await self._guard(self._page.evaluate(
+            "([p, t]) => vspec.waitForItem(p, t)", [obs.item_id, self.timeout_s * 1000]))
+        event = snap.get("last_event") or {}
+        if not snap.get("error") and (snap.get("item_id") == obs.item_id
+                                      or event.get("item_id") != obs.item_id):
+            raise EnvironmentTimeout(f"feed page did not move past {obs.item_id}")
+        self._step += 1
+        nxt = await self._capture(snap)
+        return StepResult(observation=nxt, watched_s=float(event["watched_s"]),
+                          watch_ratio=float(event["watch_ratio"]), item_id=obs.item_id)
+
+    async def _close_context(self) -> None:
+        context, self._context, self._page = self._context, None, None
+        if context is not None:
+            try:
+                await context.close()
+            except Exception:  # noqa: BLE001 - the browser may already be gone
+                pass
+
+    async def close(self) -> None:
+        """Close this environment's context (and the host if owned); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._close_context()
+        if self.own_host:
+            await self.host.close()
