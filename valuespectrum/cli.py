@@ -26,6 +26,10 @@ from valuespectrum.feed.cli import corpus_app, feed_app  # noqa: E402 - light: t
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(feed_app, name="feed")
 
+from valuespectrum.store.cli import store_app  # noqa: E402 - light: typer only
+
+app.add_typer(store_app, name="store")
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -1,0 +1,397 @@
+"""`ScreenshotStore`: one Milvus-lite collection of screenshot vectors per embedder.
+
+Each row is one screenshot (a video's first frame) with its vector and metadata: path,
+platform, post date, link, caption and source. Ids are a stable hash of the screenshot, so
+re-ingesting the same screenshot never duplicates it.
+
+Facts about milvus-lite 3.2 this module is built around (see STACK-NOTES.md):
+
+* One process per ``.db``. The store takes its own advisory lock on ``<db>.owner`` first and
+  records who holds it (pid, host, command), so a second process gets `StoreLockedError`
+  naming the holder instead of ``ConnectionConfigException: Open local milvus failed``.
+* Search before flush is pathological, and after a flush the index of new segments is built
+  in a background thread; until then searches brute-force (nq x N x dim in memory). `flush`
+  therefore re-loads the collection, which builds every segment's index synchronously.
+* L2 distances come back squared. This class speaks true L2 everywhere: hit distances are
+  square-rooted and a radius is squared before it is sent.
+* Range search is "top-k, then keep those within the radius", so exact counts need an exact
+  index scan (IVF_FLAT with nprobe = nlist) and a large enough k; `range_search` grows k
+  until no query is truncated.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from valuespectrum.types import Frozen
+
+TEXT_FIELDS = {"path": 1024, "platform": 64, "posted": 32, "link": 1024, "caption": 2048,
+               "source": 128}
+OUTPUT_FIELDS = list(TEXT_FIELDS)
+EXACT_NPROBE = 1 << 16  # faiss clamps nprobe to nlist: every cell is scanned
+
+
+class StoreError(ValueError):
+    """The store cannot serve this request (wrong vector width, no such collection)."""
+
+
+class StoreLockedError(RuntimeError):
+    """Another process owns this store (Milvus-lite allows one process per `.db`)."""
+
+
+class ScreenshotRecord(Frozen):
+    """Metadata of one screenshot; `key` (defaults to `path`) decides its identity."""
+
+    path: str
+    platform: str = ""
+    posted: str = Field(default="", description="ISO date (YYYY-MM-DD) the video was posted")
+    link: str = ""
+    caption: str = ""
+    source: str = ""
+    key: str | None = Field(default=None, description="identity; e.g. the image's sha256")
+
+    @property
+    def id(self) -> int:
+        return screenshot_id(self.key or self.path)
+
+
+class Hit(Frozen):
+    """One search result; `distance` is the true (not squared) L2 distance."""
+
+    id: int
+    distance: float
+    path: str
+    platform: str = ""
+    posted: str = ""
+    link: str = ""
+    caption: str = ""
+    source: str = ""
+
+
+class StoreStats(Frozen):
+    """Counts per platform and source, and the range of post dates."""
+
+    db: str
+    collection: str
+    embedder: str
+    dim: int
+    count: int
+    platforms: dict[str, int]
+    sources: dict[str, int]
+    first_posted: str | None
+    last_posted: str | None
+
+
+def screenshot_id(key: str | bytes) -> int:
+    """Stable positive 63-bit id of a screenshot key (content hash, path or link)."""
+    data = key if isinstance(key, bytes) else key.encode("utf-8")
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "big") >> 1
+
+
+def collection_name(embedder_name: str) -> str:
+    """Milvus collection name for an embedder spec (`clip:ViT-B-32/x` -> `shots_clip_ViT_B_32_x`)."""
+    return "shots_" + re.sub(r"[^0-9A-Za-z_]", "_", embedder_name)
+
+
+def _quote(value: str) -> str:
+    return json.dumps(str(value))
+
+
+def build_filter(platforms: Sequence[str] | None = None, since: str | None = None,
+                 until: str | None = None) -> str:
+    """Milvus boolean expression for optional platform and (inclusive) post-date filters."""
+    parts = []
+    if platforms:
+        parts.append(f"platform in [{', '.join(_quote(p) for p in platforms)}]")
+    if since:
+        parts.append(f"posted >= {_quote(since)}")
+    if until:
+        parts.append(f"posted <= {_quote(until)}")
+    return " and ".join(parts)
+
+
+class ScreenshotStore:
+    """A screenshot vector store on a Milvus-lite `.db`, owned by this process while open.
+
+    Args:
+        path: The `.db` path (created when missing).
+        embedder_name: Embedder spec (`minilm`, `clip:ViT-B-32/...`): one collection each.
+        dim: Vector width of that embedder; None reads it from an existing collection.
+        nlist: IVF cells per segment (clamped by milvus-lite to the segment size).
+        nprobe: Cells scanned by approximate top-k search; `exact=True` scans all.
+
+    Raises:
+        StoreLockedError: another process has the store open.
+    """
+
+    def __init__(self, path: str | Path, embedder_name: str, dim: int | None, *,
+                 nlist: int = 128, nprobe: int = 16) -> None:
+        self.path = Path(path)
+        self.embedder_name = embedder_name
+        self.dim = int(dim) if dim is not None else 0
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self.collection = collection_name(embedder_name)
+        self._owner = None
+        self._client = None
+        self._dirty = False
+        self._open()
+
+    # ------------------------------------------------------------------ ownership
+    @property
+    def owner_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".owner")
+
+    def _open(self) -> None:
+        from pymilvus import MilvusClient
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.owner_path.open("a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "an unknown process"
+            f.close()
+            raise StoreLockedError(
+                f"vector store {self.path} is open in another process ({holder}); Milvus-lite "
+                "allows one process per .db: stop it, or query the store through its owner "
+                "(a StoreActor in a sweep)"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)}\n")
+        f.flush()
+        self._owner = f
+        try:
+            self._client = MilvusClient(str(self.path))
+        except Exception as e:  # e.g. a process that bypassed the owner file holds the lock
+            self._release_owner()
+            raise StoreLockedError(
+                f"cannot open vector store {self.path}: {e} (is another process using it?)"
+            ) from None
+        try:
+            self._ensure_collection()
+        except Exception:
+            self.close()
+            raise
+
+    def _release_owner(self) -> None:
+        if self._owner is not None:
+            self._owner.seek(0)
+            self._owner.truncate()
+            fcntl.flock(self._owner.fileno(), fcntl.LOCK_UN)
+            self._owner.close()
+            self._owner = None
+
+    def close(self) -> None:
+        """Flush pending rows, close the client and release ownership."""
+        if self._client is not None:
+            if self._dirty:
+                self._client.flush(self.collection)
+            self._client.close()
+            self._client = None
+        self._release_owner()
+
+    def __enter__(self) -> ScreenshotStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure_collection(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        c = self._client
+        if c.has_collection(self.collection):
+            info = c.describe_collection(self.collection)
+            for f in info.get("fields", []):
+                if f.get("name") == "vector":
+                    have = int(f.get("params", {}).get("dim", self.dim))
+                    if not self.dim:
+                        self.dim = have
+                    if have != self.dim:
+                        raise StoreError(
+                            f"{self.path}: collection {self.collection} holds {have}-d vectors, "
+                            f"but embedder {self.embedder_name} gives {self.dim}-d"
+                        )
+            c.load_collection(self.collection)
+            return
+        if not self.dim:
+            raise StoreError(f"{self.path}: no collection for embedder {self.embedder_name} "
+                             "(ingest something first)")
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        for name, size in TEXT_FIELDS.items():
+            schema.add_field(name, DataType.VARCHAR, max_length=size)
+        index = c.prepare_index_params()
+        index.add_index(field_name="vector", index_type="IVF_FLAT", metric_type="L2",
+                        params={"nlist": self.nlist})
+        # pymilvus then polls AllocTimestamp, which milvus-lite lacks; the gRPC server logs
+        # a harmless "Method not implemented!" traceback that would alarm users.
+        grpc_log = logging.getLogger("grpc._server")
+        was_disabled, grpc_log.disabled = grpc_log.disabled, True
+        try:
+            c.create_collection(self.collection, schema=schema, index_params=index)
+        finally:
+            grpc_log.disabled = was_disabled
+
+    # ------------------------------------------------------------------ writing
+    def existing_ids(self, ids: Iterable[int], batch: int = 2000) -> set[int]:
+        """The subset of `ids` already in the store."""
+        ids = list(ids)
+        found: set[int] = set()
+        for i in range(0, len(ids), batch):
+            chunk = ids[i : i + batch]
+            rows = self._client.query(self.collection, filter=f"id in {chunk}",
+                                      output_fields=["id"], limit=len(chunk))
+            found.update(int(r["id"]) for r in rows)
+        return found
+
+    def add(self, records: Sequence[ScreenshotRecord], vectors: np.ndarray,
+            batch_size: int = 2000, skip_existing: bool = True) -> int:
+        """Insert screenshots not yet stored (by id); returns how many were inserted.
+
+        Rows are buffered by Milvus until `flush` (called by searches automatically).
+        """
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        if len(vectors) and vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors are {vectors.shape[1]}-d, the store holds {self.dim}-d")
+        ids = [r.id for r in records]
+        skip = self.existing_ids(ids) if skip_existing else set()
+        seen: set[int] = set()
+        rows: list[dict[str, Any]] = []
+        for rid, rec, vec in zip(ids, records, vectors, strict=True):
+            if rid in skip or rid in seen:
+                continue
+            seen.add(rid)
+            row = {"id": rid, "vector": vec}
+            for name, size in TEXT_FIELDS.items():
+                row[name] = str(getattr(rec, name))[:size]
+            rows.append(row)
+        for i in range(0, len(rows), batch_size):
+            self._client.insert(self.collection, rows[i : i + batch_size])
+        self._dirty = self._dirty or bool(rows)
+        return len(rows)
+
+    def flush(self) -> None:
+        """Persist buffered rows and build their index, so that searches are fast and exact."""
+        if not self._dirty:
+            return
+        self._client.flush(self.collection)
+        # Rebuild the segment indexes now rather than in milvus-lite's background thread,
+        # during which searches silently fall back to a memory-hungry brute force.
+        self._client.release_collection(self.collection)
+        self._client.load_collection(self.collection)
+        self._dirty = False
+
+    # ------------------------------------------------------------------ reading
+    def count(self, filter: str = "") -> int:
+        """Number of screenshots (optionally matching a filter expression)."""
+        self.flush()
+        rows = self._client.query(self.collection, filter=filter, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def _search(self, vectors: np.ndarray, limit: int, expr: str, params: dict[str, Any],
+                chunk: int = 64) -> list[list[dict[str, Any]]]:
+        self.flush()
+        out: list[list[dict[str, Any]]] = []
+        for i in range(0, len(vectors), chunk):
+            out.extend(self._client.search(
+                self.collection, data=vectors[i : i + chunk], limit=limit, filter=expr,
+                output_fields=OUTPUT_FIELDS, search_params={"metric_type": "L2", "params": params},
+            ))
+        return out
+
+    @staticmethod
+    def _hits(raw: list[dict[str, Any]]) -> list[Hit]:
+        return [Hit(id=int(h["id"]), distance=float(np.sqrt(max(h["distance"], 0.0))),
+                    **{k: h.get("entity", {}).get(k, "") for k in OUTPUT_FIELDS}) for h in raw]
+
+    def search(self, vectors: np.ndarray, k: int = 5, *, platforms: Sequence[str] | None = None,
+               since: str | None = None, until: str | None = None,
+               exact: bool = False) -> list[list[Hit]]:
+        """Top-k nearest screenshots (true L2) for each query vector, in one batched call."""
+        q = self._queries(vectors)
+        params = {"nprobe": EXACT_NPROBE if exact else self.nprobe}
+        raw = self._search(q, k, build_filter(platforms, since, until), params)
+        return [self._hits(r) for r in raw]
+
+    def range_search(self, vectors: np.ndarray, radius: float, *,
+                     platforms: Sequence[str] | None = None, since: str | None = None,
+                     until: str | None = None, start_limit: int = 1024) -> list[list[Hit]]:
+        """All screenshots strictly within true L2 `radius` of each query (exact scan)."""
+        q = self._queries(vectors)
+        expr = build_filter(platforms, since, until)
+        total = self.count(expr)
+        if total == 0 or len(q) == 0:
+            return [[] for _ in range(len(q))]
+        params = {"nprobe": EXACT_NPROBE, "radius": float(radius) ** 2, "range_filter": 0.0}
+        results: list[list[Hit] | None] = [None] * len(q)
+        todo = list(range(len(q)))
+        limit = min(start_limit, total)
+        while todo:
+            raw = self._search(q[todo], limit, expr, params)
+            again = []
+            for qi, hits in zip(todo, raw, strict=True):
+                if len(hits) >= limit and limit < total:
+                    again.append(qi)  # truncated: ask again with a larger k
+                else:
+                    results[qi] = self._hits(hits)
+            todo, limit = again, min(limit * 8, total)
+        return [r or [] for r in results]
+
+    def count_within(self, vectors: np.ndarray, radius: float, **filters: Any) -> list[int]:
+        """Per query, the number of screenshots within true L2 `radius`."""
+        return [len(h) for h in self.range_search(vectors, radius, **filters)]
+
+    def _queries(self, vectors: np.ndarray) -> np.ndarray:
+        q = np.asarray(vectors, dtype=np.float32)
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.shape[1] != self.dim:
+            raise ValueError(f"query vectors are {q.shape[1]}-d, the store holds {self.dim}-d")
+        return q
+
+    def records(self, filter: str = "",
+                fields: Sequence[str] = ("id", *OUTPUT_FIELDS)) -> list[dict[str, Any]]:
+        """All rows (without vectors unless asked for), optionally filtered, by id."""
+        total = self.count(filter)
+        if total == 0:
+            return []
+        # milvus-lite has no 16,384-row cap on query limits (a Milvus server would page).
+        rows = self._client.query(self.collection, filter=filter or "id >= 0",
+                                  output_fields=list(dict.fromkeys(["id", *fields])),
+                                  limit=total)
+        return sorted(rows, key=lambda r: r["id"])
+
+    def stats(self) -> StoreStats:
+        """Counts per platform and source, and the post-date range."""
+        rows = self.records(fields=("platform", "posted", "source"))
+        dates = sorted(r["posted"] for r in rows if r["posted"])
+        return StoreStats(
+            db=str(self.path), collection=self.collection, embedder=self.embedder_name,
+            dim=self.dim, count=len(rows),
+            platforms=dict(Counter(r["platform"] or "(none)" for r in rows).most_common()),
+            sources=dict(Counter(r["source"] or "(none)" for r in rows).most_common()),
+            first_posted=dates[0] if dates else None, last_posted=dates[-1] if dates else None,
+        )
