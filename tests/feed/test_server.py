@@ -1,0 +1,110 @@
+"""The feed web server: pages, the JSON API, and 4xx (never 500) for bad requests."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from valuespectrum.feed.platform import FeedPlatform
+from valuespectrum.feed.server import FeedServer
+
+
+@pytest.fixture()
+def client(feed_server):
+    with httpx.Client(base_url=feed_server.url, timeout=10) as c:
+        yield c
+
+
+@pytest.mark.parametrize("style", ["tiktok", "youtube", "instagram", "random"])
+def test_style_pages_have_the_post_and_agent_api(client, style):
+    r = client.get(f"/{style}?session=a&seed=1&clock=manual")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert f'data-style="{style}"' in r.text and 'id="post"' in r.text
+    assert "data-item-id" in r.text and 'inert aria-hidden="true"' in r.text
+    js = client.get("/static/feed.js")
+    assert js.status_code == 200 and "window.vspec" in js.text and "advance(seconds)" in js.text
+
+
+def test_api_session_next_events_history(client, corpus):
+    assert client.post("/api/session", json={"session": "s1", "style": "tiktok", "seed": 3}
+                       ).json()["items"] == len(corpus)
+    item = client.get("/api/next", params={"session": "s1"}).json()
+    assert item["item_id"] in corpus and item["image_url"] == f"/media/{item['item_id']}"
+    ev = client.post("/api/events", json={"session": "s1", "item_id": item["item_id"],
+                                          "watched_s": item["duration_s"] / 4, "skipped": True})
+    assert ev.status_code == 200 and ev.json()["watch_ratio"] == pytest.approx(0.25)
+    hist = client.get("/api/history", params={"session": "s1"}).json()
+    assert hist["served"] == [item["item_id"]] and hist["events"][0]["skipped"] is True
+    assert client.get(f"/api/items/{item['item_id']}").json()["category"] == item["category"]
+
+
+def test_images_are_served_from_the_corpus_only(client, corpus):
+    item = corpus.items[0]
+    expected = corpus.image_path(item.item_id).read_bytes()
+    media = client.get(f"/media/{item.item_id}")
+    assert media.status_code == 200 and media.content == expected
+    assert media.headers["content-type"] == "image/png"
+    assert client.get("/" + item.image_path).content == expected
+
+
+@pytest.mark.parametrize("path", [
+    "/images/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "/images/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/images/animals/../../corpus.json",
+    "/media/..%2Fcorpus.json",
+    "/media/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/static/..%2Fserver.py",
+    "/static/%2e%2e/corpus.py",
+    "/api/items/..%2F..%2Fetc%2Fpasswd",
+])
+def test_path_traversal_is_a_404(client, path):
+    r = client.get(httpx.URL(path))
+    assert r.status_code == 404, r.text
+    assert b"root:" not in r.content and b"import" not in r.content
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "message"), [
+    ("GET", "/api/next?session=ghost", None, 404, "unknown session 'ghost'"),
+    ("GET", "/api/next", None, 400, "'session' is required"),
+    ("GET", "/api/history?session=ghost", None, 404, "unknown session"),
+    ("GET", "/api/items/nope", None, 404, "unknown item id 'nope'"),
+    ("GET", "/media/nope", None, 404, "unknown item id 'nope'"),
+    ("GET", "/tiktokk", None, 404, "no page 'tiktokk'"),
+    ("POST", "/api/events", b"{not json", 400, "malformed JSON"),
+    ("POST", "/api/events", b"[1, 2]", 400, "must be an object"),
+    ("POST", "/api/events", b'{"session": "srv"}', 400, "missing field 'item_id'"),
+    ("POST", "/api/events", b'{"session": "srv", "item_id": "nope", "watched_s": 1}', 404,
+     "unknown item id"),
+    ("POST", "/api/events", b'{"session": "srv", "item_id": "x", "watched_s": "long"}', 400,
+     "'watched_s' must be float"),
+    ("POST", "/api/events", b'{"session": "srv", "item_id": "x", "watched_s": true}', 400,
+     "'watched_s' must be float"),
+    ("POST", "/api/session", b'{"session": "x", "style": "vine"}', 400, "unknown style"),
+    ("POST", "/api/session", b'{"session": "x", "style": "tiktok", "speed": -1}', 400, "speed"),
+    ("POST", "/api/session", b"\xff\xfe", 400, "malformed JSON"),
+    ("PUT", "/api/events", b"{}", 405, "Method Not Allowed"),
+])
+def test_bad_requests_get_a_4xx_with_a_message(client, method, path, body, status, message):
+    client.post("/api/session", json={"session": "srv", "style": "random"})
+    r = client.request(method, path, content=body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+
+
+def test_event_for_an_item_not_served_is_a_conflict(client, corpus):
+    client.post("/api/session", json={"session": "c", "style": "random", "seed": 0})
+    served = client.get("/api/next", params={"session": "c"}).json()["item_id"]
+    other = next(it.item_id for it in corpus.items if it.item_id != served)
+    r = client.post("/api/events", json={"session": "c", "item_id": other, "watched_s": 1})
+    assert r.status_code == 409 and "was not served" in r.json()["error"]
+
+
+def test_server_binds_a_free_port_and_stops(corpus):
+    server = FeedServer(FeedPlatform(corpus), port=0).start()
+    url = server.url
+    assert not url.endswith(":0")
+    assert httpx.get(url + "/").status_code == 200
+    server.stop()
+    server.stop()  # idempotent
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/", timeout=2)
