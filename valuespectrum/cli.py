@@ -5,6 +5,7 @@ Heavy imports happen inside commands so that `vspec --help` stays fast.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -30,8 +31,9 @@ from valuespectrum.store.cli import store_app  # noqa: E402 - light: typer only
 
 app.add_typer(store_app, name="store")
 
-console = Console()
-err_console = Console(stderr=True)
+# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -151,10 +151,19 @@ class ViewerHost:
         alive = self._browser.is_alive() if self._browser is not None else None
         return {"browser_alive": alive, "trials_run": self.trials_run}
 
-    async def crash_browser(self) -> None:
-        """Fault injection for tests: kill the shared browser process."""
-        if self._browser is not None:
-            await self._browser.kill()
+    async def crash_browser(self) -> int:
+        """Fault injection: SIGKILL this process's Chromium processes; returns how many died."""
+        import psutil
+
+        killed = 0
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if "chrom" in child.name().lower():
+                    child.kill()
+                    killed += 1
+            except psutil.NoSuchProcess:
+                continue
+        return killed
 
     async def shutdown(self) -> None:
         for b in self._backends.values():
@@ -182,8 +191,8 @@ def viewer_actor_class():
         async def ping(self) -> dict[str, Any]:
             return await self._host.ping()
 
-        async def crash_browser(self) -> None:
-            await self._host.crash_browser()
+        async def crash_browser(self) -> int:
+            return await self._host.crash_browser()
 
         async def shutdown(self) -> None:
             await self._host.shutdown()
