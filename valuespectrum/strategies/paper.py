@@ -116,7 +116,7 @@ class CaptionLLMStrategy:
         system = persona_prompt(persona, self.prompts) if persona else p["plain_context"]
         decider = Conversation(self.text_backend or backend, system, self.config)
         answer, raw = await decider.ask_parsed(
-            [TextPart(text=p["description_intro"].format(description=description.strip())),
+            [TextPart(text=p["description_intro"]), TextPart(text=description.strip()),
              TextPart(text=f"{p['question']} {self.prompts['simple']['answer_format']}")],
             parse_yes_no, self.prompts["reminders"]["yes_no"],
         )

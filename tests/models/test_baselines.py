@@ -1,0 +1,107 @@
+"""CPU baseline viewers answer the paper's strategies like a model, deterministically."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from valuespectrum.models import BackendUnavailable, ModelSpec, build_backend
+from valuespectrum.models.baselines import EmbeddingViewer, conversation_view
+from valuespectrum.personas import PersonaLibrary
+from valuespectrum.strategies import make_strategy
+from valuespectrum.types import GenerateConfig, ImagePart, Message, TextPart
+
+DOG = ("Golden retriever puppy playing fetch in the park", "dog", "puppy", "pets")
+STOCKS = ("Stock market chart: quarterly earnings and share prices", "finance", "stocks")
+KITTEN = ("Cute kitten sleeping in a basket", "cat", "kitten")
+TAXES = ("How to file your corporate tax return", "tax", "accounting")
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return EmbeddingViewer()
+
+
+@pytest.fixture(scope="module")
+def personas():
+    return PersonaLibrary("personas")
+
+
+@pytest.mark.parametrize("strategy", ["simple", "isq", "plain", "caption_llm"])
+async def test_pet_owner_likes_pets_not_stocks(minilm, personas, make_obs, strategy):
+    pet_owner = personas.get("pet_owner")
+    s = make_strategy(strategy)
+    verdicts = {post[0]: (await s.decide(make_obs(*post), pet_owner, minilm)).yes
+                for post in (DOG, KITTEN, STOCKS, TAXES)}
+    if strategy == "plain":  # plain has no persona: only check it answers validly
+        assert all(v is not None for v in verdicts.values())
+        return
+    assert verdicts == {DOG[0]: True, KITTEN[0]: True, STOCKS[0]: False, TAXES[0]: False}
+
+
+async def test_isq_scores_come_from_affinity(minilm, personas, make_obs):
+    s = make_strategy("isq")
+    owner = personas.get("pet_owner")
+    dog = await s.decide(make_obs(*DOG), owner, minilm)
+    stocks = await s.decide(make_obs(*STOCKS), owner, minilm)
+    assert dog.score > 60 >= stocks.score
+    assert dog.isq.visual_appeal > stocks.isq.visual_appeal
+    assert dog.isq.preference_alignment and not stocks.isq.action_desire
+    turns = await make_strategy("isq", mode="turns").decide(make_obs(*DOG), owner, minilm)
+    assert turns.yes is True and turns.isq == dog.isq  # same verdict one question per turn
+
+
+async def test_plain_answers_all_three_questions(minilm, make_obs):
+    d = await make_strategy("plain").decide(make_obs(*DOG), None, minilm)
+    assert d.answers["interesting"].split(",")[0] in ("Yes", "No")
+    assert d.answers["description"].startswith("Golden retriever")
+    assert d.answers["reason"]
+
+
+async def test_finance_persona_disagrees_with_pet_owner(minilm, personas, make_obs):
+    founder = personas.get("startup_founder")
+    d = await make_strategy("simple").decide(make_obs(*STOCKS), founder, minilm)
+    assert d.yes is True
+
+
+async def test_deterministic_and_json_schema_filled(minilm):
+    msgs = [Message.text("system", "I love dogs."),
+            Message(role="user", content=(ImagePart(png=b"x", alt_text="a puppy"),
+                                          TextPart(text="Rate it")))]
+    schema = {"type": "object", "properties": {
+        "score": {"type": "integer", "minimum": 1, "maximum": 10},
+        "liked": {"type": "boolean"}, "verdict": {"type": "string", "enum": ["yes", "no"]},
+        "why": {"type": "string"}}}
+    a = await minilm.generate(msgs, GenerateConfig(json_schema=schema))
+    b = await minilm.generate(msgs, GenerateConfig(json_schema=schema))
+    assert a.text == b.text
+    obj = json.loads(a.text)
+    assert 1 <= obj["score"] <= 10 and obj["liked"] is True and obj["verdict"] == "yes"
+    assert "puppy" in obj["why"]
+
+
+@pytest.mark.parametrize(("spec", "rate"), [("random:0.3", 0.3), ("always:yes", 1.0),
+                                            ("always:no", 0.0)])
+async def test_random_and_constant_rates(spec, rate, make_obs, personas):
+    backend = build_backend(spec)
+    s = make_strategy("simple")
+    owner = personas.get("pet_owner")
+    yes = [(await s.decide(make_obs(f"post {i}"), owner, backend)).yes for i in range(300)]
+    again = [(await s.decide(make_obs(f"post {i}"), owner, backend)).yes for i in range(20)]
+    assert again == yes[:20], "same content must give the same answer"
+    assert sum(yes) / len(yes) == pytest.approx(rate, abs=0.07)
+
+
+def test_text_only_request_reads_description_not_question():
+    msgs = [Message.text("system", "persona"),
+            Message(role="user", content=(TextPart(text="A screenshot shows:"),
+                                          TextPart(text="a cat"),
+                                          TextPart(text="Are you interested?")))]
+    profile, post, images, question = conversation_view(msgs)
+    assert (profile, post, images, question) == ("persona", "a cat", [], "Are you interested?")
+
+
+def test_clip_without_weights_is_a_clear_error():
+    with pytest.raises(BackendUnavailable, match="open_clip weights cannot be loaded"):
+        build_backend(ModelSpec.parse("clip:ViT-B-32/laion2b_s34b_b79k"))

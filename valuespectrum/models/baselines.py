@@ -1,0 +1,267 @@
+"""CPU viewers that answer the same strategies as real VLMs, as controls.
+
+- ``embed:minilm`` (default, offline): MiniLM similarity between the persona/system text and
+  the post's visible text (`ImagePart.alt_text`), turned into a percentile against a
+  packaged reference set of real feed-item texts, so every persona says yes to about the
+  top `top_fraction` (default 28%) of posts by affinity.
+- ``clip:<arch>/<pretrained>``: open_clip image-vs-persona similarity (weights must load).
+- ``random:<p>``: yes with probability p, seeded by the content hash.
+- ``always:yes`` / ``always:no``.
+
+All are deterministic (same input, same output). They read the request like a model would:
+with ``config.json_schema`` they fill the schema (1-10 integers from the affinity, yes/no
+fields thresholded); otherwise they answer the last question: "Yes, ..."/"No, ..." to a
+yes/no question, a number to a 1-10 scale, a short description to "describe"/"what".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from valuespectrum.config import ConfigError
+from valuespectrum.models.base import BackendUnavailable
+from valuespectrum.models.spec import ModelSpec
+from valuespectrum.types import Completion, GenerateConfig, ImagePart, Message, TextPart, Usage
+
+DEFAULT_TOP_FRACTION = 0.28
+_SCALE_Q = re.compile(r"scale of 1 to 10|from 1 to 10|1-10", re.I)
+_DESCRIBE_Q = re.compile(r"\bdescribe\b|\bwhat is the thing\b|\bwhat makes\b", re.I)
+_PERSONA_PREFIX = re.compile(r"^.*?following statements best describe you:\s*", re.I | re.S)
+
+
+def conversation_view(messages: Sequence[Message]) -> tuple[str, str, list[ImagePart], str]:
+    """(profile, post text, images, question) as a text-only viewer reads a request.
+
+    The profile is the system text (persona prompt or plain context); the post is the
+    on-screen text of the images, or, for text-only requests, the text part just before the
+    final question (strategies send ``[intro, content, question]``); the question is the
+    last text part of the last user message.
+    """
+    profile = " ".join(m.text_content() for m in messages if m.role == "system")
+    users = [m for m in messages if m.role == "user"]
+    images = [p for m in users for p in m.images()]
+    question = ""
+    if users:
+        texts = [p.text for p in users[-1].content if isinstance(p, TextPart)]
+        question = texts[-1] if texts else ""
+    if images:
+        post = " ".join(i.alt_text for i in images if i.alt_text)
+    else:
+        parts = [p.text for m in users for p in m.content if isinstance(p, TextPart)]
+        post = parts[-2] if len(parts) > 1 else (parts[0] if parts else "")
+    return profile, post.strip(), images, question
+
+
+def content_seed(*parts: str | bytes) -> int:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else p.encode())
+        h.update(b"\x00")
+    return int.from_bytes(h.digest()[:8], "little")
+
+
+class AffinityViewer:
+    """Base of the baselines: an affinity in [0, 1] and a threshold make every answer.
+
+    Subclasses implement `affinity(profile, post, images)`.
+    """
+
+    supports_json_schema = True
+
+    def __init__(self, name: str, threshold: float) -> None:
+        self.name = name
+        self.threshold = threshold
+        self.calls = 0
+
+    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+        raise NotImplementedError
+
+    async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Completion:
+        t0 = time.perf_counter()
+        self.calls += 1
+        profile, post, images, question = conversation_view(messages)
+        a = float(np.clip(self.affinity(profile, post, images), 0.0, 1.0))
+        text = answer_for(question, config, a, a >= self.threshold, post)
+        return Completion(text=text, model=self.name, usage=Usage(),
+                          latency_s=time.perf_counter() - t0)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _scale(a: float) -> int:
+    return int(min(10, max(1, round(1 + 9 * a))))
+
+
+def _describe(post: str) -> str:
+    """What a text-only viewer can say it sees: the post's own words."""
+    return post or "A short video post."
+
+
+def answer_for(question: str, config: GenerateConfig, a: float, yes: bool, post: str) -> str:
+    """The reply of a viewer with affinity `a` (and verdict `yes`) to `question`."""
+    if config.json_schema:
+        props = config.json_schema.get("properties", {})
+        out: dict[str, Any] = {}
+        for key, prop in props.items():
+            kind = prop.get("type")
+            if kind == "integer" or kind == "number":
+                lo, hi = prop.get("minimum", 1), prop.get("maximum", 10)
+                out[key] = int(round(lo + (hi - lo) * a))
+            elif kind == "boolean":
+                out[key] = yes
+            elif set(prop.get("enum", ())) >= {"yes", "no"}:
+                out[key] = "yes" if yes else "no"
+            else:
+                out[key] = _describe(post)
+        return json.dumps(out)
+    if _SCALE_Q.search(question):
+        return str(_scale(a))
+    if _DESCRIBE_Q.search(question):
+        return _describe(post)
+    topic = f" ({post[:80]})" if post else ""
+    return (f"Yes, this post{topic} is the kind of content I enjoy." if yes
+            else f"No, this post{topic} does not interest me.")
+
+
+class EmbeddingViewer(AffinityViewer):
+    """MiniLM text affinity, calibrated as a percentile against reference feed items.
+
+    Args:
+        top_fraction: Share of typical posts a persona says yes to (threshold = 1 - it).
+        embedder: An `Embedder` (default MiniLM, offline).
+    """
+
+    def __init__(self, name: str = "embed:minilm", *, top_fraction: float = DEFAULT_TOP_FRACTION,
+                 embedder: Any = None) -> None:
+        super().__init__(name, 1.0 - top_fraction)
+        if embedder is None:
+            from valuespectrum.store.embedders import EmbedderUnavailable, MiniLMEmbedder
+
+            try:
+                embedder = MiniLMEmbedder()
+            except EmbedderUnavailable as e:
+                raise BackendUnavailable(f"{name}: {e}") from e
+        self.embedder = embedder
+        self._reference: np.ndarray | None = None
+        self._vectors: dict[str, np.ndarray] = {}
+        self._profiles: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = self._vectors.get(text)
+        if vec is None:
+            if len(self._vectors) > 4096:  # bounded memo: a feed shows few distinct posts
+                self._vectors.clear()
+            vec = self._vectors[text] = self.embedder.embed_texts([text])[0]
+        return vec
+
+    def _profile(self, profile: str) -> tuple[np.ndarray, np.ndarray]:
+        """(profile vector, sorted similarities of the reference items to it)."""
+        if profile not in self._profiles:
+            if self._reference is None:
+                self._reference = self.embedder.embed_texts(reference_texts())
+            vec = self.embedder.embed_texts([profile_text(profile)])[0]
+            self._profiles[profile] = (vec, np.sort(self._reference @ vec))
+        return self._profiles[profile]
+
+    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+        if not post:
+            return 0.0
+        vec, ref = self._profile(profile)
+        sim = float(self._vector(post) @ vec)
+        return float(np.searchsorted(ref, sim, side="right")) / len(ref)
+
+
+class ClipViewer(AffinityViewer):
+    """open_clip image-vs-persona similarity, mapped linearly from [low, high] to [0, 1].
+
+    Uncalibrated on this machine (no pretrained weights offline): tune ``low``/``high``/
+    ``threshold`` in the spec's params for your weights.
+    """
+
+    def __init__(self, name: str, arch: str, pretrained: str | None, *, low: float = 0.15,
+                 high: float = 0.35, threshold: float = 0.5) -> None:
+        super().__init__(name, threshold)
+        from valuespectrum.store.embedders import EmbedderUnavailable, OpenClipEmbedder
+
+        try:
+            self.embedder = OpenClipEmbedder(arch, pretrained)
+        except EmbedderUnavailable as e:
+            raise BackendUnavailable(
+                f"{name}: open_clip weights cannot be loaded here ({e}); they need the model "
+                "hub or a local cache. Use embed:minilm offline."
+            ) from e
+        self.low, self.high = low, high
+        self._profiles: dict[str, np.ndarray] = {}
+
+    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+        if not images:
+            return 0.0
+        if profile not in self._profiles:
+            self._profiles[profile] = self.embedder.embed_texts([profile_text(profile)])[0]
+        img = self.embedder.embed_images([images[0].png])[0]
+        return (float(img @ self._profiles[profile]) - self.low) / (self.high - self.low)
+
+
+class RandomViewer(AffinityViewer):
+    """Says yes with probability `p`, the same way every time for the same content."""
+
+    def __init__(self, name: str, p: float) -> None:
+        super().__init__(name, 1.0 - p)
+
+    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+        seed = content_seed(profile, post, *(i.sha256 for i in images))
+        # yes iff u < p  <=>  1 - u >= 1 - p = threshold
+        return 1.0 - float(np.random.default_rng(seed).random())
+
+
+class ConstantViewer(AffinityViewer):
+    """Always yes (affinity 1) or always no (affinity 0)."""
+
+    def __init__(self, name: str, yes: bool) -> None:
+        super().__init__(name, 0.5)
+        self.value = 1.0 if yes else 0.0
+
+    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+        return self.value
+
+
+def profile_text(system: str) -> str:
+    """The persona statements of a system prompt, without the prompt's boilerplate."""
+    return _PERSONA_PREFIX.sub("", system).strip() or system
+
+
+def reference_texts() -> list[str]:
+    """Packaged visible texts of typical feed items (openclipart titles and keywords)."""
+    text = resources.files("valuespectrum.data").joinpath("baseline_reference.txt").read_text("utf-8")
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def make_baseline(spec: ModelSpec) -> AffinityViewer:
+    """Build the baseline viewer named by a spec (``embed:``, ``clip:``, ``random:``, ``always:``)."""
+    params = dict(spec.params)
+    if spec.provider == "embed":
+        viewer: AffinityViewer = EmbeddingViewer(
+            spec.spec, top_fraction=float(params.pop("top_fraction", DEFAULT_TOP_FRACTION)))
+    elif spec.provider == "clip":
+        arch, _, pretrained = spec.target.partition("/")
+        pre = None if pretrained.lower() in ("", "random", "none") else pretrained
+        viewer = ClipViewer(spec.spec, arch, pre, **{k: float(params.pop(k)) for k in
+                                                     ("low", "high", "threshold") if k in params})
+    elif spec.provider == "random":
+        viewer = RandomViewer(spec.spec, float(spec.target))
+    elif spec.provider == "always":
+        viewer = ConstantViewer(spec.spec, spec.target == "yes")
+    else:  # pragma: no cover - the registry only routes baseline prefixes here
+        raise ValueError(f"{spec.spec}: not a baseline")
+    if params:
+        raise ConfigError(f"{spec.spec}: unknown params {sorted(params)}")
+    return viewer
