@@ -1,0 +1,117 @@
+"""Real Chromium on the local feed: conformance, scrolling, shared browser, crash handling."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from valuespectrum.environments.base import EnvironmentCrashed, check_environment
+from valuespectrum.environments.playwright_env import BrowserHost, PlaywrightFeedEnvironment
+from valuespectrum.types import Skip, Stay
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+
+async def test_playwright_environment_passes_the_checker(browser_host, feed_server):
+    passed = await check_environment(
+        lambda: PlaywrightFeedEnvironment(browser_host, feed_server.url, "tiktok", "pw-chk"))
+    assert "reset determinism" in passed and "close idempotent" in passed
+    assert browser_host.is_alive()  # closing an environment leaves the shared browser up
+
+
+async def test_scrolling_changes_the_screenshot_and_reads_the_dom(browser_host, feed_server, corpus):
+    async with PlaywrightFeedEnvironment(browser_host, feed_server.url, "instagram", "pw-obs") as env:
+        obs = await env.reset(seed=4)
+        shots = [obs.screenshot_sha]
+        assert Image.open(io.BytesIO(obs.screenshot_png)).size == (390, 844)
+        for action in (Stay(dwell_s=2.0), Skip(), Stay(dwell_s=100.0)):
+            item = corpus.get(obs.item_id)
+            assert (obs.text.caption, obs.text.creator, obs.text.hashtags) == (
+                item.caption, item.creator, item.hashtags)
+            assert obs.duration_s == item.duration_s and "/instagram?session=pw-obs" in obs.url
+            assert await env._page.get_attribute("#post", "data-item-id") == obs.item_id
+            result = await env.act(action)
+            expected = 0.0 if isinstance(action, Skip) else min(1.0, action.dwell_s / item.duration_s)
+            assert result.item_id == item.item_id
+            assert result.watch_ratio == pytest.approx(expected)
+            obs = result.observation
+            shots.append(obs.screenshot_sha)
+        assert len(set(shots)) == len(shots)
+    events = feed_server.platform.history("pw-obs")["events"]
+    assert [e["skipped"] for e in events] == [True, True, False]
+
+
+async def test_wheel_scrolls_and_realtime_clock_runs_at_speed(browser_host, feed_server):
+    context = await browser_host.new_context()
+    page = await context.new_page()
+    try:
+        await page.goto(f"{feed_server.url}/youtube?session=person&clock=realtime&speed=100")
+        first = await page.evaluate("() => vspec.waitForItem(null)")
+        await page.wait_for_timeout(300)
+        watched = await page.evaluate("() => vspec.watched")
+        assert watched >= 10  # 0.3 real seconds x 100
+        await page.mouse.move(200, 400)
+        await page.mouse.wheel(0, 400)
+        second = await page.evaluate("p => vspec.waitForItem(p)", first["item_id"])
+        assert second["item_id"] != first["item_id"]
+        assert second["last_event"]["item_id"] == first["item_id"]
+        assert second["last_event"]["watched_s"] >= min(10, first["duration_s"])  # clamped
+    finally:
+        await context.close()
+
+
+async def test_contexts_share_one_browser(browser_host, feed_server):
+    envs = [PlaywrightFeedEnvironment(browser_host, feed_server.url, "random", f"pw-share-{i}")
+            for i in range(2)]
+    try:
+        firsts = await asyncio.gather(*(e.reset(seed=i) for i, e in enumerate(envs)))
+        results = await asyncio.gather(*(e.act(Skip()) for e in envs))
+        for env, first, result in zip(envs, firsts, results, strict=True):
+            assert result.item_id == first.item_id
+            served = feed_server.platform.history(env.session_id)["served"]
+            assert served == [first.item_id, result.observation.item_id]
+    finally:
+        for env in envs:
+            await env.close()
+
+
+async def test_animal_lover_through_the_browser(browser_host, feed_server, corpus):
+    """Stay on every animals post, skip the rest: tiktok converges on animals, random not."""
+    base_rate = corpus.categories()["animals"] / len(corpus)
+    share = {}
+    for style in ("tiktok", "random"):
+        async with PlaywrightFeedEnvironment(browser_host, feed_server.url, style, f"pw-{style}") as env:
+            obs = await env.reset(seed=11)
+            shown = []
+            for _ in range(30):
+                animal = corpus.get(obs.item_id).category == "animals"
+                shown.append(animal)
+                obs = (await env.act(Stay(dwell_s=60.0) if animal else Skip())).observation
+        share[style] = float(np.mean(shown[10:]))
+    print(f"animals: base rate {base_rate:.2f}, steps 10-30: {share}")
+    # the share grows from the corpus base rate to most of the feed on tiktok, not on random
+    assert share["tiktok"] >= 0.6 and share["tiktok"] >= 2.5 * base_rate
+    assert abs(share["random"] - base_rate) < 0.2
+    assert share["tiktok"] > share["random"] + 0.3
+
+
+async def test_browser_crash_raises_environment_crashed(feed_server):
+    host = await BrowserHost().start()
+    env = PlaywrightFeedEnvironment(host, feed_server.url, "tiktok", "pw-crash", own_host=True)
+    try:
+        await env.reset(seed=0)
+        cdp = await host._browser.new_browser_cdp_session()
+        try:
+            await cdp.send("Browser.crash")
+        except Exception:  # the connection drops while the browser dies
+            pass
+        with pytest.raises(EnvironmentCrashed):
+            await env.act(Skip())
+        assert not host.is_alive()
+    finally:
+        await env.close()
+        await env.close()
