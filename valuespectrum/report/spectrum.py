@@ -1,0 +1,205 @@
+"""Value-Spectrum scores and report: Table 1 and Figures 2, 5, 6, 7 and 9.
+
+Scoring (paper section 4.1, Table 1): for one model and one value, the score is the yes
+rate over the value's answered images (all keywords pooled); the +/- is the standard
+deviation (population, ddof=0) of the per-keyword yes rates. Invalid answers (`yes` is
+null) are excluded from both and counted separately; they are never scored as "no".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from valuespectrum.types import Frozen, SchwartzValue
+
+
+class ValueScore(Frozen):
+    """One cell of Table 1 with its ingredients."""
+
+    mean: float | None
+    std: float | None
+    answered: int
+    yes: int
+    invalid: int
+    errors: int
+    keywords: dict[str, float | None]
+
+
+def value_order(values: list[str]) -> list[str]:
+    """Values in the paper's order, unknown ones last."""
+    known = [v.value for v in SchwartzValue]
+    return sorted(set(values), key=lambda v: (known.index(v) if v in known else len(known), v))
+
+
+def score_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, ValueScore]]:
+    """Per arm, per value: the Table 1 score from result rows (see module docstring)."""
+    cells: dict[str, dict[str, dict[str, list]]] = {}
+    for r in rows:
+        kw = cells.setdefault(r["arm"], {}).setdefault(r["value"], {}).setdefault(
+            r["keyword"], [])
+        kw.append(r)
+    out: dict[str, dict[str, ValueScore]] = {}
+    for arm, per_value in cells.items():
+        out[arm] = {}
+        for value in value_order(list(per_value)):
+            per_kw = per_value[value]
+            rates: dict[str, float | None] = {}
+            answered = yes = invalid = errors = 0
+            for kw, kw_rows in per_kw.items():
+                ans = [bool(r["yes"]) for r in kw_rows if r["yes"] is not None]
+                rates[kw] = (sum(ans) / len(ans)) if ans else None
+                answered += len(ans)
+                yes += sum(ans)
+                bad = [r for r in kw_rows if r["yes"] is None]
+                invalid += sum(1 for r in bad if (r.get("error") or "invalid") == "invalid")
+                errors += sum(1 for r in bad if (r.get("error") or "invalid") != "invalid")
+            known = [x for x in rates.values() if x is not None]
+            out[arm][value] = ValueScore(
+                mean=yes / answered if answered else None,
+                std=float(np.std(known)) if known else None,
+                answered=answered, yes=yes, invalid=invalid, errors=errors, keywords=rates)
+    return out
+
+
+def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    path = Path(run_dir) / "results.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir}: no results.parquet (run `vspec spectrum run` first)")
+    return pq.read_table(path).to_pylist()
+
+
+def write_summary(run_dir: str | Path, arms: list[Any], outcomes: list[dict[str, Any]]) -> dict:
+    """summary.json of a spectrum run (kind: spectrum) from its results.parquet."""
+    run_dir = Path(run_dir)
+    rows = read_results(run_dir)
+    scores = score_rows(rows)
+    spent: dict[str, float] = {}
+    for r in rows:
+        spent[r["arm"]] = spent.get(r["arm"], 0.0) + float(r["cost_usd"] or 0.0)
+    retrieved = 0
+    if (run_dir / "retrieval.parquet").exists():
+        import pyarrow.parquet as pq
+
+        retrieved = pq.read_metadata(run_dir / "retrieval.parquet").num_rows
+    summary = {
+        "kind": "spectrum",
+        "arms": [{"label": a.label, "strategy": a.strategy, "model": a.model.spec,
+                  "text_model": a.text_model.spec if a.text_model else "",
+                  "vlm_label": a.vlm_label} for a in arms],
+        "images_per_arm": retrieved,
+        "answers": {a.label: sum(1 for r in rows if r["arm"] == a.label) for a in arms},
+        "complete": all(sum(1 for r in rows if r["arm"] == a.label
+                            and not str(r["error"] or "").startswith("backend:")) == retrieved
+                        for a in arms),
+        "stopped": {o["arm"]: o["stopped"] for o in outcomes if o.get("stopped")},
+        "cost_usd": spent,
+        "scores": {arm: {v: s.model_dump() for v, s in per.items()} for arm, per in scores.items()},
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}"
+
+
+def table1_markdown(scores: dict[str, dict[str, ValueScore]], arms: list[str]) -> str:
+    """Table 1: values (rows) x models (columns), "mean ± std" in percent."""
+    values = value_order([v for a in arms for v in scores.get(a, {})])
+    lines = ["| Value | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
+    for v in values:
+        cells = []
+        for a in arms:
+            s = scores.get(a, {}).get(v)
+            cells.append("–" if s is None or s.mean is None else f"{pct(s.mean)} ± {pct(s.std)}")
+        name = SchwartzValue(v).label if v in {x.value for x in SchwartzValue} else v
+        lines.append(f"| {name} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _arms_info(run_dir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    path = run_dir / "summary.json"
+    if path.exists():
+        return json.loads(path.read_text())["arms"]
+    seen: dict[str, dict[str, str]] = {}
+    for r in rows:
+        seen.setdefault(r["arm"], {"label": r["arm"], "strategy": r["strategy"],
+                                   "model": r["model"], "text_model": r["text_model"],
+                                   "vlm_label": r["arm"].split("+")[0]})
+    return list(seen.values())
+
+
+def write_spectrum_report(run_dir: str | Path) -> Path:
+    """Write RUN_DIR/report.md and RUN_DIR/figures/*.png for a spectrum run; returns report.md.
+
+    Table 1 and Figures 5-7 use the plain arms (the VLMs' own preferences); Figure 9 pairs
+    each caption + LLM arm with its VLM's plain arm; Figure 2 uses abundance.json.
+    """
+    from valuespectrum.report import spectrum_figures as figs
+
+    run_dir = Path(run_dir)
+    rows = read_results(run_dir)
+    scores = score_rows(rows)
+    arms = _arms_info(run_dir, rows)
+    plain = [a["label"] for a in arms if a["strategy"] == "plain" and a["label"] in scores]
+    pairs = [(a["vlm_label"], a["label"]) for a in arms
+             if a["strategy"] == "caption_llm" and a["label"] in scores]
+    fig_dir = run_dir / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    made: dict[str, Path] = {}
+    ab_path = run_dir / "abundance.json"
+    if ab_path.exists():
+        made["fig2"] = figs.figure_abundance(json.loads(ab_path.read_text()),
+                                             fig_dir / "fig2_abundance.png")
+    means = {a: {v: s.mean for v, s in scores[a].items()} for a in plain}
+    if plain:
+        made["fig5"] = figs.figure_radar(means, fig_dir / "fig5_radar.png")
+        made["fig6"] = figs.figure_ranked_means(means, fig_dir / "fig6_ranked_means.png")
+        made["fig7"] = figs.figure_std_per_model(means, fig_dir / "fig7_std_per_model.png")
+    if pairs:
+        pair_means = {(vlm, llm): ({v: s.mean for v, s in scores.get(vlm, {}).items()},
+                                   {v: s.mean for v, s in scores[llm].items()})
+                      for vlm, llm in pairs}
+        made["fig9"] = figs.figure_vlm_vs_llm(pair_means, fig_dir / "fig9_vlm_vs_llm.png")
+    out = run_dir / "report.md"
+    out.write_text(_markdown(run_dir, rows, scores, plain, pairs, made))
+    return out
+
+
+def _markdown(run_dir: Path, rows: list[dict[str, Any]], scores: dict, plain: list[str],
+              pairs: list[tuple[str, str]], made: dict[str, Path]) -> str:
+    def img(key: str, title: str) -> list[str]:
+        return [f"![{title}](figures/{made[key].name})", ""] if key in made else []
+
+    n_inv = sum(1 for r in rows if r["yes"] is None and (r["error"] or "invalid") == "invalid")
+    n_err = sum(1 for r in rows if r["yes"] is None and (r["error"] or "invalid") != "invalid")
+    lines = [f"# Value-Spectrum report: {run_dir.name}", "",
+             f"{len(rows)} answers; {n_inv} invalid (excluded from scores), {n_err} failed "
+             "(excluded; a resume retries backend failures).", "",
+             "## Table 1: preference per value (yes rate %, mean ± std across keywords)", "",
+             table1_markdown(scores, plain) if plain else "(no plain arms)", ""]
+    if plain:
+        lines += ["Answered / invalid answers per model: " + "; ".join(
+            f"{a}: {sum(s.answered for s in scores[a].values())} / "
+            f"{sum(s.invalid for s in scores[a].values())}" for a in plain), ""]
+    radius = json.loads((run_dir / "abundance.json").read_text())["radius"] if "fig2" in made else 1.5
+    lines += [f"## Figure 2: abundance (screenshots within L2 {radius:g} of a value's keywords)",
+              ""]
+    lines += img("fig2", "Figure 2")
+    lines += ["## Figure 5: preference profile per model", ""] + img("fig5", "Figure 5")
+    lines += ["## Figure 6: mean preference per value across models, ranked", ""]
+    lines += img("fig6", "Figure 6")
+    lines += ["## Figure 7: standard deviation of preference across values, per model", ""]
+    lines += img("fig7", "Figure 7")
+    if pairs:
+        lines += ["## Figure 9: VLM (image) vs captioning + LLM (text), per value", "",
+                  table1_markdown(scores, [x for p in pairs for x in p]), ""]
+        lines += img("fig9", "Figure 9")
+    return "\n".join(lines) + "\n"
