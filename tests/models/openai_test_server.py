@@ -105,11 +105,11 @@ class OpenAITestServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, port: int = 0) -> OpenAITestServer:
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> OpenAITestServer:
         """Serve in a background thread; returns when the socket is listening."""
         import uvicorn
 
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning",
+        config = uvicorn.Config(self.app(), host=host, port=port, log_level="warning",
                                 lifespan="off", timeout_graceful_shutdown=1, access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -134,6 +134,7 @@ def main() -> None:
     """Run as a process (stands in for `vllm serve` in launcher tests)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--model", default="test-model")
     ap.add_argument("--reply", default="Yes.")
     ap.add_argument("--startup-delay", type=float, default=0.0)
@@ -142,7 +143,7 @@ def main() -> None:
     time.sleep(args.startup_delay)
     if args.exit_after:
         threading.Timer(args.exit_after, lambda: __import__("os")._exit(3)).start()
-    server = OpenAITestServer(args.reply, model=args.model).start(args.port)
+    server = OpenAITestServer(args.reply, model=args.model).start(args.port, args.host)
     try:
         while True:
             time.sleep(3600)
