@@ -8,6 +8,7 @@ Playwright environment at a fraction of the cost.
 from __future__ import annotations
 
 import io
+import socket
 import textwrap
 from typing import Any
 from urllib.parse import urlencode
@@ -85,7 +86,10 @@ class HttpFeedEnvironment(EnvironmentBase):
         self.style = style
         self.session_id = session_id
         self.viewport = viewport
-        self._client = httpx.AsyncClient(base_url=self.feed_url, timeout=timeout_s)
+        # requests go out as two writes (headers, body): NODELAY avoids a 40 ms delayed-ACK wait
+        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        self._client = httpx.AsyncClient(base_url=self.feed_url, timeout=timeout_s,
+                                         transport=httpx.AsyncHTTPTransport(socket_options=nodelay))
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0

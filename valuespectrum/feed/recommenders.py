@@ -34,7 +34,13 @@ class InterestParams(Frozen):
 
 
 class TikTokParams(InterestParams):
-    explore: float = Field(0.08, ge=0, le=1)
+    explore: float = Field(0.08, ge=0, le=1, description="exploration share once warmed up")
+    explore_start: float = Field(
+        0.9, ge=0, le=1, description="exploration share for a new viewer (cold start)"
+    )
+    warmup_views: float = Field(
+        30.0, gt=0, description="views over which exploration decays (e-folding)"
+    )
     top_k: int = Field(8, ge=1)
     temperature: float = Field(0.05, gt=0)
 
@@ -148,11 +154,19 @@ class _Base:
 
     def _similar_pick(self, session: SessionState, cand: np.ndarray, rng: np.random.Generator,
                       top_k: int, temperature: float) -> int:
-        sims = self.corpus.embeddings[cand] @ _unit(session.interest)
-        top = np.argsort(-sims, kind="stable")[:top_k]
+        sims = self._similarities(session)[cand]
+        k = min(top_k, cand.size)
+        top = np.argpartition(-sims, k - 1)[:k]  # O(n), then order the k by (score, row)
+        top = top[np.lexsort((cand[top], -sims[top]))]
         logits = sims[top] / temperature
         p = np.exp(logits - logits.max())
         return int(cand[top[rng.choice(top.size, p=p / p.sum())]])
+
+    def _similarities(self, session: SessionState) -> np.ndarray:
+        """Cosine of every item (all rows: no copy of the embedding matrix) to the interest."""
+        # einsum, not `@`: OpenBLAS spreads a matvec over threads, which on a busy 2-core
+        # machine made each call ~25 ms instead of ~1 ms
+        return np.einsum("ij,j->i", self.corpus.embeddings, _unit(session.interest))
 
     def update(self, session: SessionState, item: FeedItem, watch_ratio: float) -> None:
         p = self.params
@@ -180,7 +194,10 @@ class TikTokRecommender(_Base):
     def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
         cand = session.unseen()
         p = self.params
-        if not self._has_interest(session) or rng.random() < p.explore:
+        # A new account gets a broad feed that narrows as watch history accumulates.
+        explore = p.explore + (p.explore_start - p.explore) * float(
+            np.exp(-len(session.events) / p.warmup_views))
+        if not self._has_interest(session) or rng.random() < explore:
             return self._serve(session, self._popular_pick(cand, rng))
         return self._serve(session, self._similar_pick(session, cand, rng, p.top_k, p.temperature))
 
@@ -202,7 +219,10 @@ class YouTubeRecommender(_Base):
         p = self.params
         if self._has_interest(session) and rng.random() < p.personal_share:
             return self._serve(session, self._similar_pick(session, cand, rng, p.top_k, p.temperature))
-        top = cand[np.argsort(-self.topical[cand], kind="stable")[: p.top_k]]
+        scores = self.topical[cand]
+        k = min(p.top_k, cand.size)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = cand[top[np.lexsort((cand[top], -scores[top]))]]
         w = self.topical[top] + 1e-6
         return self._serve(session, int(top[rng.choice(top.size, p=w / w.sum())]))
 
@@ -217,7 +237,7 @@ class InstagramRecommender(_Base):
         p = self.params
         score = (1 - p.personal_weight) * self.popularity[cand]
         if self._has_interest(session):
-            score = score + p.personal_weight * (self.corpus.embeddings[cand] @ _unit(session.interest))
+            score = score + p.personal_weight * self._similarities(session)[cand]
         score = score + p.noise * rng.standard_normal(cand.size)
         return self._serve(session, int(cand[int(np.argmax(score))]))
 

@@ -1,0 +1,124 @@
+"""Parallel efficiency of viewer agents on Ray, and peak memory per agent.
+
+Agents use a scripted backend (a test double) with a fixed 0.5 s latency, so the ideal rate
+is agents / 0.5 steps per second; the environment is real Chromium on the local feed.
+Prints steps/s, efficiency against the ideal, and peak memory per agent for 1, 2, 4, 8 agents.
+
+    python benchmarks/bench_parallel.py [--agents 1 2 4 8] [--scrolls 30] [--env playwright]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+LATENCY_S = 0.5
+
+
+class StepClock:
+    """A progress sink that timestamps every step."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def step(self, trial, record) -> None:
+        self.times.append(time.perf_counter())
+
+    def __getattr__(self, name):  # the other runner events are not needed here
+        return lambda *a, **k: None
+
+
+class MemorySampler(threading.Thread):
+    """Samples the machine's used memory every 0.2 s; keeps the peak."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self._psutil = psutil
+        self.peak = self.used()
+        self._stop_event = threading.Event()
+
+    def used(self) -> int:
+        vm = self._psutil.virtual_memory()
+        return vm.total - vm.available
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.2):
+            self.peak = max(self.peak, self.used())
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def corpus_dir() -> Path:
+    from valuespectrum.feed.corpus import build_openclipart, default_corpus_dir
+
+    d = default_corpus_dir()
+    if (d / "manifest.parquet").exists():
+        return d
+    d = Path(tempfile.gettempdir()) / "vspec-bench-corpus"
+    if not (d / "corpus.json").exists():
+        build_openclipart(d, limit=400, seed=0)
+    return d
+
+
+def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path) -> tuple[float, float, int]:
+    from valuespectrum.experiments.runner import SweepRunner
+    from valuespectrum.experiments.spec import ExperimentSpec
+    from valuespectrum.personas import PersonaLibrary
+
+    root = Path(__file__).resolve().parents[1]
+    spec = ExperimentSpec(
+        name=f"bench-{agents}", personas=["pet_owner"], persona_dir=str(root / "personas"),
+        models=[{"spec": "scripted:Yes.", "params": {"latency_s": LATENCY_S}}],
+        platforms=[{"style": "tiktok", "environment": env}], strategies=["simple"],
+        trials=agents, scrolls=scrolls, window=min(10, scrolls), concurrency=agents,
+        agents_per_actor=min(agents, 4), corpus=str(corpus), screenshots=True,
+        output=str(out / f"bench-{agents}"),
+    )
+    personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
+    clock = StepClock()
+    sampler = MemorySampler()
+    base = sampler.used()
+    sampler.start()
+    SweepRunner(spec, personas, progress=clock, cache_dir=str(out / "cache")).run()
+    peak = sampler.stop()
+    # steady state: drop the first step of every agent (browser/context start-up)
+    t = sorted(clock.times)[agents:]
+    rate = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 else float("nan")
+    return rate, rate / (agents / LATENCY_S), peak - base
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, nargs="+", default=[1, 2, 4, 8])
+    ap.add_argument("--scrolls", type=int, default=30)
+    ap.add_argument("--env", choices=["playwright", "http"], default="playwright")
+    args = ap.parse_args()
+    import ray
+
+    corpus = corpus_dir()
+    ray.init(include_dashboard=False, log_to_driver=False)
+    print(f"environment={args.env}, scripted latency {LATENCY_S} s, {args.scrolls} scrolls per agent")
+    print(f"{'agents':>6} {'steps/s':>8} {'ideal':>6} {'efficiency':>10} {'peak MB/agent':>14}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.agents:
+            rate, eff, mem = run(n, args.scrolls, args.env, corpus, Path(tmp))
+            print(f"{n:>6} {rate:>8.2f} {n / LATENCY_S:>6.1f} {eff:>9.0%} {mem / n / 2**20:>14.0f}",
+                  flush=True)
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
