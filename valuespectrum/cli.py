@@ -35,6 +35,10 @@ from valuespectrum.experiments.spectrum_cli import spectrum_app  # noqa: E402 - 
 
 app.add_typer(spectrum_app, name="spectrum")
 
+from valuespectrum.models.cli import models_app  # noqa: E402 - light: typer only
+
+app.add_typer(models_app, name="models")
+
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
