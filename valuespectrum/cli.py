@@ -104,6 +104,7 @@ def run_experiment(
     from valuespectrum.experiments.results import RunLockedError
     from valuespectrum.experiments.runner import SweepRunner
     from valuespectrum.experiments.spec import load_experiment
+    from valuespectrum.feed.corpus import CorpusError
     from valuespectrum.report.terminal import print_summary
 
     try:
@@ -111,7 +112,7 @@ def run_experiment(
         progress = SweepProgress(console, window=spec.window, live=live)
         runner = SweepRunner(spec, personas, ray_address=ray_address, progress=progress)
         outcome = runner.run()
-    except (ConfigError, RunLockedError, FileNotFoundError) as e:
+    except (ConfigError, CorpusError, RunLockedError, FileNotFoundError) as e:
         fail(str(e))
     print_summary(console, outcome.run_dir)
     console.print(
@@ -137,4 +138,8 @@ def report(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m valuespectrum.cli`
     app()

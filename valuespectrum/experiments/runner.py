@@ -240,8 +240,8 @@ class SweepRunner:
             outcome = RunOutcome(self.run_dir.root, planned=len(self.trials), skipped=len(done))
             self._notify("start", self.trials, done)
             if todo:
+                server = self._start_feed()  # first: a missing corpus fails before Ray starts
                 self._start_ray()
-                server = self._start_feed()
                 outcome.statuses = asyncio.run(self._sweep(todo, server.url))
             outcome.fatal = self._fatal
             return outcome

@@ -1,0 +1,163 @@
+"""A full Value-Spectrum run on a small openclipart corpus: Table 1, figures, resume."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from PIL import Image
+
+from valuespectrum.config import ConfigError
+from valuespectrum.experiments.spectrum import SpectrumRun
+from valuespectrum.experiments.spectrum_spec import load_spectrum_spec
+from valuespectrum.report.spectrum import table1_markdown, write_spectrum_report
+
+SCRIPTED = {"spec": "scripted:unused", "name": "scripted",
+            "params": {"replies": ["Yes.", "No.", "Hmm.", "Hmm."]}}
+FIGURES = ["fig2_abundance.png", "fig5_radar.png", "fig6_ranked_means.png",
+           "fig7_std_per_model.png", "fig9_vlm_vs_llm.png"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    """A 60-image openclipart corpus and a store directory shared by the module's runs."""
+    from valuespectrum.feed.corpus import build_openclipart
+
+    root = tmp_path_factory.mktemp("spectrum")
+    build_openclipart(root / "corpus", limit=60, seed=3)
+    return root
+
+
+def write_spec(world: Path, out: str, **fields) -> Path:
+    spec = {"kind": "spectrum", "name": out, "store": str(world / "store.db"),
+            "embedder": "minilm", "ingest": {"corpus": str(world / "corpus")},
+            "top_k": 2, "followups": False, "parallel": "local", "concurrency": 1,
+            "output_dir": str(world / out), **fields}
+    path = world / f"{out}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def hand_scores(rows: list[dict], arm: str) -> dict[str, tuple[float, float, int]]:
+    """Mean over answered images and population std of per-keyword yes rates."""
+    out = {}
+    for value in dict.fromkeys(r["value"] for r in rows if r["arm"] == arm):
+        mine = [r for r in rows if r["arm"] == arm and r["value"] == value]
+        answered = [r["yes"] for r in mine if r["yes"] is not None]
+        rates = []
+        for kw in dict.fromkeys(r["keyword"] for r in mine):
+            a = [r["yes"] for r in mine if r["keyword"] == kw and r["yes"] is not None]
+            if a:
+                rates.append(sum(a) / len(a))
+        out[value] = (sum(answered) / len(answered), statistics.pstdev(rates),
+                      len(mine) - len(answered))
+    return out
+
+
+def test_table1_equals_hand_computation_and_all_figures_are_written(world):
+    spec = load_spectrum_spec(write_spec(
+        world, "scripted-run", models=[SCRIPTED],
+        caption_llm=[{"vlm": SCRIPTED, "llm": {"spec": "scripted:No.", "name": "llm-no"}}]))
+    summary = SpectrumRun(spec).run(progress=False)
+    rows = pq.read_table(spec.output_dir / "results.parquet").to_pylist()
+    n_keywords = 70
+    assert summary["images_per_arm"] == 2 * n_keywords
+    assert [a["label"] for a in summary["arms"]] == ["scripted", "scripted+llm-no"]
+    assert sum(r["arm"] == "scripted" for r in rows) == 2 * n_keywords
+    # the script makes every third answer unreadable: recorded as null, never as "no"
+    invalid = [r for r in rows if r["arm"] == "scripted" and r["yes"] is None]
+    assert len(invalid) == pytest.approx(2 * n_keywords / 3, abs=1)
+    assert all(r["error"] == "invalid" for r in invalid)
+    assert all(json.loads(r["answers"]) for r in rows)
+
+    hand = hand_scores(rows, "scripted")
+    got = summary["scores"]["scripted"]
+    assert set(hand) == set(got) and len(hand) == 10
+    for value, (mean, std, n_invalid) in hand.items():
+        assert got[value]["mean"] == pytest.approx(mean, abs=1e-12)
+        assert got[value]["std"] == pytest.approx(std, abs=1e-12)
+        assert got[value]["invalid"] == n_invalid
+    assert all(s["mean"] == 0.0 for s in summary["scores"]["scripted+llm-no"].values())
+
+    report = write_spectrum_report(spec.output_dir)
+    text = report.read_text()
+    mean, std, _ = hand["hedonism"]
+    assert f"| Hedonism | {100 * mean:.0f} ± {100 * std:.0f} |" in text
+    for name in FIGURES:
+        path = spec.output_dir / "figures" / name
+        assert f"figures/{name}" in text
+        with Image.open(path) as im:
+            assert im.format == "PNG" and im.width >= 500 and im.height >= 300
+    assert yaml.safe_load((spec.output_dir / "spec.yaml").read_text())["kind"] == "spectrum"
+    assert json.loads((spec.output_dir / "summary.json").read_text())["kind"] == "spectrum"
+
+
+def test_resume_gives_identical_tables(world):
+    models = [{"spec": "embed:minilm", "name": "minilm-viewer"},
+              {"spec": "random:0.5", "name": "coin"}]
+    a = load_spectrum_spec(write_spec(world, "full", models=models, top_k=1, concurrency=4))
+    b = load_spectrum_spec(write_spec(world, "resumed", models=models, top_k=1, concurrency=4))
+    full = SpectrumRun(a).run(progress=False)
+    SpectrumRun(b).run(progress=False)
+    # simulate a crash: half of every journal lost, tables gone
+    for journal in (b.output_dir / "journal").glob("*.jsonl"):
+        lines = journal.read_text().splitlines(keepends=True)
+        journal.write_text("".join(lines[: len(lines) // 2]))
+    for name in ("results.parquet", "summary.json"):
+        (b.output_dir / name).unlink()
+    with pytest.raises(ConfigError, match="--resume"):
+        SpectrumRun(b).run(progress=False)
+    resumed = SpectrumRun(b, resume=True).run(progress=False)
+
+    def table(spec):
+        t = pq.read_table(spec.output_dir / "results.parquet").drop_columns(["latency_s"])
+        return t.to_pylist()
+
+    assert table(a) == table(b) and len(table(a)) == 2 * 70
+    assert resumed["scores"] == full["scores"] and resumed["complete"]
+    ta = table1_markdown(*_scores(full))
+    assert ta == table1_markdown(*_scores(resumed))
+
+
+def _scores(summary):
+    from valuespectrum.report.spectrum import ValueScore
+
+    scores = {a: {v: ValueScore(**s) for v, s in per.items()}
+              for a, per in summary["scores"].items()}
+    return scores, [a["label"] for a in summary["arms"]]
+
+
+def test_spec_errors_name_the_file_and_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: spectrum\nstore: s.db\nmodels: [embed:minilm]\noutput_dir: out\n"
+                   "topk: 5\n")
+    with pytest.raises(ConfigError) as e:
+        load_spectrum_spec(bad)
+    assert "bad.yaml:5: topk: unknown field" in str(e.value)
+    bad.write_text("kind: spectrum\nstore: s.db\nmodels: [nope:x]\noutput_dir: out\n")
+    with pytest.raises(ConfigError, match="unknown provider"):
+        load_spectrum_spec(bad)
+
+
+def test_shipped_specs_load():
+    root = Path(__file__).parents[2] / "experiments"
+    paper = load_spectrum_spec(root / "spectrum.yaml")
+    demo = load_spectrum_spec(root / "spectrum-demo.yaml")
+    assert paper.top_k == 5 and len(paper.models) == 6 and len(paper.caption_llm) == 3
+    assert demo.embedder == "minilm" and all(m.is_baseline for m in demo.models)
+
+
+@pytest.mark.slow
+def test_models_run_in_parallel_on_ray_with_the_same_answers(world):
+    models = [{"spec": "embed:minilm", "name": "minilm-viewer"},
+              {"spec": "random:0.5", "name": "coin"}]
+    local = load_spectrum_spec(write_spec(world, "local1", models=models, top_k=1))
+    on_ray = load_spectrum_spec(write_spec(world, "ray1", models=models, top_k=1,
+                                           parallel="ray"))
+    a = SpectrumRun(local).run(progress=False)
+    b = SpectrumRun(on_ray).run(progress=False)
+    assert a["scores"] == b["scores"] and b["complete"]
