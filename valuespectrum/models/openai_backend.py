@@ -116,7 +116,9 @@ class OpenAIBackend:
 
         kwargs: dict[str, Any] = dict(self.params)
         kwargs.update(model=self.model, messages=messages, temperature=config.temperature,
-                      max_tokens=config.max_tokens, timeout=config.timeout_s)
+                      timeout=config.timeout_s)
+        if "max_completion_tokens" not in kwargs:  # newer OpenAI models take only that name
+            kwargs["max_tokens"] = config.max_tokens
         if config.seed is not None:
             kwargs["seed"] = config.seed
         if schema is not None:

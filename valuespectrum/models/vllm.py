@@ -52,7 +52,11 @@ def _free_port() -> int:
 
 
 def _die_with_parent():
-    """preexec_fn: the server gets SIGTERM if its owner (the actor process) dies (Linux)."""
+    """preexec_fn: the server gets SIGTERM if its owner dies (Linux PR_SET_PDEATHSIG).
+
+    The signal follows the thread that forked; the launching threads (a Ray actor's pool, or
+    asyncio's default executor) live as long as their owner, so this means "the owner".
+    """
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
