@@ -52,6 +52,9 @@ YES_NO_ANSWERS = [
     ("   ", None),
     ('{"reason": "cute"}', None),
     ("Maybe.", None),
+    ("Not sure, it depends on the video.", None),
+    ("Boring.", "no"),
+    ("Interesting!", "yes"),
 ]
 
 

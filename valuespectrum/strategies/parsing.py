@@ -99,6 +99,8 @@ def parse_yes_no(text: str | None) -> YesNo | None:
     if not words:
         return None
     first = words[0]
+    if first == "not" and len(words) > 1 and words[1] in ("sure", "certain"):  # hedging
+        return None
     if len(words) > 1 and words[1] == "not" and first in _YES:  # "Definitely not."
         return "no"
     if first in _NO:
