@@ -15,6 +15,7 @@ from valuespectrum.config import ConfigError
 from valuespectrum.experiments.spectrum import SpectrumRun
 from valuespectrum.experiments.spectrum_spec import load_spectrum_spec
 from valuespectrum.report.spectrum import table1_markdown, write_spectrum_report
+from valuespectrum.values import load_values
 
 SCRIPTED = {"spec": "scripted:unused", "name": "scripted",
             "params": {"replies": ["Yes.", "No.", "Hmm.", "Hmm."]}}
@@ -64,7 +65,7 @@ def test_table1_equals_hand_computation_and_all_figures_are_written(world):
         caption_llm=[{"vlm": SCRIPTED, "llm": {"spec": "scripted:No.", "name": "llm-no"}}]))
     summary = SpectrumRun(spec).run(progress=False)
     rows = pq.read_table(spec.output_dir / "results.parquet").to_pylist()
-    n_keywords = 70
+    n_keywords = len(load_values().pairs())
     assert summary["images_per_arm"] == 2 * n_keywords
     assert [a["label"] for a in summary["arms"]] == ["scripted", "scripted+llm-no"]
     assert sum(r["arm"] == "scripted" for r in rows) == 2 * n_keywords
@@ -117,7 +118,7 @@ def test_resume_gives_identical_tables(world):
         t = pq.read_table(spec.output_dir / "results.parquet").drop_columns(["latency_s"])
         return t.to_pylist()
 
-    assert table(a) == table(b) and len(table(a)) == 2 * 70
+    assert table(a) == table(b) and len(table(a)) == 2 * len(load_values().pairs())
     assert resumed["scores"] == full["scores"] and resumed["complete"]
     ta = table1_markdown(*_scores(full))
     assert ta == table1_markdown(*_scores(resumed))

@@ -98,7 +98,7 @@ def abundance(store: ScreenshotStore, embedder: Embedder, catalog: ValueCatalog 
     """
     pairs, vecs = keyword_vectors(embedder, catalog, template)
     f = (filters or Filters()).kwargs()
-    hits = store.range_search(vecs, radius, **f)
+    hits = store.range_search(vecs, radius, metadata=False, **f)
     per_keyword: dict[SchwartzValue, dict[str, int]] = {}
     union: dict[SchwartzValue, set[int]] = {}
     for (v, kw), row in zip(pairs, hits, strict=True):

@@ -312,20 +312,23 @@ class ScreenshotStore:
         return int(rows[0]["count(*)"])
 
     def _search(self, vectors: np.ndarray, limit: int, expr: str, params: dict[str, Any],
-                chunk: int = 64) -> list[list[dict[str, Any]]]:
+                chunk: int = 64, fields: Sequence[str] = tuple(OUTPUT_FIELDS),
+                ) -> list[list[dict[str, Any]]]:
         self.flush()
         out: list[list[dict[str, Any]]] = []
         for i in range(0, len(vectors), chunk):
             out.extend(self._client.search(
                 self.collection, data=vectors[i : i + chunk], limit=limit, filter=expr,
-                output_fields=OUTPUT_FIELDS, search_params={"metric_type": "L2", "params": params},
+                output_fields=list(fields),
+                search_params={"metric_type": "L2", "params": params},
             ))
         return out
 
     @staticmethod
     def _hits(raw: list[dict[str, Any]]) -> list[Hit]:
         return [Hit(id=int(h["id"]), distance=float(np.sqrt(max(h["distance"], 0.0))),
-                    **{k: h.get("entity", {}).get(k, "") for k in OUTPUT_FIELDS}) for h in raw]
+                    **{k: h.get("entity", {}).get(k, "") or "" for k in OUTPUT_FIELDS})
+                for h in raw]
 
     def search(self, vectors: np.ndarray, k: int = 5, *, platforms: Sequence[str] | None = None,
                since: str | None = None, until: str | None = None,
@@ -338,8 +341,12 @@ class ScreenshotStore:
 
     def range_search(self, vectors: np.ndarray, radius: float, *,
                      platforms: Sequence[str] | None = None, since: str | None = None,
-                     until: str | None = None, start_limit: int = 1024) -> list[list[Hit]]:
-        """All screenshots strictly within true L2 `radius` of each query (exact scan)."""
+                     until: str | None = None, start_limit: int = 256,
+                     metadata: bool = True) -> list[list[Hit]]:
+        """All screenshots strictly within true L2 `radius` of each query (exact scan).
+
+        With `metadata=False` hits carry only id and distance (cheaper for counting).
+        """
         q = self._queries(vectors)
         expr = build_filter(platforms, since, until)
         total = self.count(expr)
@@ -350,7 +357,8 @@ class ScreenshotStore:
         todo = list(range(len(q)))
         limit = min(start_limit, total)
         while todo:
-            raw = self._search(q[todo], limit, expr, params)
+            raw = self._search(q[todo], limit, expr, params,
+                               fields=OUTPUT_FIELDS if metadata else ("id",))
             again = []
             for qi, hits in zip(todo, raw, strict=True):
                 if len(hits) >= limit and limit < total:
@@ -362,7 +370,7 @@ class ScreenshotStore:
 
     def count_within(self, vectors: np.ndarray, radius: float, **filters: Any) -> list[int]:
         """Per query, the number of screenshots within true L2 `radius`."""
-        return [len(h) for h in self.range_search(vectors, radius, **filters)]
+        return [len(h) for h in self.range_search(vectors, radius, metadata=False, **filters)]
 
     def _queries(self, vectors: np.ndarray) -> np.ndarray:
         q = np.asarray(vectors, dtype=np.float32)
