@@ -39,12 +39,12 @@ def test_tiktok_learns_an_animal_lover_and_random_does_not(platform, corpus):
     base_rate = corpus.categories()["animals"] / len(corpus)
     tiktok = np.stack([animal_lover(platform, "tiktok", s, 50) for s in range(4)])
     random = np.stack([animal_lover(platform, "random", s, 50) for s in range(4)])
-    tt_early, tt_late = tiktok[:, :5].mean(), tiktok[:, 20:].mean()
-    rd_early, rd_late = random[:, :5].mean(), random[:, 20:].mean()
+    tt_early, tt_late = tiktok[:, :10].mean(), tiktok[:, 25:].mean()
+    rd_early, rd_late = random[:, :10].mean(), random[:, 25:].mean()
     print(f"base {base_rate:.2f} tiktok {tt_early:.2f}->{tt_late:.2f} "
           f"random {rd_early:.2f}->{rd_late:.2f}")
     assert tt_late >= 0.6 and tt_late >= 2.5 * base_rate
-    assert tt_late > tt_early + 0.2  # the share grows as the interest vector forms
+    assert tt_late > tt_early + 0.3  # the share grows as the interest vector forms
     assert abs(rd_late - base_rate) < 0.15  # the control stays at the corpus's base rate
     assert tt_late > rd_late + 0.35
 
