@@ -64,6 +64,32 @@ async def test_wheel_scrolls_and_realtime_clock_runs_at_speed(browser_host, feed
         await context.close()
 
 
+SWIPE_UP = """([y0, y1]) => {
+    const touch = (y) => new Touch({identifier: 1, target: document.body, clientX: 200, clientY: y});
+    document.body.dispatchEvent(new TouchEvent("touchstart", {touches: [touch(y0)],
+        changedTouches: [touch(y0)], bubbles: true}));
+    document.body.dispatchEvent(new TouchEvent("touchend", {touches: [],
+        changedTouches: [touch(y1)], bubbles: true}));
+}"""
+
+
+async def test_swipe_up_goes_to_the_next_post(browser_host, feed_server):
+    context = await browser_host.new_context(has_touch=True, is_mobile=True)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{feed_server.url}/tiktok?session=swiper&clock=manual")
+        first = await page.evaluate("() => vspec.waitForItem(null)")
+        await page.evaluate(SWIPE_UP, [600, 580])  # too short: not a swipe
+        await page.wait_for_timeout(100)
+        assert await page.evaluate("() => vspec.itemId") == first["item_id"]
+        await page.evaluate(SWIPE_UP, [700, 300])
+        second = await page.evaluate("p => vspec.waitForItem(p)", first["item_id"])
+        assert second["item_id"] != first["item_id"]
+        assert second["last_event"]["skipped"] is True
+    finally:
+        await context.close()
+
+
 async def test_contexts_share_one_browser(browser_host, feed_server):
     envs = [PlaywrightFeedEnvironment(browser_host, feed_server.url, "random", f"pw-share-{i}")
             for i in range(2)]
