@@ -75,7 +75,7 @@ def ingest(
     except Exception as e:  # corpus errors and the like: a message, not a traceback
         _fail(f"{type(e).__name__}: {e}")
     Console(highlight=False).print(f"{db} ({embedder}): {report}; {total} in the store",
-                                   markup=False)
+                                   markup=False, soft_wrap=True)
     for path in report.failed[:10]:
         Console(stderr=True).print(f"  unreadable: {path}", highlight=False)
 
@@ -98,7 +98,8 @@ def stats(db: DbOpt = None, embedder: EmbOpt = "minilm") -> None:
         _fail(str(e))
     con = Console()
     con.print(f"[bold]{s.db}[/] collection {s.collection} ({s.embedder}, {s.dim}-d): "
-              f"{s.count} screenshots, posted {s.first_posted or '?'} .. {s.last_posted or '?'}")
+              f"{s.count} screenshots, posted {s.first_posted or '?'} .. {s.last_posted or '?'}",
+              soft_wrap=True)
     for title, counts in (("platform", s.platforms), ("source", s.sources)):
         table = Table(title, "screenshots")
         for k, n in counts.items():

@@ -1,0 +1,55 @@
+"""`vspec store` and `vspec spectrum` commands: results and clear errors, no tracebacks."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from valuespectrum.cli import app
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_store_ingest_folder_then_stats(tmp_path, runner, monkeypatch):
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for c in ("red", "blue"):
+        Image.new("RGB", (16, 16), c).save(folder / f"{c}.png")
+    (tmp_path / "m.csv").write_text(
+        "path,platform,posted,caption\nred.png,tiktok,2024-08-01,a red square\n"
+        "blue.png,youtube,2024-09-30,a blue square\n")
+    db = tmp_path / "s.db"
+    args = ["store", "ingest", "--folder", str(folder), "--csv", str(tmp_path / "m.csv"),
+            "--db", str(db), "--embedder", "minilm"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "2 inserted" in flat(first.output)
+    again = flat(runner.invoke(app, args).output)
+    assert "0 inserted" in again and "2 in the store" in again
+    stats = runner.invoke(app, ["store", "stats", "--db", str(db)])
+    assert stats.exit_code == 0
+    assert "2024-08-01 .. 2024-09-30" in flat(stats.output) and "tiktok" in stats.output
+
+
+def test_store_errors_are_messages(tmp_path, runner):
+    out = runner.invoke(app, ["store", "stats", "--db", str(tmp_path / "none.db")])
+    assert out.exit_code == 2 and "no store here" in out.output
+    out = runner.invoke(app, ["store", "ingest", "--run", "a", "--folder", "b"])
+    assert out.exit_code == 2 and "exactly one of" in out.output
+    assert "Traceback" not in out.output
+
+
+def test_spectrum_run_bad_spec_is_a_message(tmp_path, runner):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("kind: spectrum\nstore: x.db\nmodels: []\noutput_dir: out\n")
+    out = runner.invoke(app, ["spectrum", "run", str(spec)])
+    assert out.exit_code == 2 and "s.yaml" in out.output and "models" in out.output
+    assert out.exception is None or isinstance(out.exception, SystemExit)
