@@ -1,7 +1,7 @@
 """Calibrate and check the `embed:minilm` baseline on real openclipart item texts.
 
-Item text = SVG title + keyword hashtags (what the feed shows with a post); category = top
-folder. `--write-reference` regenerates the packaged reference set from a seeded sample;
+Item text = what the feed shows with a post (caption + hashtags) of the built openclipart
+corpus, or, without one, SVG title + keyword hashtags; category = top folder. `--write-reference` regenerates the packaged reference set from a seeded sample;
 the report measures yes-rates on held-out items (never in the reference set):
 
     .venv/bin/python benchmarks/calibrate_embed_baseline.py [--write-reference]
@@ -47,18 +47,38 @@ def openclipart_items(source: Path = Path("/usr/share/openclipart/svg")) -> list
     return items
 
 
+def corpus_items(corpus_dir: Path) -> list[tuple[str, str]]:
+    """(category, visible text) of a built feed corpus (what the feed really shows)."""
+    from valuespectrum.feed.corpus import Corpus
+
+    corpus = Corpus.load(corpus_dir)
+    items = list(dict.fromkeys((it.category, it.text) for it in corpus.items))
+    random.Random(0).shuffle(items)
+    return items
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write-reference", action="store_true")
     ap.add_argument("--reference-size", type=int, default=400)
-    ap.add_argument("--eval-size", type=int, default=1500)
+    ap.add_argument("--eval-size", type=int, default=3000)
+    ap.add_argument("--corpus", type=Path, default=None,
+                    help="built feed corpus (default: $VSPEC_HOME/corpus/openclipart if built, "
+                         "else the raw SVG metadata)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
+    from valuespectrum.feed.corpus import default_corpus_dir
     from valuespectrum.models.baselines import DEFAULT_TOP_FRACTION, EmbeddingViewer
     from valuespectrum.personas import PersonaLibrary
     from valuespectrum.strategies import load_prompts, persona_prompt
 
-    items = openclipart_items()
+    corpus = args.corpus or default_corpus_dir()
+    if (corpus / "corpus.json").exists():
+        items = corpus_items(corpus)
+        print(f"items: feed corpus {corpus}")
+    else:
+        items = openclipart_items()
+        print("items: openclipart SVG titles + keywords (no built corpus found)")
     ref, held = items[: args.reference_size], items[args.reference_size:][: args.eval_size]
     if args.write_reference:
         REFERENCE.write_text(

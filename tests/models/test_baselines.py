@@ -59,10 +59,11 @@ async def test_plain_answers_all_three_questions(minilm, make_obs):
     assert d.answers["reason"]
 
 
-async def test_finance_persona_disagrees_with_pet_owner(minilm, personas, make_obs):
-    founder = personas.get("startup_founder")
-    d = await make_strategy("simple").decide(make_obs(*STOCKS), founder, minilm)
-    assert d.yes is True
+async def test_founder_and_pet_owner_disagree(minilm, personas, make_obs):
+    pitch = make_obs("Pitch deck for a tech startup raising seed funding", "startup", "business")
+    simple = make_strategy("simple")
+    assert (await simple.decide(pitch, personas.get("startup_founder"), minilm)).yes is True
+    assert (await simple.decide(pitch, personas.get("pet_owner"), minilm)).yes is False
 
 
 async def test_deterministic_and_json_schema_filled(minilm):
