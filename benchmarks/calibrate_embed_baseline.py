@@ -82,7 +82,7 @@ def main() -> None:
     ref, held = items[: args.reference_size], items[args.reference_size:][: args.eval_size]
     if args.write_reference:
         REFERENCE.write_text(
-            "# Visible texts of typical feed items (openclipart titles + keywords, public domain),\n"
+            "# Visible texts of typical feed items (openclipart feed corpus: caption + hashtags; CC0),\n"
             "# the reference distribution of the embed:minilm baseline. Regenerate with\n"
             "# benchmarks/calibrate_embed_baseline.py --write-reference\n"
             + "\n".join(t for _, t in ref) + "\n", encoding="utf-8")
