@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="real API calls: set VSPEC_RUN_API_TESTS=1 and keys"))
         if "android" in item.keywords:
             item.add_marker(pytest.mark.skip(reason="needs an Android device or emulator (none here)"))
+
+
+@pytest.fixture(scope="session")
+def sweep_corpus_dir(tmp_path_factory) -> Path:
+    """300 seeded openclipart images (animals among five other categories)."""
+    from valuespectrum.feed.corpus import build_openclipart
+
+    out = tmp_path_factory.getbasetemp() / "sweep-corpus"
+    if not (out / "corpus.json").exists():
+        build_openclipart(out, limit=300, seed=0,
+                          categories=("animals", "food", "people", "transportation", "plants", "buildings"))
+    return out

@@ -1,0 +1,99 @@
+"""A viewer actor whose browser is killed mid-trial rebuilds it and the run loses nothing."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from valuespectrum.experiments.results import load_table
+from valuespectrum.experiments.runner import SweepRunner
+from valuespectrum.experiments.spec import ExperimentSpec
+from valuespectrum.personas import PersonaLibrary
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SCROLLS = 15
+
+
+def kill_actor_browsers() -> int:
+    """SIGKILL every Chromium process started by a ViewerActor worker."""
+    killed = 0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            title = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
+            if "ViewerActor" not in title:
+                continue
+            for child in proc.children(recursive=True):
+                if "chrom" in child.name().lower():
+                    child.kill()
+                    killed += 1
+        except psutil.NoSuchProcess:
+            continue
+    return killed
+
+
+class CrashAfter:
+    """Progress sink that kills the actors' browsers once, after `n` steps overall."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.steps, self.killed, self.restarts = n, 0, 0, []
+
+    def step(self, trial, record) -> None:
+        self.steps += 1
+        if self.steps == self.n:
+            # from another thread: the runner's event loop must keep consuming events
+            t = threading.Thread(target=lambda: setattr(self, "killed", kill_actor_browsers()))
+            t.start()
+            t.join()
+
+    def restart(self, trial, error) -> None:
+        self.restarts.append((trial.trial_id, error))
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+def spec(tmp: Path, corpus: Path, name: str, env: str) -> ExperimentSpec:
+    return ExperimentSpec(
+        name=name, personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+        models=["embed:minilm"], platforms=[{"style": "tiktok", "environment": env}],
+        strategies=["simple"], trials=2, scrolls=SCROLLS, window=5, seed=11, concurrency=2,
+        corpus=str(corpus), output=str(tmp / name),
+    )
+
+
+def rows(run_dir: Path) -> list[tuple]:
+    return [(r["trial_id"], r["step"], r["item_id"], r["decision"])
+            for r in load_table(run_dir / "steps.parquet")]
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_browser_crash_mid_trial_restarts_without_duplicate_or_missing_steps(
+        ray_local, tmp_path, sweep_corpus_dir):
+    crash = CrashAfter(n=6)
+    s = spec(tmp_path, sweep_corpus_dir, "crashed", "playwright")
+    personas = PersonaLibrary(s.persona_dir).select(s.personas)
+    outcome = SweepRunner(s, personas, progress=crash).run()
+    assert crash.killed > 0, "no browser process was found to kill"
+    assert crash.restarts, "the runner saw no restart"
+    assert outcome.statuses == {"done": 2}
+    trials = load_table(tmp_path / "crashed" / "trials.parquet")
+    assert sum(t["restarts"] for t in trials) >= 1
+    got = rows(tmp_path / "crashed")
+    assert len(got) == 2 * SCROLLS and len(set((r[0], r[1]) for r in got)) == 2 * SCROLLS
+
+    # the same trials without a crash (no browser) see the same posts and decide the same
+    clean = spec(tmp_path, sweep_corpus_dir, "clean", "http")
+    SweepRunner(clean, personas).run()
+    assert got == rows(tmp_path / "clean")
