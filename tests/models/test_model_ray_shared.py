@@ -107,3 +107,21 @@ def test_budget_handle_pickles_without_live_state():
     b._local = object()
     clone = pickle.loads(pickle.dumps(b))
     assert clone.limit_usd == 1.0 and clone.name == "x" and clone._local is None
+
+
+def test_vllm_start_failure_reaches_the_agent_as_fatal(ray_cluster, agents):
+    ray = ray_cluster
+    spec = {"spec": "vllm:broken-model", "vllm": {"num_gpus": 0, "command": [
+        sys.executable, "-c", "print('torch.OutOfMemoryError: CUDA out of memory'); raise SystemExit(2)"]}}
+    from valuespectrum.models import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable, match=r"(?s)exited with code 2.*CUDA out of memory"):
+        ray.get(agents[0].run.remote(spec, 1))
+    release_shared_actors()
+
+
+def test_vllm_needs_gpus_the_cluster_lacks(ray_cluster, agents):
+    from valuespectrum.models import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable, match=r"needs 1 GPU\(s\) but the Ray cluster has 0"):
+        ray_cluster.get(agents[0].run.remote({"spec": "vllm:Qwen/Qwen2-VL-7B-Instruct"}, 1))
