@@ -68,7 +68,7 @@ class OpenAITestServer:
                 if action.get("retry_after") is not None:
                     headers["retry-after"] = str(action["retry_after"])
                 return JSONResponse({"error": {"message": action.get("message", "scripted error"),
-                                               "type": "test"}},
+                                               "type": "test", "code": action.get("code")}},
                                     status_code=action["status"], headers=headers)
             if "raw" in action:
                 return Response(action["raw"], media_type="application/json")

@@ -214,3 +214,16 @@ async def test_rate_limit_paces_requests(openai_server):
         await backend.generate([Message.text("user", f"q{i}")], GenerateConfig())
     assert time.perf_counter() - t0 >= 0.38
     await backend.aclose()
+
+
+async def test_extra_params_reach_the_body_and_quota_429_is_fatal(openai_server):
+    backend = build_backend(spec_for(openai_server, params={"top_k": 5, "top_p": 0.9}))
+    await backend.generate([Message.text("user", "x")], GenerateConfig(max_tokens=17))
+    body = openai_server.requests[-1]
+    assert (body["top_k"], body["top_p"], body["max_tokens"]) == (5, 0.9, 17)
+    openai_server.script.append({"status": 429, "message": "You exceeded your current quota",
+                                 "code": "insufficient_quota"})
+    with pytest.raises(BackendUnavailable, match="quota exhausted"):
+        await backend.generate([Message.text("user", "y")], GenerateConfig())
+    assert len(openai_server.requests) == 2, "a quota error must not be retried"
+    await backend.aclose()

@@ -114,10 +114,11 @@ class OpenAIBackend:
                       schema: dict[str, Any] | None) -> Any:
         import openai
 
-        kwargs: dict[str, Any] = dict(self.params)
-        kwargs.update(model=self.model, messages=messages, temperature=config.temperature,
-                      timeout=config.timeout_s)
-        if "max_completion_tokens" not in kwargs:  # newer OpenAI models take only that name
+        # extra params go in the body as-is, so server-specific ones (vLLM's top_k...) work too
+        kwargs: dict[str, Any] = dict(model=self.model, messages=messages,
+                                      temperature=config.temperature, timeout=config.timeout_s,
+                                      extra_body=dict(self.params) or None)
+        if "max_completion_tokens" not in self.params:  # newer OpenAI models take only that name
             kwargs["max_tokens"] = config.max_tokens
         if config.seed is not None:
             kwargs["seed"] = config.seed
@@ -136,6 +137,9 @@ class OpenAIBackend:
                 "and the base_url right?"
             ) from None
         except openai.RateLimitError as e:
+            if "insufficient_quota" in str(e.body):  # a 429 that no waiting will fix
+                raise BackendUnavailable(f"{self._where()}: account quota exhausted (HTTP 429 "
+                                         "insufficient_quota)") from None
             raise RateLimited(f"{self._where()}: rate limited (HTTP 429)", status_code=429,
                               retry_after_s=retry_after_seconds(e.response.headers)) from None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
