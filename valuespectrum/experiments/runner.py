@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from valuespectrum.agents.actor import ActorOptions
+from valuespectrum.config import ConfigError
 from valuespectrum.experiments.results import RunDirectory, TrialRecord
 from valuespectrum.experiments.spec import ExperimentSpec, TrialSpec, expand
 from valuespectrum.personas import Persona
@@ -82,6 +83,7 @@ class SweepRunner:
         )
         self._fatal: str | None = None
         self._corpus = None
+        self._keys: dict[str, str] = {}
 
     # ------------------------------------------------------------------ setup
     def _write_meta(self) -> None:
@@ -116,6 +118,26 @@ class SweepRunner:
         server = FeedServer(FeedPlatform(self._corpus), host=host, port=0)
         server.start()
         return server
+
+    def _api_keys(self) -> dict[str, str]:
+        """API keys the models need, from the driver's environment, for the actors' runtime env.
+
+        Actors on other nodes do not inherit the driver's environment; the keys travel in the
+        actors' runtime environment only (never in specs, records, caches or logs).
+        """
+        keys = {}
+        for m in self.spec.models:
+            name = m.key_env()
+            if not name:
+                continue
+            value = os.environ.get(name)
+            if not value:
+                raise ConfigError(
+                    f"model {m.spec}: environment variable {name} is not set "
+                    "(API keys are read only from the environment)"
+                )
+            keys[name] = value
+        return keys
 
     # ------------------------------------------------------------------ records
     def _enrich(self, record: StepRecord, trial: TrialSpec) -> StepRecord:
@@ -205,7 +227,9 @@ class SweepRunner:
             budget_name=f"vspec-budget-{self.spec.name}", max_restarts=self.spec.max_restarts,
         )
         actors = [
-            ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
+            ViewerActor.options(
+                max_concurrency=per_actor + 2, runtime_env={"env_vars": self._keys}
+            ).remote(options)
             for _ in range(n_actors)
         ]
         queue = deque(todo)
@@ -240,6 +264,7 @@ class SweepRunner:
             outcome = RunOutcome(self.run_dir.root, planned=len(self.trials), skipped=len(done))
             self._notify("start", self.trials, done)
             if todo:
+                self._keys = self._api_keys()
                 server = self._start_feed()  # first: a missing corpus fails before Ray starts
                 self._start_ray()
                 outcome.statuses = asyncio.run(self._sweep(todo, server.url))

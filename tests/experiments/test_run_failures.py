@@ -1,0 +1,97 @@
+"""How a sweep ends when the model cannot go on: budget exhausted, endpoint dead."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from vspec_helpers import ROOT, run_vspec, write_spec
+
+from valuespectrum.experiments.results import load_table
+from valuespectrum.experiments.runner import SweepRunner
+from valuespectrum.experiments.spec import ExperimentSpec
+from valuespectrum.personas import PersonaLibrary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+from openai_test_server import OpenAITestServer  # noqa: E402 - test double beside the model tests
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_budget_cap_stops_new_calls_and_keeps_what_was_recorded(ray_local, tmp_path,
+                                                                   sweep_corpus_dir, monkeypatch):
+    monkeypatch.setenv("VSPEC_TEST_API_KEY", "sk-test-not-a-secret")
+    server = OpenAITestServer("Yes, I would watch this.").start()
+    try:
+        spec = ExperimentSpec(
+            name="budget", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+            models=[{"spec": "openai:test-model", "base_url": server.url,
+                     "api_key_env": "VSPEC_TEST_API_KEY", "cache": False,
+                     "price": {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0}}],
+            platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
+            trials=4, scrolls=50, window=10, concurrency=2, budget_usd=0.5,
+            corpus=str(sweep_corpus_dir), output=str(tmp_path / "run"),
+        )
+        personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
+        outcome = SweepRunner(spec, personas, cache_dir=str(tmp_path / "cache")).run()
+    finally:
+        server.stop()
+    assert outcome.fatal and "budget" in outcome.fatal
+    trials = load_table(tmp_path / "run" / "trials.parquet")
+    assert "budget" in {t["status"] for t in trials}
+    steps = load_table(tmp_path / "run" / "steps.parquet")
+    spent = sum(r["cost_usd"] for r in steps)
+    assert steps and spent >= 0.5
+    # calls stop at the cap: at most one call in flight per agent goes past it
+    per_call = max(r["cost_usd"] for r in steps)
+    assert spent <= 0.5 + 2 * per_call
+    assert len(server.requests) <= len(steps) + 2
+    assert all(r["decision"] == 1 for r in steps)
+    assert "sk-test-not-a-secret" not in (tmp_path / "run" / "steps.parquet").read_bytes().decode("latin-1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dead_endpoint_is_a_clear_fatal_error_not_an_endless_retry(tmp_path, sweep_corpus_dir):
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    spec = write_spec(
+        tmp_path / "dead.yaml", name="dead", personas=["pet_owner"],
+        models=[{"spec": "openai:gpt-4o", "base_url": dead, "api_key_env": "HOME",
+                 "retries": 1, "backoff_s": 0.1}],
+        platforms=["tiktok"], environment="http", trials=6, scrolls=10, window=5,
+        concurrency=2, corpus=str(sweep_corpus_dir), output=str(tmp_path / "run"),
+    )
+    proc = run_vspec(["run", str(spec), "--plain"], tmp_path, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "the run stopped early" in proc.stderr and "unavailable" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    trials = load_table(tmp_path / "run" / "trials.parquet")
+    assert len(trials) < 6  # it stopped instead of trying every trial
+    assert all(t["status"] == "failed" for t in trials)
+
+
+def test_missing_api_key_is_reported_before_anything_starts(tmp_path):
+    spec = write_spec(
+        tmp_path / "nokey.yaml", name="nokey", personas=["pet_owner"],
+        models=[{"spec": "openai:gpt-4o", "api_key_env": "VSPEC_SURELY_UNSET_KEY"}],
+        platforms=["tiktok"], trials=1, scrolls=5, window=2, output=str(tmp_path / "run"),
+    )
+    proc = run_vspec(["run", str(spec), "--plain"], tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "VSPEC_SURELY_UNSET_KEY is not set" in proc.stderr
+    assert "Traceback" not in proc.stderr
