@@ -95,3 +95,21 @@ def test_missing_api_key_is_reported_before_anything_starts(tmp_path):
     assert proc.returncode == 2
     assert "VSPEC_SURELY_UNSET_KEY is not set" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_trial_over_its_timeout_is_recorded_as_timeout(ray_local, tmp_path, sweep_corpus_dir):
+    spec = ExperimentSpec(
+        name="slow", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+        models=[{"spec": "scripted:Yes.", "params": {"latency_s": 0.5}}],
+        platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
+        trials=2, scrolls=40, window=5, concurrency=2, trial_timeout_s=3,
+        corpus=str(sweep_corpus_dir), output=str(tmp_path / "run"),
+    )
+    personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
+    outcome = SweepRunner(spec, personas).run()
+    assert outcome.statuses == {"timeout": 2}
+    trials = load_table(tmp_path / "run" / "trials.parquet")
+    assert all(t["status"] == "timeout" and "exceeded 3 s" in t["error"] for t in trials)
+    assert all(0 < t["steps"] < 40 for t in trials)
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    assert '"timeout": 2' in summary

@@ -1,0 +1,53 @@
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from valuespectrum.experiments.progress import SweepProgress
+from valuespectrum.experiments.results import TrialRecord
+from valuespectrum.types import StepRecord
+
+
+def trial(tid: str, platform: str = "tiktok"):
+    return SimpleNamespace(trial_id=tid, strategy="simple", model=SimpleNamespace(label="m"),
+                           platform=SimpleNamespace(label=platform))
+
+
+def feed(progress: SweepProgress, t, decisions, status="done", error=None):
+    progress.trial_started(t)
+    for i, d in enumerate(decisions):
+        progress.step(t, StepRecord(trial_id=t.trial_id, cell="c", persona="p", model="m",
+                                    platform=t.platform.label, strategy="simple", step=i,
+                                    decision=d, cost_usd=0.01))
+    progress.trial_finished(t, TrialRecord(
+        trial_id=t.trial_id, cell="c", persona="p", model="m", platform=t.platform.label,
+        strategy="simple", index=0, seed=0, status=status, steps=len(decisions), error=error))
+
+
+def test_plain_mode_prints_one_line_per_trial_and_the_live_table_shows_running_i_avg():
+    console = Console(record=True, width=200, force_terminal=False)
+    p = SweepProgress(console, window=2, live=False)
+    trials = [trial("a"), trial("b"), trial("c", "random")]
+    p.start(trials, done=set())
+    feed(p, trials[0], [1, 0, 1, 1])          # +100 %
+    feed(p, trials[1], [1, 1, 1, 1])          # 0 %
+    feed(p, trials[2], [0, 1], status="failed", error="browser crashed")
+    out = console.export_text()
+    assert "running 3 trials" in out
+    assert "[1/3] a: done, 4 steps, yes-rate 0.75" in out
+    assert "c: failed, 2 steps, yes-rate 0.50 (browser crashed)" in out
+
+    table = Console(record=True, width=200)
+    table.print(p.table())
+    text = table.export_text()
+    row = next(line for line in text.splitlines() if "tiktok" in line)
+    assert "2/2" in row and "+50.0" in row and "0.0800" in row  # I_avg mean of +100 % and 0 %
+    row = next(line for line in text.splitlines() if "random" in line)
+    assert "0/1" in row and " 1 " in row  # one error
+
+
+def test_resume_is_announced_and_counted():
+    console = Console(record=True, width=200, force_terminal=False)
+    p = SweepProgress(console, window=2, live=False)
+    p.start([trial("a"), trial("b")], done={"a"})
+    assert "resuming: 1 of 2 trials already done" in console.export_text()
+    assert p.trials_done == 1
