@@ -204,9 +204,14 @@ class SpectrumRun:
                 if on_progress:
                     on_progress(1)
 
+            from valuespectrum.models import SharedBudget
+
+            budget = (SharedBudget(cfg.budget_usd, cfg.run_name)
+                      if cfg.budget_usd is not None else None)  # one ledger for all arms
+
             async def all_arms() -> list[dict[str, Any]]:
                 return list(await asyncio.gather(*(
-                    run_arm(a, its, self.journal_dir / journal_name(a.label), cfg, tick)
+                    run_arm(a, its, self.journal_dir / journal_name(a.label), cfg, tick, budget)
                     for a, its in jobs)))
 
             return asyncio.run(all_arms())

@@ -119,8 +119,12 @@ def append_row(journal: Path, row: ResultRow) -> None:
 
 
 async def run_arm(arm: Arm, items: Sequence[SpectrumItem], journal: Path, cfg: ArmConfig,
-                  on_row: Callable[[ResultRow], None] | None = None) -> dict[str, Any]:
+                  on_row: Callable[[ResultRow], None] | None = None,
+                  budget: Any = None) -> dict[str, Any]:
     """Judge `items` with the arm's strategy, appending each answer to `journal`.
+
+    `budget` is the run's `SharedBudget` (default: one named after the run, which Ray
+    shares across tasks; pass one explicitly to share it between arms of one process).
 
     Returns:
         ``{"arm", "written", "stopped"}``; `stopped` holds the reason (e.g. the budget was
@@ -131,7 +135,8 @@ async def run_arm(arm: Arm, items: Sequence[SpectrumItem], journal: Path, cfg: A
     from valuespectrum.strategies import make_strategy
     from valuespectrum.types import Observation, VisibleText
 
-    budget = SharedBudget(cfg.budget_usd, cfg.run_name) if cfg.budget_usd is not None else None
+    if budget is None and cfg.budget_usd is not None:
+        budget = SharedBudget(cfg.budget_usd, cfg.run_name)
     backend = build_backend(arm.model, cache_dir=cfg.cache_dir, budget=budget)
     text_backend = None
     if arm.strategy == "caption_llm":
