@@ -37,22 +37,35 @@ class StepClock:
 
 
 class MemorySampler(threading.Thread):
-    """Samples the machine's used memory every 0.2 s; keeps the peak."""
+    """Samples, every 0.3 s, the PSS of the viewer actors and their browsers; keeps the peak.
+
+    PSS splits shared pages (Chromium's, Python's) fairly among processes, so the sum is the
+    memory the agents really add, unlike a sum of RSS.
+    """
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         import psutil
 
         self._psutil = psutil
-        self.peak = self.used()
+        self.peak = 0
         self._stop_event = threading.Event()
 
     def used(self) -> int:
-        vm = self._psutil.virtual_memory()
-        return vm.total - vm.available
+        psutil = self._psutil
+        total = 0
+        for proc in psutil.process_iter(["cmdline"]):
+            try:
+                if "ViewerActor" not in " ".join(proc.info["cmdline"] or []):
+                    continue
+                for p in [proc, *proc.children(recursive=True)]:
+                    total += p.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return total
 
     def run(self) -> None:
-        while not self._stop_event.wait(0.2):
+        while not self._stop_event.wait(0.3):
             self.peak = max(self.peak, self.used())
 
     def stop(self) -> int:
@@ -90,14 +103,13 @@ def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path) -> tuple[f
     personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
     clock = StepClock()
     sampler = MemorySampler()
-    base = sampler.used()
     sampler.start()
     SweepRunner(spec, personas, progress=clock, cache_dir=str(out / "cache")).run()
     peak = sampler.stop()
     # steady state: drop the first step of every agent (browser/context start-up)
     t = sorted(clock.times)[agents:]
     rate = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 else float("nan")
-    return rate, rate / (agents / LATENCY_S), peak - base
+    return rate, rate / (agents / LATENCY_S), peak
 
 
 def main() -> None:

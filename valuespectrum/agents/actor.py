@@ -7,6 +7,7 @@ generator), so the driver journals every step as it happens.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 from collections.abc import AsyncIterator
@@ -110,8 +111,9 @@ class ViewerHost:
                 env = await self.environment(trial)
                 agent = ViewerAgent(trial.persona, backend, strategy, env)
                 async for outcome in agent.scroll(trial.scrolls, seed=trial.seed):
-                    jpeg = (
-                        screenshot_jpeg(outcome.observation.screenshot_png, self.options.jpeg_quality)
+                    jpeg = (  # in a thread: the other agents of this actor keep running
+                        await asyncio.to_thread(screenshot_jpeg, outcome.observation.screenshot_png,
+                                                self.options.jpeg_quality)
                         if trial.screenshots
                         else None
                     )
