@@ -60,6 +60,17 @@ def test_budget_cap_stops_new_calls_and_keeps_what_was_recorded(ray_local, tmp_p
     assert all(r["decision"] == 1 for r in steps)
     assert "sk-test-not-a-secret" not in (tmp_path / "run" / "steps.parquet").read_bytes().decode("latin-1")
 
+    # resuming counts what was already spent: the cap is reached, so no new call is made
+    server = OpenAITestServer("Yes, I would watch this.").start()
+    try:
+        spec = spec.model_copy(update={"models": [spec.models[0].model_copy(
+            update={"base_url": server.url})]})
+        again = SweepRunner(spec, personas, cache_dir=str(tmp_path / "cache")).run()
+    finally:
+        server.stop()
+    assert again.fatal and "budget" in again.fatal
+    assert server.requests == []
+
 
 def free_port() -> int:
     with socket.socket() as s:

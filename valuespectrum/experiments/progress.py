@@ -86,6 +86,9 @@ class SweepProgress:
         else:
             self.console.print(f"running {len(trials) - len(done)} trials")
 
+    def budget_carried(self, spent: float) -> None:
+        self._print(f"budget: ${spent:.4f} already spent by earlier runs counts toward the cap")
+
     def trial_started(self, trial: Any) -> None:
         self.running[trial.trial_id] = []
         g = self.groups[self._key(trial)]

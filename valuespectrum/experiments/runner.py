@@ -232,6 +232,7 @@ class SweepRunner:
             ).remote(options)
             for _ in range(n_actors)
         ]
+        await self._carry_over_spending(options)
         queue = deque(todo)
         statuses: dict[str, int] = {}
 
@@ -248,9 +249,23 @@ class SweepRunner:
             await asyncio.gather(*(a.shutdown.remote() for a in actors), return_exceptions=True)
             import ray
 
+            from valuespectrum.models.shared import release_shared_actors
+
             for a in actors:
                 ray.kill(a)
+            release_shared_actors()  # budget ledgers, rate limiters, vLLM servers of this run
         return statuses
+
+    async def _carry_over_spending(self, options: ActorOptions) -> None:
+        """On resume, charge the budget with what earlier invocations already spent."""
+        if options.budget_usd is None:
+            return
+        spent = sum(r.get("cost_usd") or 0.0 for r in self.run_dir.step_rows())
+        if spent > 0:
+            from valuespectrum.models.shared import SharedBudget
+
+            await SharedBudget(options.budget_usd, options.budget_name).charge(spent)
+            self._notify("budget_carried", spent)
 
     def run(self) -> RunOutcome:
         """Run (or resume) the sweep; returns what happened. Tables are written at the end."""
