@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from vspec_helpers import VSPEC, run_vspec, vspec_env, write_spec
+
 from valuespectrum.experiments.results import load_table, read_jsonl
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
