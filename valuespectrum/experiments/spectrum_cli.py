@@ -26,6 +26,10 @@ def run(
     report: Annotated[bool, typer.Option(help="write report.md and figures at the end")] = True,
 ) -> None:
     """Retrieve images per value keyword, ask every model, write Table 1 and the figures."""
+    import os
+
+    # gRPC (pymilvus) logs fork notices when Ray starts workers after the store was used.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from rich.console import Console
 
     from valuespectrum.config import ConfigError

@@ -134,7 +134,7 @@ def figure_std_per_model(means: dict[str, dict[str, float | None]], path: Path) 
     for i, s in enumerate(stds):
         ax.text(i, s, f"{s:.3f}", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("std of preference scores across values")
-    ax.set_title("How selective each model is (higher: stronger preferences)")
+    ax.set_title("Std of preference across values\n(higher: stronger preferences)", fontsize=10)
     ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     return _save(fig, path)
 
