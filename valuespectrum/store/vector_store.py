@@ -126,12 +126,23 @@ class ScreenshotStore:
             self._owner = None
 
     def close(self) -> None:
-        """Flush pending rows, close the client and release ownership."""
+        """Flush pending rows, close the client and release ownership.
+
+        Closing a pymilvus client leaves milvus-lite's in-process server (and its lock on
+        the data directory) running until the process exits; it is stopped here so that
+        another process, e.g. a `StoreActor`, can open the store next.
+        """
         if self._client is not None:
             if self._dirty:
                 self._client.flush(self.collection)
             self._client.close()
             self._client = None
+            try:
+                from milvus_lite.server_manager import server_manager_instance
+            except ImportError:  # pragma: no cover - a remote Milvus needs no release
+                pass
+            else:
+                server_manager_instance.release_server(str(self.path))
         self._release_owner()
 
     def __enter__(self) -> ScreenshotStore:
