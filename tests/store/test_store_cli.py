@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -37,6 +39,11 @@ def test_store_ingest_folder_then_stats(tmp_path, runner, monkeypatch):
     stats = runner.invoke(app, ["store", "stats", "--db", str(db)])
     assert stats.exit_code == 0
     assert "2024-08-01 .. 2024-09-30" in flat(stats.output) and "tiktok" in stats.output
+    # every unit vector is within L2 2.0 of every keyword: both screenshots, for each value
+    ab = runner.invoke(app, ["store", "abundance", "--db", str(db), "--radius", "2.0"])
+    assert ab.exit_code == 0, ab.output
+    assert re.search(r"Hedonism\s+│\s+2\s+│", ab.output)
+    assert re.search(r"Tradition\s+│\s+2\s+│", ab.output)
 
 
 def test_store_errors_are_messages(tmp_path, runner):

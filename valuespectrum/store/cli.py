@@ -105,3 +105,39 @@ def stats(db: DbOpt = None, embedder: EmbOpt = "minilm") -> None:
         for k, n in counts.items():
             table.add_row(k, str(n))
         con.print(table)
+
+
+@store_app.command("abundance")
+def abundance_cmd(
+    db: DbOpt = None,
+    embedder: EmbOpt = "minilm",
+    radius: Annotated[float, typer.Option("--radius", min=0.0,
+                                          help="true L2 radius (the paper: 1.5)")] = 1.5,
+    values: Annotated[Path | None, typer.Option("--values", help="values/keywords YAML")] = None,
+) -> None:
+    """Figure 2 numbers: screenshots within RADIUS of each value's keywords."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from valuespectrum.config import ConfigError
+    from valuespectrum.store.embedders import EmbedderUnavailable, make_embedder
+    from valuespectrum.store.retrieval import abundance
+    from valuespectrum.store.vector_store import ScreenshotStore, StoreError, StoreLockedError
+    from valuespectrum.values import load_values
+
+    db = db or default_db()
+    if not db.exists():
+        _fail(f"{db}: no store here (run `vspec store ingest` first)")
+    try:
+        catalog = load_values(values)
+        emb = make_embedder(embedder)
+        with ScreenshotStore(db, embedder, emb.dim) as store:
+            ab = abundance(store, emb, catalog, radius=radius)
+    except (ConfigError, StoreError, StoreLockedError, EmbedderUnavailable) as e:
+        _fail(str(e))
+    table = Table("value", f"within L2 {radius:g}", "keywords (count)",
+                  title=f"{ab.total} screenshots in {db}")
+    for value, n in ab.per_value.items():
+        kws = ", ".join(f"{k} ({c})" for k, c in ab.per_keyword[value].items())
+        table.add_row(value.label, str(n), kws)
+    Console().print(table)
