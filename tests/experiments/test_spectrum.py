@@ -162,3 +162,11 @@ def test_models_run_in_parallel_on_ray_with_the_same_answers(world):
     a = SpectrumRun(local).run(progress=False)
     b = SpectrumRun(on_ray).run(progress=False)
     assert a["scores"] == b["scores"] and b["complete"]
+
+
+def test_missing_api_key_fails_before_any_work(world, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    spec = load_spectrum_spec(write_spec(world, "keys", models=["openai:gpt-4o"]))
+    with pytest.raises(ConfigError, match=r"openai:gpt-4o needs \$OPENAI_API_KEY"):
+        SpectrumRun(spec).run(progress=False)
+    assert not (spec.output_dir / "retrieval.parquet").exists()

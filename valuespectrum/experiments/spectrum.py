@@ -128,6 +128,18 @@ class SpectrumRun:
                     raise ConfigError(f"{spec_file}: '{key}' differs from the spec being resumed "
                                       f"({old.get(key)!r} vs {new.get(key)!r})")
 
+    def _preflight(self) -> None:
+        """Fail before any work when a model's API key variable is not set."""
+        missing = []
+        for arm in self.arms:
+            for m in (arm.model, arm.text_model):
+                var = m.key_env() if m is not None else None
+                if var and not os.environ.get(var):
+                    missing.append(f"{m.spec} needs ${var}")
+        if missing:
+            raise ConfigError("models: " + "; ".join(sorted(set(missing)))
+                              + " (set the variables, or drop those models from the spec)")
+
     def _spec_dump(self) -> dict[str, Any]:
         return json.loads(self.spec.model_dump_json())
 
@@ -235,7 +247,11 @@ class SpectrumRun:
             pending, outcomes = list(refs), []
             while pending:
                 ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
-                outcomes += ray.get(ready)
+                try:
+                    outcomes += ray.get(ready)
+                except ray.exceptions.RayTaskError as e:  # surface the arm's own error
+                    cause = getattr(e, "cause", None)
+                    raise (cause if isinstance(cause, Exception) else e) from None
                 now = sum(len(read_jsonl(j)) for j in journals)
                 if on_progress and now > seen:
                     on_progress(now - seen)
@@ -272,6 +288,7 @@ class SpectrumRun:
         self._acquire()
         try:
             self._check_fresh()
+            self._preflight()
             spec_dump = {"kind": "spectrum", **self._spec_dump()}
             (self.root / "spec.yaml").write_text(yaml.safe_dump(spec_dump, sort_keys=False))
             items = self.retrieve(progress=progress)

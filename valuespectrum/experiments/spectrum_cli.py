@@ -35,6 +35,7 @@ def run(
     from valuespectrum.config import ConfigError
     from valuespectrum.experiments.spectrum import SpectrumRun
     from valuespectrum.experiments.spectrum_spec import load_spectrum_spec
+    from valuespectrum.feed.corpus import CorpusError
     from valuespectrum.models.base import BackendError
     from valuespectrum.report.spectrum import table1_markdown, write_spectrum_report
     from valuespectrum.store.embedders import EmbedderUnavailable
@@ -45,8 +46,8 @@ def run(
         spec = load_spectrum_spec(spec_path)
         summary = SpectrumRun(spec, resume=resume).run()
         out = write_spectrum_report(spec.output_dir) if report else None
-    except (ConfigError, StoreError, StoreLockedError, EmbedderUnavailable, BackendError,
-            FileNotFoundError) as e:
+    except (ConfigError, CorpusError, StoreError, StoreLockedError, EmbedderUnavailable,
+            BackendError, FileNotFoundError) as e:
         _fail(str(e))
     from valuespectrum.report.spectrum import ValueScore
 
