@@ -170,3 +170,10 @@ def test_missing_api_key_fails_before_any_work(world, monkeypatch):
     with pytest.raises(ConfigError, match=r"openai:gpt-4o needs \$OPENAI_API_KEY"):
         SpectrumRun(spec).run(progress=False)
     assert not (spec.output_dir / "retrieval.parquet").exists()
+
+
+def test_filters_matching_nothing_are_an_error(world):
+    spec = load_spectrum_spec(write_spec(world, "nothing", models=["random:0.5"],
+                                         filters={"platforms": ["nowhere"]}))
+    with pytest.raises(ConfigError, match="no screenshot matches the filters"):
+        SpectrumRun(spec).run(progress=False)

@@ -175,6 +175,10 @@ class SpectrumRun:
                            template=spec.keyword_template)
             ab = abundance(store, emb, catalog, radius=spec.abundance_radius, filters=filters,
                            template=spec.keyword_template)
+        if not got:
+            raise ConfigError(f"{spec.store}: no screenshot matches the filters "
+                              f"{spec.filters.model_dump(exclude_none=True)} (screenshots "
+                              "without a post date never pass a date filter)")
         items = [SpectrumItem(value=r.value, keyword=r.keyword, rank=r.rank, image_id=str(r.hit.id),
                               path=r.hit.path, caption=r.hit.caption, platform=r.hit.platform,
                               posted=r.hit.posted, link=r.hit.link, distance=r.hit.distance)
