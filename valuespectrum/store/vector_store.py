@@ -221,8 +221,8 @@ class ScreenshotStore:
                 continue
             seen.add(rid)
             row = {"id": rid, "vector": vec}
-            for name, size in TEXT_FIELDS.items():
-                row[name] = str(getattr(rec, name))[:size]
+            for name, size in TEXT_FIELDS.items():  # VARCHAR limits count UTF-8 bytes
+                row[name] = str(getattr(rec, name)).encode()[:size].decode(errors="ignore")
             rows.append(row)
         for i in range(0, len(rows), batch_size):
             self._client.insert(self.collection, rows[i : i + batch_size])
