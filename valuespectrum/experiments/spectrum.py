@@ -244,8 +244,14 @@ class SpectrumRun:
             ray.init(include_dashboard=False, log_to_driver=False, namespace="valuespectrum")
         try:
             task = ray.remote(num_cpus=0.25, max_retries=0)(arm_task)
-            refs = [task.remote(a, its, str(self.journal_dir / journal_name(a.label)), cfg)
-                    for a, its in jobs]
+            refs = []
+            for a, its in jobs:
+                # API keys travel as the task's env, so arms also work on a remote cluster.
+                keys = {v: os.environ[v] for m in (a.model, a.text_model) if m is not None
+                        for v in [m.key_env()] if v and os.environ.get(v)}
+                opts = {"runtime_env": {"env_vars": keys}} if keys else {}
+                refs.append(task.options(**opts).remote(
+                    a, its, str(self.journal_dir / journal_name(a.label)), cfg))
             journals = [self.journal_dir / journal_name(a.label) for a, _ in jobs]
             seen = sum(len(read_jsonl(j)) for j in journals)
             pending, outcomes = list(refs), []
