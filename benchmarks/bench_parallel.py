@@ -86,7 +86,8 @@ def corpus_dir() -> Path:
     return d
 
 
-def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path) -> tuple[float, float, int]:
+def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path,
+        per_actor: int) -> tuple[float, float, int]:
     from valuespectrum.experiments.runner import SweepRunner
     from valuespectrum.experiments.spec import ExperimentSpec
     from valuespectrum.personas import PersonaLibrary
@@ -97,7 +98,7 @@ def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path) -> tuple[f
         models=[{"spec": "scripted:Yes.", "params": {"latency_s": LATENCY_S}}],
         platforms=[{"style": "tiktok", "environment": env}], strategies=["simple"],
         trials=agents, scrolls=scrolls, window=min(10, scrolls), concurrency=agents,
-        agents_per_actor=min(agents, 4), corpus=str(corpus), screenshots=True,
+        agents_per_actor=min(agents, per_actor), corpus=str(corpus), screenshots=True,
         output=str(out / f"bench-{agents}"),
     )
     personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
@@ -117,16 +118,18 @@ def main() -> None:
     ap.add_argument("--agents", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--scrolls", type=int, default=30)
     ap.add_argument("--env", choices=["playwright", "http"], default="playwright")
+    ap.add_argument("--per-actor", type=int, default=8, help="agents sharing one actor/browser")
     args = ap.parse_args()
     import ray
 
     corpus = corpus_dir()
     ray.init(include_dashboard=False, log_to_driver=False)
-    print(f"environment={args.env}, scripted latency {LATENCY_S} s, {args.scrolls} scrolls per agent")
+    print(f"environment={args.env}, scripted latency {LATENCY_S} s, {args.scrolls} scrolls per agent, "
+          f"up to {args.per_actor} agents per actor")
     print(f"{'agents':>6} {'steps/s':>8} {'ideal':>6} {'efficiency':>10} {'peak MB/agent':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.agents:
-            rate, eff, mem = run(n, args.scrolls, args.env, corpus, Path(tmp))
+            rate, eff, mem = run(n, args.scrolls, args.env, corpus, Path(tmp), args.per_actor)
             print(f"{n:>6} {rate:>8.2f} {n / LATENCY_S:>6.1f} {eff:>9.0%} {mem / n / 2**20:>14.0f}",
                   flush=True)
     ray.shutdown()

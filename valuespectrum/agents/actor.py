@@ -38,6 +38,7 @@ class ViewerHost:
     def __init__(self, options: ActorOptions) -> None:
         self.options = options
         self._browser = None
+        self._browser_lock = asyncio.Lock()
         self._backends: dict[str, Any] = {}
         self.trials_run = 0
 
@@ -45,13 +46,14 @@ class ViewerHost:
         """The shared browser, (re)started when missing or dead."""
         from valuespectrum.environments.playwright_env import BrowserHost
 
-        if self._browser is not None and not self._browser.is_alive():
-            await self._close_browser()
-        if self._browser is None:
-            host = BrowserHost()
-            await host.start()
-            self._browser = host
-        return self._browser
+        async with self._browser_lock:  # agents start together: launch one browser, not one each
+            if self._browser is not None and not self._browser.is_alive():
+                await self._close_browser()
+            if self._browser is None:
+                host = BrowserHost()
+                await host.start()
+                self._browser = host
+            return self._browser
 
     async def _close_browser(self) -> None:
         if self._browser is not None:
@@ -121,7 +123,8 @@ class ViewerHost:
                 yield {"type": "end", "status": "done", "restarts": restarts}
                 return
             except EnvironmentCrashed as e:
-                await self._close_browser()
+                # no close here: sibling agents crash together, and browser() relaunches a dead
+                # browser once, under its lock, instead of each agent killing the new one
                 if restarts >= self.options.max_restarts:
                     yield {"type": "end", "status": "failed", "restarts": restarts,
                            "error": f"environment crashed {restarts + 1} times; last: {e}"}

@@ -58,7 +58,7 @@ class ExperimentSpec(Frozen):
     window: int = Field(default=50, ge=1)
     seed: int = 0
     concurrency: int = Field(default=4, ge=1, description="viewer agents running at once")
-    agents_per_actor: int = Field(default=4, ge=1, description="agents sharing one browser")
+    agents_per_actor: int = Field(default=8, ge=1, description="agents sharing one browser")
     output: str = "runs/{name}"
     budget_usd: float | None = Field(default=None, gt=0)
     corpus: str | None = Field(default=None, description="corpus directory (default corpus if unset)")
