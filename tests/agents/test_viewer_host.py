@@ -1,0 +1,65 @@
+"""The live side of a viewer actor, in-process: agents share one browser."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import psutil
+import pytest
+
+from valuespectrum.agents.actor import ActorOptions, ViewerHost
+from valuespectrum.experiments.spec import ExperimentSpec, expand
+from valuespectrum.feed.server import FeedServer
+from valuespectrum.personas import PersonaLibrary
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.browser
+
+
+def browser_processes() -> int:
+    """Chromium browsers below this process: chromium processes whose parent is not chromium
+    (renderers, helpers and fork-in-progress children all have a chromium parent)."""
+    n = 0
+    for c in psutil.Process().children(recursive=True):
+        try:
+            if c.status() == psutil.STATUS_ZOMBIE or "chrom" not in c.name().lower():
+                continue
+            n += "chrom" not in c.parent().name().lower()
+        except psutil.Error:  # exited while we looked
+            continue
+    return n
+
+
+async def test_concurrent_agents_share_one_browser_and_stream_every_step(sweep_corpus_dir):
+    spec = ExperimentSpec(
+        name="host", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+        models=["always:yes"], platforms=["tiktok", "random"], strategies=["simple"],
+        trials=2, scrolls=6, window=2,
+    )
+    trials = expand(spec, PersonaLibrary(spec.persona_dir).select(spec.personas))
+    with FeedServer.from_corpus_dir(sweep_corpus_dir) as server:
+        host = ViewerHost(ActorOptions(feed_url=server.url))
+        peak = 0
+
+        async def run(trial):
+            nonlocal peak
+            events = []
+            async for event in host.run_trial(trial):
+                peak = max(peak, browser_processes())
+                events.append(event)
+            return events
+
+        try:
+            results = await asyncio.gather(*(run(t) for t in trials))
+        finally:
+            await host.shutdown()
+    assert peak == 1
+    for trial, events in zip(trials, results, strict=True):
+        steps = [e for e in events if e["type"] == "step"]
+        assert [e["record"].step for e in steps] == list(range(6))
+        assert all(e["record"].trial_id == trial.trial_id and e["record"].action == "stay"
+                   for e in steps)
+        assert all(e["jpeg"][:2] == b"\xff\xd8" for e in steps)
+        assert events[-1] == {"type": "end", "status": "done", "restarts": 0}
+    assert browser_processes() == 0  # shutdown closed it
