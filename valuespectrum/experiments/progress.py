@@ -33,6 +33,7 @@ class GroupState:
     errors: int = 0
     cost: float = 0.0
     first_ts: float | None = None
+    last_ts: float | None = None
     finished: list[list[int | None]] = field(default_factory=list)
 
 
@@ -99,6 +100,7 @@ class SweepProgress:
         self.running.setdefault(trial.trial_id, []).append(record.decision)
         g = self.groups[self._key(trial)]
         g.steps += 1
+        g.last_ts = time.time()
         g.cost += record.cost_usd or 0.0
         self.total_steps += 1
         self._maybe_plain()
@@ -162,7 +164,9 @@ class SweepProgress:
             firsts = [np.mean(v[: self.window]) for v in valid if v]
             lasts = [np.mean(v[-self.window :]) for v in valid if v]
             res = i_avg(g.finished, n=self.window) if g.finished else None
-            sps = g.steps / max(now - g.first_ts, 1e-9) if g.first_ts else 0.0
+            # a finished row keeps the rate it ran at
+            end = now if g.done < g.total else (g.last_ts or now)
+            sps = g.steps / max(end - g.first_ts, 1e-9) if g.first_ts else 0.0
             t.add_row(
                 model, platform, strategy, f"{g.done}/{g.total}", f"{sps:.1f}",
                 f"{np.mean(firsts):.2f}" if firsts else "-",
