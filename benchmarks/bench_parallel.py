@@ -54,9 +54,10 @@ class MemorySampler(threading.Thread):
     def used(self) -> int:
         psutil = self._psutil
         total = 0
-        for proc in psutil.process_iter(["cmdline"]):
+        # only this driver's Ray (started by ray.init below): other jobs' actors don't count
+        for proc in psutil.Process().children(recursive=True):
             try:
-                if "ViewerActor" not in " ".join(proc.info["cmdline"] or []):
+                if "ViewerActor" not in " ".join(proc.cmdline()):
                     continue
                 for p in [proc, *proc.children(recursive=True)]:
                     total += p.memory_full_info().pss
