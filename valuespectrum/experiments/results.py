@@ -15,25 +15,21 @@ of an uninterrupted run.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-import socket
-import sys
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from valuespectrum.experiments.locking import RunLockedError, WriterLock
 from valuespectrum.types import Frozen, StepRecord
 
+__all__ = ["RunDirectory", "RunLockedError", "TrialRecord", "load_table", "read_jsonl"]
+
 TRIAL_STATUSES = ("done", "failed", "timeout", "budget", "cancelled")
-
-
-class RunLockedError(RuntimeError):
-    """Another process is writing to this run directory."""
 
 
 class TrialRecord(Frozen):
@@ -100,34 +96,17 @@ class RunDirectory:
         self.journal_dir = self.root / "journal"
         self.screens_dir = self.root / "screens"
         self.trials_log = self.root / "trials.jsonl"
-        self._lock_file = None
+        self._lock = WriterLock(self.root)
 
     # ------------------------------------------------------------------ locking
     def acquire(self) -> None:
         """Take the writer lock; a second writer gets RunLockedError naming the holder."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
         self.journal_dir.mkdir(exist_ok=True)
         self.screens_dir.mkdir(exist_ok=True)
-        path = self.root / ".writer.lock"
-        f = path.open("a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            f.close()
-            raise RunLockedError(f"{self.root} is being written by {holder}") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}\n")
-        f.flush()
-        self._lock_file = f
 
     def release(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        self._lock.release()
 
     # ------------------------------------------------------------------ trials
     def trial_records(self) -> dict[str, TrialRecord]:

@@ -20,11 +20,8 @@ resumed run ends with the same tables as an uninterrupted one.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import socket
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from valuespectrum.config import ConfigError
+from valuespectrum.experiments.locking import WriterLock
 from valuespectrum.experiments.results import arrow_schema, read_jsonl
 from valuespectrum.experiments.spectrum_arm import (
     Arm,
@@ -89,30 +87,15 @@ class SpectrumRun:
         self.resume = resume
         self.journal_dir = self.root / "journal"
         self.arms = plan_arms(spec)
-        self._lock = None
+        self._lock = WriterLock(self.root, error=ConfigError)
 
     # ------------------------------------------------------------------ lifecycle
     def _acquire(self) -> None:
+        self._lock.acquire()
         self.journal_dir.mkdir(parents=True, exist_ok=True)
-        f = (self.root / ".writer.lock").open("a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            f.close()
-            raise ConfigError(f"{self.root} is being written by {holder}") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}\n")
-        f.flush()
-        self._lock = f
 
     def _release(self) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        self._lock.release()
 
     def _check_fresh(self) -> None:
         started = any(self.journal_dir.glob("*.jsonl")) or (self.root / "retrieval.parquet").exists()
