@@ -38,13 +38,39 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs an Android device or emulator (none here)"))
 
 
+# animals make up a fifth of these categories, enough for the recommender tests
+CATEGORIES = ("animals", "food", "people", "transportation", "plants", "buildings")
+
+
 @pytest.fixture(scope="session")
-def sweep_corpus_dir(tmp_path_factory) -> Path:
-    """300 seeded openclipart images (animals among five other categories)."""
+def minilm():
+    from valuespectrum.store.embedders import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory, minilm) -> Path:
+    """300 seeded openclipart images, built once per session (shared basetemp path)."""
     from valuespectrum.feed.corpus import build_openclipart
 
-    out = tmp_path_factory.getbasetemp() / "sweep-corpus"
+    out = tmp_path_factory.getbasetemp() / "feed-corpus"
     if not (out / "corpus.json").exists():
-        build_openclipart(out, limit=300, seed=0,
-                          categories=("animals", "food", "people", "transportation", "plants", "buildings"))
+        build_openclipart(out, limit=300, seed=0, categories=CATEGORIES, embedder=minilm)
     return out
+
+
+@pytest.fixture(scope="session")
+def corpus(corpus_dir):
+    from valuespectrum.feed.corpus import Corpus
+
+    return Corpus.load(corpus_dir)
+
+
+@pytest.fixture(scope="module")
+def feed_server(corpus):
+    from valuespectrum.feed.platform import FeedPlatform
+    from valuespectrum.feed.server import FeedServer
+
+    with FeedServer(FeedPlatform(corpus)) as server:
+        yield server

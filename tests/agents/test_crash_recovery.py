@@ -80,9 +80,9 @@ def ray_local():
 
 
 def test_browser_crash_mid_trial_restarts_without_duplicate_or_missing_steps(
-        ray_local, tmp_path, sweep_corpus_dir):
+        ray_local, tmp_path, corpus_dir):
     crash = CrashAfter(n=6)
-    s = spec(tmp_path, sweep_corpus_dir, "crashed", "playwright")
+    s = spec(tmp_path, corpus_dir, "crashed", "playwright")
     personas = PersonaLibrary(s.persona_dir).select(s.personas)
     outcome = SweepRunner(s, personas, progress=crash).run()
     assert crash.killed > 0, "no browser process was found to kill"
@@ -94,6 +94,6 @@ def test_browser_crash_mid_trial_restarts_without_duplicate_or_missing_steps(
     assert len(got) == 2 * SCROLLS and len(set((r[0], r[1]) for r in got)) == 2 * SCROLLS
 
     # the same trials without a crash (no browser) see the same posts and decide the same
-    clean = spec(tmp_path, sweep_corpus_dir, "clean", "http")
+    clean = spec(tmp_path, corpus_dir, "clean", "http")
     SweepRunner(clean, personas).run()
     assert got == rows(tmp_path / "clean")

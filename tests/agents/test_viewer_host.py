@@ -31,14 +31,14 @@ def browser_processes() -> int:
     return n
 
 
-async def test_concurrent_agents_share_one_browser_and_stream_every_step(sweep_corpus_dir):
+async def test_concurrent_agents_share_one_browser_and_stream_every_step(corpus_dir):
     spec = ExperimentSpec(
         name="host", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
         models=["always:yes"], platforms=["tiktok", "random"], strategies=["simple"],
         trials=2, scrolls=6, window=2,
     )
     trials = expand(spec, PersonaLibrary(spec.persona_dir).select(spec.personas))
-    with FeedServer.from_corpus_dir(sweep_corpus_dir) as server:
+    with FeedServer.from_corpus_dir(corpus_dir) as server:
         host = ViewerHost(ActorOptions(feed_url=server.url))
         peak = 0
 

@@ -30,7 +30,7 @@ def ray_local():
 
 
 def test_budget_cap_stops_new_calls_and_keeps_what_was_recorded(ray_local, tmp_path,
-                                                                   sweep_corpus_dir, monkeypatch):
+                                                                   corpus_dir, monkeypatch):
     monkeypatch.setenv("VSPEC_TEST_API_KEY", "sk-test-not-a-secret")
     server = OpenAITestServer("Yes, I would watch this.").start()
     try:
@@ -41,7 +41,7 @@ def test_budget_cap_stops_new_calls_and_keeps_what_was_recorded(ray_local, tmp_p
                      "price": {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0}}],
             platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
             trials=4, scrolls=50, window=10, concurrency=2, budget_usd=0.5,
-            corpus=str(sweep_corpus_dir), output=str(tmp_path / "run"),
+            corpus=str(corpus_dir), output=str(tmp_path / "run"),
         )
         personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
         outcome = SweepRunner(spec, personas, cache_dir=str(tmp_path / "cache")).run()
@@ -78,14 +78,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_dead_endpoint_is_a_clear_fatal_error_not_an_endless_retry(tmp_path, sweep_corpus_dir):
+def test_dead_endpoint_is_a_clear_fatal_error_not_an_endless_retry(tmp_path, corpus_dir):
     dead = f"http://127.0.0.1:{free_port()}/v1"
     spec = write_spec(
         tmp_path / "dead.yaml", name="dead", personas=["pet_owner"],
         models=[{"spec": "openai:gpt-4o", "base_url": dead, "api_key_env": "HOME",
                  "retries": 1, "backoff_s": 0.1}],
         platforms=["tiktok"], environment="http", trials=6, scrolls=10, window=5,
-        concurrency=2, corpus=str(sweep_corpus_dir), output=str(tmp_path / "run"),
+        concurrency=2, corpus=str(corpus_dir), output=str(tmp_path / "run"),
     )
     proc = run_vspec(["run", str(spec), "--plain"], tmp_path, timeout=300)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -108,13 +108,13 @@ def test_missing_api_key_is_reported_before_anything_starts(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_a_trial_over_its_timeout_is_recorded_as_timeout(ray_local, tmp_path, sweep_corpus_dir):
+def test_a_trial_over_its_timeout_is_recorded_as_timeout(ray_local, tmp_path, corpus_dir):
     spec = ExperimentSpec(
         name="slow", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
         models=[{"spec": "scripted:Yes.", "params": {"latency_s": 0.5}}],
         platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
         trials=2, scrolls=40, window=5, concurrency=2, trial_timeout_s=3,
-        corpus=str(sweep_corpus_dir), output=str(tmp_path / "run"),
+        corpus=str(corpus_dir), output=str(tmp_path / "run"),
     )
     personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
     outcome = SweepRunner(spec, personas).run()

@@ -34,9 +34,9 @@ def spec_for(tmp: Path, corpus: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory, sweep_corpus_dir) -> Path:
+def full_run(tmp_path_factory, corpus_dir) -> Path:
     tmp = tmp_path_factory.mktemp("sweep")
-    proc = run_vspec(["run", str(spec_for(tmp, sweep_corpus_dir, "full")), "--plain"], tmp)
+    proc = run_vspec(["run", str(spec_for(tmp, corpus_dir, "full")), "--plain"], tmp)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return tmp / "full"
 
@@ -88,8 +88,8 @@ def test_i_avg_in_the_summary_equals_a_hand_computation(full_run):
     assert "fig8_i_avg.png" in text and (full_run / "figures" / "fig8_i_avg.png").stat().st_size > 10_000
 
 
-def test_killed_runner_resumes_to_the_same_tables(full_run, tmp_path, sweep_corpus_dir):
-    spec = spec_for(tmp_path, sweep_corpus_dir, "resumed")
+def test_killed_runner_resumes_to_the_same_tables(full_run, tmp_path, corpus_dir):
+    spec = spec_for(tmp_path, corpus_dir, "resumed")
     run_dir = tmp_path / "resumed"
     proc = subprocess.Popen([*VSPEC, "run", str(spec), "--plain"], env=vspec_env(tmp_path),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
