@@ -70,10 +70,18 @@ class EnvironmentBase:
     """Context-manager and closed-state plumbing shared by the implementations."""
 
     _closed: bool = False
+    _obs: Observation | None = None
 
     def _check_open(self) -> None:
         if self._closed:
             raise EnvironmentClosed(f"{type(self).__name__} is closed; build a new one")
+
+    async def observe(self) -> Observation:
+        """The observation of the post on screen (taken when it appeared)."""
+        self._check_open()
+        if self._obs is None:
+            raise EnvironmentNotReady("call reset() before observe()")
+        return self._obs
 
     async def close(self) -> None:  # pragma: no cover - overridden
         self._closed = True

@@ -17,7 +17,6 @@ from valuespectrum.environments.base import (
     EnvError,
     EnvironmentBase,
     EnvironmentCrashed,
-    EnvironmentNotReady,
     EnvironmentTimeout,
 )
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
@@ -134,12 +133,6 @@ class HttpFeedEnvironment(EnvironmentBase):
             "clock": "manual"})
         self._step = 0
         return await self._next_observation(0.0)
-
-    async def observe(self) -> Observation:
-        self._check_open()
-        if self._obs is None:
-            raise EnvironmentNotReady("call reset() before observe()")
-        return self._obs
 
     async def act(self, action: Action) -> StepResult:
         obs = await self.observe()

@@ -15,7 +15,6 @@ from valuespectrum.environments.base import (
     EnvError,
     EnvironmentBase,
     EnvironmentCrashed,
-    EnvironmentNotReady,
     EnvironmentTimeout,
 )
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
@@ -167,12 +166,6 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
             raise EnvironmentTimeout("feed page showed no post")
         self._step = 0
         return await self._capture(snap)
-
-    async def observe(self) -> Observation:
-        self._check_open()
-        if self._obs is None:
-            raise EnvironmentNotReady("call reset() before observe()")
-        return self._obs
 
     async def act(self, action: Action) -> StepResult:
         """Stay: advance the page's manual clock by dwell_s, then ArrowDown; Skip: ArrowDown."""

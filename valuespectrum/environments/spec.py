@@ -46,11 +46,9 @@ class EnvironmentSpec(Frozen):
     @field_validator("style")
     @classmethod
     def _known_style(cls, v: str) -> str:
-        from valuespectrum.feed.recommenders import STYLES
+        from valuespectrum.feed.recommenders import validate_style
 
-        if v not in STYLES:
-            raise ValueError(f"unknown style {v!r}: expected one of {', '.join(STYLES)}")
-        return v
+        return validate_style(v)
 
     @field_validator("feed_url")
     @classmethod

@@ -10,11 +10,11 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, read_yaml, validate
+from valuespectrum.feed.recommenders import validate_style
 from valuespectrum.models.spec import ModelSpec
 from valuespectrum.personas import Persona, PersonaLibrary
 from valuespectrum.types import Frozen
 
-FEED_STYLES = ("tiktok", "youtube", "instagram", "random")
 STRATEGIES = ("plain", "simple", "isq", "caption_llm")
 
 
@@ -27,9 +27,7 @@ class PlatformSpec(Frozen):
     @field_validator("style")
     @classmethod
     def _known_style(cls, v: str) -> str:
-        if v not in FEED_STYLES:
-            raise ValueError(f"unknown feed style {v!r}; expected one of {', '.join(FEED_STYLES)}")
-        return v
+        return validate_style(v)
 
     @property
     def label(self) -> str:

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 STYLES = ("tiktok", "youtube", "instagram", "random")
 
 
+def validate_style(style: str) -> str:
+    """Return `style` if it is a known platform style, else raise ValueError saying which are."""
+    if style not in STYLES:
+        raise ValueError(f"unknown feed style {style!r}; expected one of {', '.join(STYLES)}")
+    return style
+
+
 class InterestParams(Frozen):
     """How watch ratios move a session's interest vector (MiniLM space)."""
 
