@@ -164,3 +164,104 @@ def test_import_csv_of_image_paths_and_bad_input(tmp_path, minilm):
     with pytest.raises(CorpusError, match="no images found"):
         import_corpus(tmp_path / "empty", tmp_path / "out3", embedder=minilm)
     assert not os.path.exists(tmp_path / "out3")
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
+
+
+@pytest.mark.parametrize("out", [".", "sub", ".."], ids=["is-src", "inside-src", "contains-src"])
+def test_import_refuses_an_out_that_overlaps_the_source_and_keeps_every_file(tmp_path, minilm,
+                                                                             out):
+    src = tmp_path / "shots"
+    _screenshots(src)
+    (src / "notes.txt").write_text("my notes")
+    (src / "sub").mkdir()
+    before = _snapshot(tmp_path)
+    with pytest.raises(CorpusError, match="refusing to build a corpus here: it (is|contains) "):
+        import_corpus(src, src / out, embedder=minilm)
+    assert _snapshot(tmp_path) == before
+    assert (src / "sub").is_dir() and _leftovers(tmp_path) == _leftovers(src) == []
+
+
+def test_import_refuses_an_out_that_holds_other_files(tmp_path, minilm):
+    _screenshots(tmp_path / "shots")
+    home = tmp_path / "home"
+    (home / "docs").mkdir(parents=True)
+    (home / "notes.txt").write_text("keep me")
+    (home / "docs" / "cv.pdf").write_bytes(b"%PDF")
+    before = _snapshot(home)
+    with pytest.raises(CorpusError, match=r"home: refusing .*not empty and not a corpus"):
+        import_corpus(tmp_path / "shots", home, embedder=minilm)
+    assert _snapshot(home) == before
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CorpusError, match="is not a directory"):
+        import_corpus(tmp_path / "shots", tmp_path / "file", embedder=minilm)
+    (tmp_path / "link").symlink_to(home)
+    with pytest.raises(CorpusError, match="is a symlink"):
+        import_corpus(tmp_path / "shots", tmp_path / "link", embedder=minilm)
+    assert _snapshot(home) == before and _leftovers(tmp_path) == []
+
+
+def test_import_over_an_existing_corpus_or_empty_folder_replaces_it(tmp_path, minilm):
+    _screenshots(tmp_path / "shots")
+    (tmp_path / "other").mkdir()
+    Image.new("RGB", (30, 30), "white").save(tmp_path / "other" / "only.png")
+    out = tmp_path / "out"
+    out.mkdir()  # an empty folder is fine
+    assert import_corpus(tmp_path / "shots", out, embedder=minilm).n_items == 3
+    report = import_corpus(tmp_path / "other", out, embedder=minilm)
+    assert report.out_dir == out and report.n_items == 1
+    corpus = Corpus.load(out)
+    assert [it.caption for it in corpus.items] == ["Only"]
+    assert len(list((out / "images").iterdir())) == 1  # the old images went with the old corpus
+    assert _leftovers(tmp_path) == []
+
+
+def test_failed_import_leaves_the_existing_corpus_and_no_temp_dir(tmp_path, minilm):
+    _screenshots(tmp_path / "shots")
+    out = tmp_path / "out"
+    import_corpus(tmp_path / "shots", out, embedder=minilm)
+    before = _snapshot(out)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    with pytest.raises(CorpusError, match="none of the 1 images could be read"):
+        import_corpus(broken, out, embedder=minilm)
+    assert _snapshot(out) == before and len(Corpus.load(out)) == 3
+    assert _leftovers(tmp_path) == []
+
+
+def _mini_source(src: Path) -> None:
+    """An openclipart-shaped folder: one good image (+ its SVG metadata) and one broken PNG."""
+    for kind in ("png", "svg"):
+        target = (src / kind / NORMAL).with_suffix("." + kind)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to((OPENCLIPART / kind / NORMAL).with_suffix("." + kind))
+    (src / "png" / "food").mkdir()
+    (src / "png" / "food" / "broken_01.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a png")
+
+
+def test_build_refuses_the_source_folder_and_keeps_an_existing_corpus_on_failure(tmp_path,
+                                                                                 minilm):
+    src = tmp_path / "oc"
+    _mini_source(src)
+    before = _snapshot(src)
+    for out in (src, src / "png" / "out", tmp_path):
+        with pytest.raises(CorpusError, match="openclipart source folder"):
+            build_openclipart(out, source=src, embedder=minilm)
+    assert _snapshot(src) == before
+    out = tmp_path / "corpus"
+    first = build_openclipart(out, limit=4, categories=("animals",), embedder=minilm)
+    assert first.n_items == 4
+    report = build_openclipart(out, source=src, embedder=minilm)  # rebuild replaces it
+    assert report.n_items == 1 and len(Corpus.load(out)) == 1
+    before = _snapshot(out)
+    with pytest.raises(CorpusError, match="no usable images"):
+        build_openclipart(out, source=src, categories=("food",), embedder=minilm)
+    assert _snapshot(out) == before and _leftovers(tmp_path) == []

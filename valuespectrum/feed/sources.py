@@ -16,6 +16,8 @@ import shutil
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,8 @@ import numpy as np
 
 from valuespectrum.feed.corpus import (
     IMAGES,
+    MANIFEST,
+    META,
     BuildReport,
     CorpusError,
     default_corpus_dir,
@@ -107,6 +111,75 @@ def _check_image(path: Path, max_pixels: int) -> str | None:
     return "oversized" if w * h > max_pixels else None
 
 
+def _refuse(out: Path, why: str) -> CorpusError:
+    return CorpusError(f"{out}: refusing to build a corpus here: {why}")
+
+
+def _target_problem(out: Path) -> str | None:
+    """Why `out` may not be replaced by a new corpus, or None when it is new, empty or a corpus."""
+    if out.is_symlink():
+        return "it is a symlink; pass the directory it points to"
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        return "it exists and is not a directory"
+    if (out / MANIFEST).is_file() or (out / META).is_file() or not any(out.iterdir()):
+        return None
+    return (f"the folder is not empty and not a corpus (no {MANIFEST} or {META}); "
+            "its files would be deleted. Pick a new or empty folder")
+
+
+def _check_target(out: Path, source: Path, role: str) -> None:
+    """Refuse (before any work) a target that is or overlaps `source` or holds other files."""
+    out_r, src_r = out.resolve(), source.resolve()
+    if out_r == src_r:
+        raise _refuse(out, f"it is the {role} {source}")
+    if out_r.is_relative_to(src_r):
+        raise _refuse(out, f"it is inside the {role} {source}")
+    if src_r.is_relative_to(out_r):
+        raise _refuse(out, f"it contains the {role} {source}")
+    problem = _target_problem(out)
+    if problem:
+        raise _refuse(out, problem)
+
+
+@contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """Yield a fresh sibling directory to build in; on success it replaces `out`.
+
+    The old corpus (if any) is renamed aside, the new one renamed into place, then the old
+    one deleted. On any failure the temporary directory is removed and `out` is untouched.
+    """
+    real = out.resolve()
+    real.parent.mkdir(parents=True, exist_ok=True)
+    tmp = real.parent / f".{real.name}.tmp-{os.getpid()}"
+    if tmp.exists():  # left by a killed earlier process that had our pid
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    old: Path | None = None
+    try:
+        yield tmp
+        problem = _target_problem(out)  # the target may have changed during the build
+        if problem:
+            raise _refuse(out, problem)
+        if real.exists():
+            old = real.parent / f".{real.name}.old-{os.getpid()}"
+            if old.exists():
+                shutil.rmtree(old)
+            os.rename(real, old)
+        try:
+            os.rename(tmp, real)
+        except OSError:
+            if old is not None:
+                os.rename(old, real)
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def _embed_and_tag(rows: list[dict[str, Any]], embedder: Embedder | None,
                    threshold: float) -> tuple[list[FeedItem], np.ndarray]:
     if embedder is None:
@@ -144,6 +217,7 @@ def build_openclipart(out_dir: str | Path | None = None,
     """
     start = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else default_corpus_dir()
+    _check_target(out, Path(source), "openclipart source folder")
     png_root = Path(source) / "png"
     if not png_root.is_dir():
         raise CorpusError(f"{png_root}: not found (install the openclipart-png package)")
@@ -156,46 +230,46 @@ def build_openclipart(out_dir: str | Path | None = None,
     rng = np.random.default_rng(seed)
     if limit is not None and limit < len(rels):
         rels = [rels[i] for i in sorted(rng.choice(len(rels), size=limit, replace=False))]
-    if out.exists():
-        shutil.rmtree(out)
-    (out / IMAGES).mkdir(parents=True)
     rows: list[dict[str, Any]] = []
     skipped: Counter[str] = Counter()
-    for rel in rels:
-        problem = _check_image(png_root / rel, max_pixels)
-        if problem:
-            skipped[problem] += 1
-            continue
-        meta = _svg_metadata((Path(source) / "svg" / rel).with_suffix(".svg"))
-        if meta is None:
-            skipped["no_metadata"] += 1
-        title, keywords = meta or ("", [])
-        parts = rel.split(os.sep)
-        tags = [t for t in dict.fromkeys(_hashtag(k) for k in keywords + parts[1:-1])
-                if t and t not in _NOISE_TAGS]
-        link = out / IMAGES / rel
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to((png_root / rel).resolve())
-        rows.append({
-            "item_id": "oc-" + hashlib.sha1(rel.encode()).hexdigest()[:12],
-            "image_path": f"{IMAGES}/{rel}",
-            "caption": title if len(title) > 1 else _clean_stem(Path(rel).stem),
-            "hashtags": tuple(tags[:6]), "category": parts[0], "source": "openclipart",
+    with _staged(out) as tmp:
+        (tmp / IMAGES).mkdir()
+        for rel in rels:
+            problem = _check_image(png_root / rel, max_pixels)
+            if problem:
+                skipped[problem] += 1
+                continue
+            meta = _svg_metadata((Path(source) / "svg" / rel).with_suffix(".svg"))
+            if meta is None:
+                skipped["no_metadata"] += 1
+            title, keywords = meta or ("", [])
+            parts = rel.split(os.sep)
+            tags = [t for t in dict.fromkeys(_hashtag(k) for k in keywords + parts[1:-1])
+                    if t and t not in _NOISE_TAGS]
+            link = tmp / IMAGES / rel
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to((png_root / rel).resolve())
+            rows.append({
+                "item_id": "oc-" + hashlib.sha1(rel.encode()).hexdigest()[:12],
+                "image_path": f"{IMAGES}/{rel}",
+                "caption": title if len(title) > 1 else _clean_stem(Path(rel).stem),
+                "hashtags": tuple(tags[:6]), "category": parts[0], "source": "openclipart",
+            })
+        # collection notices ("Part of the Flat Icon Collection (date)") say nothing: use the name
+        title_counts = Counter(r["caption"] for r in rows)
+        for row, attrs in zip(rows, _synthetic_attributes(rng, len(rows)), strict=True):
+            row.update(attrs)
+            caption = row["caption"]
+            if title_counts[caption] >= 5 or caption.lower().startswith("part of the"):
+                row["caption"] = _clean_stem(Path(row["image_path"]).stem)
+        if not rows:
+            raise CorpusError(f"{png_root}: no usable images")
+        items, vecs = _embed_and_tag(rows, embedder, tag_threshold)
+        write_corpus(tmp, items, vecs, {
+            "name": "openclipart", "source": "openclipart", "seed": seed, "limit": limit,
+            "embedder": getattr(embedder, "name", "minilm"),
+            "linked_source": str(png_root.resolve()), "skipped": dict(skipped),
         })
-    # collection notices ("Part of the Flat Icon Collection (date)") say nothing: use the name
-    title_counts = Counter(r["caption"] for r in rows)
-    for row, attrs in zip(rows, _synthetic_attributes(rng, len(rows)), strict=True):
-        row.update(attrs)
-        if title_counts[row["caption"]] >= 5 or row["caption"].lower().startswith("part of the"):
-            row["caption"] = _clean_stem(Path(row["image_path"]).stem)
-    if not rows:
-        raise CorpusError(f"{png_root}: no usable images")
-    items, vecs = _embed_and_tag(rows, embedder, tag_threshold)
-    write_corpus(out, items, vecs, {
-        "name": "openclipart", "source": "openclipart", "seed": seed, "limit": limit,
-        "embedder": getattr(embedder, "name", "minilm"),
-        "linked_source": str(png_root.resolve()), "skipped": dict(skipped),
-    })
     return BuildReport(out, len(items), skipped["oversized"], skipped["unreadable"],
                        skipped["no_metadata"], time.perf_counter() - start,
                        dict(Counter(it.category for it in items).most_common()))
@@ -229,6 +303,7 @@ def import_corpus(src: str | Path, out_dir: str | Path, seed: int = 0,
     """
     start = time.perf_counter()
     src, out = Path(src), Path(out_dir)
+    _check_target(out, src, "source folder" if src.is_dir() else "source")
     if src.is_file() and src.suffix.lower() == ".csv":
         base, meta_rows = src.parent, _read_csv(src)
         entries = [(_image_column(r), r) for r in meta_rows]
@@ -247,42 +322,43 @@ def import_corpus(src: str | Path, out_dir: str | Path, seed: int = 0,
         raise CorpusError(f"{src}: expected a folder of images or a .csv file")
     if not entries:
         raise CorpusError(f"{src}: no images found ({', '.join(IMAGE_SUFFIXES)})")
-    if out.exists():
-        shutil.rmtree(out)
-    (out / IMAGES).mkdir(parents=True)
     rng = np.random.default_rng(seed)
     rows, skipped = [], Counter()
-    for (name, meta), attrs in zip(entries, _synthetic_attributes(rng, len(entries)), strict=True):
-        path = Path(name) if Path(name).is_absolute() else base / name
-        problem = _check_image(path, max_pixels) if path.is_file() else "unreadable"
-        if problem:
-            skipped[problem] += 1
-            continue
-        digest = hashlib.sha1(name.encode()).hexdigest()[:12]
-        target = f"{IMAGES}/{digest}{path.suffix.lower()}"
-        shutil.copyfile(path, out / target)
-        tags = re.split(r"[\s,]+", meta.get("hashtags", ""))
-        row = {"item_id": "im-" + digest, "image_path": target, "source": "import",
-               "caption": meta.get("caption") or _clean_stem(path.stem),
-               "hashtags": tuple(t for t in dict.fromkeys(_hashtag(t) for t in tags) if t),
-               "category": meta.get("category") or "imported", **attrs}
-        for key in ("creator", "posted"):
-            row[key] = meta.get(key) or row[key]
-        if meta.get("duration_s"):
-            try:
-                row["duration_s"] = float(meta["duration_s"])
-            except ValueError:
-                raise CorpusError(f"{src}: {name}: duration_s {meta['duration_s']!r} is not a number") from None
-        rows.append(row)
-    if not rows:
-        raise CorpusError(f"{src}: none of the {len(entries)} images could be read")
-    try:
-        items, vecs = _embed_and_tag(rows, embedder, tag_threshold)
-    except ValueError as e:  # pydantic: e.g. duration_s <= 0
-        raise CorpusError(f"{src}: invalid metadata: {e}") from None
-    write_corpus(out, items, vecs, {"name": out.name, "source": str(src.resolve()), "seed": seed,
-                                    "embedder": getattr(embedder, "name", "minilm"),
-                                    "skipped": dict(skipped)})
+    with _staged(out) as tmp:
+        (tmp / IMAGES).mkdir()
+        attributes = _synthetic_attributes(rng, len(entries))
+        for (name, meta), attrs in zip(entries, attributes, strict=True):
+            path = Path(name) if Path(name).is_absolute() else base / name
+            problem = _check_image(path, max_pixels) if path.is_file() else "unreadable"
+            if problem:
+                skipped[problem] += 1
+                continue
+            digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+            target = f"{IMAGES}/{digest}{path.suffix.lower()}"
+            shutil.copyfile(path, tmp / target)
+            tags = re.split(r"[\s,]+", meta.get("hashtags", ""))
+            row = {"item_id": "im-" + digest, "image_path": target, "source": "import",
+                   "caption": meta.get("caption") or _clean_stem(path.stem),
+                   "hashtags": tuple(t for t in dict.fromkeys(_hashtag(t) for t in tags) if t),
+                   "category": meta.get("category") or "imported", **attrs}
+            for key in ("creator", "posted"):
+                row[key] = meta.get(key) or row[key]
+            if meta.get("duration_s"):
+                try:
+                    row["duration_s"] = float(meta["duration_s"])
+                except ValueError:
+                    raise CorpusError(f"{src}: {name}: duration_s {meta['duration_s']!r} "
+                                      "is not a number") from None
+            rows.append(row)
+        if not rows:
+            raise CorpusError(f"{src}: none of the {len(entries)} images could be read")
+        try:
+            items, vecs = _embed_and_tag(rows, embedder, tag_threshold)
+        except ValueError as e:  # pydantic: e.g. duration_s <= 0
+            raise CorpusError(f"{src}: invalid metadata: {e}") from None
+        write_corpus(tmp, items, vecs, {"name": out.name, "source": str(src.resolve()),
+                                        "seed": seed, "skipped": dict(skipped),
+                                        "embedder": getattr(embedder, "name", "minilm")})
     return BuildReport(out, len(items), skipped["oversized"], skipped["unreadable"], 0,
                        time.perf_counter() - start,
                        dict(Counter(it.category for it in items).most_common()))
