@@ -114,6 +114,9 @@ def run_experiment(
         outcome = runner.run()
     except (ConfigError, CorpusError, RunLockedError, FileNotFoundError) as e:
         fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"interrupted; what was recorded is kept: run `vspec run {spec_path}` again to "
+             "resume", code=130)
     print_summary(console, outcome.run_dir)
     console.print(
         f"run directory: {outcome.run_dir} ({outcome.planned} trials, {outcome.skipped} resumed, "

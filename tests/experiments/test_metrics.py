@@ -82,3 +82,27 @@ def test_ci_of_a_null_effect_contains_zero():
 def test_value_share_drift():
     d = value_share_drift([False, False, True, True], n=2)
     assert (d.first_share, d.last_share, d.delta) == (0.0, 1.0, 1.0)
+
+
+def test_pooled_increase_matches_hand_computation():
+    from valuespectrum.experiments.metrics import pooled_increase
+
+    res = i_avg([[1, 0, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0]], n=2)
+    # first windows 1, 0, 2 (sum 3); last windows 2, 2, 0 (sum 4): (4 - 3) / 3
+    value, (lo, hi) = pooled_increase(res)
+    assert value == pytest.approx(100 / 3)
+    assert lo <= value <= hi
+    assert res.excluded == 1  # I_avg had to drop the trial with no early yes; pooled did not
+
+
+def test_i_avg_is_biased_upward_without_effect_and_pooled_is_not():
+    import numpy as np
+
+    from valuespectrum.experiments.metrics import pooled_increase
+
+    rng = np.random.default_rng(0)
+    null = (rng.random((300, 100)) < 0.1).astype(int).tolist()  # no drift at all
+    res = i_avg(null, n=50)
+    value, (lo, hi) = pooled_increase(res)
+    assert res.value > 10  # +18.6 % with this seed: the mean of ratios is not centred
+    assert lo <= 0 <= hi and abs(value) < 5

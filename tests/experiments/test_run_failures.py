@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from vspec_helpers import ROOT, run_vspec, write_spec
 
+from valuespectrum.config import ConfigError
 from valuespectrum.experiments.results import load_table
 from valuespectrum.experiments.runner import SweepRunner
 from valuespectrum.experiments.spec import ExperimentSpec
@@ -70,6 +71,13 @@ def test_budget_cap_stops_new_calls_and_keeps_what_was_recorded(ray_local, tmp_p
         server.stop()
     assert again.fatal and "budget" in again.fatal
     assert server.requests == []
+    # the key reached the actors, but no Ray log holds it
+    import ray
+
+    session = Path(ray._private.worker._global_node.get_session_dir_path())
+    leaked = [p for p in session.rglob("*") if p.is_file() and p.stat().st_size < 50_000_000
+              and b"sk-test-not-a-secret" in p.read_bytes()]
+    assert leaked == []
 
 
 def free_port() -> int:
@@ -124,3 +132,23 @@ def test_a_trial_over_its_timeout_is_recorded_as_timeout(ray_local, tmp_path, co
     assert all(0 < t["steps"] < 40 for t in trials)
     summary = (tmp_path / "run" / "summary.json").read_text()
     assert '"timeout": 2' in summary
+
+
+def test_resuming_under_an_edited_spec_is_refused_and_the_run_is_left_alone(
+        ray_local, tmp_path, corpus_dir):
+    base = dict(name="edit", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+                models=["always:yes"], platforms=[{"style": "tiktok", "environment": "http"}],
+                strategies=["simple"], trials=1, scrolls=4, window=2, corpus=str(corpus_dir),
+                output=str(tmp_path / "run"))
+    personas = PersonaLibrary(base["persona_dir"]).select(base["personas"])
+    assert SweepRunner(ExperimentSpec(**base), personas).run().statuses == {"done": 1}
+    before = (tmp_path / "run" / "steps.parquet").read_bytes()
+
+    edited = ExperimentSpec(**{**base, "scrolls": 6})
+    with pytest.raises(ConfigError, match=r"different spec .*scrolls: 4 -> 6"):
+        SweepRunner(edited, personas).run()
+    assert (tmp_path / "run" / "steps.parquet").read_bytes() == before
+
+    # settings that do not change what was recorded may change; the done trial is kept
+    again = SweepRunner(ExperimentSpec(**{**base, "concurrency": 2, "window": 1}), personas).run()
+    assert again.skipped == 1 and again.statuses == {}

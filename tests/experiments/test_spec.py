@@ -74,3 +74,13 @@ def test_broken_yaml_names_the_line(tmp_path):
     p = write(tmp_path, BASE + "trials: [1,\n")
     with pytest.raises(ConfigError, match=r"exp.yaml:\d+: invalid YAML"):
         load_experiment(p)
+
+
+def test_windows_must_not_overlap(tmp_path):
+    with pytest.raises(ConfigError, match="at most half of scrolls"):
+        load_experiment(write(tmp_path, BASE + "scrolls: 10\nwindow: 6\n"))
+
+
+def test_unknown_output_placeholder_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"output: .*only the placeholder \{name\}"):
+        load_experiment(write(tmp_path, BASE + "output: runs/{date}\n"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import traceback
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ class ViewerHost:
         A crashed environment (e.g. the browser died) is rebuilt and the trial restarts
         from its seed; the driver drops the partial attempt, so no step is duplicated.
         """
+        from valuespectrum.config import ConfigError
         from valuespectrum.environments.base import EnvironmentCrashed
         from valuespectrum.models.base import BackendUnavailable, BudgetExceeded
         from valuespectrum.strategies import make_strategy
@@ -135,6 +137,10 @@ class ViewerHost:
                 yield {"type": "end", "status": "budget", "restarts": restarts, "error": str(e),
                        "fatal": True}
                 return
+            except ConfigError as e:  # a bad model/strategy setting fails every trial alike
+                yield {"type": "end", "status": "failed", "restarts": restarts, "fatal": True,
+                       "error": f"configuration: {e}"}
+                return
             except BackendUnavailable as e:
                 yield {"type": "end", "status": "failed", "restarts": restarts, "fatal": True,
                        "error": f"model backend unavailable: {e}"}
@@ -150,6 +156,14 @@ class ViewerHost:
                         await env.close()
                     except Exception:
                         log.debug("closing environment failed", exc_info=True)
+
+    def set_api_keys(self, keys: dict[str, str]) -> None:
+        """Put API keys (variable name -> key) into this process's environment.
+
+        Sent as a method argument rather than a Ray runtime env, whose creation Ray logs in
+        plain text; backends read them from the environment when they are built.
+        """
+        os.environ.update(keys)
 
     async def ping(self) -> dict[str, Any]:
         """Health and load of this host (RLlib-style assert_healthy)."""
@@ -192,6 +206,9 @@ def viewer_actor_class():
         async def run_trial(self, trial: TrialSpec):
             async for event in self._host.run_trial(trial):
                 yield event
+
+        async def set_api_keys(self, keys: dict[str, str]) -> None:
+            self._host.set_api_keys(keys)
 
         async def ping(self) -> dict[str, Any]:
             return await self._host.ping()

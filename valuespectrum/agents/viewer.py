@@ -55,6 +55,24 @@ class ViewerAgent:
         self.env = env
         self.default_dwell_s = default_dwell_s
 
+    async def decide(self, obs: Observation) -> Decision:
+        """The strategy's decision; a failed model call becomes an invalid step, not a crash.
+
+        Fatal errors (dead endpoint, exhausted budget) still end the trial; any other
+        backend error (e.g. an HTTP 400 for one request, retries exhausted) is recorded on
+        this step as `error="backend: ..."` with no decision, and the viewer scrolls on.
+        """
+        from valuespectrum.models.base import BackendError, BackendUnavailable, BudgetExceeded
+
+        t0 = time.perf_counter()
+        try:
+            return await self.strategy.decide(obs, self.persona, self.backend)
+        except (BackendUnavailable, BudgetExceeded):
+            raise
+        except BackendError as e:
+            return Decision(yes=None, error=f"backend: {type(e).__name__}: {e}",
+                            latency_s=time.perf_counter() - t0)
+
     def choose(self, obs: Observation, decision: Decision) -> Stay | Skip:
         if decision.yes:
             return Stay(dwell_s=obs.duration_s if obs.duration_s else self.default_dwell_s)
@@ -65,7 +83,7 @@ class ViewerAgent:
         obs = await self.env.reset(seed=seed)
         for step in range(scrolls):
             t0 = time.perf_counter()
-            decision = await self.strategy.decide(obs, self.persona, self.backend)
+            decision = await self.decide(obs)
             action = self.choose(obs, decision)
             result = await self.env.act(action)
             yield StepOutcome(step, obs, decision, action, result, time.perf_counter() - t0)

@@ -124,6 +124,38 @@ def i_avg_ci(result: IAvgResult, *, level: float = 0.95, seed: int = 0) -> tuple
     return lo * 100.0, hi * 100.0
 
 
+def _pooled(first: np.ndarray, last: np.ndarray) -> float:
+    total = first.sum()
+    return float((last.sum() - total) / total * 100.0) if total > 0 else math.nan
+
+
+def pooled_increase(
+    result: IAvgResult, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0
+) -> tuple[float, tuple[float, float]]:
+    """(sum L - sum F) / sum F over all trials long enough, in percent, with a bootstrap CI.
+
+    The mean of per-trial ratios (I_avg) is biased upward when first windows hold few "yes"
+    answers (the mean of 1/F exceeds 1/mean F), so with no effect at all it is positive.
+    The pooled ratio has no such bias and needs no exclusions: report it beside I_avg.
+    """
+    rows = [(t.first, t.last) for t in result.details if not math.isnan(t.first)]
+    if not rows:
+        return math.nan, (math.nan, math.nan)
+    first = np.array([r[0] for r in rows])
+    last = np.array([r[1] for r in rows])
+    value = _pooled(first, last)
+    if len(rows) < 2:
+        return value, (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(rows), size=(n_boot, len(rows)))
+    f, la = first[idx].sum(axis=1), last[idx].sum(axis=1)
+    ok = f > 0
+    boots = (la[ok] - f[ok]) / f[ok] * 100.0
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(boots, [alpha, 1.0 - alpha]) if boots.size else (math.nan, math.nan)
+    return value, (float(lo), float(hi))
+
+
 @dataclass(frozen=True)
 class ValueShareDrift:
     """Share of posts matching the persona's values in the first vs the last window."""

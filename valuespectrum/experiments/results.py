@@ -165,14 +165,24 @@ class RunDirectory:
         rows.sort(key=lambda r: (r["trial_id"], r["step"]))
         return rows
 
-    def consolidate(self) -> tuple[Path, Path]:
-        """Write steps.parquet and trials.parquet from the journals (atomic replace)."""
-        steps = self.step_rows()
-        trials = sorted(
-            (r.model_dump(mode="json") for r in self.trial_records().values()),
-            key=lambda r: r["trial_id"],
-        )
-        p1 = self._write_table(self.root / "steps.parquet", steps, arrow_schema(StepRecord))
+    def consolidate(self, trial_ids: list[str] | None = None) -> tuple[Path, Path]:
+        """Write steps.parquet and trials.parquet from the journals (atomic replace).
+
+        Only `trial_ids` (the current plan; default: every journal) are written. Each step
+        row carries its trial's `trial_status` (`unfinished` for a trial still to be redone),
+        so partial trials can never be mistaken for finished ones.
+        """
+        records = self.trial_records()
+        if trial_ids is not None:
+            records = {t: r for t, r in records.items() if t in set(trial_ids)}
+        steps = self.step_rows(sorted(trial_ids) if trial_ids is not None else None)
+        for row in steps:
+            rec = records.get(row["trial_id"])
+            row["trial_status"] = rec.status if rec is not None else "unfinished"
+        trials = sorted((r.model_dump(mode="json") for r in records.values()),
+                        key=lambda r: r["trial_id"])
+        schema = arrow_schema(StepRecord).append(pa.field("trial_status", pa.string()))
+        p1 = self._write_table(self.root / "steps.parquet", steps, schema)
         p2 = self._write_table(self.root / "trials.parquet", trials, arrow_schema(TrialRecord))
         return p1, p2
 

@@ -24,7 +24,7 @@ import yaml
 from valuespectrum.agents.actor import ActorOptions
 from valuespectrum.config import ConfigError
 from valuespectrum.experiments.results import RunDirectory, TrialRecord
-from valuespectrum.experiments.spec import ExperimentSpec, TrialSpec, expand
+from valuespectrum.experiments.spec import ExperimentSpec, TrialSpec, expand, trial_fingerprint
 from valuespectrum.personas import Persona
 from valuespectrum.types import StepRecord
 
@@ -36,8 +36,11 @@ VERSIONED_PACKAGES = (
 )
 
 
-class FatalRunError(RuntimeError):
-    """The run cannot go on (dead model endpoint, budget exhausted, ...)."""
+#: Spec fields that may change between a run and its resumption.
+RESUMABLE_FIELDS = frozenset({
+    "description", "concurrency", "agents_per_actor", "budget_usd", "trial_timeout_s",
+    "max_restarts", "window", "screenshots", "output", "corpus",
+})
 
 
 def package_versions() -> dict[str, str]:
@@ -92,6 +95,33 @@ class SweepRunner:
         (self.run_dir.root / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         (self.run_dir.root / "versions.json").write_text(json.dumps(package_versions(), indent=2))
 
+    def _check_plan(self) -> None:
+        """Refuse to resume trials that were recorded under a different spec.
+
+        plan.json maps each trial id to the fingerprint of what its steps depend on
+        (persona content, model spec, platform, strategy, scrolls, seed). Adding trials to a
+        run is fine; changing a trial that already has records is not.
+        """
+        path = self.run_dir.root / "plan.json"
+        plan = {t.trial_id: trial_fingerprint(t) for t in self.trials}
+        old: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        changed = sorted(t for t in plan if t in old and old[t] != plan[t])
+        if changed:
+            fields = []
+            spec_path = self.run_dir.root / "spec.yaml"
+            if spec_path.exists():
+                before = yaml.safe_load(spec_path.read_text()) or {}
+                now = self.spec.model_dump(mode="json")
+                fields = [f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in now
+                          if k not in RESUMABLE_FIELDS and before.get(k) != now[k]]
+            what = "; ".join(fields) if fields else "persona files or model settings changed"
+            raise ConfigError(
+                f"{self.run_dir.root} holds {len(changed)} trial(s) recorded under a different "
+                f"spec (e.g. {changed[0]}): {what}. Use another output directory, or delete "
+                f"{self.run_dir.root} to start over."
+            )
+        path.write_text(json.dumps({**old, **plan}, indent=1, sort_keys=True))
+
     def _start_ray(self) -> None:
         import ray
 
@@ -120,10 +150,11 @@ class SweepRunner:
         return server
 
     def _api_keys(self) -> dict[str, str]:
-        """API keys the models need, from the driver's environment, for the actors' runtime env.
+        """API keys the models need, from the driver's environment.
 
-        Actors on other nodes do not inherit the driver's environment; the keys travel in the
-        actors' runtime environment only (never in specs, records, caches or logs).
+        Actors on other nodes do not inherit the driver's environment, so the keys are sent to
+        each actor as a method argument (`set_api_keys`), never as a Ray runtime env (whose
+        creation Ray logs in plain text), and never into specs, records or caches.
         """
         keys = {}
         for m in self.spec.models:
@@ -207,6 +238,10 @@ class SweepRunner:
                 attempts += 1
                 if attempts <= self.spec.max_restarts:
                     self._notify("restart", trial, f"viewer actor died: {e}")
+                    try:  # Ray restarted the actor: it needs its keys again
+                        await actor.set_api_keys.remote(self._keys)
+                    except RayActorError:
+                        pass
                     continue
                 status, error = "failed", f"viewer actor died {attempts} times: {e}"
             rec = self._trial_record(trial, status, steps, restarts + attempts, error, started)
@@ -227,11 +262,10 @@ class SweepRunner:
             budget_name=f"vspec-budget-{self.spec.name}", max_restarts=self.spec.max_restarts,
         )
         actors = [
-            ViewerActor.options(
-                max_concurrency=per_actor + 2, runtime_env={"env_vars": self._keys}
-            ).remote(options)
+            ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
             for _ in range(n_actors)
         ]
+        await asyncio.gather(*(a.set_api_keys.remote(self._keys) for a in actors))
         await self._carry_over_spending(options)
         queue = deque(todo)
         statuses: dict[str, int] = {}
@@ -271,10 +305,15 @@ class SweepRunner:
         """Run (or resume) the sweep; returns what happened. Tables are written at the end."""
         t0 = time.time()
         self.run_dir.acquire()
+        try:
+            self._check_plan()  # before anything is written: the directory stays as it was
+        except BaseException:
+            self.run_dir.release()
+            raise
         server = None
         try:
             self._write_meta()
-            done = self.run_dir.completed()
+            done = self.run_dir.completed() & {t.trial_id for t in self.trials}
             todo = [t for t in self.trials if t.trial_id not in done]
             outcome = RunOutcome(self.run_dir.root, planned=len(self.trials), skipped=len(done))
             self._notify("start", self.trials, done)
@@ -284,15 +323,15 @@ class SweepRunner:
                 self._start_ray()
                 outcome.statuses = asyncio.run(self._sweep(todo, server.url))
             outcome.fatal = self._fatal
+            outcome.wall_s = time.time() - t0
             return outcome
         finally:
             if server is not None:
                 server.stop()
-            self.run_dir.consolidate()
+            planned = [t.trial_id for t in self.trials]
+            self.run_dir.consolidate(planned)
             from valuespectrum.experiments.summary import write_summary
 
-            write_summary(self.run_dir.root, self.spec)
+            write_summary(self.run_dir.root, self.spec, planned)
             self._notify("finish")
             self.run_dir.release()
-            if "outcome" in locals():
-                outcome.wall_s = time.time() - t0

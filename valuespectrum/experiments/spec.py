@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -91,10 +92,24 @@ class ExperimentSpec(Frozen):
                 raise ValueError(f"unknown strategy {s!r}; expected one of {', '.join(STRATEGIES)}")
         return v
 
+    @field_validator("output")
+    @classmethod
+    def _output_template(cls, v: str) -> str:
+        try:
+            v.format(name="x")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(
+                f"output {v!r}: only the placeholder {{name}} is supported ({e!r})"
+            ) from None
+        return v
+
     @model_validator(mode="after")
-    def _window_fits(self) -> ExperimentSpec:
-        if self.window > self.scrolls:
-            raise ValueError(f"window ({self.window}) must not exceed scrolls ({self.scrolls})")
+    def _windows_do_not_overlap(self) -> ExperimentSpec:
+        if 2 * self.window > self.scrolls:
+            raise ValueError(
+                f"window ({self.window}) must be at most half of scrolls ({self.scrolls}): "
+                "I_avg compares the first and the last window, which must not overlap"
+            )
         return self
 
     def output_dir(self) -> Path:
@@ -115,6 +130,23 @@ class TrialSpec(Frozen):
     window: int
     seed: int
     screenshots: bool = True
+
+
+OPERATIONAL_MODEL_FIELDS = {"base_url", "api_key_env", "price", "rate_limit_rpm", "max_concurrency",
+                            "retries", "backoff_s", "backoff_max_s", "cache", "vllm"}
+
+
+def trial_fingerprint(trial: TrialSpec) -> str:
+    """What a trial's recorded steps depend on (not the window or the screenshot flag).
+
+    A rerun may only resume trials whose fingerprint is unchanged: an edited persona,
+    model spec, scroll count or seed makes earlier records belong to another experiment.
+    Where and how a model is reached (endpoint URL, key variable, limits, retries, cache,
+    price, vLLM launch options) may change: the same model answers.
+    """
+    data = trial.model_dump(mode="json", exclude={
+        "window": True, "screenshots": True, "model": OPERATIONAL_MODEL_FIELDS})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _slug(text: str) -> str:

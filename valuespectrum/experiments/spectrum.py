@@ -229,12 +229,12 @@ class SpectrumRun:
             task = ray.remote(num_cpus=0.25, max_retries=0)(arm_task)
             refs = []
             for a, its in jobs:
-                # API keys travel as the task's env, so arms also work on a remote cluster.
+                # API keys travel as an argument (not a runtime env, whose creation Ray
+                # logs in plain text), so arms also work on a remote cluster.
                 keys = {v: os.environ[v] for m in (a.model, a.text_model) if m is not None
                         for v in [m.key_env()] if v and os.environ.get(v)}
-                opts = {"runtime_env": {"env_vars": keys}} if keys else {}
-                refs.append(task.options(**opts).remote(
-                    a, its, str(self.journal_dir / journal_name(a.label)), cfg))
+                refs.append(task.remote(
+                    a, its, str(self.journal_dir / journal_name(a.label)), cfg, keys))
             journals = [self.journal_dir / journal_name(a.label) for a, _ in jobs]
             seen = sum(len(read_jsonl(j)) for j in journals)
             pending, outcomes = list(refs), []

@@ -201,7 +201,13 @@ async def run_arm(arm: Arm, items: Sequence[SpectrumItem], journal: Path, cfg: A
     return {"arm": arm.label, "written": state["written"], "stopped": state["stopped"]}
 
 
-def arm_task(arm: Arm, items: list[SpectrumItem], journal: str, cfg: ArmConfig) -> dict[str, Any]:
-    """Synchronous entry point of an arm (the body of its Ray task)."""
+def arm_task(arm: Arm, items: list[SpectrumItem], journal: str, cfg: ArmConfig,
+             api_keys: dict[str, str] | None = None) -> dict[str, Any]:
+    """Synchronous entry point of an arm (the body of its Ray task).
+
+    `api_keys` (variable name -> key) are set in this worker's environment: passed as an
+    argument they reach remote nodes without being written into Ray's runtime-env logs.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.update(api_keys or {})
     return asyncio.run(run_arm(arm, items, Path(journal), cfg))

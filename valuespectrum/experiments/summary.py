@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from valuespectrum.experiments.metrics import i_avg, i_avg_ci, value_share_drift
+from valuespectrum.experiments.metrics import i_avg, i_avg_ci, pooled_increase, value_share_drift
 from valuespectrum.experiments.results import RunDirectory
 
-CONTROL_MODEL_PREFIXES = ("random:", "always:")
+CONTROL_PROVIDERS = ("random", "always")
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -33,6 +33,9 @@ def _stats(trial_steps: list[list[dict[str, Any]]], window: int, seed: int) -> d
         out["invalid_answers"] = res.invalid
         if definition == "count":
             out["per_trial_increase"] = [_nan_to_none(x) if x is not None else None for x in res.per_trial]
+            pooled, (plo, phi) = pooled_increase(res, seed=seed)
+            out["increase_pooled"] = _nan_to_none(pooled)
+            out["increase_pooled_ci"] = [_nan_to_none(plo), _nan_to_none(phi)]
     firsts, lasts, d_first, d_last = [], [], [], []
     for steps in trial_steps:
         valid = [r["decision"] for r in steps if r["decision"] is not None]
@@ -60,10 +63,16 @@ def _stats(trial_steps: list[list[dict[str, Any]]], window: int, seed: int) -> d
     return out
 
 
-def summarize(run_dir: str | Path, spec: Any) -> dict[str, Any]:
-    """Summary of a run directory: per cell and per model x platform x strategy group."""
+def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None) -> dict[str, Any]:
+    """Summary of a run directory: per cell and per model x platform x strategy group.
+
+    Only the trials of the current plan (`trial_ids`, default all recorded) are counted.
+    """
     rd = RunDirectory(run_dir)
     trials = rd.trial_records()
+    if trial_ids is not None:
+        planned = set(trial_ids)
+        trials = {t: r for t, r in trials.items() if t in planned}
     done = {t for t, r in trials.items() if r.status == "done"}
     by_trial: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rd.step_rows(sorted(done)):
@@ -79,8 +88,11 @@ def summarize(run_dir: str | Path, spec: Any) -> dict[str, Any]:
             cells[rec.cell].append(rec.trial_id)
             groups[(rec.model, rec.platform, rec.strategy)].append(rec.trial_id)
 
+    providers = {m.label: m.provider for m in spec.models}
+
     def control(model: str, platform: str) -> bool:
-        return platform == "random" or model.startswith(CONTROL_MODEL_PREFIXES)
+        """A feed that does not learn, or a viewer that does not look."""
+        return platform == "random" or providers.get(model) in CONTROL_PROVIDERS
 
     cell_rows = []
     for cell, (persona, model, platform, strategy) in sorted(cell_meta.items()):
@@ -110,6 +122,8 @@ def summarize(run_dir: str | Path, spec: Any) -> dict[str, Any]:
         "definitions": {
             "i_avg_count": "mean over trials of (yes in last n - yes in first n) / yes in first n, %",
             "i_avg_cumulative": "the same with Y(i) = running yes count, summed over the window, %",
+            "increase_pooled": "(sum over trials of yes in last n - same for first n) / sum of first, %;"
+                               " unlike I_avg not biased upward when first windows hold few yes answers",
             "ci": "95% percentile bootstrap over trials",
         },
         "cells": cell_rows,
@@ -117,8 +131,8 @@ def summarize(run_dir: str | Path, spec: Any) -> dict[str, Any]:
     }
 
 
-def write_summary(run_dir: str | Path, spec: Any) -> Path:
-    summary = summarize(run_dir, spec)
+def write_summary(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None) -> Path:
+    summary = summarize(run_dir, spec, trial_ids)
     path = Path(run_dir) / "summary.json"
     path.write_text(json.dumps(summary, indent=2))
     return path
