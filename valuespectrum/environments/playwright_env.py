@@ -132,6 +132,8 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         except Error as e:
             if not self.host.is_alive() or self._page is None or self._page.is_closed():
                 raise EnvironmentCrashed(f"browser died: {e.message}") from e
+            if "crash" in e.message.lower():  # the page's renderer died; the browser lives
+                raise EnvironmentCrashed(f"feed page crashed: {e.message}") from e
             raise EnvError(f"feed page error: {e.message}") from e
 
     async def _capture(self, snap: dict[str, Any]) -> Observation:
