@@ -82,14 +82,16 @@ def write_sweep_report(run_dir: str | Path) -> Path:
         lines += ["![I_avg per model and platform](figures/fig8_i_avg.png)", ""]
     lines += [
         "## I_avg per model × platform × strategy (all personas pooled)", "",
-        "| model | platform | strategy | control | trials | I_avg % | 95% CI | I_avg cum. % | 95% CI "
-        "| yes first→last | value share first→last | excluded | invalid | cost $ |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | platform | strategy | control | trials | I_avg % | 95% CI | pooled % | 95% CI "
+        "| I_avg cum. % | 95% CI | yes first→last | value share first→last | excluded | invalid "
+        "| cost $ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for g in groups:
         lines.append(
             f"| {g['model']} | {g['platform']} | {g['strategy']} | {'yes' if g['control'] else ''} "
             f"| {g['trials']} | {_fmt(g['i_avg_count'])} | {_ci(g['i_avg_count_ci'])} "
+            f"| {_fmt(g.get('increase_pooled'))} | {_ci(g.get('increase_pooled_ci', [None, None]))} "
             f"| {_fmt(g['i_avg_cumulative'])} | {_ci(g['i_avg_cumulative_ci'])} "
             f"| {_fmt(g['yes_rate_first'], '.2f')}→{_fmt(g['yes_rate_last'], '.2f')} "
             f"| {_fmt(g['value_share_first'], '.2f')}→{_fmt(g['value_share_last'], '.2f')} "

@@ -17,8 +17,8 @@ def print_summary(console: Console, run_dir: str | Path) -> None:
         return
     summary = json.loads(path.read_text())
     t = Table(title=f"I_avg — {summary['name']} (window n={summary['window']})")
-    for col in ("model", "platform", "strategy", "trials", "I_avg %", "95% CI", "I_avg cum. %",
-                "yes first→last", "value share first→last", "excl."):
+    for col in ("model", "platform", "strategy", "trials", "I_avg %", "95% CI", "pooled %",
+                "I_avg cum. %", "yes first→last", "value share first→last", "excl."):
         t.add_column(col)
     for g in summary["groups"]:
         def f(x, spec="+.1f"):
@@ -27,7 +27,8 @@ def print_summary(console: Console, run_dir: str | Path) -> None:
         t.add_row(
             g["model"] + (" (control)" if g["control"] else ""), g["platform"], g["strategy"],
             str(g["trials"]), f(g["i_avg_count"]),
-            "–" if lo is None else f"[{lo:+.1f}, {hi:+.1f}]", f(g["i_avg_cumulative"]),
+            "–" if lo is None else f"[{lo:+.1f}, {hi:+.1f}]", f(g.get("increase_pooled")),
+            f(g["i_avg_cumulative"]),
             f"{f(g['yes_rate_first'], '.2f')}→{f(g['yes_rate_last'], '.2f')}",
             f"{f(g['value_share_first'], '.2f')}→{f(g['value_share_last'], '.2f')}",
             str(g["excluded"]),
