@@ -36,6 +36,23 @@ async def test_hit_returns_the_stored_reply_marked_cached(tmp_path):
     await cached.aclose()
 
 
+async def test_hit_costs_nothing_and_does_not_charge_the_budget(tmp_path, openai_server):
+    from valuespectrum.models import SharedBudget, build_backend
+
+    budget = SharedBudget(10.0, "cache-hit-run")
+    spec = {"spec": "openai:test-model", "base_url": openai_server.url,
+            "price": {"input_per_mtok": 100_000, "output_per_mtok": 0}}
+    backend = build_backend(spec, cache_dir=tmp_path, budget=budget)
+    first = await backend.generate(msgs(b"a"), GenerateConfig())
+    spent = (await budget.snapshot())["spent_usd"]
+    hit = await backend.generate(msgs(b"a"), GenerateConfig())
+    await backend.aclose()
+    assert first.usage.cost_usd > 0 and spent == first.usage.cost_usd
+    assert (hit.cached, hit.usage.cost_usd) == (True, 0.0)
+    assert hit.usage.input_tokens == first.usage.input_tokens  # tokens of the stored reply stay
+    assert (await budget.snapshot())["spent_usd"] == spent and len(openai_server.requests) == 1
+
+
 def test_several_processes_share_one_cache_file(tmp_path):
     script = textwrap.dedent(f"""
         import asyncio, sys

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from valuespectrum.models import SharedBudget, release_shared_actors
+from valuespectrum.models import BudgetExceeded, SharedBudget, release_shared_actors
+from valuespectrum.models.shared import SharedRateLimit, lease_shared_actor, run_scope
 
 pytestmark = pytest.mark.slow
 SERVER = str(Path(__file__).with_name("openai_test_server.py"))
@@ -88,13 +89,18 @@ def test_vllm_server_is_shared_and_released(ray_cluster, agents):
         "num_gpus": 0, "startup_timeout_s": 60,
         "command": [sys.executable, SERVER, "--host", "{host}", "--port", "{port}",
                     "--model", "{model}"]}}
-    results = ray.get([a.run.remote(spec, 2) for a in agents])
+    # the agents' backends lease the server for run "scope-v"; another run leases it too
+    results = ray.get([a.run.remote(spec, 2, None, "scope-v") for a in agents])
     assert all(r["done"] == 2 for r in results)
     assert len({str(r["url"]) for r in results}) == 1, "all agents must use one server"
-    handle = ray.get_actor("vspec-vllm-shared-test-model", namespace="valuespectrum")
+    name = "vspec-vllm-shared-test-model"
+    lease_shared_actor(name, "scope-w")
+    handle = ray.get_actor(name, namespace="valuespectrum")
     pid = ray.get(handle.health.remote())["pid"]
     os.kill(pid, 0)  # still running after the agents closed their backends
-    assert release_shared_actors() >= 1
+    release_shared_actors("scope-v")
+    os.kill(pid, 0)  # still running: run "scope-w" holds it
+    assert release_shared_actors("scope-w") == 1
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -125,3 +131,67 @@ def test_vllm_needs_gpus_the_cluster_lacks(ray_cluster, agents):
 
     with pytest.raises(BackendUnavailable, match=r"needs 1 GPU\(s\) but the Ray cluster has 0"):
         ray_cluster.get(agents[0].run.remote({"spec": "vllm:Qwen/Qwen2-VL-7B-Instruct"}, 1))
+
+
+def _alive(ray, name):
+    try:
+        ray.get_actor(name, namespace="valuespectrum")
+        return True
+    except ValueError:
+        return False
+
+
+async def test_budgets_of_two_runs_are_independent_and_released_by_scope(ray_cluster):
+    a, b = SharedBudget(1.0, "scope-a"), SharedBudget(1.0, "scope-b")
+    await a.charge(0.25)
+    await b.charge(0.5)
+    await b.charge(0.125)
+    assert (await a.snapshot())["spent_usd"] == 0.25
+    assert (await b.snapshot())["spent_usd"] == 0.625
+    assert release_shared_actors("scope-a") == 1
+    assert not _alive(ray_cluster, "vspec-budget-scope-a")
+    assert (await SharedBudget(1.0, "scope-b").snapshot())["spent_usd"] == 0.625  # untouched
+    assert release_shared_actors("scope-b") == 1
+    assert not _alive(ray_cluster, "vspec-budget-scope-b")
+
+
+async def test_set_spent_on_a_surviving_ledger_is_idempotent(ray_cluster):
+    await SharedBudget(1.0, "scope-resume").charge(0.75)  # the ledger outlives its driver
+    resumed = SharedBudget(1.0, "scope-resume")  # a new handle, as after a driver restart
+    for _ in range(2):  # a repeated resume sets, never adds
+        assert await resumed.set_spent(0.75) == 0.75
+        await resumed.check()
+    assert await resumed.set_spent(1.0) == 1.0
+    assert await resumed.set_spent(1.0) == 1.0
+    assert (await resumed.snapshot())["spent_usd"] == 1.0
+    with pytest.raises(BudgetExceeded, match="spent \\$1.0000 of \\$1.0000"):
+        await resumed.check()
+    release_shared_actors("scope-resume")
+
+
+async def test_set_spent_without_ray_sets_the_local_ledger(monkeypatch):
+    monkeypatch.setattr("valuespectrum.models.shared.ray_ready", lambda: False)
+    b = SharedBudget(0.5, "local")
+    await b.charge(0.25)
+    await b.set_spent(0.5)
+    await b.set_spent(0.5)
+    assert (await b.snapshot())["spent_usd"] == 0.5
+    with pytest.raises(BudgetExceeded):
+        await b.check()
+
+
+async def test_shared_rate_limiter_lives_until_its_last_run_releases(ray_cluster):
+    rl = SharedRateLimit(6000, "http://example.invalid/v1|m")
+    lease_shared_actor(rl.actor_name, "scope-x")
+    lease_shared_actor(rl.actor_name, "scope-y")
+    assert await rl.reserve() == 0.0
+    release_shared_actors("scope-x")
+    assert _alive(ray_cluster, rl.actor_name), "scope-y still holds the limiter"
+    assert release_shared_actors("scope-y") == 1
+    assert not _alive(ray_cluster, rl.actor_name)
+
+
+def test_run_scope_is_stable_per_directory(tmp_path):
+    assert run_scope("my sweep", tmp_path / "a") == run_scope("my sweep", tmp_path / "a")
+    assert run_scope("my sweep", tmp_path / "a") != run_scope("my sweep", tmp_path / "b")
+    assert run_scope("my sweep").startswith("my-sweep")

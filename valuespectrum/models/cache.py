@@ -3,6 +3,10 @@
 The key is a hash of the model, its endpoint, its extra request parameters, the messages
 (images by content hash) and the generation parameters (not the timeout). API keys are
 never part of it. A rerun of a finished job is served entirely from the cache.
+
+A hit costs nothing: it returns ``cached=True`` and ``cost_usd=0.0`` (the input/output token
+counts are those the stored reply had), and it never reaches the metering layer below, so
+it does not touch the budget.
 """
 
 from __future__ import annotations
@@ -72,9 +76,19 @@ class CachedBackend(BackendWrapper):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
                                  check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(SCHEMA)
+            # Switching to WAL can fail with "database is locked" without waiting on the busy
+            # timeout when several processes open a new file at once: retry briefly.
+            for attempt in range(100):
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("PRAGMA synchronous=NORMAL")
+                    db.execute(SCHEMA)
+                    break
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or attempt == 99:
+                        db.close()
+                        raise
+                    time.sleep(0.05)
             self._db = db
         return self._db
 
@@ -85,9 +99,11 @@ class CachedBackend(BackendWrapper):
         ).fetchone()
         if row is None:
             return None
-        model, text, tin, tout, cost = row
+        model, text, tin, tout, _cost = row  # the stored cost is what the first call paid
+        # A hit costs nothing: cost_usd is 0. The token counts stay those of the stored reply
+        # (they describe its size, not tokens spent now); `cached=True` tells them apart.
         return Completion(text=text, model=model, cached=True,
-                          usage=Usage(input_tokens=tin, output_tokens=tout, cost_usd=cost))
+                          usage=Usage(input_tokens=tin, output_tokens=tout, cost_usd=0.0))
 
     def store(self, key: str, completion: Completion) -> None:
         u = completion.usage

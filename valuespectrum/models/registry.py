@@ -9,7 +9,7 @@ from typing import Any
 
 from valuespectrum.config import ConfigError
 from valuespectrum.models.base import Backend
-from valuespectrum.models.shared import SharedBudget, SharedRateLimit
+from valuespectrum.models.shared import SharedBudget, SharedRateLimit, lease_shared_actor
 from valuespectrum.models.spec import OPENAI_COMPATIBLE, ModelSpec
 
 # Providers whose OpenAI-compatible endpoint honours response_format=json_schema by default.
@@ -69,6 +69,7 @@ def build_backend(
     budget_usd: float | None = None,
     budget_name: str | None = None,
     rate_limit: SharedRateLimit | None = None,
+    scope: str | None = None,
 ) -> Backend:
     """Build a live backend stack from a spec, in the process that will use it.
 
@@ -82,9 +83,14 @@ def build_backend(
         budget: Shared budget handle (pass the same one to every backend of a run).
         budget_usd: Convenience: build a `SharedBudget(budget_usd, budget_name)` here. On
             Ray, all backends using the same `budget_name` share one ledger actor.
-        budget_name: Run name of the budget (default ``"default"``).
+        budget_name: Run name of the budget (default ``"default"``); also the run scope
+            when `scope` is not given.
         rate_limit: Shared rate-limit handle (default: one per endpoint from
-            ``spec.rate_limit_rpm``, shared across Ray actors by endpoint).
+            ``spec.rate_limit_rpm``, shared across Ray actors and runs by endpoint).
+        scope: Run scope under which, on Ray, this backend leases its shared rate limiter
+            and vLLM server, so ``release_shared_actors(scope)`` stops them only when no
+            other run holds them (default: ``budget.name``, else `budget_name`; None: no
+            lease, only an unscoped ``release_shared_actors()`` stops them).
 
     Returns:
         A backend; close it with ``await backend.aclose()``.
@@ -96,10 +102,18 @@ def build_backend(
     from valuespectrum.models.wrappers import MeteredBackend, RateLimitedBackend, RetryingBackend
 
     spec = ModelSpec.parse(spec)
+    if scope is None:
+        scope = budget.name if budget is not None else budget_name
     backend = factories()[spec.provider](spec)
+    if spec.provider == "vllm" and not spec.base_url:
+        from valuespectrum.models.vllm import actor_name
+
+        lease_shared_actor(actor_name(spec.target), scope)
     if not spec.is_baseline:
         if rate_limit is None and spec.rate_limit_rpm:
             rate_limit = SharedRateLimit(spec.rate_limit_rpm, f"{spec.endpoint}|{spec.target}")
+        if rate_limit is not None:
+            lease_shared_actor(rate_limit.actor_name, scope)
         if rate_limit is not None or spec.max_concurrency:
             backend = RateLimitedBackend(backend, limit=rate_limit,
                                          max_concurrency=spec.max_concurrency)
