@@ -97,6 +97,31 @@ async def test_isq_json_reply_when_supported(obs, owner):
     assert d.isq.curiosity == 4 and d.isq.action_desire is True
 
 
+async def test_isq_reads_replies_that_echo_the_scale(obs, owner):
+    backend = ScriptedBackend([
+        "On a scale of 1 to 10, I would rate this an 8.", "On a scale from 1-10: 7",
+        "I'd give it a 9 because 3 things stand out.", "7.5/10", "6", "Interesting? Yes.",
+        "(1) No. (2) I'd scroll on.",
+    ])
+    d = await make_strategy("isq").decide(obs, owner, backend)
+    assert backend.calls == 7  # "7.5/10" is re-asked once with the scale reminder
+    assert "exactly one integer" in backend.requests[4][0][-1].text_content()
+    assert (d.isq.visual_appeal, d.isq.curiosity, d.isq.emotional_engagement,
+            d.isq.value_expectation) == (8, 7, 9, 6)
+    assert d.isq.preference_alignment is True and d.isq.action_desire is False
+    assert d.score == pytest.approx(40 / 60 * 100) and d.yes is True
+
+
+async def test_isq_json_whole_number_floats_are_valid(obs, owner):
+    reply = ('{"visual_appeal": 8.0, "curiosity": "8", "emotional_engagement": 6.0, '
+             '"value_expectation": 7, "preference_alignment": "yes", "action_desire": "no"}')
+    backend = ScriptedBackend([reply], supports_json_schema=True)
+    d = await make_strategy("isq").decide(obs, owner, backend)
+    assert backend.calls == 1 and d.error is None
+    assert (d.isq.visual_appeal, d.isq.curiosity, d.isq.emotional_engagement) == (8, 8, 6)
+    assert d.score == pytest.approx(39 / 60 * 100) and d.yes is True
+
+
 async def test_isq_bad_json_reasked_then_invalid(obs, owner):
     backend = ScriptedBackend(['{"visual_appeal": 12}', "sorry"], supports_json_schema=True)
     d = await make_strategy("isq", mode="json").decide(obs, owner, backend)

@@ -20,6 +20,7 @@ from valuespectrum.strategies.parsing import (
     parse_json_object,
     parse_scale,
     parse_yes_no,
+    rating_value,
 )
 from valuespectrum.types import Decision, GenerateConfig, ISQComponents, Observation
 
@@ -37,16 +38,20 @@ def isq_json_schema() -> dict[str, Any]:
 
 
 def components_from_json(text: str) -> ISQComponents | None:
-    """The six answers from a JSON reply (ratings may be numbers or strings), else None."""
+    """The six answers from a JSON reply, else None.
+
+    Ratings may be integers, whole-number floats (8.0) or strings ("8", "8/10"); other
+    decimals (7.5), booleans and values outside 1-10 make the reply unreadable (None), as
+    does a yes/no item that parse_yes_no cannot read.
+    """
     obj = parse_json_object(text)
     if obj is None:
         return None
     obj = {str(k).lower(): v for k, v in obj.items()}
     values: dict[str, Any] = {}
     for key in SCALES:
-        v = obj.get(key)
-        rating = v if isinstance(v, int) and not isinstance(v, bool) else parse_scale(str(v)) if v is not None else None
-        if rating is None or not 1 <= rating <= 10:
+        rating = rating_value(obj.get(key))
+        if rating is None:
             return None
         values[key] = rating
     for key in YES_NO:
