@@ -25,6 +25,7 @@ from valuespectrum.agents.actor import ActorOptions
 from valuespectrum.config import ConfigError
 from valuespectrum.experiments.results import RunDirectory, TrialRecord
 from valuespectrum.experiments.spec import ExperimentSpec, TrialSpec, expand, trial_fingerprint
+from valuespectrum.models.shared import run_scope
 from valuespectrum.personas import Persona
 from valuespectrum.types import StepRecord
 
@@ -259,7 +260,8 @@ class SweepRunner:
         n_actors = max(1, math.ceil(concurrency / per_actor))
         options = ActorOptions(
             feed_url=feed_url, cache_dir=self.cache_dir, budget_usd=self.spec.budget_usd,
-            budget_name=f"vspec-budget-{self.spec.name}", max_restarts=self.spec.max_restarts,
+            budget_name=run_scope(self.spec.name, self.run_dir.root),
+            max_restarts=self.spec.max_restarts,
         )
         actors = [
             ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
@@ -287,18 +289,24 @@ class SweepRunner:
 
             for a in actors:
                 ray.kill(a)
-            release_shared_actors()  # budget ledgers, rate limiters, vLLM servers of this run
+            # this run's budget ledger, and shared rate limiters / vLLM servers no other run holds
+            release_shared_actors(options.budget_name)
         return statuses
 
     async def _carry_over_spending(self, options: ActorOptions) -> None:
-        """On resume, charge the budget with what earlier invocations already spent."""
+        """Set the run's budget ledger to what its records say was spent (idempotent).
+
+        Setting, not adding: a ledger that survived a crashed driver is not double-counted.
+        Cache hits cost nothing and are not counted.
+        """
         if options.budget_usd is None:
             return
-        spent = sum(r.get("cost_usd") or 0.0 for r in self.run_dir.step_rows())
-        if spent > 0:
-            from valuespectrum.models.shared import SharedBudget
+        from valuespectrum.models.shared import SharedBudget
 
-            await SharedBudget(options.budget_usd, options.budget_name).charge(spent)
+        spent = sum(r.get("cost_usd") or 0.0 for r in self.run_dir.step_rows()
+                    if not r.get("cached"))
+        await SharedBudget(options.budget_usd, options.budget_name).set_spent(spent)
+        if spent > 0:
             self._notify("budget_carried", spent)
 
     def run(self) -> RunOutcome:

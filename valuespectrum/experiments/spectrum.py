@@ -184,7 +184,10 @@ class SpectrumRun:
 
     def _config(self) -> ArmConfig:
         s = self.spec
-        return ArmConfig(run_name=s.name, cache_dir=str(s.cache_dir) if s.cache_dir else None,
+        from valuespectrum.models.shared import run_scope
+
+        # the run's scope: its budget ledger and leases on shared actors (unique per run dir)
+        return ArmConfig(run_name=run_scope(s.name, self.root), cache_dir=str(s.cache_dir) if s.cache_dir else None,
                          budget_usd=s.budget_usd, followups=s.followups,
                          concurrency=s.concurrency, max_image_px=s.max_image_px)
 
@@ -251,7 +254,7 @@ class SpectrumRun:
                 seen = now
             return outcomes
         finally:
-            release_shared_actors()
+            release_shared_actors(cfg.run_name)
             if started:
                 ray.shutdown()
 

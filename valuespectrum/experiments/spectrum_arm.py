@@ -137,10 +137,11 @@ async def run_arm(arm: Arm, items: Sequence[SpectrumItem], journal: Path, cfg: A
 
     if budget is None and cfg.budget_usd is not None:
         budget = SharedBudget(cfg.budget_usd, cfg.run_name)
-    backend = build_backend(arm.model, cache_dir=cfg.cache_dir, budget=budget)
+    backend = build_backend(arm.model, cache_dir=cfg.cache_dir, budget=budget, scope=cfg.run_name)
     text_backend = None
     if arm.strategy == "caption_llm":
-        text_backend = build_backend(arm.text_model, cache_dir=cfg.cache_dir, budget=budget)
+        text_backend = build_backend(arm.text_model, cache_dir=cfg.cache_dir, budget=budget,
+                                     scope=cfg.run_name)
         strategy = make_strategy("caption_llm", text_backend=text_backend)
     else:
         strategy = make_strategy("plain", followups=cfg.followups)
