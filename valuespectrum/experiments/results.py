@@ -29,9 +29,6 @@ from valuespectrum.types import Frozen, StepRecord
 
 __all__ = ["RunDirectory", "RunLockedError", "TrialRecord", "load_table", "read_jsonl"]
 
-TRIAL_STATUSES = ("done", "failed", "timeout", "budget", "cancelled")
-
-
 class TrialRecord(Frozen):
     trial_id: str
     cell: str

@@ -87,6 +87,7 @@ class SweepRunner:
         )
         self._fatal: str | None = None
         self._corpus = None
+        self._platform = None
         self._keys: dict[str, str] = {}
 
     # ------------------------------------------------------------------ setup
@@ -146,7 +147,8 @@ class SweepRunner:
             import ray
 
             host = ray.util.get_node_ip_address()
-        server = FeedServer(FeedPlatform(self._corpus), host=host, port=0)
+        self._platform = FeedPlatform(self._corpus)
+        server = FeedServer(self._platform, host=host, port=0)
         server.start()
         return server
 
@@ -247,6 +249,8 @@ class SweepRunner:
                 status, error = "failed", f"viewer actor died {attempts} times: {e}"
             rec = self._trial_record(trial, status, steps, restarts + attempts, error, started)
             self.run_dir.finish_trial(rec)
+            if self._platform is not None:  # the feed forgets the finished viewer session
+                self._platform.close_session(trial.trial_id)
             self._notify("trial_finished", trial, rec)
             return status
 

@@ -34,9 +34,6 @@ class PlatformSpec(Frozen):
     def label(self) -> str:
         return self.style
 
-    @property
-    def is_control(self) -> bool:
-        return self.style == "random"
 
 
 class ExperimentSpec(Frozen):
