@@ -71,6 +71,15 @@ async def test_budget_exhaustion_stops_the_arm_without_writing_a_row(tmp_path, i
     assert len(read_jsonl(tmp_path / "j.jsonl")) == 1
 
 
+async def test_dead_endpoint_stops_the_arm_with_its_message(tmp_path, items, monkeypatch):
+    from valuespectrum.models.base import BackendUnavailable
+
+    scripted(monkeypatch, ["Yes.", BackendUnavailable("http://127.0.0.1:9/v1: connection refused")])
+    out = await run_arm(ARM, items[:4], tmp_path / "j.jsonl", CFG)
+    assert out["stopped"].startswith("model backend unavailable: http://127.0.0.1:9/v1")
+    assert len(read_jsonl(tmp_path / "j.jsonl")) == 1  # no error row per remaining image
+
+
 def test_images_are_downscaled_pngs_flattened_on_white(items):
     png = load_png(items[0].path, 256)
     import io

@@ -131,7 +131,7 @@ async def run_arm(arm: Arm, items: Sequence[SpectrumItem], journal: Path, cfg: A
         exhausted) when the arm ended before its last item.
     """
     from valuespectrum.models import BudgetExceeded, SharedBudget, build_backend
-    from valuespectrum.models.base import BackendError
+    from valuespectrum.models.base import BackendError, BackendUnavailable
     from valuespectrum.strategies import make_strategy
     from valuespectrum.types import Observation, VisibleText
 
@@ -179,6 +179,9 @@ async def run_arm(arm: Arm, items: Sequence[SpectrumItem], journal: Path, cfg: A
                     d = await strategy.decide(obs, None, backend)
                 except BudgetExceeded as e:
                     state["stopped"] = str(e)
+                    return
+                except BackendUnavailable as e:  # dead endpoint: stop the arm, say why, once
+                    state["stopped"] = f"model backend unavailable: {e}"
                     return
                 except BackendError as e:
                     row = ResultRow(**ident, error=f"backend: {type(e).__name__}: {e}")
