@@ -247,6 +247,9 @@ class SweepRunner:
                         pass
                     continue
                 status, error = "failed", f"viewer actor died {attempts} times: {e}"
+            except Exception as e:  # anything else the actor raised ends this trial only
+                log.error("trial %s failed in its actor: %s", trial.trial_id, e)
+                status, error = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
             rec = self._trial_record(trial, status, steps, restarts + attempts, error, started)
             self.run_dir.finish_trial(rec)
             if self._platform is not None:  # the feed forgets the finished viewer session
