@@ -94,6 +94,22 @@ async def test_random_and_constant_rates(spec, rate, make_obs, personas):
     assert sum(yes) / len(yes) == pytest.approx(rate, abs=0.07)
 
 
+async def test_random_viewer_draws_independently_per_seed(make_obs, personas):
+    from valuespectrum.types import GenerateConfig
+
+    backend = build_backend("random:0.5")
+    owner = personas.get("pet_owner")
+
+    async def answers(seed):
+        s = make_strategy("simple", config=GenerateConfig(seed=seed))
+        return [(await s.decide(make_obs(f"post {i}"), owner, backend)).yes for i in range(200)]
+
+    a, b, a_again = await answers(1), await answers(2), await answers(1)
+    assert a == a_again  # a trial's seed reproduces its answers
+    agree = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+    assert 0.35 < agree < 0.65  # another trial's answers are independent, not copies
+
+
 def test_text_only_request_reads_description_not_question():
     msgs = [Message.text("system", "persona"),
             Message(role="user", content=(TextPart(text="A screenshot shows:"),

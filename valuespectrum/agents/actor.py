@@ -100,6 +100,7 @@ class ViewerHost:
         from valuespectrum.environments.base import EnvironmentCrashed
         from valuespectrum.models.base import BackendUnavailable, BudgetExceeded
         from valuespectrum.strategies import make_strategy
+        from valuespectrum.types import GenerateConfig
 
         self.trials_run += 1
         restarts = 0
@@ -111,7 +112,9 @@ class ViewerHost:
             env = None
             try:
                 backend = self.backend(trial)
-                strategy = make_strategy(trial.strategy)
+                # the trial's seed reaches every request: random viewers draw independently
+                # per trial, and APIs that take a seed get one (it is part of the cache key)
+                strategy = make_strategy(trial.strategy, config=GenerateConfig(seed=trial.seed))
                 env = await self.environment(trial)
                 agent = ViewerAgent(trial.persona, backend, strategy, env)
                 async for outcome in agent.scroll(trial.scrolls, seed=trial.seed):

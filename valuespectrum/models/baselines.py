@@ -81,14 +81,15 @@ class AffinityViewer:
         self.threshold = threshold
         self.calls = 0
 
-    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+    def affinity(self, profile: str, post: str, images: list[ImagePart],
+                 seed: int | None = None) -> float:
         raise NotImplementedError
 
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Completion:
         t0 = time.perf_counter()
         self.calls += 1
         profile, post, images, question = conversation_view(messages)
-        a = float(np.clip(self.affinity(profile, post, images), 0.0, 1.0))
+        a = float(np.clip(self.affinity(profile, post, images, config.seed), 0.0, 1.0))
         text = answer_for(question, config, a, a >= self.threshold, post)
         return Completion(text=text, model=self.name, usage=Usage(),
                           latency_s=time.perf_counter() - t0)
@@ -172,7 +173,8 @@ class EmbeddingViewer(AffinityViewer):
             self._profiles[profile] = (vec, np.sort(self._reference @ vec))
         return self._profiles[profile]
 
-    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+    def affinity(self, profile: str, post: str, images: list[ImagePart],
+                 seed: int | None = None) -> float:
         if not post:
             return 0.0
         vec, ref = self._profile(profile)
@@ -202,7 +204,8 @@ class ClipViewer(AffinityViewer):
         self.low, self.high = low, high
         self._profiles: dict[str, np.ndarray] = {}
 
-    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+    def affinity(self, profile: str, post: str, images: list[ImagePart],
+                 seed: int | None = None) -> float:
         if not images:
             return 0.0
         if profile not in self._profiles:
@@ -217,10 +220,14 @@ class RandomViewer(AffinityViewer):
     def __init__(self, name: str, p: float) -> None:
         super().__init__(name, 1.0 - p)
 
-    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
-        seed = content_seed(profile, post, *(i.sha256 for i in images))
+    def affinity(self, profile: str, post: str, images: list[ImagePart],
+                 seed: int | None = None) -> float:
+        # The request's seed (a trial's seed in sweeps) makes trials independent replicates;
+        # without it the same content always gets the same answer.
+        extra = () if seed is None else (str(seed),)
+        rng_seed = content_seed(profile, post, *(i.sha256 for i in images), *extra)
         # yes iff u < p  <=>  1 - u >= 1 - p = threshold
-        return 1.0 - float(np.random.default_rng(seed).random())
+        return 1.0 - float(np.random.default_rng(rng_seed).random())
 
 
 class ConstantViewer(AffinityViewer):
@@ -230,7 +237,8 @@ class ConstantViewer(AffinityViewer):
         super().__init__(name, 0.5)
         self.value = 1.0 if yes else 0.0
 
-    def affinity(self, profile: str, post: str, images: list[ImagePart]) -> float:
+    def affinity(self, profile: str, post: str, images: list[ImagePart],
+                 seed: int | None = None) -> float:
         return self.value
 
 
