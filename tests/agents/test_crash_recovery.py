@@ -8,6 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from valuespectrum.agents.actor import kill_browsers_below
 from valuespectrum.experiments.results import load_table
 from valuespectrum.experiments.runner import SweepRunner
 from valuespectrum.experiments.spec import ExperimentSpec
@@ -24,12 +25,8 @@ def kill_actor_browsers() -> int:
     for proc in psutil.process_iter(["name", "cmdline"]):
         try:
             title = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
-            if "ViewerActor" not in title:
-                continue
-            for child in proc.children(recursive=True):
-                if "chrom" in child.name().lower():
-                    child.kill()
-                    killed += 1
+            if "ViewerActor" in title:
+                killed += kill_browsers_below(proc)
         except psutil.NoSuchProcess:
             continue
     return killed

@@ -177,15 +177,7 @@ class ViewerHost:
         """Fault injection: SIGKILL this process's Chromium processes; returns how many died."""
         import psutil
 
-        killed = 0
-        for child in psutil.Process().children(recursive=True):
-            try:
-                if "chrom" in child.name().lower():
-                    child.kill()
-                    killed += 1
-            except psutil.NoSuchProcess:
-                continue
-        return killed
+        return kill_browsers_below(psutil.Process())
 
     async def shutdown(self) -> None:
         for b in self._backends.values():
@@ -195,6 +187,21 @@ class ViewerHost:
                 log.debug("closing backend failed", exc_info=True)
         self._backends.clear()
         await self._close_browser()
+
+
+def kill_browsers_below(root) -> int:
+    """SIGKILL every Chromium process below the psutil process `root`; returns how many."""
+    import psutil
+
+    killed = 0
+    for child in root.children(recursive=True):
+        try:
+            if "chrom" in child.name().lower():
+                child.kill()
+                killed += 1
+        except psutil.NoSuchProcess:
+            continue
+    return killed
 
 
 def viewer_actor_class():
