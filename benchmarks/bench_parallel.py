@@ -89,24 +89,25 @@ def corpus_dir() -> Path:
 
 def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path,
         per_actor: int) -> tuple[float, float, int]:
-    from valuespectrum.experiments.runner import SweepRunner
-    from valuespectrum.experiments.spec import ExperimentSpec
-    from valuespectrum.personas import PersonaLibrary
+    import yaml
+
+    from valuespectrum.sweep.driver import SweepRunner
+    from valuespectrum.sweep.spec import load_sweep_spec
 
     root = Path(__file__).resolve().parents[1]
-    spec = ExperimentSpec(
+    path = out / f"bench-{agents}.yaml"
+    path.write_text(yaml.safe_dump(dict(
         name=f"bench-{agents}", personas=["pet_owner"], persona_dir=str(root / "personas"),
         models=[{"spec": "scripted:Yes.", "params": {"latency_s": LATENCY_S}}],
         platforms=[{"style": "tiktok", "environment": env}], strategies=["simple"],
-        trials=agents, scrolls=scrolls, window=min(10, scrolls), concurrency=agents,
+        trials=agents, scrolls=scrolls, window=min(10, scrolls // 2), concurrency=agents,
         agents_per_actor=min(agents, per_actor), corpus=str(corpus), screenshots=True,
-        output=str(out / f"bench-{agents}"),
-    )
-    personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
+        output=str(out / f"bench-{agents}"), cache_dir=str(out / "cache"))))
+    spec = load_sweep_spec(path)
     clock = StepClock()
     sampler = MemorySampler()
     sampler.start()
-    SweepRunner(spec, personas, progress=clock, cache_dir=str(out / "cache")).run()
+    SweepRunner(spec, progress=clock).run()
     peak = sampler.stop()
     # steady state: drop the first step of every agent (browser/context start-up)
     t = sorted(clock.times)[agents:]
@@ -123,8 +124,10 @@ def main() -> None:
     args = ap.parse_args()
     import ray
 
+    from valuespectrum.cluster import start_ray
+
     corpus = corpus_dir()
-    ray.init(include_dashboard=False, log_to_driver=False)
+    start_ray(log_to_driver=False)
     print(f"environment={args.env}, scripted latency {LATENCY_S} s, {args.scrolls} scrolls per agent, "
           f"up to {args.per_actor} agents per actor")
     print(f"{'agents':>6} {'steps/s':>8} {'ideal':>6} {'efficiency':>10} {'peak MB/agent':>14}")

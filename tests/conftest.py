@@ -44,7 +44,7 @@ CATEGORIES = ("animals", "food", "people", "transportation", "plants", "building
 
 @pytest.fixture(scope="session")
 def minilm():
-    from valuespectrum.store.embedders import MiniLMEmbedder
+    from valuespectrum.embedders import MiniLMEmbedder
 
     return MiniLMEmbedder()
 
@@ -65,6 +65,38 @@ def corpus(corpus_dir):
     from valuespectrum.feed.corpus import Corpus
 
     return Corpus.load(corpus_dir)
+
+
+def pytest_collection_finish(session):
+    """Start the one shared local Ray before any test runs, if a selected test needs it.
+
+    Early, because a process whose tests already used a milvus-lite store runs gRPC
+    threads, and `start_ray` refuses to fork Ray's servers from such a process (see
+    valuespectrum.cluster).
+    """
+    if any("ray_session" in getattr(item, "fixturenames", ()) for item in session.items):
+        from valuespectrum.cluster import start_ray
+
+        session.config._vspec_ray_started = start_ray(num_cpus=2, log_to_driver=False)
+
+
+def pytest_sessionfinish(session):
+    if getattr(session.config, "_vspec_ray_started", False):
+        import ray
+
+        from valuespectrum.models.shared import release_shared_actors
+
+        release_shared_actors()
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """The local Ray every in-process test shares (started at collection, see above)."""
+    import ray
+
+    assert ray.is_initialized(), "Ray was not started at collection"
+    return ray
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,19 @@
 """The `vspec` command line. Subcommands live beside their subsystems and are registered here.
 
-Heavy imports happen inside commands so that `vspec --help` stays fast.
+`vspec run SPEC` runs either kind of spec (``kind: sweep``, the default, or
+``kind: spectrum``) with one behaviour: rerunning the same command resumes, ``--restart``
+starts over, a changed plan is refused with what changed. Heavy imports happen inside
+commands so that `vspec --help` stays fast.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from valuespectrum.config import ConfigError
+from valuespectrum.console import console, err_console, fail
 
 app = typer.Typer(
     name="vspec",
@@ -31,7 +33,7 @@ from valuespectrum.store.cli import store_app  # noqa: E402 - light: typer only
 
 app.add_typer(store_app, name="store")
 
-from valuespectrum.experiments.spectrum_cli import spectrum_app  # noqa: E402 - light: typer only
+from valuespectrum.spectrum.cli import spectrum_app  # noqa: E402 - light: typer only
 
 app.add_typer(spectrum_app, name="spectrum")
 
@@ -39,31 +41,25 @@ from valuespectrum.models.cli import models_app  # noqa: E402 - light: typer onl
 
 app.add_typer(models_app, name="models")
 
-# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print a user-facing error (no traceback) and exit."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+PersonaDirOpt = typer.Option(Path("personas"), "--persona-dir", help="persona directory")
+RayAddressOpt = typer.Option(
+    None, "--ray-address", help="join a Ray cluster (\"auto\" or host:port; default: local Ray)")
+RestartOpt = typer.Option(False, "--restart",
+                          help="start over: clear the run directory's earlier results")
+OutputOpt = typer.Option(None, "--output", help="run directory (default: the spec's `output`)")
 
 
 @personas_app.command("list")
-def personas_list(
-    directory: Path = typer.Option(Path("personas"), "--dir", help="persona directory"),
-) -> None:
+def personas_list(persona_dir: Path = PersonaDirOpt) -> None:
     """List the personas of a directory with their favoured values."""
     from rich.table import Table
 
     from valuespectrum.personas import PersonaLibrary
 
-    lib = PersonaLibrary(directory)
+    lib = PersonaLibrary(persona_dir)
     try:
-        names = lib.names()
         table = Table("name", "values", "description")
-        for n in names:
+        for n in lib.names():
             p = lib.get(n)
             table.add_row(p.name, ", ".join(v.value for v in p.values), p.description)
     except ConfigError as e:
@@ -89,47 +85,106 @@ def personas_validate(paths: list[Path] = typer.Argument(..., help="persona YAML
         raise typer.Exit(1)
 
 
-@app.command("run")
-def run_experiment(
-    spec_path: Path = typer.Argument(..., help="experiment spec (YAML)"),
-    ray_address: str | None = typer.Option(
-        None, "--ray-address", help="attach to a Ray cluster (default: start Ray locally)"
-    ),
-    live: bool | None = typer.Option(
-        None, "--live/--plain", help="rich live view or plain lines (default: live on a terminal)"
-    ),
-) -> None:
-    """Run (or resume) a persona sweep and print I_avg per model x platform x strategy."""
-    from valuespectrum.experiments.progress import SweepProgress
-    from valuespectrum.experiments.results import RunLockedError
-    from valuespectrum.experiments.runner import SweepRunner
-    from valuespectrum.experiments.spec import load_experiment
+def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str | None = None,
+                  restart: bool = False, output: Path | None = None, live: bool | None = None,
+                  report: bool = True) -> None:
+    """`vspec run` / `vspec spectrum run`: load, run (or resume), print, report."""
+    from valuespectrum.cluster import ClusterError
     from valuespectrum.feed.corpus import CorpusError
-    from valuespectrum.report.terminal import print_summary
+    from valuespectrum.runs import RunError
+    from valuespectrum.specs import load_any
+    from valuespectrum.store.records import StoreError, StoreLockedError
 
     try:
-        spec, personas = load_experiment(spec_path)
-        progress = SweepProgress(console, window=spec.window, live=live)
-        runner = SweepRunner(spec, personas, ray_address=ray_address, progress=progress)
-        outcome = runner.run()
-    except (ConfigError, CorpusError, RunLockedError, FileNotFoundError) as e:
+        spec = load_any(spec_path)
+        if kind is not None and spec.kind != kind:
+            fail(f"{spec_path}: a {spec.kind} spec; run it with `vspec run {spec_path}`")
+        if spec.kind == "spectrum":
+            _run_spectrum(spec, ray_address, restart, output, report)
+        else:
+            _run_sweep(spec, spec_path, ray_address, restart, output, live, report)
+    except (ConfigError, CorpusError, RunError, ClusterError, StoreError, StoreLockedError,
+            FileNotFoundError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         fail(f"interrupted; what was recorded is kept: run `vspec run {spec_path}` again to "
              "resume", code=130)
+
+
+def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report) -> None:
+    from valuespectrum.report.terminal import print_summary
+    from valuespectrum.sweep.driver import SweepRunner
+    from valuespectrum.sweep.progress import SweepProgress
+
+    progress = SweepProgress(console, window=spec.window, live=live)
+    runner = SweepRunner(spec, ray_address=ray_address, progress=progress, restart=restart,
+                         output=output)
+    outcome = runner.run()
     print_summary(console, outcome.run_dir)
+    if report:
+        from valuespectrum.report.sweep import write_sweep_report
+
+        write_sweep_report(outcome.run_dir)
     console.print(
         f"run directory: {outcome.run_dir} ({outcome.planned} trials, {outcome.skipped} resumed, "
-        f"{outcome.wall_s:.0f} s)", highlight=False,
-    )
+        f"{outcome.wall_s:.0f} s)", highlight=False)
     if outcome.fatal:
-        fail(f"the run stopped early: {outcome.fatal}", code=1)
+        fail(f"the run stopped early: {outcome.fatal}; fix the cause and rerun the same "
+             "command to resume", code=1)
     if any(k != "done" for k in outcome.statuses):
-        fail(f"some trials did not finish: {outcome.statuses}; rerun the command to resume", code=1)
+        fail(f"some trials did not finish: {outcome.statuses}; rerun the same command to "
+             "resume", code=1)
+
+
+def _run_spectrum(spec, ray_address, restart, output, report) -> None:
+    import os
+
+    # gRPC (pymilvus) logs fork notices when Ray starts workers after the store was used.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    from valuespectrum.embedders import EmbedderUnavailable
+    from valuespectrum.models.base import BackendError
+    from valuespectrum.report.spectrum import ValueScore, table1_markdown, write_spectrum_report
+    from valuespectrum.spectrum.run import SpectrumRun
+
+    run = SpectrumRun(spec, ray_address=ray_address, restart=restart, output=output)
+    try:
+        summary = run.run(progress=True)
+        out = write_spectrum_report(run.root) if report else None
+    except (EmbedderUnavailable, BackendError) as e:
+        fail(str(e))
+    plain = [a["label"] for a in summary["arms"] if a["strategy"] == "plain"]
+    scores = {a: {v: ValueScore(**s) for v, s in per.items()}
+              for a, per in summary["scores"].items()}
+    console.print(table1_markdown(scores, plain), markup=False, highlight=False)
+    console.print(f"run directory: {run.root}" + (f"; report: {out}" if out else ""),
+                  markup=False, highlight=False)
+    if summary["stopped"]:
+        fail(f"some models stopped early: {summary['stopped']}; rerun the same command to "
+             "resume", code=1)
+    if not summary["complete"]:
+        fail("some answers are missing (backend failures); rerun the same command to resume",
+             code=1)
+
+
+@app.command("run")
+def run_command(
+    spec_path: Path = typer.Argument(..., help="a spec (kind: sweep or spectrum), e.g. a saved "
+                                               "RUN_DIR/spec.yaml"),
+    ray_address: str | None = RayAddressOpt,
+    restart: bool = RestartOpt,
+    output: Path | None = OutputOpt,
+    live: bool | None = typer.Option(
+        None, "--live/--plain", help="rich live view or plain lines (default: live on a terminal)"),
+    report: bool = typer.Option(True, "--report/--no-report",
+                                help="write RUN_DIR/report.md and its figures at the end"),
+) -> None:
+    """Run (or resume) a sweep or a Value-Spectrum run; print its headline table."""
+    run_spec_file(spec_path, ray_address=ray_address, restart=restart, output=output,
+                  live=live, report=report)
 
 
 @app.command("report")
-def report(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+def report_command(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
     """Write RUN_DIR/report.md with its figures (sweep or Value-Spectrum run)."""
     from valuespectrum.report.sweep import write_report
 

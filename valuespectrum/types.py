@@ -162,6 +162,24 @@ class Message(Frozen):
         return [p for p in self.content if isinstance(p, ImagePart)]
 
 
+class Question(Frozen):
+    """What a strategy asks, as data rather than wording.
+
+    Model APIs never see it (they read the prompt). CPU baselines, which cannot read
+    prompts, answer from it, so editing a prompt's wording cannot change a control.
+
+    Attributes:
+        kind: The answer asked for: ``yes_no``, a 1-10 ``scale``, a free-text ``describe``,
+            or a ``json`` object (the schema is `GenerateConfig.json_schema`).
+        persona: The persona's profile text ("" when the model answers for itself).
+        subject: The text the question is about when no image is sent (a caption).
+    """
+
+    kind: Literal["yes_no", "scale", "describe", "json"]
+    persona: str = ""
+    subject: str = ""
+
+
 class GenerateConfig(Frozen):
     """Generation parameters; part of the cache key."""
 
@@ -172,6 +190,8 @@ class GenerateConfig(Frozen):
         default=None, description="ask for a JSON reply matching this schema when supported"
     )
     timeout_s: float = 60.0
+    question: Question | None = Field(
+        default=None, description="the question as data, for CPU baselines")
 
 
 class Usage(Frozen):

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from vspec_helpers import sweep_spec
 
 from valuespectrum.agents.actor import kill_browsers_below
-from valuespectrum.experiments.results import load_table
-from valuespectrum.experiments.runner import SweepRunner
-from valuespectrum.experiments.spec import ExperimentSpec
-from valuespectrum.personas import PersonaLibrary
+from valuespectrum.runs import read_table as load_table
+from valuespectrum.sweep.driver import SweepRunner
+from valuespectrum.sweep.spec import SweepSpec
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SCROLLS = 15
 
@@ -53,9 +52,9 @@ class CrashAfter:
         return lambda *a, **k: None
 
 
-def spec(tmp: Path, corpus: Path, name: str, env: str) -> ExperimentSpec:
-    return ExperimentSpec(
-        name=name, personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+def spec(tmp: Path, corpus: Path, name: str, env: str) -> SweepSpec:
+    return sweep_spec(
+        tmp / f"{name}.yaml", name=name, personas=["pet_owner"],
         models=["embed:minilm"], platforms=[{"style": "tiktok", "environment": env}],
         strategies=["simple"], trials=2, scrolls=SCROLLS, window=5, seed=11, concurrency=2,
         corpus=str(corpus), output=str(tmp / name),
@@ -67,21 +66,16 @@ def rows(run_dir: Path) -> list[tuple]:
             for r in load_table(run_dir / "steps.parquet")]
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+@pytest.fixture
+def ray_local(ray_session):
+    return ray_session
 
 
 def test_browser_crash_mid_trial_restarts_without_duplicate_or_missing_steps(
         ray_local, tmp_path, corpus_dir):
     crash = CrashAfter(n=6)
     s = spec(tmp_path, corpus_dir, "crashed", "playwright")
-    personas = PersonaLibrary(s.persona_dir).select(s.personas)
-    outcome = SweepRunner(s, personas, progress=crash).run()
+    outcome = SweepRunner(s, progress=crash).run()
     assert crash.killed > 0, "no browser process was found to kill"
     assert crash.restarts, "the runner saw no restart"
     assert outcome.statuses == {"done": 2}
@@ -92,5 +86,5 @@ def test_browser_crash_mid_trial_restarts_without_duplicate_or_missing_steps(
 
     # the same trials without a crash (no browser) see the same posts and decide the same
     clean = spec(tmp_path, corpus_dir, "clean", "http")
-    SweepRunner(clean, personas).run()
+    SweepRunner(clean).run()
     assert got == rows(tmp_path / "clean")

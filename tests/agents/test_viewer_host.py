@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import psutil
 import pytest
+from vspec_helpers import sweep_spec
 
 from valuespectrum.agents.actor import ActorOptions, ViewerHost
-from valuespectrum.experiments.spec import ExperimentSpec, expand
 from valuespectrum.feed.server import FeedServer
-from valuespectrum.personas import PersonaLibrary
+from valuespectrum.sweep.spec import expand
+from valuespectrum.trial import EndEvent, StepEvent
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.browser
 
 
@@ -31,13 +30,13 @@ def browser_processes() -> int:
     return n
 
 
-async def test_concurrent_agents_share_one_browser_and_stream_every_step(corpus_dir):
-    spec = ExperimentSpec(
-        name="host", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+async def test_concurrent_agents_share_one_browser_and_stream_every_step(corpus_dir, tmp_path):
+    spec = sweep_spec(
+        tmp_path / "host.yaml", name="host", personas=["pet_owner"],
         models=["always:yes"], platforms=["tiktok", "random"], strategies=["simple"],
         trials=2, scrolls=6, window=2,
     )
-    trials = expand(spec, PersonaLibrary(spec.persona_dir).select(spec.personas))
+    trials = expand(spec)
     with FeedServer.from_corpus_dir(corpus_dir) as server:
         host = ViewerHost(ActorOptions(feed_url=server.url))
         peak = 0
@@ -56,10 +55,10 @@ async def test_concurrent_agents_share_one_browser_and_stream_every_step(corpus_
             await host.shutdown()
     assert peak == 1
     for trial, events in zip(trials, results, strict=True):
-        steps = [e for e in events if e["type"] == "step"]
-        assert [e["record"].step for e in steps] == list(range(6))
-        assert all(e["record"].trial_id == trial.trial_id and e["record"].action == "stay"
+        steps = [e for e in events if isinstance(e, StepEvent)]
+        assert [e.record.step for e in steps] == list(range(6))
+        assert all(e.record.trial_id == trial.trial_id and e.record.action == "stay"
                    for e in steps)
-        assert all(e["jpeg"][:2] == b"\xff\xd8" for e in steps)
-        assert events[-1] == {"type": "end", "status": "done", "restarts": 0}
+        assert all(e.jpeg[:2] == b"\xff\xd8" for e in steps)
+        assert events[-1] == EndEvent("done", 0)
     assert browser_processes() == 0  # shutdown closed it

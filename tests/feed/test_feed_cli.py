@@ -48,7 +48,7 @@ def test_import_into_its_own_source_folder_is_refused_and_deletes_nothing(runner
     shots.mkdir()
     Image.new("RGB", (40, 60), "red").save(shots / "a.png")
     (shots / "notes.txt").write_text("my notes")
-    r = runner.invoke(app, ["corpus", "import", str(shots), "--out", str(shots)])
+    r = runner.invoke(app, ["corpus", "import", str(shots), "--output", str(shots)])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "refusing to build a corpus here: it is the source folder" in " ".join(r.output.split())
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.png", "notes.txt", "shots"]
@@ -56,7 +56,7 @@ def test_import_into_its_own_source_folder_is_refused_and_deletes_nothing(runner
 
 def test_build_into_a_folder_with_other_files_is_refused(runner, tmp_path):
     (tmp_path / "notes.txt").write_text("keep me")
-    r = runner.invoke(app, ["corpus", "build", "openclipart", "--out", str(tmp_path),
+    r = runner.invoke(app, ["corpus", "build", "openclipart", "--output", str(tmp_path),
                             "--source-dir", "/nonexistent"])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "not empty and not a corpus" in " ".join(r.output.split())

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from valuespectrum.models import BackendUnavailable, ModelSpec, build_backend
-from valuespectrum.models.baselines import EmbeddingViewer, conversation_view
+from valuespectrum.models.baselines import EmbeddingViewer
 from valuespectrum.personas import PersonaLibrary
 from valuespectrum.strategies import make_strategy
 from valuespectrum.types import GenerateConfig, ImagePart, Message, TextPart
@@ -110,15 +110,46 @@ async def test_random_viewer_draws_independently_per_seed(make_obs, personas):
     assert 0.35 < agree < 0.65  # another trial's answers are independent, not copies
 
 
-def test_text_only_request_reads_description_not_question():
-    msgs = [Message.text("system", "persona"),
-            Message(role="user", content=(TextPart(text="A screenshot shows:"),
-                                          TextPart(text="a cat"),
-                                          TextPart(text="Are you interested?")))]
-    profile, post, images, question = conversation_view(msgs)
-    assert (profile, post, images, question) == ("persona", "a cat", [], "Are you interested?")
+@pytest.mark.parametrize("model", ["embed:minilm", "random:0.5"])
+@pytest.mark.parametrize("strategy", ["simple", "isq", "plain", "caption_llm"])
+async def test_rewording_every_prompt_cannot_change_a_control(model, strategy, make_obs,
+                                                               personas):
+    """CPU viewers answer the question as data (kind, persona, subject), not its wording."""
+    from valuespectrum.strategies import load_prompts
+
+    reworded = load_prompts()
+
+    def scramble(node):
+        if isinstance(node, dict):
+            return {k: scramble(v) for k, v in node.items()}
+        return node if not isinstance(node, str) else "Zebra " + node[::-1]
+
+    reworded = {**scramble(reworded), "version": "reworded",
+                "persona": "Zebra {traits}"}  # placeholders must survive
+    backend = build_backend(model)
+    owner = personas.get("pet_owner")
+    posts = [make_obs(*p) for p in (DOG, KITTEN, STOCKS, TAXES)]
+    for persona in (owner, None):
+        a = [await make_strategy(strategy).decide(o, persona, backend) for o in posts]
+        b = [await make_strategy(strategy, prompts=reworded).decide(o, persona, backend)
+             for o in posts]
+        assert [(d.yes, d.score) for d in a] == [(d.yes, d.score) for d in b]
+        assert all(d.yes is not None for d in a)
+
+
+async def test_a_text_only_question_is_about_its_subject(minilm, personas):
+    from valuespectrum.types import Question
+
+    owner = personas.get("pet_owner").profile_text()
+    config = GenerateConfig(question=Question(kind="yes_no", persona=owner,
+                                              subject="a kitten asleep in a basket"))
+    msgs = [Message(role="user", content=(TextPart(text="anything at all"),))]
+    assert (await minilm.generate(msgs, config)).text.startswith("Yes")
+    config = config.model_copy(update={"question": config.question.model_copy(
+        update={"subject": "quarterly corporate tax filing"})})
+    assert (await minilm.generate(msgs, config)).text.startswith("No")
 
 
 def test_clip_without_weights_is_a_clear_error():
     with pytest.raises(BackendUnavailable, match="open_clip weights cannot be loaded"):
-        build_backend(ModelSpec.parse("clip:ViT-B-32/laion2b_s34b_b79k"))
+        build_backend(ModelSpec.parse("embed:clip:ViT-B-32/laion2b_s34b_b79k"))

@@ -18,13 +18,9 @@ SERVER = str(Path(__file__).with_name("openai_test_server.py"))
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             namespace="vspec-tests", configure_logging=False)
-    yield ray
+def ray_cluster(ray_session):
+    yield ray_session
     release_shared_actors()
-    ray.shutdown()
 
 
 def agent_class(ray):

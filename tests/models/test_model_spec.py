@@ -18,7 +18,7 @@ from valuespectrum.types import GenerateConfig, Message
     ("openai:gpt-4o", "gpt-4o", "openai"),
     ("vllm:Qwen/Qwen2-VL-7B-Instruct", "Qwen2-VL-7B-Instruct", "vllm"),
     ("embed:minilm", "embed-minilm", "embed"),
-    ("clip:ViT-B-32/laion2b_s34b_b79k", "clip-ViT-B-32-laion2b_s34b_b79k", "clip"),
+    ("embed:clip:ViT-B-32/laion2b_s34b_b79k", "embed-clip-ViT-B-32-laion2b_s34b_b79k", "embed"),
     ("random:0.5", "random-0.5", "random"),
     ("always:yes", "always-yes", "always"),
     ("gemini:gemini-1.5-pro", "gemini-1.5-pro", "gemini"),
@@ -34,7 +34,8 @@ def test_parse_and_label(text, label, provider):
     ("foo:bar", "unknown provider 'foo'"),
     ("random:1.5", "probability between 0 and 1"),
     ("always:maybe", "always:yes"),
-    ("embed:bert", "embed:minilm"),
+    ("embed:bert", "expected 'minilm' or 'clip:<arch>"),
+    ("clip:ViT-B-32", "unknown provider 'clip'"),
     ({"spec": "openai:gpt-4o", "api_key": "sk-123"}, "api_key: unknown field"),
     ({"spec": "openai:gpt-4o", "retries": -1}, "retries"),
     (42, "expected a string"),
@@ -82,3 +83,15 @@ async def test_scripted_double_from_registry_with_fixed_latency():
     assert time.perf_counter() - t0 >= 0.6
     with pytest.raises(ConfigError, match="unknown params"):
         build_backend({"spec": "scripted:x", "params": {"latency": 1}})
+
+
+def test_validation_reads_the_provider_registry():
+    from valuespectrum.models.providers import PROVIDERS
+
+    for name, p in PROVIDERS.items():
+        target = {"random": "0.5", "always": "yes", "embed": "minilm"}.get(name, "m")
+        spec = ModelSpec.parse(f"{name}:{target}")
+        assert spec.kind == p.kind and spec.is_baseline == p.local
+        assert (spec.resolved_price() is not None) == (p.kind != "api") or p.kind == "api"
+    with pytest.raises(ConfigError, match="expected one of " + ", ".join(PROVIDERS)):
+        ModelSpec.parse("nope:x")

@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from valuespectrum.experiments.results import arrow_schema
-from valuespectrum.experiments.spectrum_arm import ResultRow
 from valuespectrum.report.spectrum import score_rows, table1_markdown
+from valuespectrum.runs import arrow_schema
+from valuespectrum.spectrum.arms import ResultRow
 
 
 def row(arm, value, keyword, rank, yes, error=None, strategy="plain"):

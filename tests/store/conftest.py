@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from valuespectrum.store.embedders import NotSupported
+from valuespectrum.embedders import NotSupported
 
 PLATFORMS = ("tiktok", "youtube", "instagram")
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 def test_open_clip_random_weights_give_normalised_vectors_of_the_model_width():
     pytest.importorskip("open_clip")
-    from valuespectrum.store.embedders import make_embedder
+    from valuespectrum.embedders import make_embedder
 
     emb = make_embedder("clip:ViT-S-32-alt")
     width = int(emb._model.text_projection.shape[1])
@@ -23,7 +23,7 @@ def test_open_clip_random_weights_give_normalised_vectors_of_the_model_width():
 
 
 def test_minilm_ranks_a_puppy_nearer_to_dog_care_than_to_stock_market():
-    from valuespectrum.store.embedders import make_embedder
+    from valuespectrum.embedders import make_embedder
 
     emb = make_embedder("minilm")
     q, dog, stock = emb.embed_texts(["a cute puppy", "dog care", "stock market"])

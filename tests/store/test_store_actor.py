@@ -14,7 +14,7 @@ def test_store_owner_in_process(tmp_path):
     owner = StoreOwner(tmp_path / "o.db", "minilm")
     recs = [ScreenshotRecord(path=f"{w}.png", caption=w, platform="tiktok")
             for w in ("a puppy playing", "stock market chart", "a birthday party")]
-    from valuespectrum.store.embedders import make_embedder
+    from valuespectrum.embedders import make_embedder
 
     vecs = make_embedder("minilm").embed_texts([r.caption for r in recs])
     assert owner.add(recs, vecs) == 3
@@ -26,23 +26,18 @@ def test_store_owner_in_process(tmp_path):
 
 
 @pytest.mark.slow
-def test_store_actor_is_the_single_owner(tmp_path):
-    import ray
+def test_store_actor_is_the_single_owner(tmp_path, ray_session):
+    from valuespectrum.store.actor import StoreActor
+    from valuespectrum.store.vector_store import ScreenshotStore
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        from valuespectrum.store.actor import StoreActor
-        from valuespectrum.store.vector_store import ScreenshotStore
-
-        actor = StoreActor.spawn(tmp_path / "a.db", "clip:ViT-S-32-alt")
-        recs = [ScreenshotRecord(path=f"{i}.png") for i in range(20)]
-        n = ray.get(actor.add.remote(recs, unit_rows(20, 256, 0)))
-        assert n == 20 and ray.get(actor.stats.remote()).count == 20
-        hits = ray.get(actor.search.remote(unit_rows(20, 256, 0)[3:4], 1))
-        assert hits[0][0].path == "3.png"
-        with pytest.raises(StoreLockedError, match="pid"):
-            ScreenshotStore(tmp_path / "a.db", "clip:ViT-S-32-alt", 256)
-        ray.get(actor.close.remote())
-        ray.kill(actor)
-    finally:
-        ray.shutdown()
+    ray = ray_session
+    actor = StoreActor.spawn(tmp_path / "a.db", "clip:ViT-S-32-alt")
+    recs = [ScreenshotRecord(path=f"{i}.png") for i in range(20)]
+    n = ray.get(actor.add.remote(recs, unit_rows(20, 256, 0)))
+    assert n == 20 and ray.get(actor.stats.remote()).count == 20
+    hits = ray.get(actor.search.remote(unit_rows(20, 256, 0)[3:4], 1))
+    assert hits[0][0].path == "3.png"
+    with pytest.raises(StoreLockedError, match="pid"):
+        ScreenshotStore(tmp_path / "a.db", "clip:ViT-S-32-alt", 256)
+    ray.get(actor.close.remote())
+    ray.kill(actor)

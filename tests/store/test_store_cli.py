@@ -30,24 +30,24 @@ def test_store_ingest_folder_then_stats(tmp_path, runner, monkeypatch):
         "blue.png,youtube,2024-09-30,a blue square\n")
     db = tmp_path / "s.db"
     args = ["store", "ingest", "--folder", str(folder), "--csv", str(tmp_path / "m.csv"),
-            "--db", str(db), "--embedder", "minilm"]
+            "--store", str(db), "--embedder", "minilm"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "2 inserted" in flat(first.output)
     again = flat(runner.invoke(app, args).output)
     assert "0 inserted" in again and "2 in the store" in again
-    stats = runner.invoke(app, ["store", "stats", "--db", str(db)])
+    stats = runner.invoke(app, ["store", "stats", "--store", str(db)])
     assert stats.exit_code == 0
     assert "2024-08-01 .. 2024-09-30" in flat(stats.output) and "tiktok" in stats.output
     # every unit vector is within L2 2.0 of every keyword: both screenshots, for each value
-    ab = runner.invoke(app, ["store", "abundance", "--db", str(db), "--radius", "2.0"])
+    ab = runner.invoke(app, ["store", "abundance", "--store", str(db), "--radius", "2.0"])
     assert ab.exit_code == 0, ab.output
     assert re.search(r"Hedonism\s+│\s+2\s+│", ab.output)
     assert re.search(r"Tradition\s+│\s+2\s+│", ab.output)
 
 
 def test_store_errors_are_messages(tmp_path, runner):
-    out = runner.invoke(app, ["store", "stats", "--db", str(tmp_path / "none.db")])
+    out = runner.invoke(app, ["store", "stats", "--store", str(tmp_path / "none.db")])
     assert out.exit_code == 2 and "no store here" in out.output
     out = runner.invoke(app, ["store", "ingest", "--run", "a", "--folder", "b"])
     assert out.exit_code == 2 and "exactly one of" in out.output

@@ -74,7 +74,7 @@ async def test_unreadable_answer_is_invalid_never_no(obs, owner):
 
 async def test_isq_one_question_per_turn(obs, owner):
     backend = ScriptedBackend(["7", "7/10", "**7**", "Seven.", "Yes.", "No, not right now."])
-    d = await make_strategy("isq").decide(obs, owner, backend)  # scripted: no JSON support
+    d = await make_strategy("isq", mode="turns").decide(obs, owner, backend)
     assert backend.calls == 6
     assert "how visually appealing is this screenshot to you based on your persona" in \
         backend.requests[0][0][-1].text_content()
@@ -103,7 +103,7 @@ async def test_isq_reads_replies_that_echo_the_scale(obs, owner):
         "I'd give it a 9 because 3 things stand out.", "7.5/10", "6", "Interesting? Yes.",
         "(1) No. (2) I'd scroll on.",
     ])
-    d = await make_strategy("isq").decide(obs, owner, backend)
+    d = await make_strategy("isq", mode="turns").decide(obs, owner, backend)
     assert backend.calls == 7  # "7.5/10" is re-asked once with the scale reminder
     assert "exactly one integer" in backend.requests[4][0][-1].text_content()
     assert (d.isq.visual_appeal, d.isq.curiosity, d.isq.emotional_engagement,
@@ -144,5 +144,26 @@ def test_make_strategy_errors():
         make_strategy("isq2")
     with pytest.raises(ValueError, match="strategy 'simple'"):
         make_strategy("simple", mode="json")
-    with pytest.raises(ValueError, match="auto, json or turns"):
+    with pytest.raises(ValueError, match="json or turns"):
         make_strategy("isq", mode="batch")
+
+
+async def test_isq_format_is_a_setting_not_the_backends_choice(obs, owner):
+    """The same JSON protocol for a backend with and without JSON-schema support."""
+    reply = ('{"visual_appeal": 5, "curiosity": 4, "emotional_engagement": 5, '
+             '"value_expectation": 4, "preference_alignment": "no", "action_desire": "yes"}')
+    with_schema = ScriptedBackend([reply], supports_json_schema=True)
+    without = ScriptedBackend([reply], supports_json_schema=False)
+    a = await make_strategy("isq").decide(obs, owner, with_schema)
+    b = await make_strategy("isq").decide(obs, owner, without)
+    assert with_schema.calls == without.calls == 1
+    assert [m.text_content() for m in with_schema.requests[0][0]] == \
+        [m.text_content() for m in without.requests[0][0]]
+    assert (a.yes, a.score, a.isq) == (b.yes, b.score, b.isq)
+
+
+async def test_questions_travel_as_data(obs, owner):
+    backend = ScriptedBackend(["Yes."])
+    await make_strategy("simple").decide(obs, owner, backend)
+    q = backend.requests[0][1].question
+    assert q.kind == "yes_no" and q.persona == owner.profile_text()

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import traceback
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg, step_record
-from valuespectrum.experiments.spec import TrialSpec
+from valuespectrum.trial import EndEvent, RestartEvent, StepEvent, TrialEvent, TrialSpec
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +30,17 @@ class ActorOptions:
     budget_name: str | None = None
     max_restarts: int = 2
     jpeg_quality: int = 80
+    api_keys: dict[str, str] | None = field(default=None, repr=False)
 
 
 class ViewerHost:
     """The live side of a ViewerActor (also usable without Ray, e.g. in tests)."""
 
     def __init__(self, options: ActorOptions) -> None:
+        from valuespectrum.cluster import install_api_keys
+
+        # keys arrive as an argument (never a runtime env, which Ray logs in plain text)
+        install_api_keys(options.api_keys)
         self.options = options
         self._browser = None
         self._browser_lock = asyncio.Lock()
@@ -86,11 +90,12 @@ class ViewerHost:
             style=trial.platform.style,
             feed_url=self.options.feed_url,
             session_id=trial.trial_id,
+            options=trial.platform.options,
         )
         host = await self.browser() if spec.kind == "playwright" else None
         return await build_environment(spec, host=host)
 
-    async def run_trial(self, trial: TrialSpec) -> AsyncIterator[dict[str, Any]]:
+    async def run_trial(self, trial: TrialSpec) -> AsyncIterator[TrialEvent]:
         """Run one trial, yielding step / restart / end events.
 
         A crashed environment (e.g. the browser died) is rebuilt and the trial restarts
@@ -99,11 +104,11 @@ class ViewerHost:
         from valuespectrum.config import ConfigError
         from valuespectrum.environments.base import EnvironmentCrashed
         from valuespectrum.models.base import BackendUnavailable, BudgetExceeded
-        from valuespectrum.strategies import make_strategy
-        from valuespectrum.types import GenerateConfig
+        from valuespectrum.strategies import strategy_for_trial
 
         self.trials_run += 1
         restarts = 0
+        node = _node_id()
         labels = dict(
             trial_id=trial.trial_id, cell=trial.cell, persona=trial.persona.name,
             model=trial.model.label, platform=trial.platform.label, strategy=trial.strategy,
@@ -114,7 +119,7 @@ class ViewerHost:
                 backend = self.backend(trial)
                 # the trial's seed reaches every request: random viewers draw independently
                 # per trial, and APIs that take a seed get one (it is part of the cache key)
-                strategy = make_strategy(trial.strategy, config=GenerateConfig(seed=trial.seed))
+                strategy = strategy_for_trial(trial)
                 env = await self.environment(trial)
                 agent = ViewerAgent(trial.persona, backend, strategy, env)
                 async for outcome in agent.scroll(trial.scrolls, seed=trial.seed):
@@ -124,34 +129,31 @@ class ViewerHost:
                         if trial.screenshots
                         else None
                     )
-                    yield {"type": "step", "record": step_record(outcome, **labels), "jpeg": jpeg}
-                yield {"type": "end", "status": "done", "restarts": restarts}
+                    yield StepEvent(step_record(outcome, **labels), jpeg)
+                yield EndEvent("done", restarts, node_id=node)
                 return
             except EnvironmentCrashed as e:
                 # no close here: sibling agents crash together, and browser() relaunches a dead
                 # browser once, under its lock, instead of each agent killing the new one
                 if restarts >= self.options.max_restarts:
-                    yield {"type": "end", "status": "failed", "restarts": restarts,
-                           "error": f"environment crashed {restarts + 1} times; last: {e}"}
+                    yield EndEvent("failed", restarts, node_id=node,
+                                   error=f"environment crashed {restarts + 1} times; last: {e}")
                     return
                 restarts += 1
-                yield {"type": "restart", "attempt": restarts, "error": str(e)}
+                yield RestartEvent(restarts, str(e))
             except BudgetExceeded as e:
-                yield {"type": "end", "status": "budget", "restarts": restarts, "error": str(e),
-                       "fatal": True}
+                yield EndEvent("budget", restarts, str(e), fatal=True, node_id=node)
                 return
             except ConfigError as e:  # a bad model/strategy setting fails every trial alike
-                yield {"type": "end", "status": "failed", "restarts": restarts, "fatal": True,
-                       "error": f"configuration: {e}"}
+                yield EndEvent("failed", restarts, f"configuration: {e}", fatal=True, node_id=node)
                 return
             except BackendUnavailable as e:
-                yield {"type": "end", "status": "failed", "restarts": restarts, "fatal": True,
-                       "error": f"model backend unavailable: {e}"}
+                yield EndEvent("failed", restarts, f"model backend unavailable: {e}", fatal=True,
+                               node_id=node)
                 return
             except Exception as e:  # any other failure ends this trial, recorded with its cause
                 log.error("trial %s failed:\n%s", trial.trial_id, traceback.format_exc())
-                yield {"type": "end", "status": "failed", "restarts": restarts,
-                       "error": f"{type(e).__name__}: {e}"}
+                yield EndEvent("failed", restarts, f"{type(e).__name__}: {e}", node_id=node)
                 return
             finally:
                 if env is not None:
@@ -159,14 +161,6 @@ class ViewerHost:
                         await env.close()
                     except Exception:
                         log.debug("closing environment failed", exc_info=True)
-
-    def set_api_keys(self, keys: dict[str, str]) -> None:
-        """Put API keys (variable name -> key) into this process's environment.
-
-        Sent as a method argument rather than a Ray runtime env, whose creation Ray logs in
-        plain text; backends read them from the environment when they are built.
-        """
-        os.environ.update(keys)
 
     async def ping(self) -> dict[str, Any]:
         """Health and load of this host (RLlib-style assert_healthy)."""
@@ -187,6 +181,17 @@ class ViewerHost:
                 log.debug("closing backend failed", exc_info=True)
         self._backends.clear()
         await self._close_browser()
+
+
+def _node_id() -> str:
+    """The Ray node this process runs on ("" outside Ray)."""
+    from valuespectrum.cluster import ray_ready
+
+    if not ray_ready():
+        return ""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 def kill_browsers_below(root) -> int:
@@ -216,9 +221,6 @@ def viewer_actor_class():
         async def run_trial(self, trial: TrialSpec):
             async for event in self._host.run_trial(trial):
                 yield event
-
-        async def set_api_keys(self, keys: dict[str, str]) -> None:
-            self._host.set_api_keys(keys)
 
         async def ping(self) -> dict[str, Any]:
             return await self._host.ping()

@@ -2,23 +2,23 @@
 
 Only the spec crosses process boundaries (e.g. to a Ray actor); the actor calls
 `build_environment(spec, host=...)` itself. New kinds (an Appium/Android environment, real
-platform profiles) register a builder in `_builders()`; callers do not change.
+platform profiles) register in `KINDS`; spec validation and callers read the registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from valuespectrum.config import ConfigError
 from valuespectrum.types import Frozen
 
 if TYPE_CHECKING:
     from valuespectrum.environments.base import Environment
 
-EnvironmentKind = Literal["http", "playwright"]
 Option = str | int | float | bool
 
 
@@ -26,16 +26,18 @@ class EnvironmentSpec(Frozen):
     """How to build one viewer's environment.
 
     Attributes:
-        kind: "playwright" (real Chromium, default) or "http" (no browser, PIL-drawn posts).
+        kind: A kind of the environment registry (`KINDS`): "playwright" (real Chromium,
+            default), "http" (no browser, PIL-drawn posts), ...
         feed_url: base URL of the feed server (e.g. `FeedServer.url`).
         style: platform style: tiktok | youtube | instagram | random.
         session_id: feed session id; give every concurrent viewer its own.
         viewport: (width, height) in CSS pixels.
         timeout_s: how long to wait for the feed before raising EnvironmentTimeout.
-        options: kind-specific extras (e.g. an Appium server URL or device name later).
+        options: kind-specific extras; each kind names the options it accepts, and an unknown
+            one is an error.
     """
 
-    kind: EnvironmentKind = "playwright"
+    kind: str = "playwright"
     feed_url: str
     style: str = "tiktok"
     session_id: str = "viewer-0"
@@ -49,6 +51,21 @@ class EnvironmentSpec(Frozen):
         from valuespectrum.feed.recommenders import validate_style
 
         return validate_style(v)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        return validate_kind(v)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> EnvironmentSpec:
+        allowed = KINDS[self.kind].options
+        unknown = sorted(set(self.options) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"options: unknown option(s) {unknown} for environment kind {self.kind!r}; "
+                f"it accepts {', '.join(sorted(allowed)) or 'none'}")
+        return self
 
     @field_validator("feed_url")
     @classmethod
@@ -84,8 +101,29 @@ async def _build_playwright(spec: EnvironmentSpec, host: Any) -> Environment:
                                      own_host=own)
 
 
-def _builders() -> dict[str, Builder]:
-    return {"http": _build_http, "playwright": _build_playwright}
+@dataclass(frozen=True)
+class EnvironmentKind:
+    """One registered kind of environment: its builder and the options it accepts."""
+
+    name: str
+    builder: Builder
+    options: tuple[str, ...] = ()
+    description: str = ""
+
+
+KINDS: MappingProxyType[str, EnvironmentKind] = MappingProxyType({k.name: k for k in (
+    EnvironmentKind("playwright", _build_playwright, ("executable_path", "headless"),
+                    "real Chromium through Playwright"),
+    EnvironmentKind("http", _build_http, (), "the feed's JSON API, posts drawn with PIL"),
+)})
+
+
+def validate_kind(kind: str) -> str:
+    """Return `kind` if it is a registered environment kind, else raise ValueError."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown environment kind {kind!r}; expected one of "
+                         f"{', '.join(KINDS)}")
+    return kind
 
 
 async def build_environment(spec: EnvironmentSpec, *, host: Any = None) -> Environment:
@@ -96,7 +134,4 @@ async def build_environment(spec: EnvironmentSpec, *, host: Any = None) -> Envir
         host: a shared live handle for kinds that use one (a started `BrowserHost` for
             "playwright"); None makes the environment launch and own its own.
     """
-    builder = _builders().get(spec.kind)
-    if builder is None:  # pragma: no cover - Literal already rejects unknown kinds
-        raise ConfigError(f"unknown environment kind {spec.kind!r}")
-    return await builder(spec, host)
+    return await KINDS[spec.kind].builder(spec, host)

@@ -7,21 +7,15 @@ from typing import Annotated
 
 import typer
 
+from valuespectrum.console import console, fail
+
 corpus_app = typer.Typer(help="Build, import and inspect feed corpora.", no_args_is_help=True)
 feed_app = typer.Typer(help="Serve the local short-video feed.", no_args_is_help=True)
 
 CORPUS_HELP = "corpus directory (default: $VSPEC_HOME/corpus/openclipart, VSPEC_HOME=./.vspec)"
 
 
-def _fail(message: str) -> None:
-    from valuespectrum.cli import fail
-
-    fail(message)
-
-
 def _print_report(report) -> None:
-    from valuespectrum.cli import console
-
     console.print(
         f"[green]✓[/] {report.n_items} items in {report.out_dir} ({report.seconds:.1f} s); "
         f"skipped {report.skipped_oversized} oversized, {report.skipped_unreadable} unreadable"
@@ -33,7 +27,7 @@ def _print_report(report) -> None:
 @corpus_app.command("build")
 def corpus_build(
     source: Annotated[str, typer.Argument(help="corpus source; only 'openclipart' for now")],
-    out: Annotated[Path | None, typer.Option("--out", help=CORPUS_HELP)] = None,
+    out: Annotated[Path | None, typer.Option("--output", help=CORPUS_HELP)] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1,
                                               help="seeded sample of N images")] = None,
     seed: Annotated[int, typer.Option("--seed", help="seeds sampling and attributes")] = 0,
@@ -44,12 +38,12 @@ def corpus_build(
     from valuespectrum.feed.corpus import CorpusError, build_openclipart
 
     if source != "openclipart":
-        _fail(f"unknown corpus source {source!r}: expected 'openclipart' "
+        fail(f"unknown corpus source {source!r}: expected 'openclipart' "
               "(use `vspec corpus import` for your own screenshots)")
     try:
         report = build_openclipart(out, source=openclipart_dir, seed=seed, limit=limit)
     except (CorpusError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     _print_report(report)
 
 
@@ -57,7 +51,7 @@ def corpus_build(
 def corpus_import(
     src: Annotated[Path, typer.Argument(help="folder of screenshots (+ optional CSV) or a CSV")],
     out: Annotated[Path | None, typer.Option(
-        "--out", help="corpus directory (default: $VSPEC_HOME/corpus/<src name>)")] = None,
+        "--output", help="corpus directory (default: $VSPEC_HOME/corpus/<src name>)")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Import your own screenshots (CSV columns: image, caption, hashtags, category, ...)."""
@@ -67,7 +61,7 @@ def corpus_import(
     try:
         report = import_corpus(src, target, seed=seed)
     except (CorpusError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     _print_report(report)
 
 
@@ -78,13 +72,12 @@ def corpus_stats(
     """Counts per category and per value tag."""
     from rich.table import Table
 
-    from valuespectrum.cli import console
     from valuespectrum.feed.corpus import Corpus, CorpusError, default_corpus_dir
 
     try:
         stats = Corpus.load(corpus or default_corpus_dir()).stats()
     except CorpusError as e:
-        _fail(str(e))
+        fail(str(e))
     console.print(f"{stats['items']} items, {stats['dim']}-d embeddings, {stats['root']}",
                   highlight=False)
     for title, counts in (("category", stats["categories"]), ("value tag", stats["value_tags"])):
@@ -105,7 +98,6 @@ def feed_serve(
     """Serve the feed pages (/tiktok, /youtube, /instagram, /random) until Ctrl-C."""
     import time
 
-    from valuespectrum.cli import console
     from valuespectrum.feed.corpus import CorpusError, default_corpus_dir
     from valuespectrum.feed.recommenders import STYLES
     from valuespectrum.feed.server import FeedServer
@@ -114,7 +106,7 @@ def feed_serve(
         server = FeedServer.from_corpus_dir(corpus or default_corpus_dir(), host=host, port=port)
         server.start()
     except (CorpusError, OSError, RuntimeError) as e:
-        _fail(str(e))
+        fail(str(e))
     console.print(f"Serving {len(server.platform.corpus)} posts; open in a browser:",
                   highlight=False)
     for style in STYLES:

@@ -26,7 +26,7 @@ import numpy as np
 from valuespectrum.types import FeedItem, SchwartzValue
 
 if TYPE_CHECKING:
-    from valuespectrum.store.embedders import Embedder
+    from valuespectrum.embedders import Embedder
     from valuespectrum.values import ValueCatalog
 
 MANIFEST = "manifest.parquet"
@@ -52,8 +52,9 @@ class UnknownItemError(LookupError):
 
 def default_corpus_dir(name: str = "openclipart") -> Path:
     """Default location of a named corpus: `$VSPEC_HOME/corpus/<name>` (VSPEC_HOME=./.vspec)."""
-    home = Path(os.environ.get("VSPEC_HOME") or Path.cwd() / ".vspec")
-    return home / "corpus" / name
+    from valuespectrum.specs import vspec_home
+
+    return vspec_home() / "corpus" / name
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Corpus:
         if len(self._index) != len(self.items):
             raise CorpusError(f"{root}: duplicate item ids in {MANIFEST}")
         self._by_image = {it.image_path: it.item_id for it in self.items}
+        self._fingerprint: str | None = None
         linked = self.meta.get("linked_source")
         self._allowed_roots = [self.root] + ([Path(linked).resolve()] if linked else [])
 
@@ -123,6 +125,22 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the manifest and the embeddings: what a feed serves and learns from.
+
+        Part of every sweep's plan, so a run never resumes on a changed corpus.
+        """
+        if self._fingerprint is None:
+            import hashlib
+
+            h = hashlib.sha256()
+            for name in (MANIFEST, EMBEDDINGS):
+                path = self.root / name
+                h.update(path.read_bytes() if path.exists() else name.encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._index

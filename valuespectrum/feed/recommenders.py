@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -22,11 +23,8 @@ from valuespectrum.types import FeedItem, Frozen
 if TYPE_CHECKING:
     from valuespectrum.feed.corpus import Corpus
 
-STYLES = ("tiktok", "youtube", "instagram", "random")
-
-
 def validate_style(style: str) -> str:
-    """Return `style` if it is a known platform style, else raise ValueError saying which are."""
+    """Return `style` if it is a registered feed style, else raise ValueError naming them."""
     if style not in STYLES:
         raise ValueError(f"unknown feed style {style!r}; expected one of {', '.join(STYLES)}")
     return style
@@ -77,12 +75,34 @@ class RecommenderParams(Frozen):
     instagram: InstagramParams = InstagramParams()
     random: RandomParams = RandomParams()
 
+    def for_style(self, style: str) -> Frozen:
+        """The parameter block a style uses."""
+        return getattr(self, STYLES[validate_style(style)].params_key)
+
 
 def load_recommender_params(path: str | Path | None = None) -> RecommenderParams:
     """Load the packaged recommender parameters, or a user YAML with the same schema."""
     if path is None:
         path = Path(str(resources.files("valuespectrum") / "data" / "recommenders.yaml"))
     return load_yaml_model(RecommenderParams, path)
+
+
+def with_overrides(params: RecommenderParams, overrides: dict[str, Any],
+                   source: str = "recommenders") -> RecommenderParams:
+    """`params` with per-style overrides merged in (``{tiktok: {warmup_views: 25}}``).
+
+    Raises:
+        ConfigError: an unknown style or parameter, or a value out of range.
+    """
+    if not overrides:
+        return params
+    data = params.model_dump()
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return validate(RecommenderParams, data, source)
 
 
 @dataclass
@@ -260,29 +280,49 @@ class RandomRecommender(_Base):
         return None
 
 
+@dataclass(frozen=True)
+class FeedStyle:
+    """One registered feed style: its recommender, its parameter block, whether it learns."""
+
+    name: str
+    recommender: type
+    params_key: str
+    learning: bool
+    description: str
+
+
+STYLES: MappingProxyType[str, FeedStyle] = MappingProxyType({s.name: s for s in (
+    FeedStyle("tiktok", TikTokRecommender, "tiktok", True,
+              "interest-led, strong exploitation after a cold start"),
+    FeedStyle("youtube", YouTubeRecommender, "youtube", True,
+              "personal posts mixed with popular, recent ones"),
+    FeedStyle("instagram", InstagramRecommender, "instagram", True,
+              "popularity-led ranking with a weak personal term"),
+    FeedStyle("random", RandomRecommender, "random", False,
+              "uniformly random posts; watch events change nothing"),
+)})
+
+
 def make_recommender(style: str, corpus: Corpus,
                      params: RecommenderParams | Frozen | dict | None = None) -> Recommender:
-    """Build the recommender of a platform style.
+    """Build the recommender of a feed style.
 
     Args:
-        style: one of `STYLES`.
+        style: a style of `STYLES`.
         corpus: the corpus to recommend from.
         params: all styles' parameters, this style's own parameters (model or dict), or
             None for the packaged YAML.
     """
-    classes = {"tiktok": (TikTokRecommender, TikTokParams),
-               "youtube": (YouTubeRecommender, YouTubeParams),
-               "instagram": (InstagramRecommender, InstagramParams),
-               "random": (RandomRecommender, RandomParams)}
-    if style not in classes:
+    if style not in STYLES:
         raise ConfigError(f"unknown feed style {style!r}: expected one of {', '.join(STYLES)}")
-    cls, model = classes[style]
+    entry = STYLES[style]
+    model = type(RecommenderParams().for_style(style))
     if params is None:
         params = load_recommender_params()
     if isinstance(params, RecommenderParams):
-        params = getattr(params, style)
+        params = params.for_style(style)
     elif isinstance(params, dict):
         params = validate(model, params, f"recommender params ({style})")
     if not isinstance(params, model):
         raise ConfigError(f"{style}: expected {model.__name__}, got {type(params).__name__}")
-    return cls(corpus, params)
+    return entry.recommender(corpus, params)

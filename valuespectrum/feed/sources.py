@@ -36,7 +36,7 @@ from valuespectrum.feed.corpus import (
 from valuespectrum.types import FeedItem
 
 if TYPE_CHECKING:
-    from valuespectrum.store.embedders import Embedder
+    from valuespectrum.embedders import Embedder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 POST_START = dt.date(2024, 7, 31)
@@ -183,7 +183,7 @@ def _staged(out: Path) -> Iterator[Path]:
 def _embed_and_tag(rows: list[dict[str, Any]], embedder: Embedder | None,
                    threshold: float) -> tuple[list[FeedItem], np.ndarray]:
     if embedder is None:
-        from valuespectrum.store.embedders import MiniLMEmbedder
+        from valuespectrum.embedders import MiniLMEmbedder
 
         embedder = MiniLMEmbedder()
     drafts = [FeedItem(**r) for r in rows]

@@ -1,24 +1,26 @@
 """CPU viewers that answer the same strategies as real VLMs, as controls.
 
-- ``embed:minilm`` (default, offline): MiniLM similarity between the persona/system text and
+- ``embed:minilm`` (default, offline): MiniLM similarity between the persona's profile and
   the post's visible text (`ImagePart.alt_text`), turned into a percentile against a
   packaged reference set of real feed-item texts, so every persona says yes to about the
   top `top_fraction` (default 28%) of posts by affinity.
-- ``clip:<arch>/<pretrained>``: open_clip image-vs-persona similarity (weights must load).
-- ``random:<p>``: yes with probability p, seeded by the content hash.
+- ``embed:clip:<arch>/<pretrained>``: open_clip image-vs-persona similarity (weights must
+  load).
+- ``random:<p>``: yes with probability p, seeded by the content and the request's seed.
 - ``always:yes`` / ``always:no``.
 
-All are deterministic (same input, same output). They read the request like a model would:
-with ``config.json_schema`` they fill the schema (1-10 integers from the affinity, yes/no
-fields thresholded); otherwise they answer the last question: "Yes, ..."/"No, ..." to a
-yes/no question, a number to a 1-10 scale, a short description to "describe"/"what".
+All are deterministic (same input, same output). They cannot read prompts, so they answer
+the strategy's question *as data* (`GenerateConfig.question`: its kind, the persona, the
+subject), never by matching the prompt's wording: editing a prompt cannot change a control.
+A JSON question fills the schema (1-10 integers from the affinity, yes/no fields
+thresholded); a yes/no question gets "Yes, ..."/"No, ..."; a scale a number; a describe
+question the post's own words.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -29,35 +31,35 @@ import numpy as np
 from valuespectrum.config import ConfigError
 from valuespectrum.models.base import BackendUnavailable
 from valuespectrum.models.spec import ModelSpec
-from valuespectrum.types import Completion, GenerateConfig, ImagePart, Message, TextPart, Usage
+from valuespectrum.types import (
+    Completion,
+    GenerateConfig,
+    ImagePart,
+    Message,
+    Question,
+    Usage,
+)
 
 DEFAULT_TOP_FRACTION = 0.28
-_SCALE_Q = re.compile(r"scale of 1 to 10|from 1 to 10|1-10", re.I)
-_DESCRIBE_Q = re.compile(r"\bdescribe\b|\bwhat is the thing\b|\bwhat makes\b", re.I)
-_PERSONA_PREFIX = re.compile(r"^.*?following statements best describe you:\s*", re.I | re.S)
+#: The profile of "the model's own taste" (strategies without a persona).
+NEUTRAL_PROFILE = "A typical viewer scrolling short videos for entertaining, appealing content."
 
 
-def conversation_view(messages: Sequence[Message]) -> tuple[str, str, list[ImagePart], str]:
-    """(profile, post text, images, question) as a text-only viewer reads a request.
+def request_view(messages: Sequence[Message], config: GenerateConfig
+                 ) -> tuple[Question, str, list[ImagePart]]:
+    """(question, post text, images) of a request, as a viewer that cannot read prompts.
 
-    The profile is the system text (persona prompt or plain context); the post is the
-    on-screen text of the images, or, for text-only requests, the text part just before the
-    final question (strategies send ``[intro, content, question]``); the question is the
-    last text part of the last user message.
+    The question comes from `config.question` (a strategy always sends one; without it the
+    request is read as a yes/no question about the system text's persona). The post is the
+    on-screen text of the images, else the question's subject (a caption).
     """
-    profile = " ".join(m.text_content() for m in messages if m.role == "system")
-    users = [m for m in messages if m.role == "user"]
-    images = [p for m in users for p in m.images()]
-    question = ""
-    if users:
-        texts = [p.text for p in users[-1].content if isinstance(p, TextPart)]
-        question = texts[-1] if texts else ""
-    if images:
-        post = " ".join(i.alt_text for i in images if i.alt_text)
-    else:
-        parts = [p.text for m in users for p in m.content if isinstance(p, TextPart)]
-        post = parts[-2] if len(parts) > 1 else (parts[0] if parts else "")
-    return profile, post.strip(), images, question
+    question = config.question
+    if question is None:
+        system = " ".join(m.text_content() for m in messages if m.role == "system")
+        question = Question(kind="json" if config.json_schema else "yes_no", persona=system)
+    images = [p for m in messages if m.role == "user" for p in m.images()]
+    post = " ".join(i.alt_text for i in images if i.alt_text) or question.subject
+    return question, post.strip(), images
 
 
 def content_seed(*parts: str | bytes) -> int:
@@ -88,7 +90,8 @@ class AffinityViewer:
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Completion:
         t0 = time.perf_counter()
         self.calls += 1
-        profile, post, images, question = conversation_view(messages)
+        question, post, images = request_view(messages, config)
+        profile = question.persona or NEUTRAL_PROFILE
         a = float(np.clip(self.affinity(profile, post, images, config.seed), 0.0, 1.0))
         text = answer_for(question, config, a, a >= self.threshold, post)
         return Completion(text=text, model=self.name, usage=Usage(),
@@ -107,9 +110,9 @@ def _describe(post: str) -> str:
     return post or "A short video post."
 
 
-def answer_for(question: str, config: GenerateConfig, a: float, yes: bool, post: str) -> str:
+def answer_for(question: Question, config: GenerateConfig, a: float, yes: bool, post: str) -> str:
     """The reply of a viewer with affinity `a` (and verdict `yes`) to `question`."""
-    if config.json_schema:
+    if question.kind == "json" and config.json_schema:
         props = config.json_schema.get("properties", {})
         out: dict[str, Any] = {}
         for key, prop in props.items():
@@ -124,9 +127,9 @@ def answer_for(question: str, config: GenerateConfig, a: float, yes: bool, post:
             else:
                 out[key] = _describe(post)
         return json.dumps(out)
-    if _SCALE_Q.search(question):
+    if question.kind == "scale":
         return str(_scale(a))
-    if _DESCRIBE_Q.search(question):
+    if question.kind == "describe":
         return _describe(post)
     topic = f" ({post[:80]})" if post else ""
     return (f"Yes, this post{topic} is the kind of content I enjoy." if yes
@@ -145,7 +148,7 @@ class EmbeddingViewer(AffinityViewer):
                  embedder: Any = None) -> None:
         super().__init__(name, 1.0 - top_fraction)
         if embedder is None:
-            from valuespectrum.store.embedders import EmbedderUnavailable, MiniLMEmbedder
+            from valuespectrum.embedders import EmbedderUnavailable, MiniLMEmbedder
 
             try:
                 embedder = MiniLMEmbedder()
@@ -169,7 +172,7 @@ class EmbeddingViewer(AffinityViewer):
         if profile not in self._profiles:
             if self._reference is None:
                 self._reference = self.embedder.embed_texts(reference_texts())
-            vec = self.embedder.embed_texts([profile_text(profile)])[0]
+            vec = self.embedder.embed_texts([profile])[0]
             self._profiles[profile] = (vec, np.sort(self._reference @ vec))
         return self._profiles[profile]
 
@@ -192,7 +195,7 @@ class ClipViewer(AffinityViewer):
     def __init__(self, name: str, arch: str, pretrained: str | None, *, low: float = 0.15,
                  high: float = 0.35, threshold: float = 0.5) -> None:
         super().__init__(name, threshold)
-        from valuespectrum.store.embedders import EmbedderUnavailable, OpenClipEmbedder
+        from valuespectrum.embedders import EmbedderUnavailable, OpenClipEmbedder
 
         try:
             self.embedder = OpenClipEmbedder(arch, pretrained)
@@ -209,7 +212,7 @@ class ClipViewer(AffinityViewer):
         if not images:
             return 0.0
         if profile not in self._profiles:
-            self._profiles[profile] = self.embedder.embed_texts([profile_text(profile)])[0]
+            self._profiles[profile] = self.embedder.embed_texts([profile])[0]
         img = self.embedder.embed_images([images[0].png])[0]
         return (float(img @ self._profiles[profile]) - self.low) / (self.high - self.low)
 
@@ -242,11 +245,6 @@ class ConstantViewer(AffinityViewer):
         return self.value
 
 
-def profile_text(system: str) -> str:
-    """The persona statements of a system prompt, without the prompt's boilerplate."""
-    return _PERSONA_PREFIX.sub("", system).strip() or system
-
-
 def reference_texts() -> list[str]:
     """Packaged visible texts of typical feed items (openclipart titles and keywords)."""
     text = resources.files("valuespectrum.data").joinpath("baseline_reference.txt").read_text("utf-8")
@@ -254,22 +252,25 @@ def reference_texts() -> list[str]:
 
 
 def make_baseline(spec: ModelSpec) -> AffinityViewer:
-    """Build the baseline viewer named by a spec (``embed:``, ``clip:``, ``random:``, ``always:``)."""
+    """Build the CPU viewer named by a spec (``embed:``, ``random:``, ``always:``)."""
+    from valuespectrum.embedders import parse_embedder
+
     params = dict(spec.params)
     if spec.provider == "embed":
-        viewer: AffinityViewer = EmbeddingViewer(
-            spec.spec, top_fraction=float(params.pop("top_fraction", DEFAULT_TOP_FRACTION)))
-    elif spec.provider == "clip":
-        arch, _, pretrained = spec.target.partition("/")
-        pre = None if pretrained.lower() in ("", "random", "none") else pretrained
-        viewer = ClipViewer(spec.spec, arch, pre, **{k: float(params.pop(k)) for k in
-                                                     ("low", "high", "threshold") if k in params})
+        kind, arch, pretrained = parse_embedder(spec.target)
+        if kind == "minilm":
+            viewer: AffinityViewer = EmbeddingViewer(
+                spec.spec, top_fraction=float(params.pop("top_fraction", DEFAULT_TOP_FRACTION)))
+        else:
+            viewer = ClipViewer(spec.spec, arch or "", pretrained,
+                                **{k: float(params.pop(k)) for k in ("low", "high", "threshold")
+                                   if k in params})
     elif spec.provider == "random":
         viewer = RandomViewer(spec.spec, float(spec.target))
     elif spec.provider == "always":
         viewer = ConstantViewer(spec.spec, spec.target == "yes")
     else:  # pragma: no cover - the registry only routes baseline prefixes here
-        raise ValueError(f"{spec.spec}: not a baseline")
+        raise ValueError(f"{spec.spec}: not a CPU viewer")
     if params:
         raise ConfigError(f"{spec.spec}: unknown params {sorted(params)}")
     return viewer

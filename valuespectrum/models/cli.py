@@ -25,7 +25,8 @@ def _probe_png(caption: str) -> bytes:
 @models_app.command("check")
 def check(
     spec: str = typer.Argument(..., help="model spec, e.g. openai:gpt-4o or embed:minilm"),
-    strategy: str = typer.Option("simple", help="plain | simple | isq | caption_llm"),
+    strategy: str = typer.Option("simple", help="a registered strategy (plain, simple, isq, "
+                                                "caption_llm)"),
     persona: str = typer.Option("pet_owner", help="persona name ('' for none)"),
     persona_dir: Path = typer.Option(Path("personas"), "--persona-dir"),
     image: Path | None = typer.Option(None, help="screenshot PNG to send (default: a probe)"),
@@ -37,15 +38,13 @@ def check(
     """Send one probe decision through SPEC's backend; report answer, latency and usage."""
     import asyncio
 
-    from rich.console import Console
-
     from valuespectrum.config import ConfigError
+    from valuespectrum.console import console, fail
     from valuespectrum.models import BackendError, ModelSpec, build_backend
     from valuespectrum.personas import PersonaLibrary
     from valuespectrum.strategies import make_strategy
     from valuespectrum.types import Observation, VisibleText
 
-    console = Console()
     try:
         data = {"spec": spec, "retries": 1}
         if base_url:
@@ -56,8 +55,7 @@ def check(
         who = PersonaLibrary(persona_dir).get(persona) if persona else None
         png = image.read_bytes() if image else _probe_png(caption)
     except (ConfigError, OSError) as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(e))
     obs = Observation(screenshot_png=png, text=VisibleText(caption=caption))
 
     async def probe():
@@ -70,8 +68,7 @@ def check(
     try:
         d = asyncio.run(probe())
     except (BackendError, ValueError) as e:
-        Console(stderr=True).print(f"[bold red]✗[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
+        fail(str(e), code=1)
     verdict = {True: "yes", False: "no", None: "invalid"}[d.yes]
     console.print(f"[green]✓[/] {model.spec} ({model.label}) answered [bold]{verdict}[/] "
                   f"in {d.latency_s * 1e3:.0f} ms; tokens in/out {d.usage.input_tokens}/"
@@ -86,12 +83,13 @@ def prices() -> None:
     from importlib import resources
 
     import yaml
-    from rich.console import Console
     from rich.table import Table
+
+    from valuespectrum.console import console
 
     table_data = yaml.safe_load(
         resources.files("valuespectrum.data").joinpath("prices.yaml").read_text("utf-8"))
     table = Table("model", "input $/1M", "output $/1M", title=f"prices {table_data['version']}")
     for name, p in table_data["models"].items():
         table.add_row(name, f"{p['input_per_mtok']:g}", f"{p['output_per_mtok']:g}")
-    Console().print(table)
+    console.print(table)

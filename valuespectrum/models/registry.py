@@ -7,58 +7,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.config import ConfigError
 from valuespectrum.models.base import Backend
+from valuespectrum.models.providers import PROVIDERS
 from valuespectrum.models.shared import SharedBudget, SharedRateLimit, lease_shared_actor
-from valuespectrum.models.spec import OPENAI_COMPATIBLE, ModelSpec
+from valuespectrum.models.spec import ModelSpec
 
-# Providers whose OpenAI-compatible endpoint honours response_format=json_schema by default.
-JSON_SCHEMA_DEFAULT = {"openai": True, "gemini": True, "vllm": True,
-                       "anthropic": False, "dashscope": False}
 CACHE_FILE = "responses.sqlite"
 
 
-def _openai(spec: ModelSpec) -> Backend:
-    from valuespectrum.models.openai_backend import OpenAIBackend
-
-    base_url = spec.base_url or OPENAI_COMPATIBLE[spec.provider][0]
-    json_ok = spec.json_schema if spec.json_schema is not None else JSON_SCHEMA_DEFAULT[spec.provider]
-    return OpenAIBackend(spec.target, base_url=base_url, api_key_env=spec.key_env(),
-                         params=spec.params, supports_json_schema=json_ok, name=spec.spec)
-
-
-def _vllm(spec: ModelSpec) -> Backend:
-    from valuespectrum.models.vllm import VllmBackend
-
-    return VllmBackend(spec)
-
-
-def _baseline(spec: ModelSpec) -> Backend:
-    from valuespectrum.models.baselines import make_baseline
-
-    return make_baseline(spec)
-
-
-def _scripted(spec: ModelSpec) -> Backend:
-    from valuespectrum.models.scripted import ScriptedBackend
-
-    params = dict(spec.params)
-    replies = params.pop("replies", spec.target)
-    latency = float(params.pop("latency_s", 0.0))
-    json_ok = bool(spec.json_schema)
-    if params:
-        raise ConfigError(f"{spec.spec}: unknown params {sorted(params)} (expected replies, latency_s)")
-    return ScriptedBackend(replies, latency_s=latency, name=spec.spec, supports_json_schema=json_ok)
-
-
 def factories() -> dict[str, Callable[[ModelSpec], Backend]]:
-    """Prefix -> factory building the bare provider backend."""
-    return {
-        **{p: _openai for p in OPENAI_COMPATIBLE},
-        "vllm": _vllm,
-        "embed": _baseline, "clip": _baseline, "random": _baseline, "always": _baseline,
-        "scripted": _scripted,
-    }
+    """Prefix -> factory building the bare provider backend (from the provider registry)."""
+    return {name: p.factory for name, p in PROVIDERS.items()}
 
 
 def build_backend(

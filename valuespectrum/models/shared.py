@@ -28,23 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from valuespectrum.cluster import RAY_NAMESPACE, ray_ready
 from valuespectrum.models.base import BudgetExceeded
 
-RAY_NAMESPACE = "valuespectrum"
 ACTOR_PREFIX = "vspec-"
 BUDGET_PREFIX = f"{ACTOR_PREFIX}budget-"
 LEASES_ACTOR = f"{ACTOR_PREFIX}leases"
-
-
-def ray_ready() -> bool:
-    """True when Ray is imported and initialised here (never imports Ray itself)."""
-    ray = sys.modules.get("ray")
-    return bool(ray is not None and ray.is_initialized())
 
 
 def run_scope(name: str, root: str | Path | None = None) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from importlib import resources
-from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -18,17 +17,10 @@ from pydantic import Field, field_validator, model_validator
 from valuespectrum.config import ConfigError, validate
 from valuespectrum.types import Frozen
 
-PROVIDERS = ("openai", "anthropic", "gemini", "dashscope", "vllm", "embed", "clip", "random",
-             "always", "scripted")
-BASELINE_PROVIDERS = ("embed", "clip", "random", "always")
-
-# OpenAI-compatible endpoints reached through the openai client: prefix -> (base_url, key env).
-OPENAI_COMPATIBLE = MappingProxyType({
-    "openai": (None, "OPENAI_API_KEY"),
-    "anthropic": ("https://api.anthropic.com/v1/", "ANTHROPIC_API_KEY"),
-    "gemini": ("https://generativelanguage.googleapis.com/v1beta/openai/", "GEMINI_API_KEY"),
-    "dashscope": ("https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_API_KEY"),
-})
+#: Where and how a model is reached, not what answers: these may change between a run and
+#: its resumption (a changed endpoint URL or rate limit leaves the recorded answers valid).
+OPERATIONAL_FIELDS = ("base_url", "api_key_env", "price", "rate_limit_rpm", "max_concurrency",
+                      "retries", "backoff_s", "backoff_max_s", "cache", "vllm")
 
 
 class Price(Frozen):
@@ -62,9 +54,11 @@ class ModelSpec(Frozen):
 
     Attributes:
         spec: ``provider:target``: ``openai:gpt-4o``, ``vllm:Qwen/Qwen2-VL-7B-Instruct``,
-            ``embed:minilm``, ``clip:ViT-B-32/laion2b_s34b_b79k``, ``random:0.5``,
-            ``always:yes``, ``scripted:<reply>``; also ``anthropic:``, ``gemini:``,
-            ``dashscope:`` for those providers' OpenAI-compatible endpoints.
+            ``embed:minilm`` (or ``embed:clip:ViT-B-32/laion2b_s34b_b79k``: the target is an
+            embedder in the one embedder grammar), ``random:0.5``, ``always:yes``,
+            ``scripted:<reply>``; also ``anthropic:``, ``gemini:``, ``dashscope:`` for those
+            providers' OpenAI-compatible endpoints. The providers are the registry in
+            `valuespectrum.models.providers`.
         name: Optional short label for tables (default derived from `spec`).
         base_url: OpenAI-compatible endpoint; for ``vllm:`` it attaches to a running server.
         api_key_env: Name of the environment variable holding the key (never the key).
@@ -103,24 +97,17 @@ class ModelSpec(Frozen):
     @field_validator("spec")
     @classmethod
     def _check_spec(cls, v: str) -> str:
-        provider, sep, target = v.partition(":")
+        from valuespectrum.models.providers import provider
+
+        name, sep, target = v.partition(":")
         if not sep or not target.strip():
             raise ValueError(f"{v!r}: expected 'provider:model', e.g. 'openai:gpt-4o' or 'embed:minilm'")
-        if provider not in PROVIDERS:
-            raise ValueError(f"{v!r}: unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
-        if provider == "random":
-            try:
-                p = float(target)
-            except ValueError:
-                p = -1.0
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"{v!r}: random:<p> needs a probability between 0 and 1")
-        if provider == "always" and target not in ("yes", "no"):
-            raise ValueError(f"{v!r}: expected 'always:yes' or 'always:no'")
-        if provider == "embed" and target != "minilm":
-            raise ValueError(f"{v!r}: the only text embedder is 'embed:minilm'")
-        if provider == "clip" and not re.fullmatch(r"[\w.\-]+(/[\w.\-]+)?", target):
-            raise ValueError(f"{v!r}: expected 'clip:<arch>/<pretrained>', e.g. clip:ViT-B-32/laion2b_s34b_b79k")
+        try:
+            p = provider(name)
+            if p.check_target is not None:
+                p.check_target(target)
+        except ValueError as e:
+            raise ValueError(f"{v!r}: {e}") from None
         return v
 
     @classmethod
@@ -147,35 +134,53 @@ class ModelSpec(Frozen):
         return self.spec.partition(":")[2]
 
     @property
+    def kind(self) -> str:
+        """The provider's kind: api, served, viewer, control or double."""
+        from valuespectrum.models.providers import PROVIDERS
+
+        return PROVIDERS[self.provider].kind
+
+    @property
     def label(self) -> str:
-        """A short name for tables and trial ids (``gpt-4o``, ``Qwen2-VL-7B-Instruct``)."""
+        """The model's one name in every table, trial id and journal (``gpt-4o``).
+
+        Its `name` when given; else the model id's last path part for API and served models
+        (``Qwen2-VL-7B-Instruct``), ``provider-target`` for CPU viewers and controls
+        (``embed-minilm``, ``random-0.5``).
+        """
         if self.name:
             return self.name
-        if self.provider in BASELINE_PROVIDERS or self.provider == "scripted":
+        if self.is_baseline:
             return re.sub(r"[^A-Za-z0-9_.\-]+", "-", f"{self.provider}-{self.target}")[:40].strip("-")
         return re.sub(r"[^A-Za-z0-9_.\-]+", "-", self.target.rsplit("/", 1)[-1])
 
     @property
     def is_baseline(self) -> bool:
-        """CPU baselines and test doubles: no network, no cost, nothing to retry."""
-        return self.provider in BASELINE_PROVIDERS or self.provider == "scripted"
+        """CPU viewers, controls and test doubles: no network, no cost, nothing to retry."""
+        from valuespectrum.models.providers import PROVIDERS
+
+        return PROVIDERS[self.provider].local
 
     @property
     def endpoint(self) -> str:
         """Identity of the server answering (rate-limit and cache key), never a secret."""
+        from valuespectrum.models.providers import OPENAI_API_URL, PROVIDERS
+
         if self.base_url:
             return self.base_url.rstrip("/")
-        if self.provider in OPENAI_COMPATIBLE:
-            return (OPENAI_COMPATIBLE[self.provider][0] or "https://api.openai.com/v1").rstrip("/")
+        p = PROVIDERS[self.provider]
+        if p.kind == "api":
+            return (p.base_url or OPENAI_API_URL).rstrip("/")
         return f"{self.provider}:local"
 
     def key_env(self) -> str | None:
         """The environment variable holding this endpoint's API key, if any."""
+        from valuespectrum.models.providers import PROVIDERS
+
         if self.api_key_env:
             return self.api_key_env
-        if self.provider in OPENAI_COMPATIBLE and not self.base_url:
-            return OPENAI_COMPATIBLE[self.provider][1]
-        return None
+        p = PROVIDERS[self.provider]
+        return p.key_env if p.kind == "api" and not self.base_url else None
 
     def resolved_price(self) -> Price | None:
         """The explicit price, else the packaged table's; zero for free providers.
@@ -187,7 +192,7 @@ class ModelSpec(Frozen):
         table = yaml.safe_load(
             resources.files("valuespectrum.data").joinpath("prices.yaml").read_text("utf-8")
         )
-        if self.provider in table.get("free_providers", ()):
+        if self.kind != "api":  # served on your own GPUs, CPU viewers, doubles
             return Price(input_per_mtok=0.0, output_per_mtok=0.0)
         model = self.target.rsplit("/", 1)[-1].lower()
         best = max((k for k in table["models"] if model.startswith(k.lower())), key=len, default=None)

@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from valuespectrum.cluster import RAY_NAMESPACE, ray_ready
 from valuespectrum.models.base import BackendUnavailable
-from valuespectrum.models.shared import ACTOR_PREFIX, RAY_NAMESPACE, ray_ready
+from valuespectrum.models.shared import ACTOR_PREFIX
 from valuespectrum.models.spec import ModelSpec, VllmOptions
 from valuespectrum.types import Completion, GenerateConfig, Message
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from valuespectrum.runs import write_json
 from valuespectrum.types import Frozen, SchwartzValue
 
 
@@ -74,7 +75,7 @@ def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
 
-def write_summary(run_dir: str | Path, arms: list[Any], outcomes: list[dict[str, Any]]) -> dict:
+def write_summary(run_dir: str | Path, arms: list[Any], stopped: dict[str, str]) -> dict:
     """summary.json of a spectrum run (kind: spectrum) from its results.parquet."""
     run_dir = Path(run_dir)
     rows = read_results(run_dir)
@@ -97,11 +98,11 @@ def write_summary(run_dir: str | Path, arms: list[Any], outcomes: list[dict[str,
         "complete": all(sum(1 for r in rows if r["arm"] == a.label
                             and not str(r["error"] or "").startswith("backend:")) == retrieved
                         for a in arms),
-        "stopped": {o["arm"]: o["stopped"] for o in outcomes if o.get("stopped")},
+        "stopped": dict(stopped),
         "cost_usd": spent,
         "scores": {arm: {v: s.model_dump() for v, s in per.items()} for arm, per in scores.items()},
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(run_dir / "summary.json", summary)
     return summary
 
 

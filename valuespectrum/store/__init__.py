@@ -14,8 +14,7 @@ pymilvus / milvus-lite, torch and open_clip are imported only when a store or an
 is created, so importing this package stays cheap.
 """
 
-from valuespectrum.store.actor import StoreActor, StoreOwner
-from valuespectrum.store.embedders import (
+from valuespectrum.embedders import (
     Embedder,
     EmbedderUnavailable,
     MiniLMEmbedder,
@@ -23,6 +22,8 @@ from valuespectrum.store.embedders import (
     OpenClipEmbedder,
     make_embedder,
 )
+from valuespectrum.store.actor import StoreActor, StoreOwner
+from valuespectrum.store.base import Store
 from valuespectrum.store.ingest import (
     IngestReport,
     ingest_corpus,
@@ -44,7 +45,7 @@ from valuespectrum.store.vector_store import ScreenshotStore
 __all__ = [
     "Abundance", "Embedder", "EmbedderUnavailable", "Filters", "Hit", "IngestReport",
     "MiniLMEmbedder", "NotSupported", "OpenClipEmbedder", "Retrieved", "ScreenshotRecord",
-    "ScreenshotStore", "StoreActor", "StoreError", "StoreLockedError", "StoreOwner",
+    "ScreenshotStore", "Store", "StoreActor", "StoreError", "StoreLockedError", "StoreOwner",
     "StoreStats", "abundance", "ingest_corpus", "ingest_folder", "ingest_records",
     "ingest_run", "make_embedder", "retrieve", "screenshot_id",
 ]

@@ -1,13 +1,15 @@
-"""`StoreActor`: the single owner of a screenshot store inside a Ray sweep.
+"""`StoreOwner`: the single owner of a screenshot store and its embedder, in or out of Ray.
 
-Milvus-lite allows one process per `.db`, so in a sweep exactly one Ray actor opens the
-store (and its embedder); every other task asks it for retrievals, abundances or stats and
-gets plain records back (paths and metadata, never a client handle).
+Milvus-lite allows one process per `.db`, and its in-process gRPC server must not run in a
+process that then starts Ray (see `valuespectrum.cluster`). So on Ray the benchmark's store
+lives in one `StoreActor` that ingests, retrieves and counts; every other process gets
+plain records back (paths, captions, distances; never a client handle). With
+``parallel: local`` the same `StoreOwner` runs in the driver.
 
 Usage::
 
     owner = StoreActor.spawn("store.db", "minilm")
-    retrieved = ray.get(owner.retrieve.remote(k=5))
+    prepared = ray.get(owner.prepare.remote(k=5))
     ray.get(owner.close.remote()); ray.kill(owner)
 """
 
@@ -42,7 +44,7 @@ class StoreOwner:
 
     def _open(self):
         if self._store is None:
-            from valuespectrum.store.embedders import make_embedder
+            from valuespectrum.embedders import make_embedder
             from valuespectrum.store.vector_store import ScreenshotStore
 
             self._embedder = make_embedder(self.embedder_name)
@@ -64,20 +66,52 @@ class StoreOwner:
         store, _ = self._open()
         return store.search(vectors, k=k, **filters)
 
-    def retrieve(self, k: int = 5, filters: dict[str, Any] | None = None) -> list:
+    def ingest(self, source: dict[str, str], progress: bool = False) -> str:
+        """Ingest a corpus, a folder + CSV, or a run (`IngestSource.resolved()`); a summary."""
+        from valuespectrum.store import ingest as ing
+
+        store, emb = self._open()
+        if "corpus" in source:
+            report = ing.ingest_corpus(store, emb, source["corpus"], progress=progress)
+        elif "folder" in source:
+            report = ing.ingest_folder(store, emb, source["folder"], source["csv"],
+                                       progress=progress)
+        else:
+            report = ing.ingest_run(store, emb, source["run"], progress=progress)
+        return str(report)
+
+    def retrieve(self, k: int = 5, filters: dict[str, Any] | None = None,
+                 template: str = "{keyword}") -> list:
         """Top-k per keyword of every value (see `retrieval.retrieve`)."""
         from valuespectrum.store.retrieval import Filters, retrieve
 
         store, emb = self._open()
-        return retrieve(store, emb, self._catalog(), k=k, filters=Filters(**(filters or {})))
+        return retrieve(store, emb, self._catalog(), k=k, filters=Filters(**(filters or {})),
+                        template=template)
 
-    def abundance(self, radius: float = 1.5, filters: dict[str, Any] | None = None):
+    def abundance(self, radius: float = 1.5, filters: dict[str, Any] | None = None,
+                  template: str = "{keyword}"):
         """Figure 2 counts (see `retrieval.abundance`)."""
         from valuespectrum.store.retrieval import Filters, abundance
 
         store, emb = self._open()
         return abundance(store, emb, self._catalog(), radius=radius,
-                         filters=Filters(**(filters or {})))
+                         filters=Filters(**(filters or {})), template=template)
+
+    def prepare(self, *, k: int, filters: dict[str, Any] | None, template: str, radius: float,
+                ingest: dict[str, str] | None = None, progress: bool = False) -> dict[str, Any]:
+        """The benchmark's whole store step: ingest (if asked), retrieve, count abundance.
+
+        Returns:
+            ``{"count", "retrieved", "abundance", "ingest"}`` (plain, picklable data).
+        """
+        report = self.ingest(ingest, progress) if ingest else ""
+        store, _ = self._open()
+        count = store.count()
+        if count == 0:
+            return {"count": 0, "retrieved": [], "abundance": None, "ingest": report}
+        return {"count": count, "retrieved": self.retrieve(k, filters, template),
+                "abundance": self.abundance(radius, filters, template), "ingest": report}
 
     def stats(self) -> StoreStats:
         store, _ = self._open()
@@ -90,7 +124,7 @@ class StoreOwner:
 
 
 class StoreActor:
-    """Factory of the Ray actor that owns a store for a whole sweep."""
+    """Factory of the Ray actor that owns a store for a whole run."""
 
     @staticmethod
     def spawn(db: str | Path, embedder_name: str, values_path: str | Path | None = None,
@@ -105,5 +139,5 @@ class StoreActor:
         opts: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1}
         if name:
             opts.update(name=name, get_if_exists=True)
-        return ray.remote(StoreOwner).options(**opts).remote(str(db), embedder_name,
-                                                               values_path)
+        return ray.remote(StoreOwner).options(**opts).remote(
+            str(db), embedder_name, str(values_path) if values_path else None)

@@ -2,63 +2,55 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from valuespectrum.console import console, err_console, fail
 
 store_app = typer.Typer(help="The screenshot vector store (Milvus-lite).", no_args_is_help=True)
 
 
 def default_db() -> Path:
     """`$VSPEC_HOME/store/screenshots.db` (VSPEC_HOME defaults to ./.vspec)."""
-    home = Path(os.environ.get("VSPEC_HOME") or Path.cwd() / ".vspec")
-    return home / "store" / "screenshots.db"
+    from valuespectrum.specs import vspec_home
+
+    return vspec_home() / "store" / "screenshots.db"
 
 
-def _fail(message: str, code: int = 2) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False,
-                               soft_wrap=True)
-    raise typer.Exit(code)
-
-
-DbOpt = Annotated[Path | None, typer.Option(
-    "--db", help="store path (default $VSPEC_HOME/store/screenshots.db)")]
+StoreOpt = Annotated[Path | None, typer.Option(
+    "--store", help="store path (default $VSPEC_HOME/store/screenshots.db)")]
 EmbOpt = Annotated[str, typer.Option("--embedder", help="minilm | clip:ARCH[/PRETRAINED]")]
 
 
 @store_app.command("ingest")
 def ingest(
-    from_corpus: Annotated[Path | None, typer.Option(
-        "--from-corpus", help="a feed corpus directory")] = None,
+    corpus: Annotated[Path | None, typer.Option(
+        "--corpus", help="a feed corpus directory (with --run: the run's corpus, for "
+                         "captions and dates)")] = None,
     folder: Annotated[Path | None, typer.Option(
         "--folder", help="a folder of screenshots (with --csv)")] = None,
     csv_file: Annotated[Path | None, typer.Option(
         "--csv", help="CSV: path,platform,posted,link,caption,source")] = None,
     run: Annotated[Path | None, typer.Option(
-        "--run", help="a runner's RUN_DIR (steps.parquet + screens/)")] = None,
-    corpus: Annotated[Path | None, typer.Option(
-        "--corpus", help="with --run: the run's corpus, for captions and dates")] = None,
-    db: DbOpt = None,
+        "--run", help="a sweep's RUN_DIR (steps.parquet + screens/)")] = None,
+    db: StoreOpt = None,
     embedder: EmbOpt = "minilm",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
 ) -> None:
     """Add screenshots to the store; already stored screenshots are skipped."""
-    from rich.console import Console
-
     from valuespectrum.config import ConfigError
+    from valuespectrum.embedders import EmbedderUnavailable, make_embedder
     from valuespectrum.store import ingest as ing
-    from valuespectrum.store.embedders import EmbedderUnavailable, make_embedder
     from valuespectrum.store.vector_store import ScreenshotStore, StoreError, StoreLockedError
 
+    from_corpus = corpus if run is None else None
     sources = [x for x in (from_corpus, folder, run) if x is not None]
     if len(sources) != 1:
-        _fail("give exactly one of --from-corpus DIR, --folder DIR --csv FILE, --run RUN_DIR")
+        fail("give exactly one of --corpus DIR, --folder DIR --csv FILE, --run RUN_DIR")
     if folder is not None and csv_file is None:
-        _fail("--folder needs --csv FILE describing the screenshots")
+        fail("--folder needs --csv FILE describing the screenshots")
     db = db or default_db()
     try:
         emb = make_embedder(embedder)
@@ -71,32 +63,31 @@ def ingest(
                 report = ing.ingest_run(store, emb, run, corpus, batch_size=batch_size)
             total = store.count()
     except (ConfigError, StoreError, StoreLockedError, EmbedderUnavailable, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     except Exception as e:  # corpus errors and the like: a message, not a traceback
-        _fail(f"{type(e).__name__}: {e}")
-    Console(highlight=False).print(f"{db} ({embedder}): {report}; {total} in the store",
-                                   markup=False, soft_wrap=True)
+        fail(f"{type(e).__name__}: {e}")
+    console.print(f"{db} ({embedder}): {report}; {total} in the store", markup=False,
+                  soft_wrap=True, highlight=False)
     for path in report.failed[:10]:
-        Console(stderr=True).print(f"  unreadable: {path}", highlight=False)
+        err_console.print(f"  unreadable: {path}", highlight=False)
 
 
 @store_app.command("stats")
-def stats(db: DbOpt = None, embedder: EmbOpt = "minilm") -> None:
+def stats(db: StoreOpt = None, embedder: EmbOpt = "minilm") -> None:
     """Counts per platform and source, and the post-date range."""
-    from rich.console import Console
     from rich.table import Table
 
     from valuespectrum.store.vector_store import ScreenshotStore, StoreError, StoreLockedError
 
     db = db or default_db()
     if not db.exists():
-        _fail(f"{db}: no store here (run `vspec store ingest` first)")
+        fail(f"{db}: no store here (run `vspec store ingest` first)")
     try:
         with ScreenshotStore(db, embedder, None) as store:
             s = store.stats()
     except (StoreError, StoreLockedError) as e:
-        _fail(str(e))
-    con = Console()
+        fail(str(e))
+    con = console
     con.print(f"[bold]{s.db}[/] collection {s.collection} ({s.embedder}, {s.dim}-d): "
               f"{s.count} screenshots, posted {s.first_posted or '?'} .. {s.last_posted or '?'}",
               soft_wrap=True)
@@ -109,35 +100,34 @@ def stats(db: DbOpt = None, embedder: EmbOpt = "minilm") -> None:
 
 @store_app.command("abundance")
 def abundance_cmd(
-    db: DbOpt = None,
+    db: StoreOpt = None,
     embedder: EmbOpt = "minilm",
     radius: Annotated[float, typer.Option("--radius", min=0.0,
                                           help="true L2 radius (the paper: 1.5)")] = 1.5,
     values: Annotated[Path | None, typer.Option("--values", help="values/keywords YAML")] = None,
 ) -> None:
     """Figure 2 numbers: screenshots within RADIUS of each value's keywords."""
-    from rich.console import Console
     from rich.table import Table
 
     from valuespectrum.config import ConfigError
-    from valuespectrum.store.embedders import EmbedderUnavailable, make_embedder
+    from valuespectrum.embedders import EmbedderUnavailable, make_embedder
     from valuespectrum.store.retrieval import abundance
     from valuespectrum.store.vector_store import ScreenshotStore, StoreError, StoreLockedError
     from valuespectrum.values import load_values
 
     db = db or default_db()
     if not db.exists():
-        _fail(f"{db}: no store here (run `vspec store ingest` first)")
+        fail(f"{db}: no store here (run `vspec store ingest` first)")
     try:
         catalog = load_values(values)
         emb = make_embedder(embedder)
         with ScreenshotStore(db, embedder, emb.dim) as store:
             ab = abundance(store, emb, catalog, radius=radius)
     except (ConfigError, StoreError, StoreLockedError, EmbedderUnavailable) as e:
-        _fail(str(e))
+        fail(str(e))
     table = Table("value", f"within L2 {radius:g}", "keywords (count)",
                   title=f"{ab.total} screenshots in {db}")
     for value, n in ab.per_value.items():
         kws = ", ".join(f"{k} ({c})" for k, c in ab.per_keyword[value].items())
         table.add_row(value.label, str(n), kws)
-    Console().print(table)
+    console.print(table)

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from valuespectrum.config import ConfigError
-from valuespectrum.store.embedders import Embedder, NotSupported
-from valuespectrum.store.vector_store import ScreenshotRecord, ScreenshotStore
+from valuespectrum.embedders import Embedder, NotSupported
+from valuespectrum.store.base import Store
+from valuespectrum.store.records import ScreenshotRecord
 
 CSV_COLUMNS = ("path", "platform", "posted", "link", "caption", "source")
 
@@ -76,7 +77,7 @@ def _embed(embedder: Embedder, records: Sequence[ScreenshotRecord],
     return vecs, bad
 
 
-def ingest_records(store: ScreenshotStore, embedder: Embedder,
+def ingest_records(store: Store, embedder: Embedder,
                    records: Sequence[ScreenshotRecord], texts: Sequence[str] | None = None,
                    vectors: np.ndarray | None = None, batch_size: int = 256,
                    progress: bool = True, label: str = "ingest") -> IngestReport:
@@ -125,7 +126,7 @@ def ingest_records(store: ScreenshotStore, embedder: Embedder,
     return report
 
 
-def ingest_corpus(store: ScreenshotStore, embedder: Embedder, root: str | Path,
+def ingest_corpus(store: Store, embedder: Embedder, root: str | Path,
                   platform: str | None = None, **kw) -> IngestReport:
     """Ingest every item of a feed corpus (`valuespectrum.feed.corpus.Corpus`).
 
@@ -183,7 +184,7 @@ def read_folder_csv(folder: str | Path, csv_path: str | Path) -> list[Screenshot
     return out
 
 
-def ingest_folder(store: ScreenshotStore, embedder: Embedder, folder: str | Path,
+def ingest_folder(store: Store, embedder: Embedder, folder: str | Path,
                   csv_path: str | Path, **kw) -> IngestReport:
     """Ingest a folder of screenshots with a CSV of their metadata."""
     return ingest_records(store, embedder, read_folder_csv(folder, csv_path),
@@ -221,7 +222,7 @@ def read_run(run_dir: str | Path, corpus_root: str | Path | None = None) -> list
     return out
 
 
-def ingest_run(store: ScreenshotStore, embedder: Embedder, run_dir: str | Path,
+def ingest_run(store: Store, embedder: Embedder, run_dir: str | Path,
                corpus_root: str | Path | None = None, **kw) -> IngestReport:
     """Ingest the screenshots a collection run captured (each distinct screenshot once)."""
     records = read_run(run_dir, corpus_root)

@@ -18,8 +18,8 @@ from valuespectrum.types import Frozen, SchwartzValue
 from valuespectrum.values import ValueCatalog, load_values
 
 if TYPE_CHECKING:
-    from valuespectrum.store.embedders import Embedder
-    from valuespectrum.store.vector_store import ScreenshotStore
+    from valuespectrum.embedders import Embedder
+    from valuespectrum.store.base import Store
 
 ABUNDANCE_RADIUS = 1.5  # the paper's L2 radius around a normalised keyword vector
 
@@ -63,7 +63,7 @@ def keyword_vectors(embedder: Embedder, catalog: ValueCatalog | None = None,
     return pairs, np.asarray(vecs, dtype=np.float32)
 
 
-def retrieve(store: ScreenshotStore, embedder: Embedder, catalog: ValueCatalog | None = None,
+def retrieve(store: Store, embedder: Embedder, catalog: ValueCatalog | None = None,
              k: int = 5, filters: Filters | None = None, exact: bool = True,
              template: str = "{keyword}") -> list[Retrieved]:
     """Top-k screenshots per keyword of every value, from one batched query.
@@ -88,7 +88,7 @@ def retrieve(store: ScreenshotStore, embedder: Embedder, catalog: ValueCatalog |
             for (v, kw), row in zip(pairs, hits, strict=True) for r, h in enumerate(row)]
 
 
-def abundance(store: ScreenshotStore, embedder: Embedder, catalog: ValueCatalog | None = None,
+def abundance(store: Store, embedder: Embedder, catalog: ValueCatalog | None = None,
               radius: float = ABUNDANCE_RADIUS, filters: Filters | None = None,
               template: str = "{keyword}") -> Abundance:
     """Figure 2: per keyword and per value, screenshots within L2 `radius` (range search).

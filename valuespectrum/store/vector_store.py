@@ -21,12 +21,7 @@ Facts about milvus-lite 3.2 this module is built around (see STACK-NOTES.md):
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
-import socket
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -85,25 +80,17 @@ class ScreenshotStore:
     def _open(self) -> None:
         from pymilvus import MilvusClient
 
+        from valuespectrum.runs import WriterLock
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = self.owner_path.open("a+")
+        self._owner = WriterLock(self.owner_path, what=f"vector store {self.path}",
+                                 error=StoreLockedError)
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "an unknown process"
-            f.close()
+            self._owner.acquire()
+        except StoreLockedError as e:
             raise StoreLockedError(
-                f"vector store {self.path} is open in another process ({holder}); Milvus-lite "
-                "allows one process per .db: stop it, or query the store through its owner "
-                "(a StoreActor in a sweep)"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} since "
-                f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)}\n")
-        f.flush()
-        self._owner = f
+                f"{e}; Milvus-lite allows one process per .db: stop that process, or query "
+                "the store through its owner (a StoreActor on Ray)") from None
         try:
             self._client = MilvusClient(str(self.path))
         except Exception as e:  # e.g. a process that bypassed the owner file holds the lock
@@ -119,10 +106,7 @@ class ScreenshotStore:
 
     def _release_owner(self) -> None:
         if self._owner is not None:
-            self._owner.seek(0)
-            self._owner.truncate()
-            fcntl.flock(self._owner.fileno(), fcntl.LOCK_UN)
-            self._owner.close()
+            self._owner.release()
             self._owner = None
 
     def close(self) -> None:

@@ -5,23 +5,36 @@ Public API::
     from valuespectrum.strategies import make_strategy, isq_score, parse_yes_no
     strategy = make_strategy("isq")
     decision = await strategy.decide(obs, persona, backend)
+
+`STRATEGIES` is the registry: spec validation, the CLI and the actors all read it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from valuespectrum.strategies.base import Strategy, load_prompts, persona_prompt
 from valuespectrum.strategies.isq import ISQStrategy
 from valuespectrum.strategies.paper import CaptionLLMStrategy, PlainStrategy, SimpleStrategy
 from valuespectrum.strategies.parsing import isq_score, parse_json_object, parse_scale, parse_yes_no
 
-STRATEGY_CLASSES: dict[str, type] = {
+if TYPE_CHECKING:
+    from valuespectrum.trial import TrialSpec
+
+STRATEGIES: MappingProxyType[str, type] = MappingProxyType({
     "plain": PlainStrategy,
     "simple": SimpleStrategy,
     "isq": ISQStrategy,
     "caption_llm": CaptionLLMStrategy,
-}
+})
+
+
+def validate_strategy(name: str) -> str:
+    """Return `name` if it is a registered strategy, else raise ValueError naming them."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+    return name
 
 
 def make_strategy(name: str, **params: Any) -> Strategy:
@@ -30,25 +43,34 @@ def make_strategy(name: str, **params: Any) -> Strategy:
     Args:
         name: Strategy name.
         **params: Constructor arguments, e.g. ``mode="turns"`` for isq, ``followups=False``
-            for plain, ``text_backend=...`` for caption_llm, ``config=GenerateConfig(...)``.
+            for plain, ``text_backend=...`` for caption_llm, ``config=GenerateConfig(...)``,
+            ``prompts=...``.
 
     Raises:
         ValueError: unknown name or parameter.
     """
-    try:
-        cls = STRATEGY_CLASSES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown strategy {name!r}; expected one of {', '.join(STRATEGY_CLASSES)}"
-        ) from None
+    cls = STRATEGIES[validate_strategy(name)]
     try:
         return cls(**params)
     except TypeError as e:
         raise ValueError(f"strategy {name!r}: {e}") from None
 
 
+def strategy_for_trial(trial: TrialSpec) -> Strategy:
+    """The strategy a sweep trial asks with: its prompt set, options and seed."""
+    from valuespectrum.types import GenerateConfig
+
+    params: dict[str, Any] = {"config": GenerateConfig(seed=trial.seed),
+                              "prompts": trial.prompts or None}
+    if trial.strategy == "isq":
+        params["mode"] = trial.options.isq_format
+    elif trial.strategy == "plain":
+        params["followups"] = trial.options.followups
+    return make_strategy(trial.strategy, **params)
+
+
 __all__ = [
-    "CaptionLLMStrategy", "ISQStrategy", "PlainStrategy", "SimpleStrategy", "Strategy",
-    "STRATEGY_CLASSES", "isq_score", "load_prompts", "make_strategy", "parse_json_object",
-    "parse_scale", "parse_yes_no", "persona_prompt",
+    "STRATEGIES", "CaptionLLMStrategy", "ISQStrategy", "PlainStrategy", "SimpleStrategy",
+    "Strategy", "isq_score", "load_prompts", "make_strategy", "parse_json_object",
+    "parse_scale", "parse_yes_no", "persona_prompt", "strategy_for_trial", "validate_strategy",
 ]

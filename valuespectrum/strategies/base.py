@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import yaml
 
@@ -21,11 +21,13 @@ from valuespectrum.types import (
     Message,
     Observation,
     Part,
+    Question,
     TextPart,
     Usage,
 )
 
 T = TypeVar("T")
+QuestionKind = Literal["yes_no", "scale", "describe", "json"]
 
 
 @runtime_checkable
@@ -40,14 +42,30 @@ class Strategy(Protocol):
 
 
 def load_prompts(path: str | Path | None = None) -> dict[str, Any]:
-    """The versioned prompt file (default: the packaged ``data/prompts.yaml``)."""
+    """A prompt set: the packaged ``data/prompts.yaml``, or a user file with the same keys.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, has no `version`, or lacks a prompt the
+            strategies send.
+    """
+    from valuespectrum.config import ConfigError, read_yaml
+
     if path is None:
         text = resources.files("valuespectrum.data").joinpath("prompts.yaml").read_text("utf-8")
+        prompts, where = yaml.safe_load(text), "packaged prompts.yaml"
     else:
-        text = Path(path).read_text(encoding="utf-8")
-    prompts = yaml.safe_load(text)
+        prompts, _ = read_yaml(path)
+        where = str(path)
     if not isinstance(prompts, dict) or not prompts.get("version"):
-        raise ValueError(f"{path or 'prompts.yaml'}: a prompt file needs a 'version'")
+        raise ConfigError(f"{where}: a prompt file needs a 'version' (bump it on any change)")
+    default = yaml.safe_load(
+        resources.files("valuespectrum.data").joinpath("prompts.yaml").read_text("utf-8"))
+    missing = [f"{section}.{key}" for section, body in default.items() if isinstance(body, dict)
+               for key in body if not isinstance(prompts.get(section), dict)
+               or key not in prompts[section]]
+    missing += [k for k, v in default.items() if isinstance(v, str) and k not in prompts]
+    if missing:
+        raise ConfigError(f"{where}: missing prompts: {', '.join(missing)}")
     return prompts
 
 
@@ -62,6 +80,11 @@ def screenshot_part(obs: Observation) -> ImagePart:
     return ImagePart(png=obs.screenshot_png, alt_text=obs.text.as_text())
 
 
+def persona_text(persona: Persona | None) -> str:
+    """The persona as data for `Question.persona` (profile text; "" for none)."""
+    return persona.profile_text() if persona is not None else ""
+
+
 class Conversation:
     """A growing chat with one backend that tallies usage, latency and cache hits.
 
@@ -69,35 +92,47 @@ class Conversation:
         backend: The model questioned.
         system: System message text (persona / context).
         config: Generation parameters for every turn.
+        persona: Profile text of the persona asked about, sent as data with each question.
     """
 
-    def __init__(self, backend: Backend, system: str, config: GenerateConfig) -> None:
+    def __init__(self, backend: Backend, system: str, config: GenerateConfig,
+                 persona: str = "") -> None:
         self.backend = backend
         self.config = config
+        self.persona = persona
         self.messages: list[Message] = [Message.text("system", system)] if system else []
         self.completions: list[Completion] = []
 
-    async def ask(self, parts: Sequence[Part | str], config: GenerateConfig | None = None) -> str:
-        """Send one user turn; returns the reply text (also appended to the chat)."""
+    def _config(self, kind: QuestionKind, subject: str, json_schema: dict | None) -> GenerateConfig:
+        update: dict[str, Any] = {"question": Question(kind=kind, persona=self.persona,
+                                                       subject=subject)}
+        if json_schema is not None:
+            update["json_schema"] = json_schema
+        return self.config.model_copy(update=update)
+
+    async def ask(self, parts: Sequence[Part | str], kind: QuestionKind, *, subject: str = "",
+                  json_schema: dict | None = None) -> str:
+        """Send one user turn asking for an answer of `kind`; returns the reply text."""
         content = tuple(TextPart(text=p) if isinstance(p, str) else p for p in parts)
         self.messages.append(Message(role="user", content=content))
-        completion = await self.backend.generate(self.messages, config or self.config)
+        completion = await self.backend.generate(self.messages,
+                                                 self._config(kind, subject, json_schema))
         self.completions.append(completion)
         self.messages.append(Message.text("assistant", completion.text))
         return completion.text
 
     async def ask_parsed(self, parts: Sequence[Part | str], parse: Callable[[str], T | None],
-                         reminder: str, config: GenerateConfig | None = None
-                         ) -> tuple[T | None, list[str]]:
+                         reminder: str, kind: QuestionKind, *, subject: str = "",
+                         json_schema: dict | None = None) -> tuple[T | None, list[str]]:
         """Ask, and re-ask once with `reminder` when `parse` cannot read the reply.
 
         Returns:
             The parsed value (None if both replies were unreadable) and the raw replies.
         """
-        raw = [await self.ask(parts, config)]
+        raw = [await self.ask(parts, kind, subject=subject, json_schema=json_schema)]
         value = parse(raw[0])
         if value is None:
-            raw.append(await self.ask([reminder], config))
+            raw.append(await self.ask([reminder], kind, subject=subject, json_schema=json_schema))
             value = parse(raw[-1])
         return value, raw
 

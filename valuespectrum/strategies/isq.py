@@ -12,6 +12,7 @@ from valuespectrum.strategies.base import (
     finish,
     load_prompts,
     persona_prompt,
+    persona_text,
     record_raw,
     screenshot_part,
 )
@@ -73,21 +74,23 @@ class ISQStrategy:
 
     Visual appeal, curiosity stimulation, emotional engagement and value expectation are
     rated 1-10; preference alignment and action desire are yes/no. The answers come in one
-    JSON reply when the backend supports JSON schemas, otherwise one question per turn.
+    JSON reply (``json``: the schema is enforced where the endpoint supports JSON schemas and
+    asked for in the prompt everywhere) or one question per turn (``turns``). The format is
+    a setting, never chosen per backend, so models are compared on one protocol.
 
     Args:
-        mode: ``auto`` (JSON if supported), ``json`` or ``turns``.
+        mode: ``json`` (default) or ``turns``.
         config: Generation parameters.
         prompts: A prompt dict (default: the packaged prompt file).
     """
 
     name = "isq"
 
-    def __init__(self, *, mode: Literal["auto", "json", "turns"] = "auto",
+    def __init__(self, *, mode: Literal["json", "turns"] = "json",
                  config: GenerateConfig | None = None,
                  prompts: dict[str, Any] | None = None) -> None:
-        if mode not in ("auto", "json", "turns"):
-            raise ValueError(f"isq mode must be auto, json or turns, not {mode!r}")
+        if mode not in ("json", "turns"):
+            raise ValueError(f"isq mode must be json or turns, not {mode!r}")
         self.mode = mode
         self.prompts = prompts or load_prompts()
         self.config = config or GenerateConfig()
@@ -95,10 +98,8 @@ class ISQStrategy:
     async def decide(self, obs: Observation, persona: Persona | None, backend: Backend) -> Decision:
         t0 = time.perf_counter()
         system = persona_prompt(persona, self.prompts) if persona else self.prompts["plain"]["context"]
-        chat = Conversation(backend, system, self.config)
-        use_json = self.mode == "json" or (
-            self.mode == "auto" and getattr(backend, "supports_json_schema", False))
-        if use_json:
+        chat = Conversation(backend, system, self.config, persona_text(persona))
+        if self.mode == "json":
             components, answers = await self._ask_json(chat, obs)
         else:
             components, answers = await self._ask_turns(chat, obs)
@@ -116,10 +117,9 @@ class ISQStrategy:
         p = self.prompts["isq"]
         questions = "\n".join(f"{i}. {q}" for i, q in enumerate(p["items"].values(), 1))
         text = f"{p['intro']}\n{questions}\n{' '.join(p['json_request'].split())}"
-        config = self.config.model_copy(update={"json_schema": isq_json_schema()})
         components, raw = await chat.ask_parsed(
             [screenshot_part(obs), text], components_from_json,
-            self.prompts["reminders"]["json"], config,
+            self.prompts["reminders"]["json"], "json", json_schema=isq_json_schema(),
         )
         answers: dict[str, str] = {}
         record_raw(answers, "json", raw)
@@ -138,6 +138,7 @@ class ISQStrategy:
             value, raw = await chat.ask_parsed(
                 parts, parse_scale if is_scale else parse_yes_no,
                 reminders["scale"] if is_scale else reminders["yes_no"],
+                "scale" if is_scale else "yes_no",
             )
             record_raw(answers, key, raw)
             if value is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from valuespectrum.models.base import Backend
 from valuespectrum.personas import Persona
@@ -12,6 +12,7 @@ from valuespectrum.strategies.base import (
     finish,
     load_prompts,
     persona_prompt,
+    persona_text,
     record_raw,
     screenshot_part,
 )
@@ -52,16 +53,16 @@ class PlainStrategy:
         system = p["context"]
         if persona is not None:
             system = f"{persona_prompt(persona, self.prompts)}\n{system}"
-        chat = Conversation(backend, system, self.config)
+        chat = Conversation(backend, system, self.config, persona_text(persona))
         answer, raw = await chat.ask_parsed(
             [screenshot_part(obs), f"{p['interesting']} {p['answer_format']}"],
-            parse_yes_no, self.prompts["reminders"]["yes_no"],
+            parse_yes_no, self.prompts["reminders"]["yes_no"], "yes_no",
         )
         answers: dict[str, str] = {}
         record_raw(answers, "interesting", raw)
         if self.followups:
-            answers["reason"] = await chat.ask([p["reason"]])
-            answers["description"] = await chat.ask([p["description"]])
+            answers["reason"] = await chat.ask([p["reason"]], "describe")
+            answers["description"] = await chat.ask([p["description"]], "describe")
         return finish([chat], t0, self.prompts["version"], answers=answers, **_verdict(answer))
 
 
@@ -79,10 +80,10 @@ class SimpleStrategy:
         t0 = time.perf_counter()
         p = self.prompts["simple"]
         system = persona_prompt(persona, self.prompts) if persona else self.prompts["plain"]["context"]
-        chat = Conversation(backend, system, self.config)
+        chat = Conversation(backend, system, self.config, persona_text(persona))
         answer, raw = await chat.ask_parsed(
             [screenshot_part(obs), f"{p['question']} {p['answer_format']}"],
-            parse_yes_no, self.prompts["reminders"]["yes_no"],
+            parse_yes_no, self.prompts["reminders"]["yes_no"], "yes_no",
         )
         answers: dict[str, str] = {}
         record_raw(answers, "interested", raw)
@@ -91,10 +92,13 @@ class SimpleStrategy:
 
 class CaptionLLMStrategy:
     """Captioning + LLM (the paper's LLM-vs-VLM comparison): a VLM describes the screenshot,
-    then a text-only model decides from the description alone, as the persona.
+    then a text-only model decides from the description alone.
 
     Args:
         text_backend: The text-only decider; None: the same backend, without the image.
+        question: Which question the decider answers: ``simple`` (the Simple strategy's
+            persona question, default) or ``plain`` (the plain strategy's "Is this content
+            interesting?"), so the arm asks what the VLM arm it is compared with asks.
         config: Generation parameters for both steps.
         prompts: A prompt dict (default: the packaged prompt file).
     """
@@ -102,9 +106,13 @@ class CaptionLLMStrategy:
     name = "caption_llm"
 
     def __init__(self, text_backend: Backend | None = None, *,
+                 question: Literal["simple", "plain"] = "simple",
                  config: GenerateConfig | None = None,
                  prompts: dict[str, Any] | None = None) -> None:
+        if question not in ("simple", "plain"):
+            raise ValueError(f"caption_llm question must be simple or plain, not {question!r}")
         self.text_backend = text_backend
+        self.question = question
         self.prompts = prompts or load_prompts()
         self.config = config or GenerateConfig()
 
@@ -112,13 +120,23 @@ class CaptionLLMStrategy:
         t0 = time.perf_counter()
         p = self.prompts["caption_llm"]
         captioner = Conversation(backend, "", self.config)
-        description = await captioner.ask([screenshot_part(obs), p["describe"]])
-        system = persona_prompt(persona, self.prompts) if persona else p["plain_context"]
-        decider = Conversation(self.text_backend or backend, system, self.config)
+        description = await captioner.ask([screenshot_part(obs), p["describe"]], "describe")
+        if self.question == "plain":
+            plain = self.prompts["plain"]
+            system = p["plain_context"]
+            if persona is not None:
+                system = f"{persona_prompt(persona, self.prompts)}\n{system}"
+            question = f"{plain['interesting']} {plain['answer_format']}"
+        else:
+            system = persona_prompt(persona, self.prompts) if persona else p["plain_context"]
+            question = f"{p['question']} {self.prompts['simple']['answer_format']}"
+        decider = Conversation(self.text_backend or backend, system, self.config,
+                               persona_text(persona))
         answer, raw = await decider.ask_parsed(
             [TextPart(text=p["description_intro"]), TextPart(text=description.strip()),
-             TextPart(text=f"{p['question']} {self.prompts['simple']['answer_format']}")],
-            parse_yes_no, self.prompts["reminders"]["yes_no"],
+             TextPart(text=question)],
+            parse_yes_no, self.prompts["reminders"]["yes_no"], "yes_no",
+            subject=description.strip(),
         )
         answers = {"description": description}
         record_raw(answers, "interested", raw)

@@ -1,24 +1,28 @@
-"""One spectrum arm: answers journaled, budget stop, backend failures redone on resume."""
+"""One spectrum arm: answers streamed, budget stop, backend failures redone on resume."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from PIL import Image
 
 import valuespectrum.models as models
-from valuespectrum.experiments.results import read_jsonl
-from valuespectrum.experiments.spectrum_arm import (
-    Arm,
-    ArmConfig,
-    SpectrumItem,
-    is_final,
-    load_png,
-    run_arm,
-)
 from valuespectrum.models import BudgetExceeded, ModelSpec, ScriptedBackend
 from valuespectrum.models.base import TransientBackendError
+from valuespectrum.spectrum.arms import (
+    Arm,
+    ArmConfig,
+    ArmStopped,
+    ResultRow,
+    SpectrumItem,
+    answer_items,
+    arm_stream,
+    is_final,
+    load_images,
+    load_png,
+)
 from valuespectrum.types import SchwartzValue
 
 
@@ -35,6 +39,11 @@ def items(tmp_path):
     return out
 
 
+@pytest.fixture
+def images(items):
+    return load_images([it.path for it in items], 256)
+
+
 def scripted(monkeypatch, replies):
     backend = ScriptedBackend(replies)
     monkeypatch.setattr(models, "build_backend", lambda *a, **k: backend)
@@ -42,48 +51,59 @@ def scripted(monkeypatch, replies):
 
 
 ARM = Arm(label="s", strategy="plain", model=ModelSpec.parse("scripted:x"), vlm_label="s")
-CFG = ArmConfig(run_name="t", followups=False, concurrency=1, max_image_px=256)
+CFG = ArmConfig(run_name="t", followups=False, concurrency=1)
 
 
-async def test_rows_are_journaled_and_failures_classified(tmp_path, items, monkeypatch):
+async def collect(items, images, cfg=CFG):
+    return [got async for got in answer_items(ARM, items, images, cfg)]
+
+
+async def test_rows_are_streamed_and_failures_classified(items, images, monkeypatch):
     backend = scripted(monkeypatch, ["Yes.", TransientBackendError("503 after retries"),
                                      "No.", "Hmm.", "Hmm."])
-    journal = tmp_path / "j.jsonl"
-    out = await run_arm(ARM, items, journal, CFG)
-    rows = read_jsonl(journal)
-    assert out == {"arm": "s", "written": 5, "stopped": None} and backend.closed
+    rows = [r.model_dump(mode="json") for r in await collect(items, images)]
+    assert len(rows) == 5 and backend.closed
     by_rank = {(r["keyword"], r["rank"]): r for r in rows}
     assert by_rank[("beach", 0)]["yes"] is True
     assert by_rank[("beach", 1)]["error"].startswith("backend: TransientBackendError")
     assert by_rank[("beach", 2)]["yes"] is False
     assert by_rank[("beach", 3)]["yes"] is None and by_rank[("beach", 3)]["error"] == "invalid"
-    assert by_rank[("money", 0)]["error"].startswith("image: ")
+    assert by_rank[("money", 0)]["error"].startswith("image: FileNotFoundError")
     # resume redoes backend failures only
     assert [is_final(r) for r in rows].count(False) == 1
     assert json.loads(by_rank[("beach", 0)]["answers"])
 
 
-async def test_budget_exhaustion_stops_the_arm_without_writing_a_row(tmp_path, items,
+async def test_budget_exhaustion_stops_the_arm_without_writing_a_row(items, images,
                                                                      monkeypatch):
     scripted(monkeypatch, ["Yes.", BudgetExceeded("budget 't' exhausted")])
-    out = await run_arm(ARM, items[:4], tmp_path / "j.jsonl", CFG)
-    assert out["stopped"] == "budget 't' exhausted"
-    assert len(read_jsonl(tmp_path / "j.jsonl")) == 1
+    got = await collect(items[:4], images)
+    assert [type(g) for g in got] == [ResultRow, ArmStopped]
+    assert got[-1].reason == "budget 't' exhausted"
 
 
-async def test_dead_endpoint_stops_the_arm_with_its_message(tmp_path, items, monkeypatch):
+async def test_dead_endpoint_stops_the_arm_with_its_message(items, images, monkeypatch):
     from valuespectrum.models.base import BackendUnavailable
 
     scripted(monkeypatch, ["Yes.", BackendUnavailable("http://127.0.0.1:9/v1: connection refused")])
-    out = await run_arm(ARM, items[:4], tmp_path / "j.jsonl", CFG)
-    assert out["stopped"].startswith("model backend unavailable: http://127.0.0.1:9/v1")
-    assert len(read_jsonl(tmp_path / "j.jsonl")) == 1  # no error row per remaining image
+    got = await collect(items[:4], images)
+    assert len(got) == 2  # one answer, then the stop: no error row per remaining image
+    assert got[-1].reason.startswith("model backend unavailable: http://127.0.0.1:9/v1")
 
 
-def test_images_are_downscaled_pngs_flattened_on_white(items):
+def test_the_ray_task_body_streams_plain_rows_and_installs_keys(items, images, monkeypatch):
+    import os
+
+    scripted(monkeypatch, ["Yes.", "No."])
+    monkeypatch.delenv("VSPEC_ARM_TEST_KEY", raising=False)
+    got = list(arm_stream(ARM, items[:2], images, CFG, {"VSPEC_ARM_TEST_KEY": "k"}))
+    assert [r[0]["yes"] for r in got] == [True, False]
+    assert os.environ.pop("VSPEC_ARM_TEST_KEY") == "k"
+
+
+def test_images_are_downscaled_pngs_flattened_on_white(items, images):
     png = load_png(items[0].path, 256)
-    import io
-
+    assert images[items[0].path] == png
     with Image.open(io.BytesIO(png)) as im:
         assert im.format == "PNG" and im.size == (256, 128) and im.mode == "RGB"
         assert im.getpixel((5, 5)) == (255, 255, 255)  # transparent -> white, not black

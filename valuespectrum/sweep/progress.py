@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from valuespectrum.experiments.metrics import i_avg
+from valuespectrum.metrics import i_avg
 
 
 @dataclass

@@ -2,8 +2,8 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from valuespectrum.experiments.progress import SweepProgress
-from valuespectrum.experiments.results import TrialRecord
+from valuespectrum.sweep.progress import SweepProgress
+from valuespectrum.sweep.results import TrialRecord
 from valuespectrum.types import StepRecord
 
 

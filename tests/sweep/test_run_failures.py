@@ -7,13 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from vspec_helpers import ROOT, run_vspec, write_spec
+from vspec_helpers import run_vspec, sweep_spec, write_spec
 
-from valuespectrum.config import ConfigError
-from valuespectrum.experiments.results import load_table
-from valuespectrum.experiments.runner import SweepRunner
-from valuespectrum.experiments.spec import ExperimentSpec
-from valuespectrum.personas import PersonaLibrary
+from valuespectrum.runs import PlanChanged
+from valuespectrum.runs import read_table as load_table
+from valuespectrum.sweep.driver import SweepRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from openai_test_server import OpenAITestServer  # noqa: E402 - test double beside the model tests
@@ -21,13 +19,9 @@ from openai_test_server import OpenAITestServer  # noqa: E402 - test double besi
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+@pytest.fixture
+def ray_local(ray_session):
+    return ray_session
 
 
 def test_budget_cap_stops_new_calls_and_keeps_what_was_recorded(ray_local, tmp_path,
@@ -35,17 +29,18 @@ def test_budget_cap_stops_new_calls_and_keeps_what_was_recorded(ray_local, tmp_p
     monkeypatch.setenv("VSPEC_TEST_API_KEY", "sk-test-not-a-secret")
     server = OpenAITestServer("Yes, I would watch this.").start()
     try:
-        spec = ExperimentSpec(
-            name="budget", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+        fields = dict(
+            name="budget", personas=["pet_owner"],
             models=[{"spec": "openai:test-model", "base_url": server.url,
                      "api_key_env": "VSPEC_TEST_API_KEY", "cache": False,
                      "price": {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0}}],
             platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
             trials=4, scrolls=50, window=10, concurrency=2, budget_usd=0.5,
             corpus=str(corpus_dir), output=str(tmp_path / "run"),
+            cache_dir=str(tmp_path / "cache"),
         )
-        personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
-        outcome = SweepRunner(spec, personas, cache_dir=str(tmp_path / "cache")).run()
+        spec = sweep_spec(tmp_path / "budget.yaml", **fields)
+        outcome = SweepRunner(spec).run()
     finally:
         server.stop()
     assert outcome.fatal and "budget" in outcome.fatal
@@ -64,9 +59,8 @@ def test_budget_cap_stops_new_calls_and_keeps_what_was_recorded(ray_local, tmp_p
     # resuming counts what was already spent: the cap is reached, so no new call is made
     server = OpenAITestServer("Yes, I would watch this.").start()
     try:
-        spec = spec.model_copy(update={"models": [spec.models[0].model_copy(
-            update={"base_url": server.url})]})
-        again = SweepRunner(spec, personas, cache_dir=str(tmp_path / "cache")).run()
+        fields["models"][0]["base_url"] = server.url  # where the model is reached may change
+        again = SweepRunner(sweep_spec(tmp_path / "budget.yaml", **fields)).run()
     finally:
         server.stop()
     assert again.fatal and "budget" in again.fatal
@@ -112,20 +106,19 @@ def test_missing_api_key_is_reported_before_anything_starts(tmp_path):
     )
     proc = run_vspec(["run", str(spec), "--plain"], tmp_path, timeout=120)
     assert proc.returncode == 2
-    assert "VSPEC_SURELY_UNSET_KEY is not set" in proc.stderr
+    assert "openai:gpt-4o needs $VSPEC_SURELY_UNSET_KEY" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_a_trial_over_its_timeout_is_recorded_as_timeout(ray_local, tmp_path, corpus_dir):
-    spec = ExperimentSpec(
-        name="slow", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+    spec = sweep_spec(
+        tmp_path / "slow.yaml", name="slow", personas=["pet_owner"],
         models=[{"spec": "scripted:Yes.", "params": {"latency_s": 0.5}}],
         platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
         trials=2, scrolls=40, window=5, concurrency=2, trial_timeout_s=3,
         corpus=str(corpus_dir), output=str(tmp_path / "run"),
     )
-    personas = PersonaLibrary(spec.persona_dir).select(spec.personas)
-    outcome = SweepRunner(spec, personas).run()
+    outcome = SweepRunner(spec).run()
     assert outcome.statuses == {"timeout": 2}
     trials = load_table(tmp_path / "run" / "trials.parquet")
     assert all(t["status"] == "timeout" and "exceeded 3 s" in t["error"] for t in trials)
@@ -136,19 +129,28 @@ def test_a_trial_over_its_timeout_is_recorded_as_timeout(ray_local, tmp_path, co
 
 def test_resuming_under_an_edited_spec_is_refused_and_the_run_is_left_alone(
         ray_local, tmp_path, corpus_dir):
-    base = dict(name="edit", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+    base = dict(name="edit", personas=["pet_owner"],
                 models=["always:yes"], platforms=[{"style": "tiktok", "environment": "http"}],
                 strategies=["simple"], trials=1, scrolls=4, window=2, corpus=str(corpus_dir),
                 output=str(tmp_path / "run"))
-    personas = PersonaLibrary(base["persona_dir"]).select(base["personas"])
-    assert SweepRunner(ExperimentSpec(**base), personas).run().statuses == {"done": 1}
+
+    def spec(**changes):
+        return sweep_spec(tmp_path / "edit.yaml", **{**base, **changes})
+
+    assert SweepRunner(spec()).run().statuses == {"done": 1}
     before = (tmp_path / "run" / "steps.parquet").read_bytes()
 
-    edited = ExperimentSpec(**{**base, "scrolls": 6})
-    with pytest.raises(ConfigError, match=r"different spec .*scrolls: 4 -> 6"):
-        SweepRunner(edited, personas).run()
+    with pytest.raises(PlanChanged, match=r"different plan\. Changed: scrolls: 4 -> 6"):
+        SweepRunner(spec(scrolls=6)).run()
     assert (tmp_path / "run" / "steps.parquet").read_bytes() == before
+    with pytest.raises(PlanChanged, match=r"recommenders\.tiktok\.warmup_views: .* -> 3"):
+        SweepRunner(spec(recommenders={"tiktok": {"warmup_views": 3}})).run()
 
     # settings that do not change what was recorded may change; the done trial is kept
-    again = SweepRunner(ExperimentSpec(**{**base, "concurrency": 2, "window": 1}), personas).run()
+    again = SweepRunner(spec(concurrency=2, window=1)).run()
     assert again.skipped == 1 and again.statuses == {}
+
+    # --restart starts over under the new plan
+    fresh = SweepRunner(spec(scrolls=6), restart=True).run()
+    assert fresh.skipped == 0 and fresh.statuses == {"done": 1}
+    assert len(load_table(tmp_path / "run" / "steps.parquet")) == 6

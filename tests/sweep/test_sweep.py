@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from vspec_helpers import VSPEC, run_vspec, vspec_env, write_spec
 
-from valuespectrum.experiments.results import load_table, read_jsonl
+from valuespectrum.runs import read_jsonl
+from valuespectrum.runs import read_table as load_table
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -95,21 +96,23 @@ def test_killed_runner_resumes_to_the_same_tables(full_run, tmp_path, corpus_dir
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
 
+    trials_journal = run_dir / "journal" / "_trials.jsonl"
+
     def partial() -> list[Path]:
         return [p for p in (run_dir / "journal").glob("*.jsonl")
-                if 0 < len(read_jsonl(p)) < SCROLLS - 2]
+                if p != trials_journal and 0 < len(read_jsonl(p)) < SCROLLS - 2]
 
     deadline = time.time() + 600
     try:  # kill it once some trials are done and another is part-way through
         while time.time() < deadline and not (
-            len(read_jsonl(run_dir / "trials.jsonl")) >= 2 and partial()
+            len(read_jsonl(trials_journal)) >= 2 and partial()
         ):
             assert proc.poll() is None, "runner ended before it could be interrupted"
             time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    finished = len(read_jsonl(run_dir / "trials.jsonl"))
+    finished = len(read_jsonl(trials_journal))
     assert 2 <= finished < N_TRIALS
     assert partial(), "expected a trial interrupted mid-way"
 
@@ -121,14 +124,22 @@ def test_killed_runner_resumes_to_the_same_tables(full_run, tmp_path, corpus_dir
     shutil.rmtree(run_dir / "screens")  # keep the test's disk use small
 
 
-def test_a_second_runner_on_the_same_directory_is_refused(full_run, tmp_path):
-    from valuespectrum.experiments.results import RunDirectory
+def test_the_saved_spec_reruns_into_a_new_folder_with_identical_tables(full_run, tmp_path):
+    proc = run_vspec(["run", str(full_run / "spec.yaml"), "--plain", "--no-report",
+                      "--output", str(tmp_path / "again")], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert stable_rows(tmp_path / "again") == stable_rows(full_run)
+    shutil.rmtree(tmp_path / "again" / "screens")
 
-    rd = RunDirectory(tmp_path / "locked")
+
+def test_a_second_runner_on_the_same_directory_is_refused(full_run, tmp_path):
+    from valuespectrum.runs import RunDirectory
+
+    rd = RunDirectory(tmp_path / "locked", "sweep")
     rd.acquire()
     spec = write_spec(tmp_path / "l.yaml", name="l", **GRID, trials=1, scrolls=5, window=2,
                       output=str(tmp_path / "locked"))
     proc = run_vspec(["run", str(spec), "--plain"], tmp_path, timeout=120)
     rd.release()
     assert proc.returncode == 2
-    assert "is being written by pid" in proc.stderr
+    assert f"run directory {tmp_path / 'locked'} is being written by pid" in proc.stderr

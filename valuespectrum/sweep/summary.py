@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -10,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from valuespectrum.experiments.metrics import i_avg, i_avg_ci, pooled_increase, value_share_drift
-from valuespectrum.experiments.results import RunDirectory
-
-CONTROL_PROVIDERS = ("random", "always")
+from valuespectrum.metrics import i_avg, i_avg_ci, pooled_increase, value_share_drift
+from valuespectrum.runs import RunDirectory, write_json
+from valuespectrum.sweep.results import SweepResults
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -68,7 +66,7 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
 
     Only the trials of the current plan (`trial_ids`, default all recorded) are counted.
     """
-    rd = RunDirectory(run_dir)
+    rd = SweepResults(RunDirectory(run_dir, "sweep"))
     trials = rd.trial_records()
     if trial_ids is not None:
         planned = set(trial_ids)
@@ -88,11 +86,14 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
             cells[rec.cell].append(rec.trial_id)
             groups[(rec.model, rec.platform, rec.strategy)].append(rec.trial_id)
 
-    providers = {m.label: m.provider for m in spec.models}
+    from valuespectrum.feed.recommenders import STYLES
+
+    kinds = {m.label: m.kind for m in spec.models}
 
     def control(model: str, platform: str) -> bool:
-        """A feed that does not learn, or a viewer that does not look."""
-        return platform == "random" or providers.get(model) in CONTROL_PROVIDERS
+        """A feed that does not learn, or a viewer that does not look (registry-driven)."""
+        style = STYLES.get(platform)
+        return (style is not None and not style.learning) or kinds.get(model) == "control"
 
     cell_rows = []
     for cell, (persona, model, platform, strategy) in sorted(cell_meta.items()):
@@ -132,7 +133,4 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
 
 
 def write_summary(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None) -> Path:
-    summary = summarize(run_dir, spec, trial_ids)
-    path = Path(run_dir) / "summary.json"
-    path.write_text(json.dumps(summary, indent=2))
-    return path
+    return write_json(Path(run_dir) / "summary.json", summarize(run_dir, spec, trial_ids))

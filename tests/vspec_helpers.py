@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VSPEC = [sys.executable, "-m", "valuespectrum.cli"]
 
 
@@ -29,3 +29,10 @@ def vspec_env(tmp: Path) -> dict[str, str]:
 def run_vspec(args: list[str], tmp: Path, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([*VSPEC, *args], env=vspec_env(tmp), capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
+
+
+def sweep_spec(path: Path, **fields):
+    """Write a sweep spec file (personas from the repository) and load it as `vspec` would."""
+    from valuespectrum.sweep.spec import load_sweep_spec
+
+    return load_sweep_spec(write_spec(path, **fields))

@@ -1,0 +1,73 @@
+"""A sweep's records in its run directory: journals, screenshots, resume, tables."""
+
+import pytest
+
+from valuespectrum.runs import RunDirectory, read_table
+from valuespectrum.sweep.results import SweepResults, TrialRecord
+from valuespectrum.types import StepRecord
+
+
+def rec(tid: str, step: int, decision: int | None = 1) -> StepRecord:
+    return StepRecord(trial_id=tid, cell="c", persona="p", model="m", platform="tiktok",
+                      strategy="simple", step=step, decision=decision)
+
+
+def trial(tid: str, status: str = "done", steps: int = 2) -> TrialRecord:
+    return TrialRecord(trial_id=tid, cell="c", persona="p", model="m", platform="tiktok",
+                       strategy="simple", index=0, seed=1, status=status, steps=steps)
+
+
+@pytest.fixture
+def results(tmp_path):
+    rd = RunDirectory(tmp_path, "sweep")
+    rd.acquire()
+    yield SweepResults(rd)
+    rd.release()
+
+
+def test_torn_last_line_is_ignored_and_resume_skips_done_trials(results, tmp_path):
+    results.start_trial("a")
+    results.append_step(rec("a", 0))
+    results.append_step(rec("a", 1, None), jpeg=b"\xff\xd8fakejpeg")
+    results.finish_trial(trial("a"))
+    results.start_trial("b")
+    results.append_step(rec("b", 0))
+    journal = results.run.journal("b")
+    with journal.path.open("a") as f:  # a crash in the middle of writing a line
+        f.write('{"trial_id": "b", "st')
+    assert len(journal.rows()) == 1
+    assert results.completed() == {"a"}
+    assert results.repair() == {"b": len('{"trial_id": "b", "st')}
+    # a rerun redoes "b" from scratch
+    results.start_trial("b")
+    assert not journal.path.exists()
+    rows = results.step_rows()
+    assert [(r["trial_id"], r["step"]) for r in rows] == [("a", 0), ("a", 1)]
+    assert rows[1]["screenshot_path"] == "screens/a/0001.jpg"
+    assert (tmp_path / "screens/a/0001.jpg").read_bytes().startswith(b"\xff\xd8")
+
+
+def test_done_trial_with_missing_steps_is_not_complete(results):
+    results.append_step(rec("a", 0))
+    results.finish_trial(trial("a", steps=2))
+    assert results.completed() == set()
+
+
+def test_consolidate_writes_typed_tables_with_invalid_kept(results):
+    results.append_step(rec("a", 1, None))
+    results.append_step(rec("a", 0, 0))
+    results.finish_trial(trial("a", "failed"))
+    steps_p, trials_p = results.consolidate(["a"])
+    steps = read_table(steps_p)
+    assert [r["step"] for r in steps] == [0, 1]
+    assert [r["decision"] for r in steps] == [0, None]
+    assert {r["trial_status"] for r in steps} == {"failed"}
+    assert read_table(trials_p)[0]["status"] == "failed"
+
+
+def test_planned_trials_without_records_are_unfinished_and_others_left_out(results):
+    results.append_step(rec("a", 0))
+    results.append_step(rec("old", 0))  # a trial of an earlier plan
+    steps_p, trials_p = results.consolidate(["a", "b"])
+    assert [(r["trial_id"], r["trial_status"]) for r in read_table(steps_p)] == [("a", "unfinished")]
+    assert read_table(trials_p) == []

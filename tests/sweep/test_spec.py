@@ -1,0 +1,145 @@
+from pathlib import Path
+
+import pytest
+
+from valuespectrum.config import ConfigError
+from valuespectrum.sweep.spec import expand, load_sweep_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_experiment(path):
+    spec = load_sweep_spec(path)
+    return spec, spec.persona_list
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "exp.yaml"
+    p.write_text(text)
+    return p
+
+
+BASE = f"""name: t
+persona_dir: {ROOT / 'personas'}
+personas: [pet_owner]
+models: ["always:yes"]
+platforms: [tiktok]
+"""
+
+
+@pytest.mark.parametrize("name", ["demo", "paper", "sweep-controls"])
+def test_shipped_specs_load_and_expand_from_any_directory(name, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # inputs resolve against the spec's folder, not the cwd
+    spec, personas = load_experiment(ROOT / "experiments" / f"{name}.yaml")
+    trials = expand(spec, personas)
+    cells = {t.cell for t in trials}
+    assert len(trials) == len(cells) * spec.trials
+    assert len({t.trial_id for t in trials}) == len(trials)
+
+
+def test_expansion_is_stable_and_seeds_differ(tmp_path):
+    spec, personas = load_experiment(write(tmp_path, BASE + "trials: 3\nscrolls: 10\nwindow: 5\n"))
+    a, b = expand(spec, personas), expand(spec, personas)
+    assert [t.trial_id for t in a] == [t.trial_id for t in b]
+    assert [t.seed for t in a] == [t.seed for t in b]
+    assert len({t.seed for t in a}) == 3
+
+
+def test_unknown_field_names_file_line_and_field(tmp_path):
+    p = write(tmp_path, BASE + "scrols: 10\n")
+    with pytest.raises(ConfigError) as e:
+        load_experiment(p)
+    msg = str(e.value)
+    assert str(p) in msg and ":6:" in msg and "scrols" in msg and "unknown field" in msg
+
+
+def test_unknown_platform_style(tmp_path):
+    p = write(tmp_path, BASE.replace("[tiktok]", "[tiktak]"))
+    with pytest.raises(ConfigError, match="platforms.0.style.*tiktak"):
+        load_experiment(p)
+
+
+def test_window_larger_than_scrolls(tmp_path):
+    with pytest.raises(ConfigError, match="window"):
+        load_experiment(write(tmp_path, BASE + "scrolls: 10\nwindow: 20\n"))
+
+
+def test_missing_persona_lists_known_ones(tmp_path):
+    p = write(tmp_path, BASE.replace("[pet_owner]", "[cat_lady]"))
+    with pytest.raises(ConfigError, match="cat_lady.*known: .*pet_owner"):
+        load_experiment(p)
+
+
+def test_persona_globs(tmp_path):
+    spec, personas = load_experiment(write(tmp_path, BASE.replace("[pet_owner]", "['*_owner', 'athlete']")))
+    assert [p.name for p in personas] == ["pet_owner", "athlete"]
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    p = write(tmp_path, BASE + "trials: [1,\n")
+    with pytest.raises(ConfigError, match=r"exp.yaml:\d+: invalid YAML"):
+        load_experiment(p)
+
+
+def test_windows_must_not_overlap(tmp_path):
+    with pytest.raises(ConfigError, match="at most half of scrolls"):
+        load_experiment(write(tmp_path, BASE + "scrolls: 10\nwindow: 6\n"))
+
+
+def test_unknown_output_placeholder_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"output: .*only the placeholder \{name\}"):
+        load_experiment(write(tmp_path, BASE + "output: runs/{date}\n"))
+
+
+def test_relative_inputs_resolve_against_the_spec_folder_outputs_against_cwd(tmp_path,
+                                                                          monkeypatch):
+    (tmp_path / "specs" / "people").mkdir(parents=True)
+    (tmp_path / "specs" / "people" / "pet_owner.yaml").write_text(
+        (ROOT / "personas" / "pet_owner.yaml").read_text())
+    p = tmp_path / "specs" / "exp.yaml"
+    p.write_text("name: t\npersona_dir: people\npersonas: [pet_owner]\nmodels: [always:yes]\n"
+                 "platforms: [tiktok]\ncorpus: data/corpus\noutput: out/{name}\n")
+    monkeypatch.chdir(tmp_path)
+    spec = load_sweep_spec(p)
+    assert [x.name for x in spec.persona_list] == ["pet_owner"]
+    assert spec.corpus_path() == tmp_path / "specs" / "data" / "corpus"
+    assert spec.output_dir() == Path("out/t")
+    monkeypatch.setenv("VSPEC_HOME", str(tmp_path / "home"))
+    p.write_text(p.read_text().replace("data/corpus", "${VSPEC_HOME}/corpus/x"))
+    assert load_sweep_spec(p).corpus_path() == tmp_path / "home" / "corpus" / "x"
+
+
+def test_the_saved_spec_is_self_contained_and_reruns_as_it_is(tmp_path):
+    import yaml
+
+    spec = load_sweep_spec(write(tmp_path, BASE + "recommenders: {tiktok: {warmup_views: 7}}\n"))
+    saved = spec.saved()
+    assert saved["kind"] == "sweep"
+    assert saved["personas"][0]["traits"]  # inline: a rerun does not need the persona files
+    assert saved["recommenders"]["tiktok"]["warmup_views"] == 7
+    again = tmp_path / "again" / "spec.yaml"
+    again.parent.mkdir()
+    again.write_text(yaml.safe_dump(saved))
+    reloaded = load_sweep_spec(again)
+    assert reloaded.saved() == saved
+    assert [t.model_dump() for t in expand(reloaded)] == [t.model_dump() for t in expand(spec)]
+
+
+def test_unknown_strategy_and_environment_come_from_the_registries(tmp_path):
+    with pytest.raises(ConfigError, match="unknown strategy 'fancy'.*plain, simple, isq"):
+        load_experiment(write(tmp_path, BASE + "strategies: [fancy]\n"))
+    with pytest.raises(ConfigError, match="unknown environment kind 'tv'"):
+        load_experiment(write(tmp_path, BASE + "environment: tv\n"))
+    with pytest.raises(ConfigError, match="unknown option.*'zoom'.*environment 'http'"):
+        load_experiment(write(tmp_path, BASE.replace(
+            "[tiktok]", "[{style: tiktok, environment: http, options: {zoom: 2}}]")))
+
+
+def test_inline_personas_and_duplicate_names(tmp_path):
+    inline = ("personas:\n  - {name: cat_person, description: Likes cats., "
+              "traits: [I have three cats.], values: [benevolence]}\n  - pet_owner\n")
+    spec = load_sweep_spec(write(tmp_path, BASE.replace("personas: [pet_owner]\n", inline)))
+    assert [p.name for p in spec.persona_list] == ["cat_person", "pet_owner"]
+    dup = inline.replace("cat_person", "pet_owner")
+    with pytest.raises(ConfigError, match="two personas are named"):
+        load_sweep_spec(write(tmp_path, BASE.replace("personas: [pet_owner]\n", dup)))

@@ -1,0 +1,135 @@
+"""The provider registry: the one table that spec validation, the backend factory, cost
+accounting and the sweep's control detection all read.
+
+A provider is the prefix of a model spec (``openai:gpt-4o``). Each entry says what kind of
+model it is, how its target is validated, where an OpenAI-compatible provider lives and
+which variable holds its key, and which factory builds it (SDKs are imported lazily).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from valuespectrum.models.base import Backend
+    from valuespectrum.models.spec import ModelSpec
+
+Kind = Literal["api", "served", "viewer", "control", "double"]
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One model provider.
+
+    Attributes:
+        name: The spec prefix.
+        kind: ``api`` (a paid endpoint), ``served`` (vLLM on a GPU node), ``viewer`` (a CPU
+            viewer that looks at content, e.g. ``embed:``), ``control`` (a viewer that does
+            not look: ``random:``, ``always:``), ``double`` (the scripted test double).
+        factory: Builds the bare backend from a spec (imports its SDK lazily).
+        check_target: Raises ValueError when the part after the prefix is malformed.
+        base_url: Default endpoint of an OpenAI-compatible provider.
+        key_env: Default variable holding that endpoint's API key.
+        json_schema: Whether the endpoint honours ``response_format=json_schema``.
+    """
+
+    name: str
+    kind: Kind
+    factory: Callable[[ModelSpec], Backend]
+    check_target: Callable[[str], None] | None = None
+    base_url: str | None = None
+    key_env: str | None = None
+    json_schema: bool = False
+
+    @property
+    def local(self) -> bool:
+        """No network, no cost, nothing to retry (CPU viewers, controls, test double)."""
+        return self.kind in ("viewer", "control", "double")
+
+
+def _openai(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.openai_backend import OpenAIBackend
+
+    p = PROVIDERS[spec.provider]
+    json_ok = spec.json_schema if spec.json_schema is not None else p.json_schema
+    return OpenAIBackend(spec.target, base_url=spec.base_url or p.base_url,
+                         api_key_env=spec.key_env(), params=spec.params,
+                         supports_json_schema=json_ok, name=spec.spec)
+
+
+def _vllm(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.vllm import VllmBackend
+
+    return VllmBackend(spec)
+
+
+def _baseline(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.baselines import make_baseline
+
+    return make_baseline(spec)
+
+
+def _scripted(spec: ModelSpec) -> Backend:
+    from valuespectrum.config import ConfigError
+    from valuespectrum.models.scripted import ScriptedBackend
+
+    params = dict(spec.params)
+    replies = params.pop("replies", spec.target)
+    latency = float(params.pop("latency_s", 0.0))
+    if params:
+        raise ConfigError(f"{spec.spec}: unknown params {sorted(params)} (expected replies, latency_s)")
+    return ScriptedBackend(replies, latency_s=latency, name=spec.spec,
+                           supports_json_schema=bool(spec.json_schema))
+
+
+def _check_embed(target: str) -> None:
+    from valuespectrum.embedders import validate_embedder
+
+    validate_embedder(target)
+
+
+def _check_random(target: str) -> None:
+    try:
+        p = float(target)
+    except ValueError:
+        p = -1.0
+    if not 0.0 <= p <= 1.0:
+        raise ValueError("random:<p> needs a probability between 0 and 1")
+
+
+def _check_always(target: str) -> None:
+    if target not in ("yes", "no"):
+        raise ValueError("expected 'always:yes' or 'always:no'")
+
+
+PROVIDERS: MappingProxyType[str, Provider] = MappingProxyType({p.name: p for p in (
+    Provider("openai", "api", _openai, base_url=None, key_env="OPENAI_API_KEY",
+             json_schema=True),
+    Provider("anthropic", "api", _openai, base_url="https://api.anthropic.com/v1/",
+             key_env="ANTHROPIC_API_KEY"),
+    Provider("gemini", "api", _openai,
+             base_url="https://generativelanguage.googleapis.com/v1beta/openai/",
+             key_env="GEMINI_API_KEY", json_schema=True),
+    Provider("dashscope", "api", _openai,
+             base_url="https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+             key_env="DASHSCOPE_API_KEY"),
+    Provider("vllm", "served", _vllm, json_schema=True),
+    Provider("embed", "viewer", _baseline, check_target=_check_embed),
+    Provider("random", "control", _baseline, check_target=_check_random),
+    Provider("always", "control", _baseline, check_target=_check_always),
+    Provider("scripted", "double", _scripted),
+)})
+
+OPENAI_API_URL = "https://api.openai.com/v1"
+
+
+def provider(name: str) -> Provider:
+    """The registered provider `name`; ValueError naming the known ones."""
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown provider {name!r}; expected one of "
+                         f"{', '.join(PROVIDERS)}") from None

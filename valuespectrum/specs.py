@@ -1,0 +1,84 @@
+"""Spec files of both pipelines: which kind a file is, and how paths in it resolve.
+
+Path rules (the same for sweeps and the benchmark):
+
+- **Inputs** named in a spec (``persona_dir``, ``corpus``, ``prompts``, ``recommenders``,
+  ``store``, ``values``, ``ingest``) resolve against the **spec file's folder**, so a spec
+  works from any current directory.
+- **Outputs** (``output``, ``cache_dir``) resolve against the **current directory**.
+- ``${VSPEC_HOME}`` (default ``./.vspec``), other environment variables and ``~`` are
+  expanded first, so ``${VSPEC_HOME}/corpus/openclipart`` names the default corpus.
+
+A run saves its *resolved* spec (absolute input paths, personas and recommender parameters
+inline) as ``RUN_DIR/spec.yaml``; ``vspec run RUN_DIR/spec.yaml`` reruns it as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from valuespectrum.config import ConfigError, read_yaml
+
+Kind = Literal["sweep", "spectrum"]
+KINDS: tuple[str, ...] = ("sweep", "spectrum")
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def vspec_home() -> Path:
+    """`$VSPEC_HOME`, default `./.vspec` (corpora, stores, caches)."""
+    return Path(os.environ.get("VSPEC_HOME") or Path.cwd() / ".vspec")
+
+
+def expand(value: str | Path) -> str:
+    """Expand ``${VSPEC_HOME}`` (with its default), other variables and ``~``.
+
+    Raises:
+        ConfigError: a variable other than VSPEC_HOME is not set.
+    """
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        if name == "VSPEC_HOME":
+            return str(vspec_home())
+        if name not in os.environ:
+            raise ConfigError(f"{value}: environment variable ${name} is not set")
+        return os.environ[name]
+
+    return os.path.expanduser(_VAR.sub(sub, str(value)))
+
+
+def resolve_input(value: str | Path, base: str | Path) -> Path:
+    """An input path from a spec: expanded, then relative to `base` (the spec's folder)."""
+    path = Path(expand(value))
+    return Path(os.path.normpath(path if path.is_absolute() else Path(base) / path))
+
+
+def resolve_output(value: str | Path) -> Path:
+    """An output path from a spec: expanded, relative to the current directory."""
+    return Path(expand(value))
+
+
+def spec_kind(data: Any, source: str) -> Kind:
+    """The `kind` of a parsed spec (``sweep`` when the field is absent)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of spec fields")
+    kind = data.get("kind", "sweep")
+    if kind not in KINDS:
+        raise ConfigError(f"{source}: kind: {kind!r} is not a spec kind; expected "
+                          f"{' or '.join(KINDS)}")
+    return kind
+
+
+def load_any(path: str | Path) -> Any:
+    """Load a sweep or spectrum spec by its `kind` (resolved, ready to run)."""
+    data, _ = read_yaml(path)
+    if spec_kind(data, str(path)) == "spectrum":
+        from valuespectrum.spectrum.spec import load_spectrum_spec
+
+        return load_spectrum_spec(path)
+    from valuespectrum.sweep.spec import load_sweep_spec
+
+    return load_sweep_spec(path)

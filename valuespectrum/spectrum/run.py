@@ -1,0 +1,289 @@
+"""The Value-Spectrum benchmark run (paper section 4; Figure 9 of section 6).
+
+    spec -> [ingest] -> retrieval (top-k per keyword, once, by the store's single owner)
+         -> arms (one per model, in parallel on Ray) -> journals -> results.parquet
+         -> summary.json (Table 1 numbers) -> report (figures)
+
+RUN_DIR (the shared `RunDirectory` layout) adds::
+
+    retrieval.parquet    the images each keyword retrieved (frozen at the first run)
+    abundance.json       Figure 2 counts
+    journal/<arm>.jsonl  one line per answer, appended by the driver as answers arrive
+    results.parquet      one row per answer, in a fixed order (see ResultRow)
+    summary.json         kind: spectrum, Table 1 numbers, invalid counts, spend
+
+Resume (rerun the same command): retrieval is read back instead of recomputed, answers
+already journaled are kept (backend failures are redone) and the tables are rebuilt in the
+same fixed order, so a resumed run ends with the same tables as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from valuespectrum.config import ConfigError
+from valuespectrum.models.shared import run_scope
+from valuespectrum.runs import (
+    Plan,
+    RunDirectory,
+    arrow_schema,
+    fingerprint,
+    read_table,
+    write_json,
+    write_table,
+)
+from valuespectrum.spectrum.arms import (
+    Arm,
+    ArmConfig,
+    ArmStopped,
+    ResultRow,
+    SpectrumItem,
+    answer_items,
+    arm_stream,
+    is_final,
+    load_images,
+    row_key,
+)
+from valuespectrum.spectrum.spec import RESUMABLE_FIELDS, SpectrumSpec
+
+RETRIEVAL = "retrieval"
+
+
+def plan_arms(spec: SpectrumSpec) -> list[Arm]:
+    """The plain arm of every model, then a caption_llm arm per Figure 9 pair.
+
+    A pair's VLM also gets a plain arm (added if it is not among `models`), since Figure 9
+    compares the VLM's direct answers with the caption + LLM answers on the same images.
+    """
+    arms = [Arm(label=m.label, strategy="plain", model=m, vlm_label=m.label) for m in spec.models]
+    have = {a.label for a in arms}
+    for pair in spec.caption_llm:
+        vlm = pair.vlm.label
+        if vlm not in have:
+            arms.append(Arm(label=vlm, strategy="plain", model=pair.vlm, vlm_label=vlm))
+            have.add(vlm)
+        label = f"{vlm}+{pair.llm.label}"
+        if label not in have:
+            arms.append(Arm(label=label, strategy="caption_llm", model=pair.vlm,
+                            text_model=pair.llm, vlm_label=vlm))
+            have.add(label)
+    return arms
+
+
+class SpectrumRun:
+    """Drives one spectrum run directory (single writer; rerunning resumes).
+
+    Args:
+        spec: A spec from `load_spectrum_spec` (inputs resolved).
+        ray_address: Join this Ray cluster (``parallel: ray``; default: local Ray).
+        restart: Clear the run directory's earlier results first.
+        output: Override the spec's output directory.
+    """
+
+    def __init__(self, spec: SpectrumSpec, *, ray_address: str | None = None,
+                 restart: bool = False, output: str | Path | None = None) -> None:
+        self.spec = spec
+        self.run_dir = RunDirectory(Path(output) if output else spec.output_dir(), "spectrum")
+        self.root = self.run_dir.root
+        self.ray_address = ray_address
+        self.restart = restart
+        self.arms = plan_arms(spec)
+        self.prompts = spec.prompt_set()
+        self.scope = run_scope(spec.name, self.root)
+        self.repaired: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ the plan
+    def plan(self) -> Plan:
+        """Retrieval and each arm, fingerprinted by what their results depend on."""
+        from valuespectrum.sweep.driver import prompt_context
+        from valuespectrum.values import load_values
+
+        s = self.spec
+        catalog = load_values(s.values_path())
+        context = {"prompts": prompt_context(self.prompts),
+                   "values": fingerprint(catalog.model_dump(mode="json"))}
+        retrieval = fingerprint(s.embedder, s.top_k, s.filters.model_dump(mode="json"),
+                                s.keyword_template, s.abundance_radius, context["values"])
+        entries = {RETRIEVAL: retrieval}
+        for arm in self.arms:
+            entries[f"arm:{arm.label}"] = fingerprint(
+                arm.fingerprint_data(), s.followups, s.max_image_px, s.seed, context["prompts"],
+                retrieval)
+        return Plan(context=context, entries=entries)
+
+    def _config(self) -> ArmConfig:
+        s = self.spec
+        cache = s.cache_path()
+        return ArmConfig(run_name=self.scope, cache_dir=str(cache) if cache else None,
+                         budget_usd=s.budget_usd, followups=s.followups,
+                         concurrency=s.concurrency, seed=s.seed, prompts=self.prompts)
+
+    # ------------------------------------------------------------------ retrieval
+    def retrieve(self, progress: bool = True) -> list[SpectrumItem]:
+        """Ingest (if asked), then retrieve and record the images and abundance, once.
+
+        On Ray the store is opened by a `StoreActor` (after Ray started), never in the
+        driver; locally the driver owns it for this step only.
+        """
+        path = self.root / "retrieval.parquet"
+        if path.exists():
+            return [SpectrumItem(**r) for r in read_table(path)]
+        from valuespectrum.store.actor import StoreActor, StoreOwner
+
+        s = self.spec
+        args = {"k": s.top_k, "filters": s.filters.model_dump(), "template": s.keyword_template,
+                "radius": s.abundance_radius, "ingest": s.ingest_source()}
+        if s.parallel == "ray":
+            import ray
+
+            owner = StoreActor.spawn(s.store_uri(), s.embedder, s.values_path())
+            try:
+                got = ray.get(owner.prepare.remote(**args))
+                ray.get(owner.close.remote())
+            except ray.exceptions.RayTaskError as e:  # the store's own error, not Ray's
+                cause = getattr(e, "cause", None)
+                raise (cause if isinstance(cause, Exception) else e) from None
+            finally:
+                ray.kill(owner)
+        else:
+            local = StoreOwner(s.store_uri(), s.embedder, s.values_path())
+            try:
+                got = local.prepare(**args, progress=progress)
+            finally:
+                local.close()
+        if got["count"] == 0:
+            raise ConfigError(f"{s.store_uri()}: the store has no screenshots for embedder "
+                              f"{s.embedder}; ingest some first (`vspec store ingest`)")
+        if not got["retrieved"]:
+            raise ConfigError(f"{s.store_uri()}: no screenshot matches the filters "
+                              f"{s.filters.model_dump(exclude_none=True)} (screenshots "
+                              "without a post date never pass a date filter)")
+        items = [SpectrumItem(value=r.value, keyword=r.keyword, rank=r.rank, image_id=str(r.hit.id),
+                              path=r.hit.path, caption=r.hit.caption, platform=r.hit.platform,
+                              posted=r.hit.posted, link=r.hit.link, distance=r.hit.distance)
+                 for r in got["retrieved"]]
+        write_json(self.root / "abundance.json", got["abundance"].model_dump(mode="json"))
+        write_table(path, [it.model_dump(mode="json") for it in items], arrow_schema(SpectrumItem))
+        return items
+
+    # ------------------------------------------------------------------ answering
+    def pending(self, items: list[SpectrumItem]) -> dict[str, list[SpectrumItem]]:
+        """Per arm, the items without a final answer in its journal."""
+        out = {}
+        for arm in self.arms:
+            done = {row_key(r) for r in self.run_dir.journal(arm.label).rows() if is_final(r)}
+            out[arm.label] = [it for it in items
+                              if (arm.label, it.value.value, it.keyword, it.rank) not in done]
+        return out
+
+    def answer(self, items: list[SpectrumItem],
+               on_progress: Callable[[int], None] | None = None) -> dict[str, str]:
+        """Run every arm over its pending items; returns arm -> why it stopped early."""
+        todo = self.pending(items)
+        jobs = [(a, todo[a.label]) for a in self.arms if todo[a.label]]
+        if not jobs:
+            return {}
+        images = load_images([it.path for _, its in jobs for it in its], self.spec.max_image_px)
+        return asyncio.run(self._answer(jobs, images, on_progress))
+
+    async def _answer(self, jobs: list[tuple[Arm, list[SpectrumItem]]],
+                      images: dict[str, bytes | str],
+                      on_progress: Callable[[int], None] | None) -> dict[str, str]:
+        cfg = self._config()
+        stopped: dict[str, str] = {}
+
+        def record(arm: Arm, rows: list[dict[str, Any]]) -> None:
+            self.run_dir.journal(arm.label).append(*rows)
+            if on_progress:
+                on_progress(len(rows))
+
+        if self.spec.parallel == "local":
+            from valuespectrum.models import SharedBudget
+
+            budget = (SharedBudget(cfg.budget_usd, cfg.run_name)
+                      if cfg.budget_usd is not None else None)  # one ledger for all arms
+
+            async def local_arm(arm: Arm, its: list[SpectrumItem]) -> None:
+                async for got in answer_items(arm, its, images, cfg, budget):
+                    if isinstance(got, ArmStopped):
+                        stopped[arm.label] = got.reason
+                    else:
+                        record(arm, [got.model_dump(mode="json")])
+
+            await asyncio.gather(*(local_arm(a, its) for a, its in jobs))
+            return stopped
+
+        import ray
+
+        from valuespectrum.cluster import api_keys
+
+        task = ray.remote(num_cpus=0.25, max_retries=0, num_returns="streaming")(arm_stream)
+        images_ref = ray.put(images)  # once, shared by every arm (bytes travel, not paths)
+
+        async def ray_arm(arm: Arm, its: list[SpectrumItem]) -> None:
+            keys = api_keys([m for m in (arm.model, arm.text_model) if m is not None])
+            try:
+                async for ref in task.remote(arm, its, images_ref, cfg, keys):
+                    got = await ref
+                    if isinstance(got, ArmStopped):
+                        stopped[arm.label] = got.reason
+                    else:
+                        record(arm, got)
+            except ray.exceptions.RayTaskError as e:  # surface the arm's own error
+                cause = getattr(e, "cause", None)
+                raise (cause if isinstance(cause, Exception) else e) from None
+
+        await asyncio.gather(*(ray_arm(a, its) for a, its in jobs))
+        return stopped
+
+    # ------------------------------------------------------------------ tables
+    def consolidate(self, items: list[SpectrumItem]) -> Path:
+        """results.parquet: the last final answer per key, in arm/value/keyword/rank order."""
+        latest: dict[tuple, dict[str, Any]] = {}
+        for arm in self.arms:
+            for r in self.run_dir.journal(arm.label).rows():
+                latest[row_key(r)] = r
+        order = {(it.value.value, it.keyword, it.rank): i for i, it in enumerate(items)}
+        arm_pos = {a.label: i for i, a in enumerate(self.arms)}
+        rows = sorted((r for r in latest.values() if r["arm"] in arm_pos),
+                      key=lambda r: (arm_pos[r["arm"]],
+                                     order.get((r["value"], r["keyword"], int(r["rank"])), 1 << 30)))
+        return write_table(self.root / "results.parquet", rows, arrow_schema(ResultRow))
+
+    def run(self, progress: bool = True) -> dict[str, Any]:
+        """Everything: retrieval, answers, tables, summary. Returns the summary."""
+        from valuespectrum.cluster import api_keys, release_run, start_ray, stop_ray
+        from valuespectrum.report.spectrum import write_summary
+
+        plan = self.plan()
+        api_keys(m for a in self.arms for m in (a.model, a.text_model) if m is not None)
+        self.run_dir.acquire()
+        started = False
+        try:
+            self.run_dir.begin(self.spec.saved(), plan, restart=self.restart,
+                               resumable=RESUMABLE_FIELDS)
+            self.repaired = {j.path.stem: n for j in self.run_dir.journals() if (n := j.repair())}
+            if self.spec.parallel == "ray":  # before the store: Ray forks, the store's gRPC can't
+                started = start_ray(self.ray_address, log_to_driver=False)
+            items = self.retrieve(progress=progress)
+            try:
+                stopped = self._with_progress(items, progress)
+            finally:
+                release_run(self.scope)
+            self.consolidate(items)
+            return write_summary(self.root, self.arms, stopped)
+        finally:
+            self.run_dir.release()
+            stop_ray(started)
+
+    def _with_progress(self, items: list[SpectrumItem], progress: bool) -> dict[str, str]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        total = sum(len(v) for v in self.pending(items).values())
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress) as bar:
+            task = bar.add_task(f"{len(self.arms)} arms x {len(items)} images", total=total)
+            return self.answer(items, lambda n: bar.advance(task, n))

@@ -1,0 +1,267 @@
+"""The sweep driver: expand a spec into trials, run them on Ray actors, journal every step.
+
+The driver is the only writer of the run directory. Actors stream typed trial events back
+(Ray generators); the driver adds feed metadata (category, value tags), writes each record
+and its screenshot, and updates the live progress view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from valuespectrum.agents.actor import ActorOptions
+from valuespectrum.cluster import api_keys, release_run, start_ray, stop_ray
+from valuespectrum.models.shared import run_scope
+from valuespectrum.runs import RunDirectory, fingerprint
+from valuespectrum.sweep.results import SweepResults, TrialRecord
+from valuespectrum.sweep.spec import RESUMABLE_FIELDS, SweepSpec, expand, plan_for
+from valuespectrum.trial import EndEvent, RestartEvent, StepEvent, TrialSpec
+from valuespectrum.types import StepRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    planned: int
+    skipped: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    fatal: str | None = None
+    wall_s: float = 0.0
+    repaired: dict[str, int] = field(default_factory=dict)
+
+
+def prompt_context(prompts: dict[str, Any]) -> dict[str, str]:
+    """The prompt set's declared version and a digest of its content."""
+    return {"version": str(prompts.get("version", "")), "digest": fingerprint(prompts)}
+
+
+class SweepRunner:
+    """Runs a sweep spec; rerunning the same spec resumes where it stopped.
+
+    Args:
+        spec: A spec from `load_sweep_spec` (inputs resolved, personas loaded).
+        ray_address: Join this Ray cluster (default: start Ray locally).
+        progress: Receives `SweepProgress` events (None: silent).
+        restart: Clear the run directory's earlier results first.
+        output: Override the spec's output directory.
+    """
+
+    def __init__(self, spec: SweepSpec, *, ray_address: str | None = None, progress: Any = None,
+                 restart: bool = False, output: str | Path | None = None) -> None:
+        self.spec = spec
+        self.prompts = spec.prompt_set()
+        self.trials = expand(spec, prompts=self.prompts)
+        self.run_dir = RunDirectory(Path(output) if output else spec.output_dir(), "sweep")
+        self.results = SweepResults(self.run_dir)
+        self.ray_address = ray_address
+        self.progress = progress
+        self.restart = restart
+        cache = spec.cache_path()
+        self.cache_dir = str(cache) if cache else None
+        self.scope = run_scope(spec.name, self.run_dir.root)
+        self._fatal: str | None = None
+        self._corpus: Any = None
+        self._platform: Any = None
+        self._keys: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ setup
+    def _load_feed(self) -> dict[str, Any]:
+        """Load the corpus and recommender parameters; returns the plan context."""
+        from valuespectrum.feed.corpus import Corpus
+        from valuespectrum.feed.platform import FeedPlatform
+
+        params = self.spec.recommender_params()
+        self._corpus = Corpus.load(self.spec.corpus_path())
+        self._platform = FeedPlatform(self._corpus, params)
+        styles = sorted({t.platform.style for t in self.trials})
+        return {
+            "corpus": self._corpus.fingerprint,
+            "recommenders": {s: params.for_style(s).model_dump(mode="json") for s in styles},
+            "prompts": prompt_context(self.prompts),
+        }
+
+    def _start_feed(self) -> Any:
+        from valuespectrum.feed.server import FeedServer
+
+        host = "127.0.0.1"
+        if self.ray_address:  # actors on other nodes must reach the feed
+            import ray
+
+            host = ray.util.get_node_ip_address()
+        return FeedServer(self._platform, host=host, port=0).start()
+
+    # ------------------------------------------------------------------ records
+    def _enrich(self, record: StepRecord, trial: TrialSpec) -> StepRecord:
+        if record.item_id is None or self._corpus is None or record.item_id not in self._corpus:
+            return record
+        item = self._corpus.get(record.item_id)
+        tags = tuple(v.value for v in item.value_tags)
+        wanted = {v.value for v in trial.persona.values}
+        return record.model_copy(update={"category": item.category, "value_tags": tags,
+                                         "value_match": bool(wanted & set(tags))})
+
+    def _trial_record(self, trial: TrialSpec, status: str, steps: int, restarts: int,
+                      error: str | None, started: float, node_id: str = "") -> TrialRecord:
+        return TrialRecord(
+            trial_id=trial.trial_id, cell=trial.cell, persona=trial.persona.name,
+            model=trial.model.label, platform=trial.platform.label, strategy=trial.strategy,
+            index=trial.index, seed=trial.seed, status=status, steps=steps, restarts=restarts,
+            error=error, node_id=node_id, started=started, ended=time.time())
+
+    def _notify(self, method: str, *args: Any) -> None:
+        if self.progress is not None:
+            getattr(self.progress, method)(*args)
+
+    # ------------------------------------------------------------------ one trial
+    async def _run_one(self, actor: Any, trial: TrialSpec) -> str:
+        import ray
+        from ray.exceptions import RayActorError
+
+        started = time.time()
+        attempts = 0
+        while True:
+            self.results.start_trial(trial.trial_id)
+            self._notify("trial_started", trial)
+            steps, restarts, status, error, node = 0, 0, "failed", None, ""
+            gen = actor.run_trial.remote(trial)
+            try:
+                async with asyncio.timeout(self.spec.trial_timeout_s):
+                    async for ref in gen:
+                        event = await ref
+                        if isinstance(event, StepEvent):
+                            rec = self._enrich(event.record, trial)
+                            rec = self.results.append_step(rec, event.jpeg)
+                            steps += 1
+                            self._notify("step", trial, rec)
+                        elif isinstance(event, RestartEvent):
+                            self.results.start_trial(trial.trial_id)
+                            steps, restarts = 0, event.attempt
+                            self._notify("restart", trial, event.error)
+                        elif isinstance(event, EndEvent):
+                            status, error, node = event.status, event.error, event.node_id
+                            restarts = event.restarts
+                            if event.fatal:
+                                self._fatal = error
+            except TimeoutError:
+                status, error = "timeout", f"trial exceeded {self.spec.trial_timeout_s:g} s"
+                try:
+                    ray.cancel(gen)
+                except Exception:
+                    log.debug("cancelling a timed-out trial failed", exc_info=True)
+            except RayActorError as e:
+                attempts += 1
+                if attempts <= self.spec.max_restarts:
+                    self._notify("restart", trial, f"viewer actor died: {e}")
+                    continue
+                status, error = "failed", f"viewer actor died {attempts} times: {e}"
+            except Exception as e:  # anything else the actor raised ends this trial only
+                log.error("trial %s failed in its actor: %s", trial.trial_id, e)
+                status, error = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            rec = self._trial_record(trial, status, steps, restarts + attempts, error, started,
+                                     node)
+            self.results.finish_trial(rec)
+            if self._platform is not None:  # the feed forgets the finished viewer session
+                self._platform.close_session(trial.trial_id)
+            self._notify("trial_finished", trial, rec)
+            return status
+
+    # ------------------------------------------------------------------ the sweep
+    async def _sweep(self, todo: list[TrialSpec], feed_url: str) -> dict[str, int]:
+        import ray
+
+        from valuespectrum.agents.actor import viewer_actor_class
+
+        ViewerActor = viewer_actor_class()
+        per_actor = self.spec.agents_per_actor
+        concurrency = min(self.spec.concurrency, len(todo))
+        n_actors = max(1, math.ceil(concurrency / per_actor))
+        options = ActorOptions(feed_url=feed_url, cache_dir=self.cache_dir,
+                               budget_usd=self.spec.budget_usd, budget_name=self.scope,
+                               max_restarts=self.spec.max_restarts, api_keys=self._keys)
+        actors = [ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
+                  for _ in range(n_actors)]
+        await self._carry_over_spending()
+        queue = deque(todo)
+        statuses: dict[str, int] = {}
+
+        async def worker(i: int) -> None:
+            actor = actors[i % n_actors]
+            while queue and self._fatal is None:
+                trial = queue.popleft()
+                status = await self._run_one(actor, trial)
+                statuses[status] = statuses.get(status, 0) + 1
+
+        try:
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        finally:
+            await asyncio.gather(*(a.shutdown.remote() for a in actors), return_exceptions=True)
+            for a in actors:
+                ray.kill(a)
+            release_run(self.scope)
+        return statuses
+
+    async def _carry_over_spending(self) -> None:
+        """Set the run's budget ledger to what its records say was spent (idempotent).
+
+        Setting, not adding: a ledger that survived a crashed driver is not double-counted.
+        Cache hits cost nothing and are not counted.
+        """
+        if self.spec.budget_usd is None:
+            return
+        from valuespectrum.models.shared import SharedBudget
+
+        spent = sum(r.get("cost_usd") or 0.0 for r in self.results.step_rows()
+                    if not r.get("cached"))
+        await SharedBudget(self.spec.budget_usd, self.scope).set_spent(spent)
+        if spent > 0:
+            self._notify("budget_carried", spent)
+
+    def run(self) -> RunOutcome:
+        """Run (or resume) the sweep; returns what happened. Tables are written at the end."""
+        t0 = time.time()
+        self._keys = api_keys(m for m in self.spec.models)  # before anything starts
+        self.run_dir.acquire()
+        try:  # before anything is written: a refused directory stays as it was
+            plan = plan_for(self.trials, self._load_feed())
+            self.run_dir.begin(self.spec.saved(), plan, restart=self.restart,
+                               resumable=RESUMABLE_FIELDS)
+        except BaseException:
+            self.run_dir.release()
+            raise
+        server = started_ray = None
+        try:
+            repaired = self.results.repair()
+            done = self.results.completed() & {t.trial_id for t in self.trials}
+            todo = [t for t in self.trials if t.trial_id not in done]
+            outcome = RunOutcome(self.run_dir.root, planned=len(self.trials), skipped=len(done),
+                                 repaired=repaired)
+            self._notify("start", self.trials, done)
+            if repaired:
+                self._notify("repaired", repaired)
+            if todo:
+                started_ray = start_ray(self.ray_address)
+                server = self._start_feed()
+                outcome.statuses = asyncio.run(self._sweep(todo, server.url))
+            outcome.fatal = self._fatal
+            outcome.wall_s = time.time() - t0
+            return outcome
+        finally:
+            if server is not None:
+                server.stop()
+            planned = [t.trial_id for t in self.trials]
+            self.results.consolidate(planned)
+            from valuespectrum.sweep.summary import write_summary
+
+            write_summary(self.run_dir.root, self.spec, planned)
+            self._notify("finish")
+            self.run_dir.release()
+            stop_ray(bool(started_ray))

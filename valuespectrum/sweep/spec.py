@@ -1,0 +1,265 @@
+"""Sweep specs (YAML, ``kind: sweep``), their resolution, expansion into trials, and plan.
+
+Example::
+
+    kind: sweep
+    name: demo
+    personas: [pet_owner]            # names or globs in persona_dir, or inline mappings
+    persona_dir: ../personas         # an input: relative to this file's folder
+    models: ["embed:minilm"]
+    platforms: [tiktok, tiktok-frozen]
+    strategies: [simple]
+    trials: 10
+    scrolls: 100
+    window: 50
+    output: runs/{name}              # an output: relative to the current directory
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from valuespectrum.config import ConfigError, read_yaml, validate
+from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
+from valuespectrum.personas import Persona, PersonaLibrary
+from valuespectrum.runs import Plan, fingerprint
+from valuespectrum.specs import resolve_input, resolve_output
+from valuespectrum.trial import (
+    PlatformSpec,
+    StrategyOptions,
+    TrialSpec,
+    cell_key,
+    derive_seed,
+    slug,
+)
+from valuespectrum.types import Frozen
+
+#: Fields that may change between a run and its resumption (they do not change results).
+RESUMABLE_FIELDS = frozenset({
+    "description", "concurrency", "agents_per_actor", "budget_usd", "trial_timeout_s",
+    "max_restarts", "window", "screenshots", "output", "cache_dir", "persona_dir",
+    "contrasts", "analysis",
+})
+
+
+class ContrastSpec(Frozen):
+    """A comparison a sweep reports: cells of `treatment` against cells of `control`.
+
+    Each side names one grid dimension's value; cells are matched on every other
+    dimension (e.g. ``{dimension: model, treatment: gpt-4o, control: claude}``).
+    """
+
+    dimension: str = Field(pattern=r"^(persona|model|platform|strategy)$")
+    treatment: str
+    control: str
+
+
+class SweepSpec(Frozen):
+    """A persona sweep: personas x models x platforms x strategies, N trials per cell."""
+
+    kind: str = Field(default="sweep", pattern=r"^sweep$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-.]+$")
+    description: str = ""
+    personas: list[str | Persona] = Field(min_length=1,
+                                          description="persona names or globs, or inline personas")
+    persona_dir: str = "personas"
+    models: list[ModelSpec] = Field(min_length=1)
+    platforms: list[PlatformSpec] = Field(min_length=1)
+    strategies: list[str] = Field(default=["simple"], min_length=1)
+    strategy_options: StrategyOptions = StrategyOptions()
+    environment: str = Field(default="playwright",
+                             description="environment kind for platforms given as strings")
+    trials: int = Field(default=10, ge=1, description="trials per cell")
+    scrolls: int = Field(default=100, ge=1)
+    window: int = Field(default=50, ge=1)
+    seed: int = 0
+    concurrency: int = Field(default=4, ge=1, description="viewer agents running at once")
+    agents_per_actor: int = Field(default=8, ge=1, description="agents sharing one browser")
+    output: str = "runs/{name}"
+    cache_dir: str | None = "${VSPEC_HOME}/cache"
+    budget_usd: float | None = Field(default=None, gt=0)
+    corpus: str = "${VSPEC_HOME}/corpus/openclipart"
+    prompts: str | None = Field(default=None, description="prompt file (default: packaged)")
+    recommenders: str | dict[str, Any] | None = Field(
+        default=None, description="recommender parameter file, or per-style overrides")
+    screenshots: bool = True
+    trial_timeout_s: float = Field(default=1800, gt=0)
+    max_restarts: int = Field(default=2, ge=0, description="environment rebuilds per trial")
+    contrasts: list[ContrastSpec] = Field(default_factory=list)
+
+    _personas: list[Persona] = PrivateAttr(default_factory=list)
+    _base: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_strings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("platforms"), list):
+            env = data.get("environment", "playwright")
+            data = dict(data)
+            data["platforms"] = [{"style": p, "environment": env} if isinstance(p, str) else p
+                                 for p in data["platforms"]]
+        return data
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _parse_models(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [ModelSpec.parse(m) if isinstance(m, str | dict) else m for m in v]
+        return v
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, v: list[str]) -> list[str]:
+        from valuespectrum.strategies import validate_strategy
+
+        return [validate_strategy(s) for s in v]
+
+    @field_validator("environment")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from valuespectrum.environments.spec import validate_kind
+
+        return validate_kind(v)
+
+    @field_validator("output")
+    @classmethod
+    def _output_template(cls, v: str) -> str:
+        try:
+            v.format(name="x")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"output {v!r}: only the placeholder {{name}} is supported ({e!r})"
+                             ) from None
+        return v
+
+    @model_validator(mode="after")
+    def _windows_do_not_overlap(self) -> SweepSpec:
+        if 2 * self.window > self.scrolls:
+            raise ValueError(
+                f"window ({self.window}) must be at most half of scrolls ({self.scrolls}): "
+                "the first and the last window must not overlap")
+        labels = [m.label for m in self.models]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"models: duplicate labels {dupes}; give each a distinct 'name'")
+        return self
+
+    # ------------------------------------------------------------------ resolved views
+    @property
+    def persona_list(self) -> list[Persona]:
+        """The personas, resolved by `load_sweep_spec` (names, globs and inline ones)."""
+        return list(self._personas)
+
+    def output_dir(self) -> Path:
+        return resolve_output(self.output.format(name=self.name))
+
+    def cache_path(self) -> Path | None:
+        return resolve_output(self.cache_dir) if self.cache_dir else None
+
+    def corpus_path(self) -> Path:
+        return resolve_input(self.corpus, self._base)
+
+    def prompt_set(self) -> dict[str, Any]:
+        from valuespectrum.strategies import load_prompts
+
+        return load_prompts(resolve_input(self.prompts, self._base) if self.prompts else None)
+
+    def recommender_params(self) -> Any:
+        """All styles' parameters: packaged, from a file, or packaged with overrides."""
+        from valuespectrum.feed.recommenders import load_recommender_params, with_overrides
+
+        if isinstance(self.recommenders, str):
+            return load_recommender_params(resolve_input(self.recommenders, self._base))
+        return with_overrides(load_recommender_params(), self.recommenders or {},
+                              source="recommenders")
+
+    def saved(self) -> dict[str, Any]:
+        """The resolved spec as data: absolute inputs, personas and parameters inline."""
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        data["personas"] = [p.model_dump(mode="json") for p in self._personas]
+        data["persona_dir"] = str(resolve_input(self.persona_dir, self._base))
+        data["corpus"] = str(self.corpus_path())
+        if self.prompts:
+            data["prompts"] = str(resolve_input(self.prompts, self._base))
+        data["recommenders"] = self.recommender_params().model_dump(mode="json")
+        return data
+
+
+def expand(spec: SweepSpec, personas: list[Persona] | None = None,
+           prompts: dict[str, Any] | None = None) -> list[TrialSpec]:
+    """The grid as trials with stable ids and derived seeds, in a fixed order."""
+    personas = spec.persona_list if personas is None else personas
+    trials = []
+    for persona in personas:
+        for model in spec.models:
+            for platform in spec.platforms:
+                for strategy in spec.strategies:
+                    cell = cell_key(persona.name, model.label, platform.label, strategy)
+                    for i in range(spec.trials):
+                        tid = slug(f"{persona.name}.{model.label}.{platform.label}."
+                                   f"{strategy}.{i:03d}")
+                        trials.append(TrialSpec(
+                            trial_id=tid, cell=cell, index=i, persona=persona, model=model,
+                            platform=platform, strategy=strategy, scrolls=spec.scrolls,
+                            seed=derive_seed(spec.seed, tid), screenshots=spec.screenshots,
+                            prompts=prompts or {}, options=spec.strategy_options))
+    ids = [t.trial_id for t in trials]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("two grid cells produce the same trial id; give models distinct names")
+    return trials
+
+
+def plan_for(trials: list[TrialSpec], context: dict[str, Any]) -> Plan:
+    """Each trial's fingerprint: what its recorded steps depend on.
+
+    The trial itself (persona content, model, platform and environment kind, strategy and
+    its options, scrolls, seed, prompt set) without where and how the model is reached
+    (endpoint URL, key variable, limits, retries, cache, price, vLLM launch options: the
+    same model answers), plus the context: corpus fingerprint, the recommender parameters
+    of the trial's feed style, the prompt-set version.
+    """
+    entries = {}
+    for t in trials:
+        data = t.model_dump(mode="json", exclude={
+            "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS)})
+        style_params = context["recommenders"].get(t.platform.style)
+        entries[t.trial_id] = fingerprint(data, context["corpus"], style_params,
+                                          context["prompts"])
+    return Plan(context=context, entries=entries)
+
+
+def load_sweep_spec(path: str | Path) -> SweepSpec:
+    """Load a sweep spec; inputs resolve against the file's folder, personas are loaded.
+
+    Raises:
+        ConfigError: naming the file, line and field of every problem.
+    """
+    path = Path(path)
+    data, lines = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sweep fields")
+    spec = validate(SweepSpec, data, str(path), lines)
+    spec._base = path.parent.resolve()
+    library = PersonaLibrary(resolve_input(spec.persona_dir, spec._base))
+    personas: list[Persona] = []
+    from_files: set[str] = set()  # globs may overlap; an inline persona may not shadow a file
+    try:
+        for entry in spec.personas:
+            if isinstance(entry, Persona):
+                personas.append(entry)
+                continue
+            for p in library.select([entry]):
+                if p.name not in from_files:
+                    from_files.add(p.name)
+                    personas.append(p)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: personas: {e} (persona_dir resolves against the spec "
+                          "file's folder)") from None
+    names = [p.name for p in personas]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: personas: two personas are named "
+                          f"{sorted({n for n in names if names.count(n) > 1})}")
+    spec._personas = personas
+    return spec

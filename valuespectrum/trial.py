@@ -1,0 +1,148 @@
+"""What crosses between the sweep driver and its viewer actors: trial specs and trial events.
+
+`TrialSpec` is a frozen, picklable recipe (persona, model, platform, strategy, scrolls,
+seed, prompt set): an actor builds everything live from it. While a trial runs, the actor
+streams typed events back; the driver, the only writer of the run directory, journals them.
+
+    StepEvent     one scroll: its record and the screenshot (JPEG bytes; bytes travel,
+                  never paths, so actors on other nodes write into the one run directory)
+    RestartEvent  the environment crashed and was rebuilt; the attempt starts over
+    EndEvent      the trial ended: done, failed, budget, ... (`fatal` stops the whole run)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from valuespectrum.models.spec import ModelSpec
+from valuespectrum.personas import Persona
+from valuespectrum.types import Frozen, StepRecord
+
+TrialStatus = Literal["done", "failed", "timeout", "budget", "interrupted"]
+
+
+class PlatformSpec(Frozen):
+    """Where a viewer scrolls: a local feed style, reached through an environment kind.
+
+    Attributes:
+        style: A feed style of the recommender registry (tiktok, youtube, ...).
+        environment: An environment kind of the environment registry (playwright, http...).
+        options: Kind-specific environment options (validated by the environment registry).
+    """
+
+    style: str
+    environment: str = "playwright"
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("style")
+    @classmethod
+    def _known_style(cls, v: str) -> str:
+        from valuespectrum.feed.recommenders import validate_style
+
+        return validate_style(v)
+
+    @field_validator("environment")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from valuespectrum.environments.spec import validate_kind
+
+        return validate_kind(v)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> PlatformSpec:
+        from valuespectrum.environments.spec import KINDS
+
+        allowed = KINDS[self.environment].options
+        unknown = sorted(set(self.options) - set(allowed))
+        if unknown:
+            raise ValueError(f"options: unknown option(s) {unknown} for environment "
+                             f"{self.environment!r}; it accepts {', '.join(allowed) or 'none'}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.style
+
+
+class StrategyOptions(Frozen):
+    """How a strategy questions the model; the same for every model of a sweep.
+
+    Attributes:
+        isq_format: ``json`` (one JSON reply) or ``turns`` (one question per turn); the
+            same format for every model, so models are compared on one protocol.
+        followups: The plain strategy also asks its questions (2) and (3).
+    """
+
+    isq_format: Literal["json", "turns"] = "json"
+    followups: bool = False
+
+
+class TrialSpec(Frozen):
+    """One trial: everything an actor needs to run it, and nothing live (picklable)."""
+
+    trial_id: str
+    cell: str
+    index: int
+    persona: Persona
+    model: ModelSpec
+    platform: PlatformSpec
+    strategy: str
+    scrolls: int
+    seed: int
+    screenshots: bool = True
+    prompts: dict[str, Any] = Field(default_factory=dict, repr=False,
+                                    description="the prompt set (empty: the packaged one)")
+    options: StrategyOptions = StrategyOptions()
+
+
+def slug(text: str) -> str:
+    """`text` made safe for file names and Ray actor names."""
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "-", text).strip("-")
+
+
+def derive_seed(base: int, trial_id: str) -> int:
+    """A stable 32-bit seed from the experiment seed and the trial id."""
+    h = hashlib.sha256(f"{base}:{trial_id}".encode()).digest()
+    return int.from_bytes(h[:4], "little")
+
+
+def cell_key(persona: str, model: str, platform: str, strategy: str) -> str:
+    return f"{persona}|{model}|{platform}|{strategy}"
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One scroll of a trial, as the actor recorded it."""
+
+    record: StepRecord
+    jpeg: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RestartEvent:
+    """The environment crashed; the trial restarts from its seed (attempt `attempt`)."""
+
+    attempt: int
+    error: str
+
+
+@dataclass(frozen=True)
+class EndEvent:
+    """The trial ended; `fatal` errors (dead endpoint, budget, bad settings) stop the run."""
+
+    status: TrialStatus
+    restarts: int = 0
+    error: str | None = None
+    fatal: bool = False
+    node_id: str = ""
+
+
+TrialEvent = StepEvent | RestartEvent | EndEvent
