@@ -12,7 +12,6 @@ setup:
 
 demo: setup
 	$(VENV)/bin/vspec run experiments/demo.yaml
-	$(VENV)/bin/vspec report runs/demo
 
 test: setup
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -48,6 +48,6 @@ fi
 corpus="$VSPEC_HOME/corpus/openclipart"
 if [ ! -f "$corpus/manifest.parquet" ]; then
   say "building the default corpus in $corpus (openclipart, once)"
-  "$VENV/bin/vspec" corpus build openclipart --out "$corpus"
+  "$VENV/bin/vspec" corpus build openclipart --output "$corpus"
 fi
 say "ready ($VENV, corpus at $corpus)"

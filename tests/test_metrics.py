@@ -1,61 +1,72 @@
+"""valuespectrum.metrics: hand-computed cases, exact null values, and behaviour under no effect."""
+
 import math
 
+import numpy as np
 import pytest
 
-from valuespectrum.experiments.metrics import (
+from valuespectrum.metrics import (
     bootstrap_ci,
+    contrast,
+    delta,
+    hierarchical_mean,
+    holm,
     i_avg,
     i_avg_ci,
+    null_i_avg,
+    null_i_avg_cumulative,
+    pooled_increase,
+    trend,
     trial_increase,
+    trial_windows,
     value_share_drift,
 )
 
 
 def test_count_definition_matches_hand_computation():
-    # first window: 2 yes of 4; last window: 3 yes of 4 -> +50 %
-    t1 = [1, 0, 1, 0, 1, 1, 0, 1]
-    # first: 1 yes; last: 3 yes -> +200 %
-    t2 = [0, 0, 0, 1, 1, 1, 1, 0]
+    t1 = [1, 0, 1, 0, 1, 1, 0, 1]  # first window 2 of 4, last 3 of 4: +50 %
+    t2 = [0, 0, 0, 1, 1, 1, 1, 0]  # first 1, last 3: +200 %
     res = i_avg([t1, t2], n=4)
     assert res.per_trial == pytest.approx([0.5, 2.0])
-    assert res.value == pytest.approx(125.0)
-    assert res.excluded == 0
+    assert res.value == pytest.approx(125.0) and res.excluded == 0
 
 
 def test_cumulative_definition_weighs_early_yes():
     # window [1,0,0,0]: running counts 1,1,1,1 -> 4; window [0,0,0,1]: 0,0,0,1 -> 1
     seq = [1, 0, 0, 0, 0, 0, 0, 1]
-    count = i_avg([seq], n=4, definition="count")
-    cum = i_avg([seq], n=4, definition="cumulative")
-    assert count.value == pytest.approx(0.0)
-    assert cum.value == pytest.approx((1 - 4) / 4 * 100)
+    assert i_avg([seq], n=4, definition="count").value == pytest.approx(0.0)
+    assert i_avg([seq], n=4, definition="cumulative").value == pytest.approx((1 - 4) / 4 * 100)
+
+
+def test_windows_are_cut_by_position_and_invalid_answers_stay_missing():
+    # 10 scrolls, n = 5: [0, 5) and [5, 10); the invalid answer at step 2 stays in the first
+    w = trial_windows([1, 0, None, 1, 1, 0, 0, 1, 1, 1], n=5)
+    assert (w.first_yes, w.first_valid, w.last_yes, w.last_valid) == (3, 4, 3, 5)
+    assert w.first == pytest.approx(3 / 4) and w.last == pytest.approx(3 / 5) and w.usable
+    # dropping invalid answers first (the old rule) would have shifted both windows
+    too_many = trial_windows([None, None, 1, 1, 1, 0, 0, 1, 1, 1], n=5)
+    assert too_many.reason == "2 of 5 answers invalid in the first window"
+    assert trial_increase([1, None, 1, 1], n=2).reason.startswith("1 of 2 answers invalid")
+    assert trial_windows([1, 1, 1], n=2).reason == "3 scrolls < two windows of 2"
+
+
+def test_delta_and_pooled_increase_match_hand_computation():
+    ws = [trial_windows(d, n=2) for d in ([1, 0, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0])]
+    # first rates 0.5, 0, 1; last rates 1, 1, 0
+    d = delta(ws)
+    assert d.value == pytest.approx((0.5 + 1 - 1) / 3) and d.n == 3
+    p = pooled_increase(ws)
+    assert p.value == pytest.approx((2 / 1.5 - 1) * 100)
+    assert p.ci[0] <= p.value <= p.ci[1]
+    # I_avg had to drop the trial with no early yes; neither Δ nor the pooled ratio did
+    assert i_avg([[1, 0, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0]], n=2).excluded == 1
 
 
 def test_trial_without_yes_in_first_window_is_excluded_not_infinite():
     res = i_avg([[0, 0, 1, 1], [1, 0, 1, 1]], n=2)
-    assert res.excluded == 1
-    assert res.per_trial[0] is None
-    assert res.value == pytest.approx(100.0)
-    assert not math.isinf(res.value)
-
-
-def test_no_usable_trial_gives_nan():
-    res = i_avg([[0, 0, 0, 0]], n=2)
-    assert math.isnan(res.value)
-    assert res.excluded == 1
-
-
-def test_invalid_answers_are_dropped_and_counted():
-    # None is neither yes nor no: windows are taken over valid answers only
-    res = i_avg([[1, None, 0, 1, None, 1]], n=2)
-    assert res.invalid == 2
-    # valid = [1,0,1,1]: first [1,0] = 1, last [1,1] = 2
-    assert res.per_trial == [pytest.approx(1.0)]
-
-
-def test_short_trial_is_excluded_with_reason():
-    t = trial_increase([1, 1], n=5)
-    assert t.increase is None and "valid answers" in t.reason
+    assert res.excluded == 1 and res.per_trial[0] is None
+    assert res.value == pytest.approx(100.0) and not math.isinf(res.value)
+    assert math.isnan(i_avg([[0, 0, 0, 0]], n=2).value)
 
 
 def test_bad_arguments_are_rejected():
@@ -71,12 +82,68 @@ def test_bootstrap_ci_brackets_the_mean_and_is_seeded():
     assert lo < sum(xs) / len(xs) < hi
     assert (lo, hi) == bootstrap_ci(xs, seed=1)
     assert all(math.isnan(v) for v in bootstrap_ci([0.3]))
-
-
-def test_ci_of_a_null_effect_contains_zero():
+    assert bootstrap_ci([0.2, 0.2, 0.2]) == pytest.approx((0.2, 0.2))
     res = i_avg([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 1], [1, 0, 1, 1]], n=2)
     lo, hi = i_avg_ci(res)
     assert lo <= 0 <= hi
+
+
+def test_null_i_avg_equals_the_exact_binomial_sum():
+    def exact(p, n):
+        pmf = [math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
+        conditional = sum(pmf[k] / k for k in range(1, n + 1)) / (1 - pmf[0])
+        return (n * p * conditional - 1) * 100
+
+    for p, n in [(0.02, 50), (0.05, 50), (0.1, 50), (0.27, 50), (0.5, 10), (0.9, 50)]:
+        assert null_i_avg(p, n) == pytest.approx(exact(p, n), rel=1e-9)
+    # the figures the review quoted, for n = 50
+    assert [round(null_i_avg(p, 50)) for p in (0.05, 0.10, 0.27, 0.02)] == [24, 26, 6, -23]
+    assert 50 < null_i_avg_cumulative(0.10, 50) < 70  # "about +60 %"
+    assert math.isnan(null_i_avg(0.0, 50))
+
+
+def test_holm_matches_a_hand_computation():
+    # sorted 0.01, 0.03, 0.04 -> 0.03, 0.06, 0.04 -> monotone: 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    out = holm([0.01, float("nan")])
+    assert out[0] == pytest.approx(0.01) and math.isnan(out[1])
+
+
+def test_contrast_separates_a_real_difference_and_not_noise():
+    rng = np.random.default_rng(0)
+    same = contrast({"a": rng.normal(0, 0.1, 20)}, {"a": rng.normal(0, 0.1, 20)})
+    assert same.ci[0] <= 0 <= same.ci[1] and same.p_value > 0.05
+    real = contrast({"a": rng.normal(0.3, 0.1, 20), "b": rng.normal(0.3, 0.1, 20)},
+                    {"a": rng.normal(0, 0.1, 20), "b": rng.normal(0, 0.1, 20)})
+    assert real.ci[0] > 0.2 and real.p_value < 0.001 and real.strata == 2
+
+
+def test_contrast_p_value_agrees_with_scipy_for_one_stratum():
+    from scipy.stats import permutation_test
+
+    rng = np.random.default_rng(3)
+    t, c = rng.normal(0.1, 0.2, 15), rng.normal(0, 0.2, 15)
+    ours = contrast({"a": t}, {"a": c}, n_perm=20_000).p_value
+    ref = permutation_test((t, c), lambda x, y, axis: x.mean(axis) - y.mean(axis),
+                           n_resamples=20_000, vectorized=True, rng=1).pvalue
+    assert ours == pytest.approx(ref, abs=0.02)
+
+
+def test_hierarchical_mean_weighs_personas_equally():
+    est = hierarchical_mean({"a": [1.0, 1.0, 1.0, 1.0], "b": [0.0, 0.0]})
+    assert est.value == 0.5 and est.n == 6
+
+
+def test_trend_finds_a_rising_yes_rate_and_not_a_flat_one():
+    rng = np.random.default_rng(1)
+    ids = [f"t{i}" for i in range(20) for _ in range(100)]
+    steps = [s for _ in range(20) for s in range(100)]
+    rising = (rng.random(2000) < np.tile(np.linspace(0.1, 0.6, 100), 20)).astype(int)
+    flat = (rng.random(2000) < 0.3).astype(int)
+    up, level = trend(ids, steps, list(rising)), trend(ids, steps, list(flat))
+    assert up.ci[0] > 0 and up.p_value < 0.001 and up.odds_ratio > 3
+    assert level.ci[0] < 0 < level.ci[1]
+    assert trend(ids, steps, [1] * 2000).reason == "every answer is the same"
 
 
 def test_value_share_drift():
@@ -84,25 +151,23 @@ def test_value_share_drift():
     assert (d.first_share, d.last_share, d.delta) == (0.0, 1.0, 1.0)
 
 
-def test_pooled_increase_matches_hand_computation():
-    from valuespectrum.experiments.metrics import pooled_increase
-
-    res = i_avg([[1, 0, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0]], n=2)
-    # first windows 1, 0, 2 (sum 3); last windows 2, 2, 0 (sum 4): (4 - 3) / 3
-    value, (lo, hi) = pooled_increase(res)
-    assert value == pytest.approx(100 / 3)
-    assert lo <= value <= hi
-    assert res.excluded == 1  # I_avg had to drop the trial with no early yes; pooled did not
-
-
-def test_i_avg_is_biased_upward_without_effect_and_pooled_is_not():
-    import numpy as np
-
-    from valuespectrum.experiments.metrics import pooled_increase
-
-    rng = np.random.default_rng(0)
-    null = (rng.random((300, 100)) < 0.1).astype(int).tolist()  # no drift at all
-    res = i_avg(null, n=50)
-    value, (lo, hi) = pooled_increase(res)
-    assert res.value > 10  # +18.6 % with this seed: the mean of ratios is not centred
-    assert lo <= 0 <= hi and abs(value) < 5
+@pytest.mark.slow
+def test_under_no_effect_delta_is_calibrated_and_i_avg_drifts_to_its_null():
+    """Independent answers, no drift: Δ's 95 % CI covers 0 about 95 % of the time, contrast
+    p-values are uniform, and I_avg settles at null_i_avg, not at 0."""
+    rng = np.random.default_rng(2024)
+    p, n, trials, runs = 0.1, 50, 20, 400
+    covered, small_p, i_avgs = 0, 0, []
+    for _ in range(runs):
+        answers = (rng.random((2 * trials, 2 * n)) < p).astype(int)
+        ws = [trial_windows(a, n) for a in answers[:trials]]
+        est = delta(ws, n_boot=2000, seed=int(rng.integers(1 << 31)))
+        covered += est.ci[0] <= 0 <= est.ci[1]
+        other = [trial_windows(a, n).delta for a in answers[trials:]]
+        c = contrast({"x": [w.delta for w in ws]}, {"x": other}, n_boot=500, n_perm=1000,
+                     seed=int(rng.integers(1 << 31)))
+        small_p += c.p_value < 0.05
+        i_avgs.append(i_avg(answers[:trials].tolist(), n).value)
+    assert 0.92 <= covered / runs <= 0.98, covered / runs
+    assert 0.02 <= small_p / runs <= 0.09, small_p / runs
+    assert np.mean(i_avgs) == pytest.approx(null_i_avg(p, n), abs=4.0)  # +26 %, not 0

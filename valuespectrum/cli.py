@@ -183,6 +183,57 @@ def run_command(
                   live=live, report=report)
 
 
+@app.command("sensitivity")
+def sensitivity_command(
+    spec_path: Path = typer.Argument(..., help="a sweep spec"),
+    param: str = typer.Option(..., "--param", help="PATH=V1,V2,... e.g. "
+                              "recommenders.tiktok.warmup_views=0,10,25,50,100"),
+    sets: list[str] = typer.Option([], "--set", help="PATH=VALUE held fixed in every run "
+                                   "(e.g. environment=http); repeatable"),
+    ray_address: str | None = RayAddressOpt,
+    restart: bool = RestartOpt,
+    output: Path | None = typer.Option(None, "--output", help="folder of the runs (default: "
+                                       "the spec's output + '-sensitivity')"),
+    live: bool | None = typer.Option(None, "--live/--plain", help="live view or plain lines"),
+) -> None:
+    """Run a sweep once per value of a parameter; plot Δ, trend and I_avg against it."""
+    import json
+
+    from valuespectrum.cluster import ClusterError
+    from valuespectrum.feed.corpus import CorpusError
+    from valuespectrum.report.terminal import fmt, fmt_ci, fmt_p
+    from valuespectrum.runs import RunError
+    from valuespectrum.sweep.progress import SweepProgress
+    from valuespectrum.sweep.sensitivity import run_sensitivity
+
+    try:
+        path = run_sensitivity(spec_path, param, sets=sets, output=output,
+                               ray_address=ray_address, restart=restart,
+                               make_progress=lambda s: SweepProgress(console, window=s.window,
+                                                                     live=live))
+    except (ConfigError, CorpusError, RunError, ClusterError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted; rerun the same command to resume", code=130)
+    from rich.table import Table
+
+    result = json.loads(path.read_text())
+    t = Table(title=f"sensitivity to {result['parameter']}")
+    for col in ("value", "model", "platform", "strategy", "Δ", "95% CI", "trend", "I_avg %",
+                "(null)", "vs control", "p adj."):
+        t.add_column(col)
+    for r in result["rows"]:
+        c = r["contrast"] or {}
+        t.add_row(str(r["value"]), r["model"], r["platform"], r["strategy"],
+                  fmt(r["delta"]["value"]), fmt_ci(r["delta"]["ci"]),
+                  fmt(r["trend"]["slope"], "+.2f"), fmt(r["i_avg"]["value"], "+.1f"),
+                  fmt(r["i_avg_null"], "+.1f"),
+                  f"{fmt(c.get('diff'))} {fmt_ci(c.get('ci'))}" if c else "–",
+                  fmt_p(c.get("p_adjusted")))
+    console.print(t)
+    console.print(f"wrote {path} and {path.with_suffix('.png')}", highlight=False)
+
+
 @app.command("report")
 def report_command(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
     """Write RUN_DIR/report.md with its figures (sweep or Value-Spectrum run)."""

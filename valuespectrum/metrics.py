@@ -1,30 +1,226 @@
-"""Feed-drift metrics: the paper's I_avg (equation 1), bootstrap intervals, value share drift.
+"""Feed-drift statistics: what a sweep reports, each with its uncertainty and its null value.
 
-Decisions are per-scroll answers in order: 1 (yes, stayed), 0 (no, skipped) or None (the
-model's answer was invalid). Invalid answers are dropped from the sequence before the windows
-are taken (they are neither "yes" nor "no") and counted in `IAvgResult.invalid`.
+A trial's answers are per-scroll decisions in order: 1 (yes, stayed), 0 (no) or None (the
+model's answer was invalid). Windows are cut **by position**: the first window is scrolls
+``[0, n)``, the last ``[S - n, S)``; they never overlap (``2n <= S``), and an invalid
+answer stays a missing value at its step. A trial with more than `max_invalid` of a window
+missing is excluded, with that reason.
+
+Per trial, with ``F`` and ``L`` the yes-rates of the first and last window (over valid
+answers; ``yes/n`` when none is missing):
+
+- **Δ = L − F** (the primary measure). Under no effect its expectation is exactly 0 at any
+  base rate, and it has no ceiling. Reported as the mean over trials.
+- **pooled increase** ``ΣL/ΣF − 1`` over trials: a ratio estimator, nearly unbiased.
+- **I_avg** (the paper's equation 1): the mean over trials of ``(L − F)/F``, trials with
+  ``F = 0`` excluded. Biased under no effect: `null_i_avg(p, n)` gives its exact expected
+  value for independent answers at yes-rate p, and every report shows it beside I_avg.
+  The "cumulative" reading replaces counts by sums of running counts Y(i), as the formula
+  reads literally; its null value is simulated (`null_i_avg_cumulative`).
+
+Intervals are 95 % bootstrap intervals over trials (studentized for means, percentile for
+the pooled ratio), or over personas then trials when cells are pooled. Contrasts between a cell and its control are differences in
+mean Δ with a persona-stratified bootstrap interval and a persona-stratified permutation
+p-value; `holm` adjusts a run's family of p-values. `trend` fits a logistic regression of
+yes on scroll index with trial-clustered standard errors (statsmodels), so drift is also
+measured from every scroll, not only two windows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 __all__ = [
-    "IAvgResult", "TrialIncrease", "ValueShareDrift", "bootstrap_ci", "i_avg", "i_avg_ci",
-    "pooled_increase", "trial_increase", "value_share_drift",
+    "Contrast", "Estimate", "IAvgResult", "Trend", "TrialIncrease", "TrialWindows",
+    "ValueShareDrift", "bootstrap_ci", "bootstrap_mean", "contrast", "delta",
+    "hierarchical_mean", "holm",
+    "i_avg", "i_avg_ci", "null_i_avg", "null_i_avg_cumulative", "pooled_increase", "trend",
+    "trial_increase", "trial_windows", "value_share_drift",
 ]
 
 Definition = Literal["count", "cumulative"]
+Decisions = Sequence[int | bool | None]
+
+#: A window may miss at most this share of its answers (chosen before any result: a trial
+#: whose window is mostly unreadable says little about that window).
+MAX_INVALID = 0.2
+N_BOOT = 10_000
+N_PERM = 10_000
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class TrialWindows:
+    """A trial's two windows, cut by position; `reason` is set when the trial is excluded."""
+
+    first: float
+    last: float
+    first_yes: int
+    last_yes: int
+    first_valid: int
+    last_valid: int
+    first_cum: float = math.nan
+    last_cum: float = math.nan
+    reason: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.reason is None
+
+    @property
+    def delta(self) -> float:
+        return self.last - self.first
+
+
+def _cumulative(window: np.ndarray) -> float:
+    """Σ_i Y(i) over the window's valid answers (Y = running count of yes)."""
+    valid = window[~np.isnan(window)]
+    return float(np.cumsum(valid).sum())
+
+
+def trial_windows(decisions: Decisions, n: int = 50, max_invalid: float = MAX_INVALID
+                  ) -> TrialWindows:
+    """The first and last window of one trial (see the module doc)."""
+    if n < 1:
+        raise ValueError(f"window n must be >= 1, got {n}")
+    x = np.array([np.nan if d is None else float(bool(d)) for d in decisions])
+    if len(x) < 2 * n:
+        return TrialWindows(math.nan, math.nan, 0, 0, 0, 0,
+                            reason=f"{len(x)} scrolls < two windows of {n}")
+    first, last = x[:n], x[-n:]
+    fv, lv = int((~np.isnan(first)).sum()), int((~np.isnan(last)).sum())
+    fy, ly = int(np.nansum(first)), int(np.nansum(last))
+    reason = None
+    for name, valid in (("first", fv), ("last", lv)):
+        missing = n - valid
+        if valid == 0 or missing / n > max_invalid:
+            reason = f"{missing} of {n} answers invalid in the {name} window"
+            break
+    return TrialWindows(
+        first=fy / fv if fv else math.nan, last=ly / lv if lv else math.nan,
+        first_yes=fy, last_yes=ly, first_valid=fv, last_valid=lv,
+        first_cum=_cumulative(first), last_cum=_cumulative(last), reason=reason)
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its 95 % interval (NaN when it cannot be computed)."""
+
+    value: float
+    ci: tuple[float, float] = (math.nan, math.nan)
+    n: int = 0
+
+    def scaled(self, k: float) -> Estimate:
+        return Estimate(self.value * k, (self.ci[0] * k, self.ci[1] * k), self.n)
+
+
+def _finite(samples: Sequence[float | None]) -> np.ndarray:
+    x = np.asarray([s for s in samples if s is not None], dtype=float)
+    return x[np.isfinite(x)]
+
+
+def bootstrap_ci(samples: Sequence[float | None], *, level: float = 0.95,
+                 n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, float]:
+    """Studentized (bootstrap-t) interval of the mean of one sample.
+
+    Chosen over the percentile and BCa intervals because it keeps its coverage with the 10
+    to 30 trials of a cell: in 400 simulated cells of independent answers (p = 0.1, 20
+    trials) the 95 % intervals of Δ covered 0 in 94 % of cells, against 92 % for BCa.
+    NaNs when fewer than 2 finite samples; a sample of equal values gives a point.
+    """
+    x = _finite(samples)
+    if len(x) < 2:
+        return (math.nan, math.nan)
+    mean = float(x.mean())
+    if np.ptp(x) == 0:
+        return (mean, mean)
+    n = len(x)
+    se = float(x.std(ddof=1)) / math.sqrt(n)
+    rng = np.random.default_rng(seed)
+    resamples = x[rng.integers(0, n, (n_boot, n))]
+    se_b = resamples.std(axis=1, ddof=1) / math.sqrt(n)
+    ok = se_b > 0
+    t = (resamples.mean(axis=1)[ok] - mean) / se_b[ok]
+    alpha = (1.0 - level) / 2.0
+    q_lo, q_hi = np.quantile(t, [alpha, 1.0 - alpha])
+    return (mean - float(q_hi) * se, mean - float(q_lo) * se)
+
+
+def bootstrap_mean(samples: Sequence[float | None], *, seed: int = 0,
+                   n_boot: int = N_BOOT) -> Estimate:
+    """The mean of the finite samples with its bootstrap interval."""
+    x = _finite(samples)
+    value = float(x.mean()) if len(x) else math.nan
+    return Estimate(value, bootstrap_ci(x, seed=seed, n_boot=n_boot), len(x))
+
+
+def hierarchical_mean(groups: Mapping[str, Sequence[float]], *, seed: int = 0,
+                      n_boot: int = N_BOOT) -> Estimate:
+    """The mean over groups (personas) of their means, with a two-level bootstrap interval.
+
+    Resamples groups, then members within each group, so trials clustered by persona are
+    not treated as independent. With one group it is the ordinary bootstrap of the mean.
+    """
+    g = {k: v for k, v in _strata(groups).items() if len(v)}
+    if not g:
+        return Estimate(math.nan)
+    if len(g) == 1:
+        return bootstrap_mean(next(iter(g.values())), seed=seed, n_boot=n_boot)
+    rng = np.random.default_rng(seed)
+    keys = sorted(g)
+    value = float(np.mean([g[k].mean() for k in keys]))
+    means = np.stack([g[k][rng.integers(0, len(g[k]), (n_boot, len(g[k])))].mean(axis=1)
+                      for k in keys])
+    pick = rng.integers(0, len(keys), (n_boot, len(keys)))
+    stats = means[pick, np.arange(n_boot)[:, None]].mean(axis=1)
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    return Estimate(value, (float(lo), float(hi)), sum(len(v) for v in g.values()))
+
+
+def delta(windows: Sequence[TrialWindows], *, seed: int = 0, n_boot: int = N_BOOT) -> Estimate:
+    """Mean Δ = L − F over the usable trials, with its bootstrap interval."""
+    return bootstrap_mean([w.delta for w in windows if w.usable], seed=seed, n_boot=n_boot)
+
+
+def pooled_increase(windows: Sequence[TrialWindows], *, seed: int = 0,
+                    n_boot: int = N_BOOT) -> Estimate:
+    """ΣL / ΣF − 1 over usable trials (percent), with a paired percentile bootstrap interval.
+
+    Resamples with ΣF = 0 have no ratio and are left out of the interval.
+    """
+    rows = [(w.first, w.last) for w in windows if w.usable]
+    if not rows:
+        return Estimate(math.nan)
+    f = np.array([r[0] for r in rows])
+    la = np.array([r[1] for r in rows])
+    value = (la.sum() / f.sum() - 1.0) * 100.0 if f.sum() > 0 else math.nan
+    if len(rows) < 2 or f.sum() == 0:
+        return Estimate(value, n=len(rows))
+    idx = np.random.default_rng(seed).integers(0, len(rows), (n_boot, len(rows)))
+    fb, lb = f[idx].sum(axis=1), la[idx].sum(axis=1)
+    ok = fb > 0
+    lo, hi = np.quantile((lb[ok] / fb[ok] - 1.0) * 100.0, [0.025, 0.975])
+    return Estimate(float(value), (float(lo), float(hi)), len(rows))
+
+
+# --------------------------------------------------------------------------- I_avg
 
 
 @dataclass(frozen=True)
 class TrialIncrease:
-    """One trial's first/last window statistics; `increase` is None when excluded."""
+    """One trial's first/last window totals; `increase` is None when excluded."""
 
     first: float
     last: float
@@ -50,120 +246,216 @@ class IAvgResult:
         return [x for x in self.per_trial if x is not None]
 
 
-def _window_total(window: np.ndarray, definition: Definition) -> float:
-    if definition == "count":
-        return float(window.sum())
-    # The paper's Y(i): yes responses up to the i-th video of the window, summed over i.
-    return float(np.cumsum(window).sum())
-
-
-def trial_increase(
-    decisions: Sequence[int | bool | None], n: int = 50, definition: Definition = "count"
-) -> TrialIncrease:
-    """(sum L - sum F) / sum F for one trial, with F the first n and L the last n answers."""
-    valid = np.array([int(bool(d)) for d in decisions if d is not None], dtype=np.int64)
-    if len(valid) < n:
-        return TrialIncrease(math.nan, math.nan, None, f"only {len(valid)} valid answers < n={n}")
-    first = _window_total(valid[:n], definition)
-    last = _window_total(valid[-n:], definition)
+def trial_increase(decisions: Decisions, n: int = 50, definition: Definition = "count",
+                   max_invalid: float = MAX_INVALID) -> TrialIncrease:
+    """(L − F)/F for one trial, windows by position (see the module doc)."""
+    w = trial_windows(decisions, n, max_invalid)
+    if not w.usable:
+        return TrialIncrease(math.nan, math.nan, None, w.reason)
+    first, last = (w.first, w.last) if definition == "count" else (w.first_cum, w.last_cum)
     if first == 0:
         return TrialIncrease(first, last, None, "no 'yes' in the first window")
     return TrialIncrease(first, last, (last - first) / first)
 
 
-def i_avg(
-    decisions_per_trial: Sequence[Sequence[int | bool | None]],
-    n: int = 50,
-    definition: Definition = "count",
-) -> IAvgResult:
+def i_avg(decisions_per_trial: Sequence[Decisions], n: int = 50,
+          definition: Definition = "count", max_invalid: float = MAX_INVALID) -> IAvgResult:
     """The paper's averaged percentage increase of "yes" answers (equation 1).
 
     Args:
         decisions_per_trial: for each trial, its answers in scroll order (1/0/None).
         n: window length (the paper uses 50 of 100 scrolls).
-        definition: "count" compares the number of yes answers in the windows;
-            "cumulative" compares the sums of running counts Y(i), as the paper's
-            formula reads literally, which weighs early yes answers in a window more.
+        definition: "count" compares the yes-rates of the windows; "cumulative" compares
+            the sums of running counts Y(i), as the paper's formula reads literally.
+        max_invalid: largest share of a window that may be invalid.
 
     Returns:
-        IAvgResult; trials whose first window has no "yes" (or that are shorter than n)
-        are excluded and counted instead of producing a division error or infinity.
+        IAvgResult; trials whose first window has no "yes" (or that are excluded by their
+        windows) are counted in `excluded` instead of producing a division error.
     """
     if n < 1:
         raise ValueError(f"window n must be >= 1, got {n}")
     if definition not in ("count", "cumulative"):
         raise ValueError(f"definition must be 'count' or 'cumulative', got {definition!r}")
-    details = [trial_increase(d, n, definition) for d in decisions_per_trial]
+    details = [trial_increase(d, n, definition, max_invalid) for d in decisions_per_trial]
     per_trial = [t.increase for t in details]
     usable = [x for x in per_trial if x is not None]
-    value = float(np.mean(usable) * 100.0) if usable else math.nan
-    invalid = sum(1 for d in decisions_per_trial for x in d if x is None)
     return IAvgResult(
-        value=value,
-        per_trial=per_trial,
-        excluded=len(per_trial) - len(usable),
-        definition=definition,
-        n=n,
-        invalid=invalid,
-        details=details,
-    )
+        value=float(np.mean(usable) * 100.0) if usable else math.nan, per_trial=per_trial,
+        excluded=len(per_trial) - len(usable), definition=definition, n=n,
+        invalid=sum(1 for d in decisions_per_trial for x in d if x is None), details=details)
 
 
-def bootstrap_ci(
-    samples: Sequence[float], *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (NaNs when fewer than 2 samples)."""
-    x = np.asarray([s for s in samples if s is not None and not math.isnan(s)], dtype=float)
-    if len(x) < 2:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
-
-
-def i_avg_ci(result: IAvgResult, *, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def i_avg_ci(result: IAvgResult, *, seed: int = 0) -> tuple[float, float]:
     """Bootstrap interval over trials for an I_avg result, in percent."""
-    lo, hi = bootstrap_ci(result.usable, level=level, seed=seed)
+    lo, hi = bootstrap_ci(result.usable, seed=seed)
     return lo * 100.0, hi * 100.0
 
 
-def _pooled(first: np.ndarray, last: np.ndarray) -> float:
-    total = first.sum()
-    return float((last.sum() - total) / total * 100.0) if total > 0 else math.nan
+@lru_cache(maxsize=4096)
+def null_i_avg(p: float, n: int) -> float:
+    """Expected I_avg (count reading, percent) with no effect at all.
 
-
-def pooled_increase(
-    result: IAvgResult, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0
-) -> tuple[float, tuple[float, float]]:
-    """(sum L - sum F) / sum F over all trials long enough, in percent, with a bootstrap CI.
-
-    The mean of per-trial ratios (I_avg) is biased upward when first windows hold few "yes"
-    answers (the mean of 1/F exceeds 1/mean F), so with no effect at all it is positive.
-    The pooled ratio has no such bias and needs no exclusions: report it beside I_avg.
+    With independent answers at yes-rate `p` in both windows of `n` scrolls and trials with
+    F = 0 excluded, E[(L − F)/F | F > 0] = n·p·E[1/F | F > 0] − 1, an exact binomial sum.
     """
-    rows = [(t.first, t.last) for t in result.details if not math.isnan(t.first)]
-    if not rows:
-        return math.nan, (math.nan, math.nan)
-    first = np.array([r[0] for r in rows])
-    last = np.array([r[1] for r in rows])
-    value = _pooled(first, last)
-    if len(rows) < 2:
-        return value, (math.nan, math.nan)
+    from scipy.stats import binom
+
+    if not 0.0 < p <= 1.0 or n < 1:
+        return math.nan
+    k = np.arange(1, n + 1)
+    pmf = binom.pmf(k, n, p)
+    positive = pmf.sum()
+    if positive <= 0:
+        return math.nan
+    return float((n * p * (pmf / k).sum() / positive - 1.0) * 100.0)
+
+
+@lru_cache(maxsize=1024)
+def null_i_avg_cumulative(p: float, n: int, draws: int = 20_000, seed: int = 0) -> float:
+    """Expected I_avg (cumulative reading, percent) with no effect, by seeded simulation."""
+    if not 0.0 < p <= 1.0 or n < 1:
+        return math.nan
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(rows), size=(n_boot, len(rows)))
-    f, la = first[idx].sum(axis=1), last[idx].sum(axis=1)
+    weights = np.arange(n, 0, -1)  # Σ_i Y(i) = Σ_j (n - j + 1) x_j
+    f = (rng.random((draws, n)) < p) @ weights
+    la = (rng.random((draws, n)) < p) @ weights
     ok = f > 0
-    boots = (la[ok] - f[ok]) / f[ok] * 100.0
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(boots, [alpha, 1.0 - alpha]) if boots.size else (math.nan, math.nan)
-    return value, (float(lo), float(hi))
+    return float(np.mean((la[ok] - f[ok]) / f[ok]) * 100.0) if ok.any() else math.nan
+
+
+# --------------------------------------------------------------------------- contrasts
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Difference in mean Δ, treatment minus control, with interval and p-values."""
+
+    diff: float
+    ci: tuple[float, float]
+    p_value: float
+    n_treatment: int
+    n_control: int
+    strata: int
+    p_adjusted: float = math.nan
+
+
+def _strata(groups: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    return {k: _finite(v) for k, v in groups.items()}
+
+
+def contrast(treatment: Mapping[str, Sequence[float]], control: Mapping[str, Sequence[float]],
+             *, seed: int = 0, n_boot: int = N_BOOT, n_perm: int = N_PERM) -> Contrast:
+    """Compare per-trial Δ of a treatment with its control, stratified by persona.
+
+    Args:
+        treatment, control: persona -> per-trial Δ values. Only personas present in both
+            count; the difference is the mean over personas of (mean treatment − mean
+            control), so every persona weighs the same.
+
+    Returns:
+        The difference; a bootstrap interval that resamples personas (when there are
+        several), then trials within each arm and persona; and a two-sided permutation
+        p-value that shuffles arm labels within each persona.
+    """
+    t, c = _strata(treatment), _strata(control)
+    keys = sorted(k for k in t if k in c and len(t[k]) and len(c[k]))
+    if not keys:
+        return Contrast(math.nan, (math.nan, math.nan), math.nan, 0, 0, 0)
+    rng = np.random.default_rng(seed)
+    diffs = np.array([t[k].mean() - c[k].mean() for k in keys])
+    observed = float(diffs.mean())
+    # bootstrap: trials within arm and persona, then personas
+    boot = np.empty((len(keys), n_boot))
+    for i, k in enumerate(keys):
+        bt = t[k][rng.integers(0, len(t[k]), (n_boot, len(t[k])))].mean(axis=1)
+        bc = c[k][rng.integers(0, len(c[k]), (n_boot, len(c[k])))].mean(axis=1)
+        boot[i] = bt - bc
+    if len(keys) > 1:
+        pick = rng.integers(0, len(keys), (n_boot, len(keys)))
+        stats = boot[pick, np.arange(n_boot)[:, None]].mean(axis=1)
+    else:
+        stats = boot[0]
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    # permutation: shuffle the arm labels within each persona
+    perm = np.zeros(n_perm)
+    for k in keys:
+        pooled = np.concatenate([t[k], c[k]])
+        nt = len(t[k])
+        order = rng.permuted(np.broadcast_to(pooled, (n_perm, len(pooled))), axis=1)
+        perm += order[:, :nt].mean(axis=1) - order[:, nt:].mean(axis=1)
+    perm /= len(keys)
+    p = (1 + np.sum(np.abs(perm) >= abs(observed) - 1e-12)) / (1 + n_perm)
+    return Contrast(observed, (float(lo), float(hi)), float(p),
+                    sum(len(t[k]) for k in keys), sum(len(c[k]) for k in keys), len(keys))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (statsmodels); NaNs stay NaN and are left out of the family."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(len(p), math.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out.tolist()
+
+
+# --------------------------------------------------------------------------- trend
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Logistic regression of yes on scroll index, standard errors clustered by trial.
+
+    `slope` is the change in log-odds of "yes" per 100 scrolls; `odds_ratio` is exp(slope).
+    """
+
+    slope: float
+    ci: tuple[float, float]
+    p_value: float
+    odds_ratio: float
+    steps: int
+    trials: int
+    reason: str | None = None
+
+
+def trend(trial_ids: Sequence[str], steps: Sequence[int], decisions: Decisions) -> Trend:
+    """Drift measured from every scroll: yes ~ 1 + step/100, trial-clustered SEs."""
+    import statsmodels.api as sm
+
+    rows = [(t, s, d) for t, s, d in zip(trial_ids, steps, decisions, strict=True)
+            if d is not None]
+    n_trials = len({r[0] for r in rows})
+    nan = Trend(math.nan, (math.nan, math.nan), math.nan, math.nan, len(rows), n_trials)
+    if n_trials < 2:
+        return Trend(**{**nan.__dict__, "reason": "fewer than 2 trials"})
+    y = np.array([float(bool(r[2])) for r in rows])
+    if y.min() == y.max():
+        return Trend(**{**nan.__dict__, "reason": "every answer is the same"})
+    x = sm.add_constant(np.array([r[1] for r in rows], dtype=float) / 100.0)
+    groups = np.unique([r[0] for r in rows], return_inverse=True)[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fit = sm.GLM(y, x, family=sm.families.Binomial()).fit(
+                cov_type="cluster", cov_kwds={"groups": groups})
+        except Exception as e:  # noqa: BLE001 - separation, singular fits: reported, not raised
+            return Trend(**{**nan.__dict__, "reason": f"fit failed: {type(e).__name__}"})
+    slope = float(fit.params[1])
+    lo, hi = (float(v) for v in fit.conf_int()[1])
+    if not all(map(math.isfinite, (slope, lo, hi))):
+        return Trend(**{**nan.__dict__, "reason": "fit did not converge"})
+    return Trend(slope, (lo, hi), float(fit.pvalues[1]), math.exp(slope), len(rows), n_trials)
+
+
+# --------------------------------------------------------------------------- value drift
 
 
 @dataclass(frozen=True)
 class ValueShareDrift:
-    """Share of posts matching the persona's values in the first vs the last window."""
+    """Share of posts matching a value (or the persona's values) in the first vs last window."""
 
     first_share: float
     last_share: float
@@ -173,10 +465,12 @@ class ValueShareDrift:
         return self.last_share - self.first_share
 
 
-def value_share_drift(matches: Sequence[bool], n: int = 50) -> ValueShareDrift:
-    """Feed drift of one trial: matches[i] says whether the i-th post carries a persona value."""
-    m = np.asarray(matches, dtype=float)
+def value_share_drift(matches: Sequence[bool | None], n: int = 50) -> ValueShareDrift:
+    """Feed drift of one trial: matches[i] says whether the i-th post carries the value."""
+    m = np.array([np.nan if x is None else float(bool(x)) for x in matches])
     if len(m) == 0:
         return ValueShareDrift(math.nan, math.nan)
     w = min(n, len(m))
-    return ValueShareDrift(float(m[:w].mean()), float(m[-w:].mean()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ValueShareDrift(float(np.nanmean(m[:w])), float(np.nanmean(m[-w:])))

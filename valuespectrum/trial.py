@@ -76,10 +76,13 @@ class StrategyOptions(Frozen):
         isq_format: ``json`` (one JSON reply) or ``turns`` (one question per turn); the
             same format for every model, so models are compared on one protocol.
         followups: The plain strategy also asks its questions (2) and (3).
+        caption_question: The caption_llm decider's question wording: ``simple`` (as the
+            Simple strategy asks it), ``plain`` or ``own`` (see `CaptionLLMStrategy`).
     """
 
     isq_format: Literal["json", "turns"] = "json"
     followups: bool = False
+    caption_question: Literal["simple", "plain", "own"] = "simple"
 
 
 class TrialSpec(Frozen):

@@ -272,6 +272,7 @@ class StepRecord(Frozen):
     isq_action_desire: bool | None = None
     answers: str = Field(default="{}", description="raw answers as JSON")
     prompt_version: str = ""
+    isq_format: str | None = Field(default=None, description="json | turns (isq steps)")
     action: Literal["stay", "skip"] = "skip"
     dwell_s: float = 0.0
     watched_s: float = 0.0

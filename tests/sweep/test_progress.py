@@ -23,13 +23,13 @@ def feed(progress: SweepProgress, t, decisions, status="done", error=None):
         strategy="simple", index=0, seed=0, status=status, steps=len(decisions), error=error))
 
 
-def test_plain_mode_prints_one_line_per_trial_and_the_live_table_shows_running_i_avg():
+def test_plain_mode_prints_one_line_per_trial_and_the_live_table_shows_running_delta():
     console = Console(record=True, width=200, force_terminal=False)
     p = SweepProgress(console, window=2, live=False)
     trials = [trial("a"), trial("b"), trial("c", "random")]
     p.start(trials, done=set())
-    feed(p, trials[0], [1, 0, 1, 1])          # +100 %
-    feed(p, trials[1], [1, 1, 1, 1])          # 0 %
+    feed(p, trials[0], [1, 0, 1, 1])          # first 0.5, last 1.0: Δ +0.5
+    feed(p, trials[1], [1, 1, 1, 1])          # Δ 0
     feed(p, trials[2], [0, 1], status="failed", error="browser crashed")
     out = console.export_text()
     assert "running 3 trials" in out
@@ -40,7 +40,7 @@ def test_plain_mode_prints_one_line_per_trial_and_the_live_table_shows_running_i
     table.print(p.table())
     text = table.export_text()
     row = next(line for line in text.splitlines() if "tiktok" in line)
-    assert "2/2" in row and "+50.0" in row and "0.0800" in row  # I_avg mean of +100 % and 0 %
+    assert "2/2" in row and "+0.250" in row and "0.0800" in row  # mean Δ of +0.5 and 0
     row = next(line for line in text.splitlines() if "random" in line)
     assert "0/1" in row and " 1 " in row  # one error
 

@@ -143,3 +143,28 @@ def test_inline_personas_and_duplicate_names(tmp_path):
     dup = inline.replace("cat_person", "pet_owner")
     with pytest.raises(ConfigError, match="two personas are named"):
         load_sweep_spec(write(tmp_path, BASE.replace("personas: [pet_owner]\n", dup)))
+
+
+def test_persona_variants_extend_a_base_and_override_fields(tmp_path):
+    from valuespectrum.personas import PersonaLibrary, load_persona
+
+    lib = PersonaLibrary(ROOT / "personas")
+    base, twin = lib.get("pet_owner"), lib.get("pet_owner_power")
+    assert twin.description == base.description and twin.interests == base.interests
+    assert [v.value for v in twin.values] == ["power"]
+    assert sum(a != b for a, b in zip(twin.traits, base.traits, strict=True)) == 1
+    # inline variants in a spec, and errors that name where
+    inline = ("personas:\n  - pet_owner\n  - {extends: pet_owner, name: pet_owner_b, "
+              "values: [benevolence, universalism]}\n")
+    spec = load_sweep_spec(write(tmp_path, BASE.replace("personas: [pet_owner]\n", inline)))
+    assert [p.name for p in spec.persona_list] == ["pet_owner", "pet_owner_b"]
+    assert "extends" not in str(spec.saved()["personas"])  # saved resolved, reruns alone
+    (tmp_path / "a.yaml").write_text("extends: b\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a\nname: b\n")
+    with pytest.raises(ConfigError, match=r"cycle \(a -> b -> a\)"):
+        load_persona(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: pet_owner\nname: c\nvalues: [greed]\n")
+    with pytest.raises(ConfigError, match="persona 'pet_owner' not found"):
+        load_persona(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match=r"c.yaml:3: values.0"):
+        load_persona(tmp_path / "c.yaml", PersonaLibrary(ROOT / "personas"))

@@ -1,7 +1,10 @@
+"""summary.json of a sweep: statistics per cell and group, controls, contrasts."""
+
 from pathlib import Path
 
 import pytest
 
+from valuespectrum.metrics import null_i_avg
 from valuespectrum.runs import RunDirectory, read_table
 from valuespectrum.sweep.results import SweepResults, TrialRecord
 from valuespectrum.sweep.spec import SweepSpec
@@ -19,35 +22,89 @@ def rd(tmp_path):
     run.release()
 
 
-def record_trial(rd: SweepResults, tid: str, model: str, platform: str, decisions, status="done"):
+def record_trial(rd: SweepResults, tid: str, model: str, platform: str, decisions,
+                 status="done", persona="p", tags=None):
+    cell = f"{persona}|{model}|{platform}|simple"
     for i, d in enumerate(decisions):
-        rd.append_step(StepRecord(trial_id=tid, cell=f"p|{model}|{platform}|simple", persona="p",
-                                  model=model, platform=platform, strategy="simple", step=i,
-                                  decision=d))
-    rd.finish_trial(TrialRecord(trial_id=tid, cell=f"p|{model}|{platform}|simple", persona="p",
-                                model=model, platform=platform, strategy="simple", index=0,
-                                seed=0, status=status, steps=len(decisions)))
+        rd.append_step(StepRecord(trial_id=tid, cell=cell, persona=persona, model=model,
+                                  platform=platform, strategy="simple", step=i, decision=d,
+                                  value_tags=tuple(tags[i]) if tags else ()))
+    rd.finish_trial(TrialRecord(trial_id=tid, cell=cell, persona=persona, model=model,
+                                platform=platform, strategy="simple", index=0, seed=0,
+                                status=status, steps=len(decisions)))
 
 
-def spec() -> SweepSpec:
-    return SweepSpec(name="s", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
-                          models=["embed:minilm", "random:0.5", "always:no"],
-                          platforms=["tiktok", "random"], scrolls=4, window=2)
+def spec(platforms=("tiktok", "random"), **kw) -> SweepSpec:
+    fields = dict(name="s", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
+                  models=["embed:minilm", "random:0.5", "always:no"],
+                  platforms=list(platforms), scrolls=4, window=2)
+    return SweepSpec(**{**fields, **kw})
 
 
-def test_controls_are_the_random_feed_and_the_non_looking_viewers(tmp_path, rd):
+def test_controls_are_non_learning_feeds_and_non_looking_viewers(tmp_path, rd):
     record_trial(rd, "a", "embed-minilm", "tiktok", [1, 0, 1, 1])
     record_trial(rd, "b", "embed-minilm", "random", [1, 0, 1, 1])
     record_trial(rd, "c", "random-0.5", "tiktok", [1, 0, 1, 1])
     record_trial(rd, "d", "always-no", "tiktok", [0, 0, 0, 0])
-    groups = {(g["model"], g["platform"]): g for g in summarize(tmp_path, spec())["groups"]}
+    record_trial(rd, "e", "embed-minilm", "tiktok-frozen", [1, 0, 1, 1])
+    s = summarize(tmp_path, spec(("tiktok", "tiktok-frozen", "random")))
+    groups = {(g["model"], g["platform"]): g for g in s["groups"]}
     assert groups[("embed-minilm", "tiktok")]["control"] is False
     assert groups[("embed-minilm", "random")]["control"] is True
+    assert groups[("embed-minilm", "tiktok-frozen")]["control"] is True
     assert groups[("random-0.5", "tiktok")]["control"] is True
     assert groups[("always-no", "tiktok")]["control"] is True
-    assert groups[("embed-minilm", "tiktok")]["i_avg_count"] == 100.0
-    assert groups[("embed-minilm", "tiktok")]["increase_pooled"] == 100.0
-    assert groups[("always-no", "tiktok")]["i_avg_count"] is None  # excluded, not infinite
+    g = groups[("embed-minilm", "tiktok")]
+    assert g["delta"]["value"] == 0.5  # first window 1/2, last 2/2
+    assert g["i_avg"]["value"] == 100.0 and g["increase_pooled"]["value"] == 100.0
+    assert groups[("always-no", "tiktok")]["i_avg"]["value"] is None  # excluded, not infinite
+    assert groups[("always-no", "tiktok")]["delta"]["value"] == 0.0  # Δ needs no exclusion
+    # the learning cell's controls: its frozen twin (matched) first, then the random feed
+    assert [(c["treatment"], c["control"]) for c in s["contrasts"]
+            if c["treatment"].startswith("p|embed-minilm")] == \
+        [("p|embed-minilm|tiktok|simple", "p|embed-minilm|tiktok-frozen|simple"),
+         ("p|embed-minilm|tiktok|simple", "p|embed-minilm|random|simple")]
+
+
+def test_cell_statistics_equal_a_hand_computation(tmp_path, rd):
+    # 10 scrolls, windows of 5: steps 0-4 and 5-9
+    trials = {"t1": [1, 0, 0, 0, 1, 1, 1, 1, 0, 1],    # F 2/5, L 4/5
+              "t2": [1, 1, 0, 0, 0, 1, 1, 1, 1, 1],    # F 2/5, L 5/5
+              "t3": [0, 1, None, 0, 1, 1, 0, 1, 1, 0]}  # F 2/4 (one invalid, 20 %), L 3/5
+    for tid, d in trials.items():
+        record_trial(rd, tid, "embed-minilm", "tiktok", d)
+    s = summarize(tmp_path, spec(scrolls=10, window=5))
+    c = s["cells"][0]
+    f, la = [2 / 5, 2 / 5, 2 / 4], [4 / 5, 5 / 5, 3 / 5]
+    assert c["yes_rate_first"]["value"] == pytest.approx(sum(f) / 3, abs=1e-6)
+    assert c["delta"]["value"] == pytest.approx(sum(b - a for a, b in zip(f, la, strict=True)) / 3, abs=1e-6)
+    assert c["increase_pooled"]["value"] == pytest.approx((sum(la) / sum(f) - 1) * 100, abs=1e-4)
+    assert c["i_avg"]["value"] == pytest.approx(
+        100 * sum((b - a) / a for a, b in zip(f, la, strict=True)) / 3, abs=1e-4)
+    base = 6 / 14  # first-window yes over valid answers, pooled over trials
+    assert c["base_rate"] == pytest.approx(base, abs=1e-6)
+    assert c["i_avg_null"] == pytest.approx(null_i_avg(round(base, 4), 5), abs=1e-6)
+    assert c["invalid_answers"] == 1 and c["excluded"] == []
+    lo, hi = c["delta"]["ci"]
+    assert lo <= c["delta"]["value"] <= hi
+    assert c["trend"]["slope"] is not None and c["trend"]["reason"] is None
+
+
+def test_a_trial_with_too_many_invalid_answers_is_excluded_with_its_reason(tmp_path, rd):
+    record_trial(rd, "ok", "embed-minilm", "tiktok", [1, 0, 1, 1])
+    record_trial(rd, "bad", "embed-minilm", "tiktok", [None, 0, 1, 1])  # half a window
+    c = summarize(tmp_path, spec())["cells"][0]
+    assert c["excluded"] == [{"trial_id": "bad", "reason": "1 of 2 answers invalid in the "
+                                                           "first window"}]
+    assert c["delta"]["value"] == 0.5 and c["trials"] == 2
+
+
+def test_value_drift_counts_each_value_in_both_windows(tmp_path, rd):
+    tags = [["benevolence"], [], ["power", "benevolence"], ["benevolence"]]
+    record_trial(rd, "a", "embed-minilm", "tiktok", [1, 0, 1, 1], tags=tags)
+    drift = summarize(tmp_path, spec())["cells"][0]["value_drift"]
+    assert (drift["benevolence"]["first"], drift["benevolence"]["last"]) == (0.5, 1.0)
+    assert drift["power"]["value"] == 0.5 and drift["hedonism"]["value"] == 0.0
 
 
 def test_only_planned_trials_count_and_partial_steps_are_marked(tmp_path, rd):
@@ -56,8 +113,29 @@ def test_only_planned_trials_count_and_partial_steps_are_marked(tmp_path, rd):
     rd.append_step(StepRecord(trial_id="b", cell="c", persona="p", model="embed-minilm",
                               platform="tiktok", strategy="simple", step=0, decision=1))
     g = summarize(tmp_path, spec(), trial_ids=["a", "b"])["groups"][0]
-    assert g["trials"] == 1 and g["i_avg_count"] == 100.0
+    assert g["trials"] == 1 and g["i_avg"]["value"] == 100.0
     rd.consolidate(["a", "b"])
     steps = read_table(tmp_path / "steps.parquet")
     assert {r["trial_id"] for r in steps} == {"a", "b"}
     assert {r["trial_id"]: r["trial_status"] for r in steps} == {"a": "done", "b": "unfinished"}
+
+
+def test_named_contrasts_and_holm_over_the_run(tmp_path, rd):
+    for i in range(6):
+        record_trial(rd, f"a{i}", "embed-minilm", "tiktok", [0, 0, 1, 1])
+        record_trial(rd, f"b{i}", "random-0.5", "tiktok", [1, 1, 1, 1])
+        record_trial(rd, f"c{i}", "embed-minilm", "random", [1, 0, 1, 0])
+        record_trial(rd, f"d{i}", "random-0.5", "random", [0, 1, 1, 0])
+    s = summarize(tmp_path, spec(contrasts=[{"dimension": "model", "treatment": "embed-minilm",
+                                             "control": "random-0.5"}]))
+    named = [c for c in s["contrasts"] if c["kind"] == "spec: model"]
+    assert {(c["treatment"], c["control"]) for c in named} == {
+        ("p|embed-minilm|tiktok|simple", "p|random-0.5|tiktok|simple"),
+        ("p|embed-minilm|random|simple", "p|random-0.5|random|simple")}
+    tiktok = next(c for c in named if "tiktok" in c["treatment"])
+    assert tiktok["diff"] == 1.0 and tiktok["p_value"] < 0.01  # Δ 1 vs Δ 0, no overlap
+    ps = [c["p_value"] for c in s["contrasts"]]
+    from statsmodels.stats.multitest import multipletests
+
+    assert [c["p_adjusted"] for c in s["contrasts"]] == pytest.approx(
+        list(multipletests(ps, method="holm")[1]), abs=1e-6)

@@ -107,6 +107,7 @@ def step_record(
     model: str,
     platform: str,
     strategy: str,
+    isq_format: str | None = None,
 ) -> StepRecord:
     """Flatten an outcome into the row written to steps.parquet (metadata added later)."""
     d, obs, res = outcome.decision, outcome.observation, outcome.result
@@ -130,6 +131,7 @@ def step_record(
         isq_action_desire=isq.action_desire if isq else None,
         answers=json.dumps(d.answers, ensure_ascii=False),
         prompt_version=d.prompt_version,
+        isq_format=isq_format,
         action=outcome.action.kind,
         dwell_s=outcome.action.dwell_s if isinstance(outcome.action, Stay) else 0.0,
         watched_s=res.watched_s,

@@ -99,6 +99,7 @@ class Corpus:
             raise CorpusError(f"{root}: duplicate item ids in {MANIFEST}")
         self._by_image = {it.image_path: it.item_id for it in self.items}
         self._fingerprint: str | None = None
+        self._tag_features = None
         linked = self.meta.get("linked_source")
         self._allowed_roots = [self.root] + ([Path(linked).resolve()] if linked else [])
 
@@ -125,6 +126,14 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def tag_features(self):
+        """The platform's item features (tags and category; `feed.features`), computed once."""
+        if self._tag_features is None:
+            from valuespectrum.feed.features import tag_features
+
+            self._tag_features = tag_features(self.items)
+        return self._tag_features
 
     @property
     def fingerprint(self) -> str:

@@ -1,8 +1,14 @@
-"""Feed recommenders, one per platform style, behind one protocol.
+"""Feed recommenders, one per platform style, behind one protocol, with matched controls.
 
 Each keeps its per-viewer state in a `SessionState` (never in the recommender), draws all
 randomness from the generator it is given, and never serves an item twice in a session
 until the corpus is exhausted. Parameters come from `valuespectrum/data/recommenders.yaml`.
+
+Learning styles (tiktok, youtube, instagram) learn from watch events in the platform's own
+tag/category space (`feed.features`), never in a viewer's embedding. Each has a frozen twin
+(``tiktok-frozen``...): the same code, parameters, popularity and exploration schedule, with
+learning switched off, so a learning feed and its twin differ in exactly one thing.
+``random`` stays as a second control.
 """
 
 from __future__ import annotations
@@ -31,27 +37,42 @@ def validate_style(style: str) -> str:
 
 
 class InterestParams(Frozen):
-    """How watch ratios move a session's interest vector (MiniLM space)."""
+    """How watch ratios move a session's interest vector, and the cold-start schedule.
+
+    The interest vector lives in the platform's tag/category space (`feed.features`):
+    ``v <- decay * v + learning_rate * (watch_ratio - baseline) * x_item``.
+
+    Every learning style uses the same kind of schedule: the share of exploration picks is
+    ``explore + (explore_start - explore) * exp(-views / warmup_views)``. The packaged
+    values follow a rule fixed before any drift was measured: ``explore_start = 1`` (a new
+    account: nothing is known), ``warmup_views = 1 / (1 - decay)`` (the interest vector's
+    memory, in views), and ``explore`` as in the styles' first design. ``warmup_views: 0``
+    means no warm-up.
+    """
 
     learning_rate: float = Field(1.0, ge=0)
     baseline: float = Field(0.3, ge=0, le=1, description="watch ratio that is neutral")
-    decay: float = Field(0.9, ge=0, le=1)
+    decay: float = Field(0.9, ge=0, lt=1)
+    explore: float = Field(0.1, ge=0, le=1, description="exploration share once warmed up")
+    explore_start: float = Field(1.0, ge=0, le=1,
+                                 description="exploration share for a new viewer")
+    warmup_views: float = Field(10.0, ge=0,
+                                description="e-folding of the exploration decay, in views")
+
+    def exploration(self, views: int) -> float:
+        """The share of exploration picks after `views` watch events."""
+        if self.warmup_views <= 0:
+            return self.explore
+        return self.explore + (self.explore_start - self.explore) * float(
+            np.exp(-views / self.warmup_views))
 
 
 class TikTokParams(InterestParams):
-    explore: float = Field(0.08, ge=0, le=1, description="exploration share once warmed up")
-    explore_start: float = Field(
-        0.9, ge=0, le=1, description="exploration share for a new viewer (cold start)"
-    )
-    warmup_views: float = Field(
-        30.0, gt=0, description="views over which exploration decays (e-folding)"
-    )
     top_k: int = Field(8, ge=1)
     temperature: float = Field(0.05, gt=0)
 
 
 class YouTubeParams(InterestParams):
-    personal_share: float = Field(0.5, ge=0, le=1)
     top_k: int = Field(15, ge=1)
     temperature: float = Field(0.1, gt=0)
     recency_half_life_days: float = Field(30.0, gt=0)
@@ -162,18 +183,32 @@ class Recommender(Protocol):
 
 
 class _Base:
-    """Shared mechanics: serving by row index, popularity sampling, interest updates."""
+    """Shared mechanics: serving, the exploration schedule, popularity picks, interest.
 
-    def __init__(self, corpus: Corpus, params: Any) -> None:
+    Args:
+        corpus: The posts.
+        params: This style's parameters.
+        learning: False makes the frozen twin: the same popularity, the same exploration
+            schedule, the same random draws, and watch events change nothing.
+    """
+
+    def __init__(self, corpus: Corpus, params: Any, learning: bool = True) -> None:
         self.corpus = corpus
         self.params = params
+        self.learning = learning
         self.popularity = np.array([it.popularity for it in corpus.items], dtype=np.float64)
+        self.features = corpus.tag_features()
 
     def _serve(self, session: SessionState, row: int) -> FeedItem:
         session.seen[row] = True
         item = self.corpus.items[row]
         session.served.append(item.item_id)
         return item
+
+    def _explores(self, session: SessionState, rng: np.random.Generator) -> bool:
+        """Draw the exploration coin (always: the frozen twin consumes the same draws)."""
+        coin = rng.random() < self.params.exploration(len(session.events))
+        return coin or not self._has_interest(session)
 
     def _popular_pick(self, cand: np.ndarray, rng: np.random.Generator) -> int:
         w = self.popularity[cand] + 1e-3
@@ -190,18 +225,18 @@ class _Base:
         return int(cand[top[rng.choice(top.size, p=p / p.sum())]])
 
     def _similarities(self, session: SessionState) -> np.ndarray:
-        """Cosine of every item (all rows: no copy of the embedding matrix) to the interest."""
-        # einsum, not `@`: OpenBLAS spreads a matvec over threads, which on a busy 2-core
-        # machine made each call ~25 ms instead of ~1 ms
-        return np.einsum("ij,j->i", self.corpus.embeddings, _unit(session.interest))
+        """Cosine of every post's tag/category features to the session's interest."""
+        return self.features @ _unit(session.interest)
 
     def update(self, session: SessionState, item: FeedItem, watch_ratio: float) -> None:
+        if not self.learning:
+            return
         p = self.params
-        vec = self.corpus.embeddings[self.corpus.index(item.item_id)].astype(np.float64)
+        row = self.features.getrow(self.corpus.index(item.item_id)).toarray().ravel()
         if session.interest is None:
-            session.interest = np.zeros_like(vec)
+            session.interest = np.zeros_like(row)
         session.interest = p.decay * session.interest + p.learning_rate * (
-            watch_ratio - p.baseline) * vec
+            watch_ratio - p.baseline) * row
 
     @staticmethod
     def _has_interest(session: SessionState) -> bool:
@@ -210,32 +245,29 @@ class _Base:
 
 def _unit(v: np.ndarray | None) -> np.ndarray:
     assert v is not None
-    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 class TikTokRecommender(_Base):
-    """Interest vector from watch ratios; strong exploitation, small exploration."""
+    """Explore: a popularity-weighted pick. Exploit: the k most similar posts (softmax)."""
 
     params: TikTokParams
 
     def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
         cand = session.unseen()
         p = self.params
-        # A new account gets a broad feed that narrows as watch history accumulates.
-        explore = p.explore + (p.explore_start - p.explore) * float(
-            np.exp(-len(session.events) / p.warmup_views))
-        if not self._has_interest(session) or rng.random() < explore:
+        if self._explores(session, rng):
             return self._serve(session, self._popular_pick(cand, rng))
         return self._serve(session, self._similar_pick(session, cand, rng, p.top_k, p.temperature))
 
 
 class YouTubeRecommender(_Base):
-    """A mix of personalised posts and popular, recent ("topical") posts."""
+    """Explore: popular, recent ("topical") posts. Exploit: the k most similar posts."""
 
     params: YouTubeParams
 
-    def __init__(self, corpus: Corpus, params: YouTubeParams) -> None:
-        super().__init__(corpus, params)
+    def __init__(self, corpus: Corpus, params: YouTubeParams, learning: bool = True) -> None:
+        super().__init__(corpus, params, learning)
         dates = [dt.date.fromisoformat(it.posted[:10]) for it in corpus.items]
         newest = max(dates)
         age = np.array([(newest - d).days for d in dates], dtype=np.float64)
@@ -244,7 +276,7 @@ class YouTubeRecommender(_Base):
     def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
         cand = session.unseen()
         p = self.params
-        if self._has_interest(session) and rng.random() < p.personal_share:
+        if not self._explores(session, rng):
             return self._serve(session, self._similar_pick(session, cand, rng, p.top_k, p.temperature))
         scores = self.topical[cand]
         k = min(p.top_k, cand.size)
@@ -255,29 +287,30 @@ class YouTubeRecommender(_Base):
 
 
 class InstagramRecommender(_Base):
-    """Popularity-led ranking with a weak personal term and some noise."""
+    """Popularity-led ranking with noise; exploit picks add a weak personal term."""
 
     params: InstagramParams
 
     def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
         cand = session.unseen()
         p = self.params
+        explore = self._explores(session, rng)
         score = (1 - p.personal_weight) * self.popularity[cand]
-        if self._has_interest(session):
+        if not explore:
             score = score + p.personal_weight * self._similarities(session)[cand]
         score = score + p.noise * rng.standard_normal(cand.size)
         return self._serve(session, int(cand[int(np.argmax(score))]))
 
 
 class RandomRecommender(_Base):
-    """The control: uniformly random unseen posts; watch events change nothing."""
+    """The second control: uniformly random unseen posts; watch events change nothing."""
+
+    def __init__(self, corpus: Corpus, params: Any, learning: bool = False) -> None:
+        super().__init__(corpus, params, learning=False)
 
     def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
         cand = session.unseen()
         return self._serve(session, int(cand[rng.integers(cand.size)]))
-
-    def update(self, session: SessionState, item: FeedItem, watch_ratio: float) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -291,16 +324,32 @@ class FeedStyle:
     description: str
 
 
-STYLES: MappingProxyType[str, FeedStyle] = MappingProxyType({s.name: s for s in (
-    FeedStyle("tiktok", TikTokRecommender, "tiktok", True,
-              "interest-led, strong exploitation after a cold start"),
-    FeedStyle("youtube", YouTubeRecommender, "youtube", True,
-              "personal posts mixed with popular, recent ones"),
-    FeedStyle("instagram", InstagramRecommender, "instagram", True,
-              "popularity-led ranking with a weak personal term"),
-    FeedStyle("random", RandomRecommender, "random", False,
-              "uniformly random posts; watch events change nothing"),
-)})
+def _styles() -> dict[str, FeedStyle]:
+    learning = (
+        FeedStyle("tiktok", TikTokRecommender, "tiktok", True,
+                  "interest-led: strong exploitation after the cold start"),
+        FeedStyle("youtube", YouTubeRecommender, "youtube", True,
+                  "personal posts mixed with popular, recent ones"),
+        FeedStyle("instagram", InstagramRecommender, "instagram", True,
+                  "popularity-led ranking with a weak personal term"),
+    )
+    twins = tuple(FeedStyle(f"{s.name}-frozen", s.recommender, s.params_key, False,
+                            f"the matched control of {s.name}: same popularity and "
+                            "exploration schedule, learning switched off") for s in learning)
+    random = FeedStyle("random", RandomRecommender, "random", False,
+                       "uniformly random posts; watch events change nothing")
+    return {s.name: s for s in (*learning, *twins, random)}
+
+
+STYLES: MappingProxyType[str, FeedStyle] = MappingProxyType(_styles())
+
+
+def controls_of(style: str, available: set[str] | frozenset[str]) -> list[str]:
+    """The control feeds of a learning style among `available`: its frozen twin (the
+    matched control, first), then `random`."""
+    if style not in STYLES or not STYLES[style].learning:
+        return []
+    return [c for c in (f"{style}-frozen", "random") if c in available]
 
 
 def make_recommender(style: str, corpus: Corpus,
@@ -325,4 +374,4 @@ def make_recommender(style: str, corpus: Corpus,
         params = validate(model, params, f"recommender params ({style})")
     if not isinstance(params, model):
         raise ConfigError(f"{style}: expected {model.__name__}, got {type(params).__name__}")
-    return entry.recommender(corpus, params)
+    return entry.recommender(corpus, params, learning=entry.learning)

@@ -1,36 +1,66 @@
-"""The end-of-run summary table in the terminal."""
+"""The end-of-run summary in the terminal: Δ first, then the contrasts, then I_avg."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 
+def fmt(x: float | None, spec: str = "+.3f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def fmt_ci(ci: list[float | None] | None, spec: str = "+.3f") -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return "–"
+    return f"[{format(ci[0], spec)}, {format(ci[1], spec)}]"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _label(row: dict[str, Any]) -> str:
+    return row["model"] + (" (control)" if row["control"] else "")
+
+
 def print_summary(console: Console, run_dir: str | Path) -> None:
-    """Print I_avg (with CI) per model x platform x strategy from RUN_DIR/summary.json."""
+    """Print Δ, the contrasts with controls, the trend and I_avg (with its null value)."""
     path = Path(run_dir) / "summary.json"
     if not path.exists():
         console.print(f"[yellow]no summary in {run_dir}[/]")
         return
-    summary = json.loads(path.read_text())
-    t = Table(title=f"I_avg — {summary['name']} (window n={summary['window']})")
-    for col in ("model", "platform", "strategy", "trials", "I_avg %", "95% CI", "pooled %",
-                "I_avg cum. %", "yes first→last", "value share first→last", "excl."):
-        t.add_column(col)
-    for g in summary["groups"]:
-        def f(x, spec="+.1f"):
-            return "–" if x is None else format(x, spec)
-        lo, hi = g["i_avg_count_ci"]
+    s = json.loads(path.read_text())
+    rows = s["cells"] if len({c["persona"] for c in s["cells"]}) == 1 else s["groups"]
+    t = Table(title=f"{s['name']}: drift per {'cell' if rows is s['cells'] else 'group'} "
+                    f"(first vs last {s['window']} of {s['scrolls']} scrolls)")
+    for col in ("model", "platform", "strategy", "trials", "yes first→last", "Δ", "95% CI",
+                "trend /100 scrolls", "p", "I_avg %", "(null %)", "excl."):
+        t.add_column(col, justify="left" if col in ("model", "platform", "strategy") else "right")
+    for r in rows:
+        tr = r["trend"]
         t.add_row(
-            g["model"] + (" (control)" if g["control"] else ""), g["platform"], g["strategy"],
-            str(g["trials"]), f(g["i_avg_count"]),
-            "–" if lo is None else f"[{lo:+.1f}, {hi:+.1f}]", f(g.get("increase_pooled")),
-            f(g["i_avg_cumulative"]),
-            f"{f(g['yes_rate_first'], '.2f')}→{f(g['yes_rate_last'], '.2f')}",
-            f"{f(g['value_share_first'], '.2f')}→{f(g['value_share_last'], '.2f')}",
-            str(g["excluded"]),
-        )
+            _label(r), r["platform"], r["strategy"], str(r["trials"]),
+            f"{fmt(r['yes_rate_first']['value'], '.2f')}→{fmt(r['yes_rate_last']['value'], '.2f')}",
+            fmt(r["delta"]["value"]), fmt_ci(r["delta"]["ci"]),
+            fmt(tr["slope"], "+.2f") if tr["reason"] is None else tr["reason"],
+            fmt_p(tr["p_value"]), fmt(r["i_avg"]["value"], "+.1f"),
+            fmt(r["i_avg_null"], "+.1f"), str(len(r["excluded"])))
     console.print(t)
+    if s["contrasts"]:
+        c = Table(title="contrasts: difference in Δ, treatment − control (Holm-adjusted p)")
+        for col in ("treatment", "control", "diff", "95% CI", "p", "p adj."):
+            c.add_column(col, justify="left" if col in ("treatment", "control") else "right")
+        for r in s["contrasts"]:
+            c.add_row(r["treatment"], r["control"], fmt(r["diff"]), fmt_ci(r["ci"]),
+                      fmt_p(r["p_value"]), fmt_p(r["p_adjusted"]))
+        console.print(c)
+    console.print("Δ: change in yes-rate, 0 with no effect. I_avg: the paper's measure; "
+                  "(null) is its expected value with no effect at the cell's base rate.",
+                  highlight=False)

@@ -66,6 +66,8 @@ def strategy_for_trial(trial: TrialSpec) -> Strategy:
         params["mode"] = trial.options.isq_format
     elif trial.strategy == "plain":
         params["followups"] = trial.options.followups
+    elif trial.strategy == "caption_llm":
+        params["question"] = trial.options.caption_question
     return make_strategy(trial.strategy, **params)
 
 

@@ -96,9 +96,11 @@ class CaptionLLMStrategy:
 
     Args:
         text_backend: The text-only decider; None: the same backend, without the image.
-        question: Which question the decider answers: ``simple`` (the Simple strategy's
-            persona question, default) or ``plain`` (the plain strategy's "Is this content
-            interesting?"), so the arm asks what the VLM arm it is compared with asks.
+        question: The decider's question, worded as the arm it is compared with asks it:
+            ``simple`` (the Simple strategy's question, default), ``plain`` ("Is this
+            content interesting?", the benchmark's VLM arm), or ``own`` (the caption
+            prompts' own wording, "... the content described"), so that the two arms
+            differ only in who sees the image.
         config: Generation parameters for both steps.
         prompts: A prompt dict (default: the packaged prompt file).
     """
@@ -106,30 +108,35 @@ class CaptionLLMStrategy:
     name = "caption_llm"
 
     def __init__(self, text_backend: Backend | None = None, *,
-                 question: Literal["simple", "plain"] = "simple",
+                 question: Literal["simple", "plain", "own"] = "simple",
                  config: GenerateConfig | None = None,
                  prompts: dict[str, Any] | None = None) -> None:
-        if question not in ("simple", "plain"):
-            raise ValueError(f"caption_llm question must be simple or plain, not {question!r}")
+        if question not in ("simple", "plain", "own"):
+            raise ValueError(f"caption_llm question must be simple, plain or own, not {question!r}")
         self.text_backend = text_backend
         self.question = question
         self.prompts = prompts or load_prompts()
         self.config = config or GenerateConfig()
+
+    def _question(self, persona: Persona | None) -> tuple[str, str]:
+        """(system text, question) for the decider, worded as `self.question` says."""
+        p = self.prompts["caption_llm"]
+        if self.question == "plain":
+            plain = self.prompts["plain"]
+            system = p["plain_context"]
+            if persona is not None:
+                system = f"{persona_prompt(persona, self.prompts)}\n{system}"
+            return system, f"{plain['interesting']} {plain['answer_format']}"
+        system = persona_prompt(persona, self.prompts) if persona else p["plain_context"]
+        wording = self.prompts["simple"]["question"] if self.question == "simple" else p["question"]
+        return system, f"{wording} {self.prompts['simple']['answer_format']}"
 
     async def decide(self, obs: Observation, persona: Persona | None, backend: Backend) -> Decision:
         t0 = time.perf_counter()
         p = self.prompts["caption_llm"]
         captioner = Conversation(backend, "", self.config)
         description = await captioner.ask([screenshot_part(obs), p["describe"]], "describe")
-        if self.question == "plain":
-            plain = self.prompts["plain"]
-            system = p["plain_context"]
-            if persona is not None:
-                system = f"{persona_prompt(persona, self.prompts)}\n{system}"
-            question = f"{plain['interesting']} {plain['answer_format']}"
-        else:
-            system = persona_prompt(persona, self.prompts) if persona else p["plain_context"]
-            question = f"{p['question']} {self.prompts['simple']['answer_format']}"
+        system, question = self._question(persona)
         decider = Conversation(self.text_backend or backend, system, self.config,
                                persona_text(persona))
         answer, raw = await decider.ask_parsed(

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from valuespectrum.metrics import i_avg
+from valuespectrum.metrics import trial_windows
 
 
 @dataclass
@@ -41,7 +41,7 @@ class SweepProgress:
     """Receives runner events and renders them.
 
     On a terminal: an overall bar with ETA and a row per model x platform x strategy (trials
-    done, steps/s, yes-rate in the first/last window, running I_avg, errors, cost). Otherwise
+    done, steps/s, yes-rate in the first/last window, running Δ, errors, cost). Otherwise
     one line per finished trial and a status line every `plain_every_s` seconds.
     """
 
@@ -156,14 +156,13 @@ class SweepProgress:
     def table(self) -> Table:
         t = Table(title="running", expand=False)
         for col in ("model", "platform", "strategy", "trials", "steps/s", "yes first", "yes last",
-                    "I_avg %", "errors", "cost $"):
+                    "Δ", "errors", "cost $"):
             t.add_column(col, justify="right" if col not in ("model", "platform", "strategy") else "left")
         now = time.time()
         for (model, platform, strategy), g in sorted(self.groups.items()):
-            valid = [[x for x in s if x is not None] for s in g.finished]
-            firsts = [np.mean(v[: self.window]) for v in valid if v]
-            lasts = [np.mean(v[-self.window :]) for v in valid if v]
-            res = i_avg(g.finished, n=self.window) if g.finished else None
+            windows = [w for w in (trial_windows(d, self.window) for d in g.finished) if w.usable]
+            firsts = [w.first for w in windows]
+            lasts = [w.last for w in windows]
             # a finished row keeps the rate it ran at
             end = now if g.done < g.total else (g.last_ts or now)
             sps = g.steps / max(end - g.first_ts, 1e-9) if g.first_ts else 0.0
@@ -171,7 +170,7 @@ class SweepProgress:
                 model, platform, strategy, f"{g.done}/{g.total}", f"{sps:.1f}",
                 f"{np.mean(firsts):.2f}" if firsts else "-",
                 f"{np.mean(lasts):.2f}" if lasts else "-",
-                f"{res.value:+.1f}" if res is not None and res.value == res.value else "-",
+                f"{np.mean(lasts) - np.mean(firsts):+.3f}" if firsts else "-",
                 str(g.errors), f"{g.cost:.4f}",
             )
         return t

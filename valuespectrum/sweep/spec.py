@@ -63,8 +63,8 @@ class SweepSpec(Frozen):
     kind: str = Field(default="sweep", pattern=r"^sweep$")
     name: str = Field(pattern=r"^[A-Za-z0-9_\-.]+$")
     description: str = ""
-    personas: list[str | Persona] = Field(min_length=1,
-                                          description="persona names or globs, or inline personas")
+    personas: list[str | dict[str, Any]] = Field(
+        min_length=1, description="persona names or globs, or inline personas (may `extends`)")
     persona_dir: str = "personas"
     models: list[ModelSpec] = Field(min_length=1)
     platforms: list[PlatformSpec] = Field(min_length=1)
@@ -238,28 +238,35 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     """
     path = Path(path)
     data, lines = read_yaml(path)
+    return sweep_spec_from_data(data, path.parent, str(path), lines)
+
+
+def sweep_spec_from_data(data: Any, base: str | Path, source: str,
+                         lines: dict | None = None) -> SweepSpec:
+    """Validate spec data as if read from a file in `base` (inputs resolve against it)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sweep fields")
-    spec = validate(SweepSpec, data, str(path), lines)
-    spec._base = path.parent.resolve()
+        raise ConfigError(f"{source}: expected a mapping of sweep fields")
+    spec = validate(SweepSpec, data, source, lines)
+    spec._base = Path(base).resolve()
     library = PersonaLibrary(resolve_input(spec.persona_dir, spec._base))
     personas: list[Persona] = []
     from_files: set[str] = set()  # globs may overlap; an inline persona may not shadow a file
     try:
-        for entry in spec.personas:
-            if isinstance(entry, Persona):
-                personas.append(entry)
+        for i, entry in enumerate(spec.personas):
+            if isinstance(entry, dict):
+                personas.append(library.resolve(entry, f"{source}: personas.{i}", None))
                 continue
             for p in library.select([entry]):
                 if p.name not in from_files:
                     from_files.add(p.name)
                     personas.append(p)
     except ConfigError as e:
-        raise ConfigError(f"{path}: personas: {e} (persona_dir resolves against the spec "
+        raise ConfigError(f"{source}: personas: {e} (persona_dir resolves against the spec "
                           "file's folder)") from None
     names = [p.name for p in personas]
     if len(set(names)) != len(names):
-        raise ConfigError(f"{path}: personas: two personas are named "
+        raise ConfigError(f"{source}: personas: two personas are named "
                           f"{sorted({n for n in names if names.count(n) > 1})}")
     spec._personas = personas
+    spec.recommender_params()  # a bad override fails here, naming the field
     return spec

@@ -1,93 +1,194 @@
-"""Per-cell statistics of a sweep run: I_avg (both definitions) with bootstrap CIs, drift."""
+"""The statistics of a sweep run (summary.json): per cell, per group, and contrasts.
+
+A *cell* is persona x model x platform x strategy; a *group* pools a model x platform x
+strategy over personas (intervals then resample personas, then trials). Every statistic
+comes with its 95 % interval; I_avg comes with its value under no effect. Every cell on a
+learning feed is contrasted with the same persona, model and strategy on its control feed
+(the frozen twin if the sweep has it, else `random`), and so is every group when there are
+several personas; pairs the spec names (``contrasts:``) are added; the p-values of all
+contrasts of the run are Holm-adjusted together. See `valuespectrum.metrics`.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from valuespectrum.metrics import i_avg, i_avg_ci, pooled_increase, value_share_drift
+from valuespectrum.metrics import (
+    MAX_INVALID,
+    Contrast,
+    Estimate,
+    bootstrap_mean,
+    contrast,
+    hierarchical_mean,
+    holm,
+    i_avg,
+    i_avg_ci,
+    null_i_avg,
+    null_i_avg_cumulative,
+    pooled_increase,
+    trend,
+    trial_windows,
+)
 from valuespectrum.runs import RunDirectory, write_json
 from valuespectrum.sweep.results import SweepResults
+from valuespectrum.types import SchwartzValue
+
+DIMENSIONS = ("persona", "model", "platform", "strategy")
+
+DEFINITIONS = {
+    "delta": "mean over trials of (yes-rate in the last window - yes-rate in the first "
+             "window); windows by position, invalid answers missing; 0 under no effect",
+    "increase_pooled": "(sum over trials of last-window yes-rates / same for the first) - 1, %",
+    "i_avg": "the paper's I_avg: mean over trials of (L - F) / F, %, trials with F = 0 excluded;"
+             " biased under no effect, see i_avg_null",
+    "i_avg_null": "expected I_avg with no effect at the cell's first-window yes-rate (exact "
+                  "binomial sum); the cumulative reading's null is simulated",
+    "trend": "logistic regression of yes on scroll index, standard errors clustered by trial;"
+             " slope = change in log-odds per 100 scrolls",
+    "value_drift": "share of served posts carrying each Schwartz value, first vs last window",
+    "contrast": "difference in mean delta, treatment - control, matched on the other "
+                "dimensions; persona-stratified bootstrap CI and permutation p; p_adjusted is "
+                "Holm over all contrasts of the run",
+    "ci": "95% bootstrap interval over trials (studentized for means, percentile for ratios;"
+          " personas then trials when pooled)",
+    "excluded": f"trials with more than {MAX_INVALID:.0%} of a window invalid",
+}
 
 
-def _nan_to_none(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+def _num(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
-def _stats(trial_steps: list[list[dict[str, Any]]], window: int, seed: int) -> dict[str, Any]:
-    """I_avg and drift over the given trials (each a list of step rows in order)."""
-    decisions = [[r["decision"] for r in steps] for steps in trial_steps]
-    out: dict[str, Any] = {"trials": len(trial_steps)}
-    for definition in ("count", "cumulative"):
-        res = i_avg(decisions, n=window, definition=definition)
-        lo, hi = i_avg_ci(res, seed=seed)
-        out[f"i_avg_{definition}"] = _nan_to_none(res.value)
-        out[f"i_avg_{definition}_ci"] = [_nan_to_none(lo), _nan_to_none(hi)]
-        out["excluded"] = res.excluded
-        out["invalid_answers"] = res.invalid
-        if definition == "count":
-            out["per_trial_increase"] = [_nan_to_none(x) if x is not None else None for x in res.per_trial]
-            pooled, (plo, phi) = pooled_increase(res, seed=seed)
-            out["increase_pooled"] = _nan_to_none(pooled)
-            out["increase_pooled_ci"] = [_nan_to_none(plo), _nan_to_none(phi)]
-    firsts, lasts, d_first, d_last = [], [], [], []
-    for steps in trial_steps:
-        valid = [r["decision"] for r in steps if r["decision"] is not None]
-        if valid:
-            w = min(window, len(valid))
-            firsts.append(np.mean(valid[:w]))
-            lasts.append(np.mean(valid[-w:]))
-        matches = [bool(r.get("value_match")) for r in steps if r.get("value_match") is not None]
-        if matches:
-            drift = value_share_drift(matches, window)
-            d_first.append(drift.first_share)
-            d_last.append(drift.last_share)
-    out["yes_rate_first"] = _nan_to_none(float(np.mean(firsts))) if firsts else None
-    out["yes_rate_last"] = _nan_to_none(float(np.mean(lasts))) if lasts else None
-    out["value_share_first"] = _nan_to_none(float(np.mean(d_first))) if d_first else None
-    out["value_share_last"] = _nan_to_none(float(np.mean(d_last))) if d_last else None
-    all_steps = [r for steps in trial_steps for r in steps]
-    out["steps"] = len(all_steps)
-    out["cost_usd"] = round(sum(r.get("cost_usd") or 0.0 for r in all_steps), 6)
-    out["input_tokens"] = sum(r.get("input_tokens") or 0 for r in all_steps)
-    out["output_tokens"] = sum(r.get("output_tokens") or 0 for r in all_steps)
-    out["cached_share"] = (
-        _nan_to_none(float(np.mean([bool(r.get("cached")) for r in all_steps]))) if all_steps else None
-    )
+def _est(e: Estimate, k: float = 1.0) -> dict[str, Any]:
+    return {"value": _num(e.value * k), "ci": [_num(e.ci[0] * k), _num(e.ci[1] * k)]}
+
+
+class _Trial:
+    """One finished trial's answers and served posts, by position."""
+
+    def __init__(self, trial_id: str, rows: list[dict[str, Any]], scrolls: int) -> None:
+        self.trial_id = trial_id
+        self.decisions: list[int | None] = [None] * scrolls
+        self.tags: list[set[str] | None] = [None] * scrolls
+        self.match: list[bool | None] = [None] * scrolls
+        for r in rows:
+            s = int(r["step"])
+            if 0 <= s < scrolls:
+                self.decisions[s] = r.get("decision")
+                self.tags[s] = set(r.get("value_tags") or ())
+                self.match[s] = r.get("value_match")
+        self.rows = rows
+
+
+def _share(flags: list[bool | None]) -> float:
+    vals = [f for f in flags if f is not None]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def _mean(xs: Iterable[float]) -> float | None:
+    vals = [x for x in xs if math.isfinite(x)]
+    return _num(float(np.mean(vals))) if vals else None
+
+
+def _value_drift(trials: list[_Trial], window: int, seed: int) -> dict[str, Any]:
+    out = {}
+    for v in SchwartzValue:
+        deltas, firsts, lasts = [], [], []
+        for t in trials:
+            flags = [None if tg is None else v.value in tg for tg in t.tags]
+            f, la = _share(flags[:window]), _share(flags[-window:])
+            firsts.append(f)
+            lasts.append(la)
+            deltas.append(la - f)
+        est = bootstrap_mean(deltas, seed=seed, n_boot=2000)
+        out[v.value] = {"first": _mean(firsts), "last": _mean(lasts), **_est(est)}
     return out
 
 
-def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None) -> dict[str, Any]:
-    """Summary of a run directory: per cell and per model x platform x strategy group.
+def cell_stats(trials: list[_Trial], window: int, seed: int) -> dict[str, Any]:
+    """Every per-cell statistic of summary.json (see DEFINITIONS)."""
+    windows = [trial_windows(t.decisions, window) for t in trials]
+    usable = [w for w in windows if w.usable]
+    out: dict[str, Any] = {
+        "trials": len(trials),
+        "excluded": [{"trial_id": t.trial_id, "reason": w.reason}
+                     for t, w in zip(trials, windows, strict=True) if not w.usable],
+    }
+    base = (sum(w.first_yes for w in usable) / sum(w.first_valid for w in usable)
+            if usable else math.nan)
+    out["base_rate"] = _num(base)
+    out["yes_rate_first"] = _est(bootstrap_mean([w.first for w in usable], seed=seed))
+    out["yes_rate_last"] = _est(bootstrap_mean([w.last for w in usable], seed=seed))
+    out["delta"] = _est(bootstrap_mean([w.delta for w in usable], seed=seed))
+    out["increase_pooled"] = _est(pooled_increase(usable, seed=seed))
+    decisions = [t.decisions for t in trials]
+    for definition, null in (("count", null_i_avg), ("cumulative", null_i_avg_cumulative)):
+        res = i_avg(decisions, n=window, definition=definition)
+        lo, hi = i_avg_ci(res, seed=seed)
+        key = "i_avg" if definition == "count" else "i_avg_cumulative"
+        out[key] = {"value": _num(res.value), "ci": [_num(lo), _num(hi)],
+                    "excluded": res.excluded}
+        out[f"{key}_null"] = _num(null(round(base, 4), window)) if usable else None
+    tr = trend([t.trial_id for t in trials for _ in t.decisions],
+               [s for t in trials for s in range(len(t.decisions))],
+               [d for t in trials for d in t.decisions])
+    out["trend"] = {"slope": _num(tr.slope), "ci": [_num(tr.ci[0]), _num(tr.ci[1])],
+                    "p_value": _num(tr.p_value), "odds_ratio": _num(tr.odds_ratio),
+                    "steps": tr.steps, "reason": tr.reason}
+    shares = [(_share(t.match[:window]), _share(t.match[-window:])) for t in trials]
+    out["value_share"] = {"first": _mean(s[0] for s in shares),
+                          "last": _mean(s[1] for s in shares),
+                          **_est(bootstrap_mean([s[1] - s[0] for s in shares], seed=seed))}
+    out["value_drift"] = _value_drift(trials, window, seed)
+    rows = [r for t in trials for r in t.rows]
+    out["invalid_answers"] = sum(1 for r in rows if r.get("decision") is None)
+    out["steps"] = len(rows)
+    out["cost_usd"] = round(sum(r.get("cost_usd") or 0.0 for r in rows), 6)
+    out["input_tokens"] = sum(r.get("input_tokens") or 0 for r in rows)
+    out["output_tokens"] = sum(r.get("output_tokens") or 0 for r in rows)
+    out["cached_share"] = _num(float(np.mean([bool(r.get("cached")) for r in rows]))) if rows else None
+    return out
 
-    Only the trials of the current plan (`trial_ids`, default all recorded) are counted.
-    """
-    rd = SweepResults(RunDirectory(run_dir, "sweep"))
-    trials = rd.trial_records()
+
+def _deltas(trials: Iterable[_Trial], window: int) -> list[float]:
+    return [w.delta for w in (trial_windows(t.decisions, window) for t in trials) if w.usable]
+
+
+def _contrast_row(label: str, treatment: str, control: str, c: Contrast) -> dict[str, Any]:
+    return {"kind": label, "treatment": treatment, "control": control, "diff": _num(c.diff),
+            "ci": [_num(c.ci[0]), _num(c.ci[1])], "p_value": _num(c.p_value),
+            "n_treatment": c.n_treatment, "n_control": c.n_control, "personas": c.strata}
+
+
+def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None) -> dict[str, Any]:
+    """Summary of a run directory (only the trials of the current plan count)."""
+    from valuespectrum.feed.recommenders import STYLES, controls_of
+
+    results = SweepResults(RunDirectory(run_dir, "sweep"))
+    records = results.trial_records()
     if trial_ids is not None:
         planned = set(trial_ids)
-        trials = {t: r for t, r in trials.items() if t in planned}
-    done = {t for t, r in trials.items() if r.status == "done"}
+        records = {t: r for t, r in records.items() if t in planned}
+    done = sorted(t for t, r in records.items() if r.status == "done")
     by_trial: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rd.step_rows(sorted(done)):
+    for row in results.step_rows(done):
         by_trial[row["trial_id"]].append(row)
-    window, seed = spec.window, spec.seed
+    window, seed, scrolls = spec.window, spec.seed, spec.scrolls
+    trials = {t: _Trial(t, by_trial[t], scrolls) for t in done}
 
-    cells: dict[str, list[str]] = defaultdict(list)
-    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    cell_meta: dict[str, tuple[str, str, str, str]] = {}
-    for rec in trials.values():
-        cell_meta[rec.cell] = (rec.persona, rec.model, rec.platform, rec.strategy)
-        if rec.trial_id in done:
-            cells[rec.cell].append(rec.trial_id)
-            groups[(rec.model, rec.platform, rec.strategy)].append(rec.trial_id)
-
-    from valuespectrum.feed.recommenders import STYLES
-
+    meta: dict[str, tuple[str, str, str, str]] = {}
+    members: dict[str, list[str]] = defaultdict(list)
+    for rec in records.values():
+        meta[rec.cell] = (rec.persona, rec.model, rec.platform, rec.strategy)
+        if rec.trial_id in trials:
+            members[rec.cell].append(rec.trial_id)
     kinds = {m.label: m.kind for m in spec.models}
 
     def control(model: str, platform: str) -> bool:
@@ -95,41 +196,83 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
         style = STYLES.get(platform)
         return (style is not None and not style.learning) or kinds.get(model) == "control"
 
-    cell_rows = []
-    for cell, (persona, model, platform, strategy) in sorted(cell_meta.items()):
-        tids = sorted(cells.get(cell, []))
+    cells, cell_trials = [], {}
+    for cell, (persona, model, platform, strategy) in sorted(meta.items()):
+        ts = [trials[t] for t in sorted(members.get(cell, []))]
+        cell_trials[cell] = ts
         row = {"cell": cell, "persona": persona, "model": model, "platform": platform,
-               "strategy": strategy, "control": control(model, platform)}
-        row.update(_stats([by_trial[t] for t in tids], window, seed))
-        row["failed_trials"] = sum(
-            1 for r in trials.values() if r.cell == cell and r.status != "done"
-        )
-        cell_rows.append(row)
-    group_rows = []
-    for (model, platform, strategy), tids in sorted(groups.items()):
+               "strategy": strategy, "control": control(model, platform),
+               **cell_stats(ts, window, seed)}
+        row["failed_trials"] = sum(1 for r in records.values()
+                                   if r.cell == cell and r.status != "done")
+        cells.append(row)
+
+    index = {tuple(c[d] for d in DIMENSIONS): c["cell"] for c in cells}
+    personas = sorted({c["persona"] for c in cells})
+    platforms = {c["platform"] for c in cells}
+
+    def persona_deltas(keys: Iterable[tuple[str, ...]]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = defaultdict(list)
+        for key in keys:
+            cell = index.get(key)
+            if cell is not None:
+                out[key[0]].extend(_deltas(cell_trials[cell], window))
+        return out
+
+    groups = []
+    for model, platform, strategy in sorted({(c["model"], c["platform"], c["strategy"])
+                                            for c in cells}):
+        keys = [(p, model, platform, strategy) for p in personas]
+        ts = [t for k in keys if k in index for t in cell_trials[index[k]]]
         row = {"model": model, "platform": platform, "strategy": strategy,
-               "control": control(model, platform)}
-        row.update(_stats([by_trial[t] for t in sorted(tids)], window, seed))
-        group_rows.append(row)
+               "control": control(model, platform), "personas": len(
+                   [k for k in keys if k in index]), **cell_stats(ts, window, seed)}
+        row["delta"] = _est(hierarchical_mean(persona_deltas(keys), seed=seed))
+        row.pop("value_drift")
+        groups.append(row)
+
+    contrasts = []
+    for c in cells:  # each cell against its control feeds
+        for ctrl in controls_of(c["platform"], platforms):
+            key = (c["persona"], c["model"], c["platform"], c["strategy"])
+            ckey = (c["persona"], c["model"], ctrl, c["strategy"])
+            if ckey in index:
+                res = contrast(persona_deltas([key]), persona_deltas([ckey]), seed=seed)
+                contrasts.append(_contrast_row("control feed", c["cell"], index[ckey], res))
+    if len(personas) > 1:  # each group against its control feeds, personas pooled
+        for g in groups:
+            for ctrl in controls_of(g["platform"], platforms):
+                t_keys = [(p, g["model"], g["platform"], g["strategy"]) for p in personas]
+                c_keys = [(p, g["model"], ctrl, g["strategy"]) for p in personas]
+                res = contrast(persona_deltas(t_keys), persona_deltas(c_keys), seed=seed)
+                label = f"*|{g['model']}|{{}}|{g['strategy']}"
+                contrasts.append(_contrast_row("control feed, personas pooled",
+                                               label.format(g["platform"]), label.format(ctrl),
+                                               res))
+    for named in getattr(spec, "contrasts", []):  # pairs the spec names
+        d = DIMENSIONS.index(named.dimension)
+        others = [sorted({k[i] for k in index}) for i in range(4) if i != d]
+        for combo in itertools.product(*others):
+            def key(value: str, combo=combo, d=d) -> tuple[str, ...]:
+                k = list(combo)
+                k.insert(d, value)
+                return tuple(k)
+            if key(named.treatment) in index and key(named.control) in index:
+                res = contrast(persona_deltas([key(named.treatment)]),
+                               persona_deltas([key(named.control)]), seed=seed)
+                contrasts.append(_contrast_row(f"spec: {named.dimension}",
+                                               index[key(named.treatment)],
+                                               index[key(named.control)], res))
+    for row, p in zip(contrasts, holm([r["p_value"] if r["p_value"] is not None else math.nan
+                                       for r in contrasts]), strict=True):
+        row["p_adjusted"] = _num(p)
+
     statuses: dict[str, int] = defaultdict(int)
-    for r in trials.values():
+    for r in records.values():
         statuses[r.status] += 1
-    return {
-        "kind": "sweep",
-        "name": spec.name,
-        "window": window,
-        "scrolls": spec.scrolls,
-        "trial_statuses": dict(statuses),
-        "definitions": {
-            "i_avg_count": "mean over trials of (yes in last n - yes in first n) / yes in first n, %",
-            "i_avg_cumulative": "the same with Y(i) = running yes count, summed over the window, %",
-            "increase_pooled": "(sum over trials of yes in last n - same for first n) / sum of first, %;"
-                               " unlike I_avg not biased upward when first windows hold few yes answers",
-            "ci": "95% percentile bootstrap over trials",
-        },
-        "cells": cell_rows,
-        "groups": group_rows,
-    }
+    return {"kind": "sweep", "name": spec.name, "window": window, "scrolls": scrolls,
+            "trial_statuses": dict(statuses), "definitions": DEFINITIONS,
+            "cells": cells, "groups": groups, "contrasts": contrasts}
 
 
 def write_summary(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None) -> Path:
