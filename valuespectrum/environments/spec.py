@@ -59,12 +59,7 @@ class EnvironmentSpec(Frozen):
 
     @model_validator(mode="after")
     def _known_options(self) -> EnvironmentSpec:
-        allowed = KINDS[self.kind].options
-        unknown = sorted(set(self.options) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"options: unknown option(s) {unknown} for environment kind {self.kind!r}; "
-                f"it accepts {', '.join(sorted(allowed)) or 'none'}")
+        validate_options(self.kind, self.options)
         return self
 
     @field_validator("feed_url")
@@ -116,6 +111,15 @@ KINDS: MappingProxyType[str, EnvironmentKind] = MappingProxyType({k.name: k for 
                     "real Chromium through Playwright"),
     EnvironmentKind("http", _build_http, (), "the feed's JSON API, posts drawn with PIL"),
 )})
+
+
+def validate_options(kind: str, options: dict[str, Any]) -> None:
+    """Raise ValueError naming any option the environment kind does not accept."""
+    allowed = KINDS[kind].options
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"options: unknown option(s) {unknown} for environment {kind!r}; "
+                         f"it accepts {', '.join(sorted(allowed)) or 'none'}")
 
 
 def validate_kind(kind: str) -> str:
