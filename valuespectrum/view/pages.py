@@ -1,0 +1,124 @@
+"""The runs page and the comparison page (two trials or two cells, from one run or two)."""
+
+from __future__ import annotations
+
+from valuespectrum.view.html import badge, definition_list, esc, num, page, pct
+from valuespectrum.view.links import Links
+from valuespectrum.view.sources import RunSource
+from valuespectrum.view.spectrum_source import SpectrumSource
+from valuespectrum.view.sweep_pages import (
+    cell_charts,
+    cell_stats_facts,
+    contrast_table,
+    headline_table,
+    spec_facts,
+    status_facts,
+)
+from valuespectrum.view.sweep_source import SweepSource
+from valuespectrum.view.trial_pages import compare_trials_body
+
+
+def _sweep_card(src: SweepSource, links: Links) -> str:
+    ov = src.overview()
+    summary = src.summary()
+    parts = [definition_list(status_facts(ov) + spec_facts(src))]
+    if summary:
+        parts.append(headline_table(summary, lambda r: links.cell(src.rid, r["cell"])))
+        if summary.get("contrasts"):
+            parts.append(contrast_table(src, links, summary["contrasts"][:6]))
+    else:
+        parts.append("<p>No statistics yet: they are written when the run ends.</p>")
+    return "".join(parts)
+
+
+def _spectrum_card(src: SpectrumSource, links: Links) -> str:
+    ov = src.overview()
+    scores = src.scores()
+    rows = []
+    for a in ov["arms"]:
+        means = [s["mean"] for s in scores.get(a["label"], {}).values() if s.get("mean") is not None]
+        rows.append(f"<li>{esc(a['label'])} ({esc(a['strategy'])}): "
+                    f"{ov['answers'].get(a['label'], 0)} answers, mean yes rate over values "
+                    f"{pct(sum(means) / len(means)) if means else '–'}</li>")
+    facts = [("status", badge(ov["status"], "running" if ov["status"] == "running" else "")),
+             ("retrieval", esc(f"top {src.spec.get('top_k')}, {ov['images_per_arm']} images "
+                               "per arm")),
+             ("cost", esc(f"${ov['cost_usd']:.4f}; {ov['invalid']} invalid or failed"))]
+    return definition_list(facts) + f"<ul>{''.join(rows)}</ul>"
+
+
+def runs_page(runs: dict[str, RunSource], links: Links) -> str:
+    cards = []
+    for rid, src in runs.items():
+        card = _sweep_card(src, links) if isinstance(src, SweepSource) else \
+            _spectrum_card(src, links)  # type: ignore[arg-type]
+        kind = "sweep" if isinstance(src, SweepSource) else "Value-Spectrum benchmark"
+        cards.append(f'<section class="run-card" data-run="{esc(rid)}"><h2><a href="'
+                     f'{esc(links.run(rid))}">{esc(src.name)}</a> <small>{esc(kind)} · '
+                     f'{esc(src.root)}</small></h2>{card}</section>')
+    form = ""
+    if not links.static:
+        cells = sorted(f"{rid}:cell:{c['cell']}" for rid, s in runs.items()
+                       if isinstance(s, SweepSource) for c in s.cell_rows())
+        options = "".join(f'<option value="{esc(c)}">' for c in cells)
+        form = ('<h2>Compare</h2><form class="compare-form" action="/compare"><input name="a" '
+                'list="refs" size="60" placeholder="RUN:cell:CELL or RUN:trial:TRIAL"> '
+                '<input name="b" list="refs" size="60" placeholder="RUN:cell:CELL or '
+                f'RUN:trial:TRIAL"> <button>side by side</button><datalist id="refs">{options}'
+                "</datalist></form>")
+    any_live = any(s.live() for s in runs.values())
+    signature = "".join(s.signature() for s in runs.values())
+    return page(links, "Runs", "".join(cards) + form, kind="runs",
+                live=links.signature("*") if any_live else None, signature=signature)
+
+
+def parse_ref(ref: str) -> tuple[str, str, str]:
+    """``RID:trial:ID`` or ``RID:cell:ID`` -> (rid, kind, id); ValueError otherwise."""
+    parts = ref.split(":", 2)
+    if len(parts) != 3 or parts[1] not in ("trial", "cell") or not parts[2]:
+        raise ValueError(f"{ref!r}: expected RUN:trial:TRIAL_ID or RUN:cell:CELL")
+    return parts[0], parts[1], parts[2]
+
+
+def compare_page(runs: dict[str, RunSource], links: Links, a: str, b: str) -> str:
+    """Two trials step by step, or two cells' statistics and charts side by side.
+
+    Raises:
+        ValueError: a ref is malformed, names an unknown run or mixes a trial and a cell.
+    """
+    (ra, ka, ia), (rb, kb, ib) = parse_ref(a), parse_ref(b)
+    srcs = []
+    for rid in (ra, rb):
+        src = runs.get(rid)
+        if not isinstance(src, SweepSource):
+            raise ValueError(f"{rid!r} is not a sweep shown here")
+        srcs.append(src)
+    if ka != kb:
+        raise ValueError("compare two trials or two cells, not one of each")
+    crumbs = [(f"{ia} vs {ib}", None)]
+    if ka == "trial":
+        body = compare_trials_body((srcs[0], ia), (srcs[1], ib), links)
+        return page(links, "Two trials side by side", body, crumbs=crumbs, kind="compare")
+    stats = [s.cell_stats(c) for s, c in ((srcs[0], ia), (srcs[1], ib))]
+    facts = [dict(cell_stats_facts(st)) if st else {} for st in stats]
+    keys = list(dict.fromkeys(k for f in facts for k in f))
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{facts[0].get(k, '–')}</td>"
+                   f"<td>{facts[1].get(k, '–')}</td></tr>" for k in keys)
+    heads = "".join(f'<th><a href="{esc(links.cell(s.rid, c))}">{esc(s.name)} · {esc(c)}</a></th>'
+                    for s, c in ((srcs[0], ia), (srcs[1], ib)))
+    diff = ""
+    if all(stats):
+        d = stats[0]["delta"]["value"], stats[1]["delta"]["value"]
+        if None not in d:
+            diff = (f"<p>Difference in Δ (left − right): {num(d[0] - d[1])}. The run's summary "
+                    "gives its interval and p-value when the two are a planned contrast.</p>")
+    scrolls = int(srcs[0].spec.get("scrolls") or 0)
+    same = srcs[0].spec.get("scrolls") == srcs[1].spec.get("scrolls")
+    window = srcs[0].spec.get("window") if same and srcs[0].spec.get("window") == \
+        srcs[1].spec.get("window") else None
+    charts = cell_charts([(f"A: {ia}", srcs[0].cell_series(ia)),
+                          (f"B: {ib}", srcs[1].cell_series(ib))],
+                         max(scrolls, int(srcs[1].spec.get("scrolls") or 0)), window)
+    body = (f'<table class="side-by-side"><thead><tr><th></th>{heads}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>{diff}<h2>Scroll by scroll</h2>{charts}")
+    return page(links, "Two cells side by side", body, crumbs=crumbs, kind="compare")
