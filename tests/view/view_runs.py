@@ -140,3 +140,54 @@ def doc_shot(page, name: str) -> None:
     if os.environ.get("VSPEC_DOC_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"view-{name}.png"))
+
+
+def synthetic_sweep(out: Path, trials: int = 2, scrolls: int = 6) -> Path:
+    """A small finished sweep written with the real record types and the real summary.
+
+    Decisions alternate by step; every step has a tiny JPEG screenshot. Fast, for the tests
+    that need a run directory but not a real sweep.
+    """
+    import io
+
+    from PIL import Image
+
+    from valuespectrum.runs import Plan, RunDirectory
+    from valuespectrum.strategies import load_prompts
+    from valuespectrum.sweep.driver import prompt_context
+    from valuespectrum.sweep.results import SweepResults, TrialRecord
+    from valuespectrum.sweep.spec import expand, sweep_spec_from_data
+    from valuespectrum.sweep.summary import write_summary
+    from valuespectrum.types import StepRecord
+
+    spec = sweep_spec_from_data({
+        "name": out.name, "persona_dir": str(ROOT / "personas"), "personas": ["pet_owner"],
+        "models": ["random:0.5"], "platforms": ["tiktok", "tiktok-frozen"],
+        "strategies": ["simple"], "trials": trials, "scrolls": scrolls, "window": scrolls // 2,
+        "environment": "http"}, ROOT, "synthetic")
+    planned = expand(spec)
+    buf = io.BytesIO()
+    Image.new("RGB", (39, 84), (200, 120, 40)).save(buf, format="JPEG")
+    run = RunDirectory(out, "sweep")
+    run.acquire()
+    try:
+        run.begin(spec.saved(), Plan(context={"prompts": prompt_context(load_prompts())},
+                                     entries={t.trial_id: "synthetic" for t in planned}))
+        results = SweepResults(run)
+        for t in planned:
+            results.append_steps([(StepRecord(
+                trial_id=t.trial_id, cell=t.cell, persona="pet_owner", model=t.model.label,
+                platform=t.platform.label, strategy="simple", step=s, decision=(s + t.index) % 2,
+                answers='{"interested": "%s"}' % ("Yes." if (s + t.index) % 2 else "No."),
+                item_id=f"oc-{s}", value_match=s % 3 == 0, prompt_version="vs-prompts-2"),
+                buf.getvalue()) for s in range(scrolls)])
+            results.finish_trial(TrialRecord(
+                trial_id=t.trial_id, cell=t.cell, persona="pet_owner", model=t.model.label,
+                platform=t.platform.label, strategy="simple", index=t.index, seed=t.seed,
+                status="done", steps=scrolls))
+        ids = [t.trial_id for t in planned]
+        results.consolidate(ids)
+        write_summary(out, spec, ids)
+    finally:
+        run.release()
+    return out
