@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 
 import pytest
 from starlette.testclient import TestClient
@@ -112,7 +113,10 @@ def test_journals_newer_than_the_tables_are_read_live(run_dir, tmp_path):
     with journal.open("a") as f:  # a new step, then a torn line (a crash mid-write)
         f.write(json.dumps({**last, "step": last["step"] + 1, "decision": None}) + "\n")
         f.write('{"trial_id": "' + tid + '", "st')
-    assert src.live()
+    deadline = time.monotonic() + 10  # the source looks at the files at most twice a second
+    while not src.live():
+        assert time.monotonic() < deadline, "the newer journal was not noticed"
+        time.sleep(0.05)
     steps = src.trial_steps(tid, 0, 100)
     assert [r["step"] for r in steps] == list(range(last["step"] + 2))
     cell = next(c for c in src.cell_rows() if c["cell"] == last["cell"])
@@ -161,3 +165,35 @@ def test_only_the_runs_images_are_served(run_dir):
     shot = next((run_dir / "screens").rglob("*.jpg")).relative_to(run_dir)
     r = client.get(f"/run/tiny/files/{shot}")
     assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+
+
+def test_the_journal_index_reads_what_was_appended_and_rereads_a_restarted_trial(tmp_path):
+    import duckdb
+
+    from valuespectrum.runs import Journal
+    from valuespectrum.types import StepRecord
+    from valuespectrum.view.journal_index import TABLE, JournalIndex
+
+    def rows(n, decision):
+        return [StepRecord(trial_id="t", cell="p|m|f|s", persona="p", model="m", platform="f",
+                           strategy="s", step=s, decision=decision).model_dump(mode="json")
+                for s in range(n)]
+
+    db = duckdb.connect()
+    index = JournalIndex(db)
+    journal = Journal(tmp_path / "t.jsonl")
+    journal.append(*rows(2, 1))
+    assert index.refresh([journal.path]) == 2
+    more = rows(4, 1)[2:]
+    journal.append(more[0])
+    with journal.path.open("a") as f:  # the next line is being written
+        f.write(json.dumps(more[1])[:20])
+    assert index.refresh([journal.path]) == 1
+    assert index.refresh([journal.path]) == 0  # the torn line waits for its end
+    journal.reset()  # the trial restarts from scratch
+    journal.append(*rows(1, 0))
+    assert index.refresh([journal.path]) == 1
+    assert db.execute(f"SELECT count(*), sum(decision) FROM {TABLE}").fetchall() == [(1, 0)]
+    journal.reset()
+    assert index.refresh([]) == 0
+    assert db.execute(f"SELECT count(*) FROM {TABLE}").fetchall() == [(0,)]

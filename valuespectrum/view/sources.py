@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from valuespectrum.runs import Plan, RunDirectory
 
 #: Files the viewer serves from a run directory (screenshots and report figures).
 SERVABLE = (".jpg", ".jpeg", ".png", ".svg", ".webp")
+#: How long one look at a run's files answers "is it live, has it changed" (seconds).
+SCAN_TTL_S = 0.5
 
 
 class ViewError(ValueError):
@@ -44,6 +47,7 @@ class RunSource:
         self.spec = spec
         self.run = RunDirectory(root, self.kind)  # for journal names only: never acquired
         self._json_cache: dict[str, tuple[tuple[int, int], Any]] = {}
+        self._scan: tuple[float, dict[str, tuple[int, int, int]]] | None = None
 
     @property
     def name(self) -> str:
@@ -111,33 +115,41 @@ class RunSource:
         """The Parquet tables the run writes at its end (their absence means: read journals)."""
         return ()
 
-    def live(self) -> bool:
-        """Read the journals rather than the tables: running, or tables missing or older."""
-        if self.writer() is not None:
-            return True
-        stamps = []
-        for name in self.tables():
-            try:
-                stamps.append((self.root / name).stat().st_mtime_ns)
-            except FileNotFoundError:
-                return True
-        newest = max((p.stat().st_mtime_ns for p in self.journal_files()), default=0)
-        return bool(stamps) and newest > min(stamps)
+    def scan(self) -> dict[str, tuple[int, int, int]]:
+        """name -> (size, mtime, inode) of the journals, tables and summary, and the writer.
 
-    def signature(self) -> str:
-        """Changes whenever anything the pages show may have changed (for live reloads)."""
-        parts = []
+        One scan serves every question a page asks within `SCAN_TTL_S` (a run of 1,000
+        trials has 1,000 journals to look at).
+        """
+        now = time.monotonic()
+        if self._scan is not None and now - self._scan[0] < SCAN_TTL_S:
+            return self._scan[1]
+        found: dict[str, tuple[int, int, int]] = {}
         for p in [*self.journal_files(), *(self.root / n for n in
                                           ("summary.json", *self.tables()))]:
             try:
                 st = p.stat()
             except FileNotFoundError:
                 continue
-            parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
-        parts.append(f"writer:{self.writer() is not None}")
+            found[str(p.relative_to(self.root))] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        found["writer"] = (int(self.writer() is not None), 0, 0)
+        self._scan = (now, found)
+        return found
+
+    def live(self) -> bool:
+        """Read the journals rather than the tables: running, or tables missing or older."""
+        found = self.scan()
+        if found["writer"][0] or any(t not in found for t in self.tables()):
+            return True
+        newest = max((v[1] for k, v in found.items() if k.startswith("journal/")), default=0)
+        return bool(self.tables()) and newest > min(found[t][1] for t in self.tables())
+
+    def signature(self) -> str:
+        """Changes whenever anything the pages show may have changed (for live reloads)."""
         import hashlib
 
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        text = "\n".join(f"{k}:{v[0]}:{v[1]}:{v[2]}" for k, v in sorted(self.scan().items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def status(self) -> str:
         """``running``, ``finished``, or what is missing (subclasses refine it)."""
