@@ -126,6 +126,7 @@ def test_two_cells_side_by_side(viewer, page):
     assert page.locator("body").get_attribute("data-page") == "compare"
     heads = page.locator("table.side-by-side thead th").all_inner_texts()
     assert TREATMENT in heads[1] and CONTROL in heads[2]
+    assert "Planned contrast (control feed)" in page.locator("main").inner_text()
     assert page.locator("svg.chart").first.locator("path.mean").count() == 2
     doc_shot(page, "compare")
 

@@ -156,6 +156,17 @@ def test_every_page_renders_and_nothing_is_written_into_the_run(run_dir, tmp_pat
     assert tree(run_dir) == before
 
 
+def test_a_cell_against_itself_differs_by_zero_in_an_ad_hoc_contrast(run_dir):
+    from urllib.parse import quote
+
+    client = TestClient(create_app(open_runs([run_dir])))
+    cell = quote("tiny:cell:pet_owner|random-0.5|tiktok|simple")
+    text = client.get(f"/compare?a={cell}&b={cell}").text
+    assert "Ad hoc contrast" in text and "left − right: +0.000 [" in text
+    assert "permutation p 1.000" in text
+    assert client.get("/compare?a=tiny:cell:x&b=tiny:trial:y").status_code == 400
+
+
 def test_only_the_runs_images_are_served(run_dir):
     client = TestClient(create_app(open_runs([run_dir])))
     for url in ("/run/tiny/files/spec.yaml", "/run/tiny/files/../tiny/spec.yaml",

@@ -37,7 +37,7 @@ def pct(x: float | None) -> str:
 
 
 def p_value(p: float | None) -> str:
-    if p is None:
+    if p is None or not math.isfinite(p):
         return "–"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 

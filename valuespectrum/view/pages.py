@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from valuespectrum.view.html import badge, definition_list, esc, num, page, pct
+from valuespectrum.view.html import badge, ci, definition_list, esc, num, p_value, page, pct
 from valuespectrum.view.links import Links
 from valuespectrum.view.sources import RunSource
 from valuespectrum.view.spectrum_source import SpectrumSource
@@ -72,6 +72,45 @@ def runs_page(runs: dict[str, RunSource], links: Links) -> str:
                 live=links.signature("*") if any_live else None, signature=signature)
 
 
+def _trial_deltas(rows: list[dict], scrolls: int, window: int) -> list[float]:
+    """Per usable trial: last-window minus first-window yes-rate (as the summary computes)."""
+    from valuespectrum.metrics import trial_windows
+
+    decisions: dict[str, list] = {}
+    for r in rows:
+        d = decisions.setdefault(r["trial_id"], [None] * scrolls)
+        if 0 <= r["step"] < scrolls:
+            d[r["step"]] = r["decision"]
+    windows = [trial_windows(d, window) for d in decisions.values()]
+    return [w.delta for w in windows if w.usable]
+
+
+def _difference(srcs: list[SweepSource], cells: tuple[str, str],
+                series: list[list[dict]]) -> str:
+    """The difference in Δ of two cells with its interval: the run's planned contrast when
+    the pair is one (Holm-adjusted with the run's others), else an ad hoc contrast."""
+    from valuespectrum.metrics import contrast
+
+    if srcs[0] is srcs[1]:
+        for c in (srcs[0].summary() or {}).get("contrasts", []):
+            if (c["treatment"], c["control"]) in (cells, cells[::-1]):
+                sign = 1 if (c["treatment"], c["control"]) == cells else -1
+                return (f"<p>Planned contrast ({esc(c['kind'])}): difference in Δ, treatment − "
+                        f"control: {num(c['diff'])} {ci(c['ci'])}, p {p_value(c['p_value'])}, "
+                        f"Holm-adjusted {p_value(c.get('p_adjusted'))}"
+                        + (" (the left cell is the control)" if sign < 0 else "") + ".</p>")
+    specs = [s.spec for s in srcs]
+    window, scrolls = specs[0].get("window"), specs[0].get("scrolls")
+    if not window or (specs[1].get("window"), specs[1].get("scrolls")) != (window, scrolls):
+        return "<p>No difference in Δ: the two runs use different windows or trial lengths.</p>"
+    deltas = [_trial_deltas(rows, int(scrolls), int(window)) for rows in series]
+    res = contrast({"all": deltas[0]}, {"all": deltas[1]}, seed=int(specs[0].get("seed") or 0))
+    return (f"<p>Ad hoc contrast (not a planned one: no multiplicity adjustment): difference in "
+            f"Δ, left − right: {num(res.diff)} {ci(res.ci)} (bootstrap over trials, "
+            f"{res.n_treatment} vs {res.n_control} trials), permutation p "
+            f"{p_value(res.p_value)}; 0 under no difference.</p>")
+
+
 def parse_ref(ref: str) -> tuple[str, str, str]:
     """``RID:trial:ID`` or ``RID:cell:ID`` -> (rid, kind, id); ValueError otherwise."""
     parts = ref.split(":", 2)
@@ -106,18 +145,13 @@ def compare_page(runs: dict[str, RunSource], links: Links, a: str, b: str) -> st
                    f"<td>{facts[1].get(k, '–')}</td></tr>" for k in keys)
     heads = "".join(f'<th><a href="{esc(links.cell(s.rid, c))}">{esc(s.name)} · {esc(c)}</a></th>'
                     for s, c in ((srcs[0], ia), (srcs[1], ib)))
-    diff = ""
-    if all(stats):
-        d = stats[0]["delta"]["value"], stats[1]["delta"]["value"]
-        if None not in d:
-            diff = (f"<p>Difference in Δ (left − right): {num(d[0] - d[1])}. The run's summary "
-                    "gives its interval and p-value when the two are a planned contrast.</p>")
+    series = [srcs[0].cell_series(ia), srcs[1].cell_series(ib)]
+    diff = _difference(srcs, (ia, ib), series)
     scrolls = int(srcs[0].spec.get("scrolls") or 0)
     same = srcs[0].spec.get("scrolls") == srcs[1].spec.get("scrolls")
     window = srcs[0].spec.get("window") if same and srcs[0].spec.get("window") == \
         srcs[1].spec.get("window") else None
-    charts = cell_charts([(f"A: {ia}", srcs[0].cell_series(ia)),
-                          (f"B: {ib}", srcs[1].cell_series(ib))],
+    charts = cell_charts([(f"A: {ia}", series[0]), (f"B: {ib}", series[1])],
                          max(scrolls, int(srcs[1].spec.get("scrolls") or 0)), window)
     body = (f'<table class="side-by-side"><thead><tr><th></th>{heads}</tr></thead>'
             f"<tbody>{rows}</tbody></table>{diff}<h2>Scroll by scroll</h2>{charts}")

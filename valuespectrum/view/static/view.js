@@ -31,7 +31,7 @@
   if (strip) {
     const steps = Array.from(strip.querySelectorAll(".step"));
     let current = -1;
-    const select = (i) => {
+    const select = (i, scroll = true) => {
       if (!steps.length) return;
       current = Math.max(0, Math.min(steps.length - 1, i));
       steps.forEach((s) => { s.classList.remove("selected"); s.removeAttribute("aria-current"); });
@@ -39,13 +39,13 @@
       el.classList.add("selected");
       el.setAttribute("aria-current", "step");
       el.focus({preventScroll: true});
-      el.scrollIntoView({block: "nearest", inline: "nearest"});
+      if (scroll) el.scrollIntoView({block: "nearest", inline: "nearest"});
       history.replaceState(null, "", "#" + el.id);
     };
     const hash = location.hash.slice(1);
     if (hash === "last") select(steps.length - 1);
     else if (hash) select(Math.max(0, steps.findIndex((s) => s.id === hash)));
-    else select(0);
+    else select(0, false);  // a fresh page keeps its header in view
     steps.forEach((s, i) => s.addEventListener("focus", () => { if (current !== i) select(i); }));
     document.addEventListener("keydown", (e) => {
       if (typing(e) || e.altKey || e.ctrlKey || e.metaKey) return;
