@@ -202,7 +202,7 @@ def test_a_run_in_progress_reloads_as_its_journal_grows(sweep_dir, page, tmp_pat
         try:
             page.goto(f"{url}run/live-run/trial/{quote(tid)}")
             assert page.locator(".filmstrip .step").count() == 3
-            assert "in progress" in page.locator(".live-note").inner_text()
+            assert "reloads as they grow" in page.locator(".live-note").inner_text()
             page.keyboard.press("ArrowRight")
             record(range(3, 6))
             page.wait_for_function("() => document.querySelectorAll('.filmstrip .step')"

@@ -208,3 +208,16 @@ def test_the_journal_index_reads_what_was_appended_and_rereads_a_restarted_trial
     journal.reset()
     assert index.refresh([]) == 0
     assert db.execute(f"SELECT count(*) FROM {TABLE}").fetchall() == [(0,)]
+
+
+def test_a_benchmark_run_in_progress_scores_table1_from_its_journals(spectrum_dir, tmp_path):
+    copy = tmp_path / "bench-live"
+    shutil.copytree(spectrum_dir, copy)
+    (copy / "results.parquet").unlink()  # the run has not consolidated yet
+    (copy / "summary.json").unlink()
+    finished = open_runs([spectrum_dir])["spectrum-controls"]
+    live = open_runs([copy])["bench-live"]
+    assert live.live() and not finished.live()
+    assert live.scores() == finished.scores()
+    text = TestClient(create_app({"bench-live": live})).get("/run/bench-live").text
+    assert "Read from the journals" in text and "100 ± 0" in text  # always:yes

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 
 def assets_dir() -> Path:
+    """The packaged stylesheet and script."""
     return Path(str(resources.files("valuespectrum") / "view" / "static"))
 
 

@@ -75,8 +75,8 @@ def page(links: Links, title: str, body: str, *, crumbs: Sequence[tuple[str, str
     nav = " › ".join(f'<a href="{esc(href)}">{esc(label)}</a>' if href else esc(label)
                      for label, href in [("runs", links.index()), *crumbs])
     poll = (f' data-live="{esc(live)}" data-signature="{esc(signature)}"' if live else "")
-    banner = ('<p class="live-note">This run is in progress: the page reloads as its '
-              'journals grow.</p>' if live else "")
+    banner = ('<p class="live-note">Read from the journals (the run is in progress, or stopped '
+              'before writing its tables): this page reloads as they grow.</p>' if live else "")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{esc(title)} · vspec view</title>'

@@ -48,6 +48,7 @@ def _spectrum_card(src: SpectrumSource, links: Links) -> str:
 
 
 def runs_page(runs: dict[str, RunSource], links: Links) -> str:
+    """The runs page: one card per run with its status, design and headline statistics."""
     cards = []
     for rid, src in runs.items():
         card = _sweep_card(src, links) if isinstance(src, SweepSource) else \

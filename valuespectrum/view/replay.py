@@ -21,6 +21,7 @@ from valuespectrum.types import Completion, GenerateConfig, ImagePart, Message, 
 
 @dataclass
 class Turn:
+    """One message of a rebuilt conversation."""
     role: str
     text: str
     image: bool = False

@@ -14,6 +14,7 @@ from valuespectrum.view.trial_pages import replay_html
 
 
 def value_label(v: str) -> str:
+    """A Schwartz value as the paper prints it ("Self-direction")."""
     return SchwartzValue(v).label if v in {x.value for x in SchwartzValue} else v
 
 
@@ -41,6 +42,7 @@ def table1(src: SpectrumSource, links: Links, arms: list[str]) -> str:
 
 
 def run_page(src: SpectrumSource, links: Links) -> str:
+    """A benchmark run: arms, Table 1, the Figure 9 table, the report's figures."""
     ov = src.overview()
     s = src.spec
     arms = ov["arms"]
@@ -78,6 +80,8 @@ def run_page(src: SpectrumSource, links: Links) -> str:
 
 
 def value_page(src: SpectrumSource, links: Links, value: str) -> str | None:
+    """A value's retrieved images, keyword by keyword, with every arm's answer (None: no
+    image was retrieved for it)."""
     items = src.retrieved(value)
     if not items:
         return None
@@ -114,11 +118,13 @@ def value_page(src: SpectrumSource, links: Links, value: str) -> str | None:
 
 def find_answer(src: SpectrumSource, arm: str, value: str, keyword: str,
                 rank: int) -> dict[str, Any] | None:
+    """The answer of `arm` to one retrieved image, or None."""
     return next((r for r in src.answers(value) if r["arm"] == arm and r["keyword"] == keyword
                  and int(r["rank"]) == rank), None)
 
 
 def answer_page(src: SpectrumSource, links: Links, row: dict[str, Any], replay: Replay) -> str:
+    """One answer in full: the image, the raw replies and the rebuilt prompt."""
     value, kw, rank = row["value"], row["keyword"], int(row["rank"])
     label, kind = _yes(row.get("yes"), row.get("error"))
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.runs import read_jsonl
-from valuespectrum.view.sources import RunSource
+from valuespectrum.view.sources import SERVABLE, RunSource
 
 
 def _quote(path: Any) -> str:
@@ -99,6 +99,7 @@ class SpectrumSource(RunSource):
                            "ORDER BY value, keyword, rank", [value] if value else [])
 
     def values(self) -> list[str]:
+        """The values of the run, in the paper's order."""
         from valuespectrum.report.spectrum import value_order
 
         path = self.root / "retrieval.parquet"
@@ -113,7 +114,7 @@ class SpectrumSource(RunSource):
         if not hit:
             return None
         path = Path(hit[0]["path"])
-        return path if path.is_file() else None
+        return path if path.suffix.lower() in SERVABLE and path.is_file() else None
 
     # ------------------------------------------------------------------ the run
     def status(self) -> str:

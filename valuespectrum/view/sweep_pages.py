@@ -37,6 +37,7 @@ def spec_facts(src: SweepSource) -> list[tuple[str, str]]:
 
 
 def status_facts(ov: dict[str, Any]) -> list[tuple[str, str]]:
+    """Status, trial counts, steps, cost and writer of a sweep, from its overview."""
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(ov.get("statuses", {}).items())) or "none"
     out = [("status", badge(ov["status"], "running" if ov["status"] == "running" else "")),
            ("trials", esc(f"{ov.get('statuses', {}).get('done', 0)} done of "
@@ -82,6 +83,7 @@ def headline_table(summary: dict[str, Any], link: Any = None) -> str:
 
 
 def contrast_table(src: SweepSource, links: Links, contrasts: list[dict[str, Any]]) -> str:
+    """Contrasts with their interval, p and Holm-adjusted p, each linked side by side."""
     rows = []
     for c in contrasts:
         cmp = None
@@ -96,6 +98,7 @@ def contrast_table(src: SweepSource, links: Links, contrasts: list[dict[str, Any
 
 
 def run_page(src: SweepSource, links: Links) -> str:
+    """A sweep: status and design, drift per cell or group, contrasts, cells, failures."""
     ov = src.overview()
     summary = src.summary()
     body = [definition_list(status_facts(ov) + spec_facts(src))]
@@ -178,6 +181,7 @@ def cell_charts(parts: list[tuple[str, list[dict[str, Any]]]], scrolls: int,
 
 
 def cell_page(src: SweepSource, links: Links, cell: str) -> str:
+    """A cell: its statistics, contrasts, the scroll-by-scroll charts, its trials."""
     st = src.cell_stats(cell)
     summary = src.summary() or {}
     scrolls = int(src.spec.get("scrolls") or summary.get("scrolls") or 0)

@@ -102,12 +102,14 @@ class SweepSource(RunSource):
                           "LIMIT ? OFFSET ?", [trial_id, limit, offset])
 
     def trial_length(self, trial_id: str) -> int:
+        """How many steps the trial has recorded."""
         if self.live():
             return len(read_jsonl(self.run.journal(trial_id).path))
         return self.query("SELECT count(*) AS n FROM {steps} WHERE trial_id = ?",
                           [trial_id])[0]["n"]
 
     def step(self, trial_id: str, step: int) -> dict[str, Any] | None:
+        """One step's full row, or None."""
         if self.live():
             rows = [r for r in read_jsonl(self.run.journal(trial_id).path) if r["step"] == step]
         else:
@@ -146,6 +148,7 @@ class SweepSource(RunSource):
         return out
 
     def cell_stats(self, cell: str) -> dict[str, Any] | None:
+        """The cell's statistics from summary.json (None until the run ends)."""
         return next((c for c in (self.summary() or {}).get("cells", []) if c["cell"] == cell),
                     None)
 

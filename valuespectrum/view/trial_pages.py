@@ -30,6 +30,7 @@ def isq_line(row: dict[str, Any]) -> str:
 
 
 def usage_line(row: dict[str, Any]) -> str:
+    """Latency, tokens, cost and the cached flag of a step."""
     tokens = f"{row.get('input_tokens') or 0}/{row.get('output_tokens') or 0} tok"
     cached = " · cached" if row.get("cached") else ""
     return f"{row.get('latency_s') or 0:.2f} s · {tokens} · ${row.get('cost_usd') or 0:.4f}{cached}"
@@ -45,6 +46,7 @@ def _plain(value: Any) -> str:
 
 
 def first_reply(row: dict[str, Any]) -> str:
+    """The model's first recorded reply (the decision's answer)."""
     try:
         answers = json.loads(row.get("answers") or "{}")
     except json.JSONDecodeError:
@@ -81,6 +83,7 @@ def _pager(links: Links, rid: str, tid: str, page_no: int, pages: int) -> str:
 
 
 def trial_facts(src: SweepSource, links: Links, meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """Cell, status, seed, restarts and error of a trial."""
     out = [("cell", f'<a href="{esc(links.cell(src.rid, meta["cell"]))}">{esc(meta["cell"])}</a>'),
            ("status", badge(meta.get("status", "running")))]
     if meta.get("seed") is not None:
@@ -93,6 +96,7 @@ def trial_facts(src: SweepSource, links: Links, meta: dict[str, Any]) -> list[tu
 
 
 def filmstrip_page(src: SweepSource, links: Links, tid: str, page_no: int = 0) -> str | None:
+    """One page of a trial's filmstrip (None: no such trial)."""
     meta = src.trial_meta(tid)
     if meta is None:
         return None
