@@ -38,8 +38,9 @@
       const el = steps[current];
       el.classList.add("selected");
       el.setAttribute("aria-current", "step");
+      if (!scroll) return;  // a fresh page stays at its top, its address without a step
       el.focus({preventScroll: true});
-      if (scroll) el.scrollIntoView({block: "nearest", inline: "nearest"});
+      el.scrollIntoView({block: "nearest", inline: "nearest"});
       history.replaceState(null, "", "#" + el.id);
     };
     const hash = location.hash.slice(1);
