@@ -41,6 +41,10 @@ from valuespectrum.models.cli import models_app  # noqa: E402 - light: typer onl
 
 app.add_typer(models_app, name="models")
 
+from valuespectrum.view.cli import view_command  # noqa: E402 - light: typer only
+
+app.command("view")(view_command)
+
 PersonaDirOpt = typer.Option(Path("personas"), "--persona-dir", help="persona directory")
 RayAddressOpt = typer.Option(
     None, "--ray-address", help="join a Ray cluster (\"auto\" or host:port; default: local Ray)")
