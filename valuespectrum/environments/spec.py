@@ -247,7 +247,7 @@ def validate_options(kind: str, options: dict[str, Any], style: str | None = Non
     unknown = sorted(set(options) - set(entry.accepted))
     if unknown:
         raise ValueError(
-            f"options: unknown option(s) {unknown} for environment kind {kind!r}; "
+            f"options: unknown option(s) {unknown} for environment {kind!r}; "
             f"it accepts {', '.join(sorted(entry.accepted))}")
     ObservationMode.from_options(options)
     validate_motion(options)
