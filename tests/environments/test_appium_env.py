@@ -104,3 +104,12 @@ async def test_an_owned_server_stops_with_its_environment_and_a_dead_one_is_a_cr
 def test_attaching_to_no_server_says_so():
     with pytest.raises(EnvError, match="no Appium server answers at http://127.0.0.1:9/status"):
         AppiumServer("http://127.0.0.1:9").start()
+
+
+async def test_a_session_ended_under_the_environment_is_a_crash(appium_server, feed_server):
+    """The actor rebuilds a crashed environment; a dead session must be reported as one."""
+    async with AppiumWebEnvironment(appium_server, feed_server.url, "tiktok", "ap-dead") as env:
+        await env.reset(seed=2)
+        await asyncio.to_thread(env._driver.quit)  # e.g. Appium's idle timeout ended it
+        with pytest.raises(EnvironmentCrashed, match="session died"):
+            await env.act(Skip())

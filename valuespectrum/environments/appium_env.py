@@ -37,8 +37,10 @@ WAIT_JS = ("const done = arguments[arguments.length - 1];"
            "vspec.waitForItem(arguments[0], arguments[1]).then(done);")
 RENDER_JS = ("const done = arguments[arguments.length - 1];"
              "vspec.renderAt(arguments[0]).then(done);")
-CRASH_WORDS = ("invalid session id", "session deleted", "not reachable", "disconnected",
-               "no such window", "target window already closed", "session not created")
+SWIPE_MOVE_MS = 50
+CRASH_WORDS = ("invalid session id", "terminated or not started", "session deleted",
+               "not reachable", "disconnected", "no such window", "target window already closed",
+               "session not created")
 
 
 def mobile_web_capabilities(viewport: tuple[int, int], user_agent: str = PHONE_USER_AGENT,
@@ -119,12 +121,19 @@ class AppiumSession(EnvironmentBase):
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         """Run a blocking driver call in a thread, mapping failures to environment errors."""
-        from selenium.common.exceptions import TimeoutException, WebDriverException
+        from selenium.common.exceptions import (
+            InvalidSessionIdException,
+            NoSuchWindowException,
+            TimeoutException,
+            WebDriverException,
+        )
         from urllib3.exceptions import HTTPError as TransportError
 
         self._check_open()
         try:
             return await asyncio.to_thread(fn, *args)
+        except (InvalidSessionIdException, NoSuchWindowException) as e:
+            raise EnvironmentCrashed(f"Appium session died: {_first_line(e.msg)}") from e
         except TimeoutException as e:
             raise EnvironmentTimeout(f"no answer in {self.timeout_s} s: "
                                      f"{_first_line(e.msg)}") from e
@@ -257,10 +266,11 @@ class AppiumWebEnvironment(AppiumSession):
         from selenium.webdriver.common.actions.pointer_input import PointerInput
 
         w, h = self.viewport
-        actions = ActionBuilder(self._driver, mouse=PointerInput(interaction.POINTER_TOUCH,
-                                                                 "finger"))
+        # each move takes SWIPE_MOVE_MS (selenium's default is 250 ms a move)
+        actions = ActionBuilder(self._driver, duration=SWIPE_MOVE_MS,
+                                mouse=PointerInput(interaction.POINTER_TOUCH, "finger"))
         actions.pointer_action.move_to_location(w // 2, int(h * 0.75)).pointer_down() \
-            .pause(0.05).move_to_location(w // 2, int(h * 0.3)).release()
+            .move_to_location(w // 2, int(h * 0.3)).release()
         actions.perform()
 
     async def act(self, action: Action) -> StepResult:

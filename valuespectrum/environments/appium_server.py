@@ -128,7 +128,7 @@ class AppiumServer:
                 and Path(DEBIAN_ANDROID_SDK, "platform-tools", "adb").exists():
             env["ANDROID_HOME"] = DEBIAN_ANDROID_SDK  # Debian's adb, for UiAutomator2
         cmd = [str(exe), "--address", self.host, "--port", str(port), "--log-level", "info",
-               "--log-no-colors", "--session-override"]
+               "--log-no-colors"]
         for feature in self.allow_insecure:
             cmd += ["--allow-insecure", feature]
         fd, log = tempfile.mkstemp(prefix="vspec-appium-", suffix=".log")
