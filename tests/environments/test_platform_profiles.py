@@ -175,3 +175,31 @@ def test_login_without_a_display_says_what_to_do(tmp_path):
             os.environ["DISPLAY"] = env_display
     assert r.returncode == 2
     assert "no display" in r.stderr and "auth" in r.stderr
+
+
+@ON_MODULE_LOOP
+async def test_a_sweep_trial_watches_a_platform_through_the_actor_host(replica, tmp_path):
+    """A spec's `environment: platform` reaches the viewer actor, which records who watched."""
+    from vspec_helpers import sweep_spec
+
+    from valuespectrum.agents.actor import ActorOptions, ViewerHost
+    from valuespectrum.sweep.spec import expand
+    from valuespectrum.trial import StepEvent
+
+    options = {"start_url": replica.url + START_PATHS["youtube"], "time_scale": FAST,
+               "account": "research-1", "region": "DE"}
+    spec = sweep_spec(tmp_path / "live.yaml", name="live", personas=["pet_owner"],
+                      models=["always:yes"], strategies=["simple"], trials=1, scrolls=3,
+                      window=1, platforms=[{"style": "youtube", "environment": "platform",
+                                            "options": options}])
+    host = ViewerHost(ActorOptions(feed_url="http://127.0.0.1:1"))
+    try:
+        events = [e async for e in host.run_trial(expand(spec)[0])]
+    finally:
+        await host.shutdown()
+    steps = [e.record for e in events if isinstance(e, StepEvent)]
+    assert [r.item_id for r in steps] == [short_id(i) for i in range(3)]
+    assert all(r.action == "stay" and r.watch_ratio == 1.0 for r in steps)
+    info = json.loads(steps[0].environment_info)
+    assert (info["profile"], info["account"], info["region"]) == ("youtube", "research-1", "DE")
+    assert events[-1].status == "done"
