@@ -105,3 +105,19 @@ async def test_the_model_is_shown_the_mode_and_every_step_records_it(mode, feed_
         assert r.observation_mode == mode and r.frames == (3 if mode == "frames" else 1)
         info = json.loads(r.environment_info)
         assert info["environment"] == "http" and info["date"]
+
+
+def test_a_launched_vllm_must_take_every_frame(tmp_path):
+    from vspec_helpers import sweep_spec
+
+    from valuespectrum.config import ConfigError
+
+    frames = {"style": "tiktok", "environment": "http",
+              "options": {"observation": "frames", "frames": 4}}
+    fields = dict(name="frames", personas=["pet_owner"], platforms=[frames], scrolls=4,
+                  window=2)
+    with pytest.raises(ConfigError, match=r"takes 1 image\(s\).*sends 4 frames.*max_images: 4"):
+        sweep_spec(tmp_path / "a.yaml", models=["vllm:Qwen/Qwen2-VL-7B-Instruct"], **fields)
+    ok = sweep_spec(tmp_path / "b.yaml", models=[{"spec": "vllm:Qwen/Qwen2-VL-7B-Instruct",
+                                                  "vllm": {"max_images": 4}}], **fields)
+    assert ok.platforms[0].options["frames"] == 4
