@@ -113,3 +113,13 @@ async def test_a_session_ended_under_the_environment_is_a_crash(appium_server, f
         await asyncio.to_thread(env._driver.quit)  # e.g. Appium's idle timeout ended it
         with pytest.raises(EnvironmentCrashed, match="session died"):
             await env.act(Skip())
+
+
+async def test_an_attached_server_is_used_but_never_stopped(appium_server, feed_server):
+    attached = AppiumServer(appium_server.url).start()  # e.g. appium_url: a server of yours
+    assert attached.attached and attached.version == appium_server.version
+    env = AppiumWebEnvironment(attached, feed_server.url, "tiktok", "ap-attach",
+                               own_server=True)
+    obs = await env.reset(seed=5)
+    await env.close()  # stops an owned server; an attached one only detaches
+    assert obs.item_id and attached.is_alive() and appium_server.is_alive()
