@@ -250,6 +250,12 @@ def report_command(run_dir: Path = typer.Argument(..., help="a run directory")) 
     console.print(f"wrote {out}")
 
 
+from valuespectrum.environments import cli as env_cli  # noqa: E402 - light: typer only
+
+app.command("login")(env_cli.login_command)
+app.command("collect")(env_cli.collect_command)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -57,7 +57,7 @@ class PlatformSpec(Frozen):
     def _known_options(self) -> PlatformSpec:
         from valuespectrum.environments.spec import validate_options
 
-        validate_options(self.environment, self.options)
+        validate_options(self.environment, self.options, self.style)
         return self
 
     @property

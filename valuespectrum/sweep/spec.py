@@ -143,6 +143,20 @@ class SweepSpec(Frozen):
         check_unique_labels(self.models)
         return self
 
+    @model_validator(mode="after")
+    def _launched_models_take_every_frame(self) -> SweepSpec:
+        from valuespectrum.environments.observation import ObservationMode
+
+        frames = max(ObservationMode.from_options(p.options).frames for p in self.platforms)
+        for i, m in enumerate(self.models):
+            limit = m.vllm.max_images if m.vllm else 1
+            if m.spec.startswith("vllm:") and m.base_url is None and limit < frames:
+                raise ValueError(
+                    f"models.{i}: the vLLM server it launches takes {limit} image(s) per "
+                    f"prompt, but the observation sends {frames} frames; set "
+                    f"vllm: {{max_images: {frames}}}")
+        return self
+
     # ------------------------------------------------------------------ resolved views
     @property
     def persona_list(self) -> list[Persona]:
