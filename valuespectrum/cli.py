@@ -255,6 +255,10 @@ from valuespectrum.environments import cli as env_cli  # noqa: E402 - light: typ
 app.command("login")(env_cli.login_command)
 app.command("collect")(env_cli.collect_command)
 
+from valuespectrum.doctor import doctor_command  # noqa: E402 - light: stdlib only
+
+app.command("doctor")(doctor_command)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

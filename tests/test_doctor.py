@@ -1,0 +1,78 @@
+"""`vspec doctor`: OK here, a clear fix when Chromium is missing, key names but never values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from typer.testing import CliRunner
+from vspec_helpers import ROOT, VSPEC
+
+from valuespectrum import doctor
+from valuespectrum.cli import app
+
+REQUIRED = ("chromium", "playwright", "ray", "milvus-lite", "minilm", "corpus")
+OPTIONAL = ("chromium-driver", "appium", "adb", "key OPENAI_API_KEY", "gpu (nvidia-smi)",
+            "gpu (torch.cuda)", "vllm")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_doctor_passes_on_a_set_up_machine_and_prints_key_names_only():
+    sentinel = f"sk-SENTINEL-{uuid.uuid4()}"
+    env = dict(os.environ, OPENAI_API_KEY=sentinel, GEMINI_API_KEY=sentinel,
+               PYTHONUNBUFFERED="1")
+    env.pop("ANTHROPIC_API_KEY", None)
+    p = subprocess.run([*VSPEC, "doctor"], env=env, capture_output=True, text=True,
+                       timeout=900, cwd=ROOT)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    lines = {ln.split()[1]: ln for ln in p.stdout.splitlines() if ln.startswith(("OK", "MISS"))}
+    for name in REQUIRED:
+        assert lines[name].startswith("OK"), lines[name]
+    for name in OPTIONAL:
+        assert name in p.stdout, name
+    assert "the embedded default can run" in p.stdout
+    # the key is reported by name, as set, and its value nowhere
+    assert any(ln.startswith("OK") and "key OPENAI_API_KEY" in ln and " set " in ln
+               for ln in p.stdout.splitlines()), p.stdout
+    assert "export ANTHROPIC_API_KEY=" in p.stdout
+    assert sentinel not in out
+    assert "SENTINEL" not in out
+
+
+def test_missing_chromium_fails_with_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setattr("valuespectrum.environments.playwright_env.CHROMIUM",
+                        str(tmp_path / "no-chromium"))
+    # the slow checks (Ray, milvus-lite, MiniLM, GPU) are not what this test is about
+    monkeypatch.setattr(doctor, "GROUPS", (doctor.check_chromium, doctor.check_corpus))
+    r = CliRunner().invoke(app, ["doctor"])
+    assert r.exit_code == 1, r.output
+    assert "MISSING chromium" in r.output
+    assert "sudo apt-get install -y chromium" in r.output
+    assert "cannot run: chromium" in r.output
+
+
+def test_missing_optional_parts_never_fail_it(monkeypatch, tmp_path):
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DASHSCOPE_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("VSPEC_APPIUM_DIR", str(tmp_path / "no-appium"))
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))  # no adb, appium, nvidia-smi
+    monkeypatch.setattr(doctor, "GROUPS", (doctor.check_appium, doctor.check_adb,
+                                           doctor.check_api_keys))
+    r = CliRunner().invoke(app, ["doctor"])
+    assert r.exit_code == 0, r.output
+    assert "MISSING appium" in r.output and "(optional)" in r.output
+    assert "MISSING adb" in r.output and "sudo apt-get install -y adb" in r.output
+    assert "export OPENAI_API_KEY=..." in r.output
+
+
+def test_missing_corpus_names_the_build_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("VSPEC_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setattr(doctor, "GROUPS", (doctor.check_corpus,))
+    r = CliRunner().invoke(app, ["doctor"])
+    assert r.exit_code == 1, r.output
+    assert f"vspec corpus build openclipart --output {tmp_path / 'empty-home'}" in r.output
