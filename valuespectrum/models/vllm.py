@@ -183,7 +183,20 @@ def shared_server(model: str, opts: VllmOptions):
     cls = ray.remote(VllmServer)
     return cls.options(name=actor_name(model), namespace=RAY_NAMESPACE, lifetime="detached",
                        get_if_exists=True, num_gpus=opts.num_gpus, num_cpus=0,
-                       max_concurrency=8).remote(model, opts, "0.0.0.0")
+                       max_concurrency=8).remote(model, opts, cluster_bind_host())
+
+
+def cluster_bind_host() -> str:
+    """Where a shared server listens: loopback on a one-machine Ray, all interfaces otherwise.
+
+    A local Ray (the default) has every agent on this machine, so nothing else on the network
+    should reach an unauthenticated model server; on a cluster of several machines, agents on
+    other nodes must reach it.
+    """
+    import ray
+
+    hosts = {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
+    return "127.0.0.1" if len(hosts) <= 1 else "0.0.0.0"
 
 
 class VllmBackend:
