@@ -93,11 +93,32 @@ async def test_attach_to_running_server_by_url(openai_server):
     with pytest.raises(BackendUnavailable, match="no vLLM server answers"):
         await backend.generate([Message.text("user", "hi")], GenerateConfig())
 
+#: Local weights for the GPU test (GPU nodes without a hub mirror); unset: the hub id below.
+MODEL_PATH_ENV = "VSPEC_VLLM_MODEL_PATH"
+
+
 @pytest.mark.gpu
-async def test_real_vllm_serve_on_gpu(make_obs):  # pragma: no cover - GPU nodes only
-    backend = build_backend({"spec": "vllm:Qwen/Qwen2-VL-2B-Instruct",
+async def test_real_vllm_serve_on_gpu(feed_server):  # pragma: no cover - GPU nodes only
+    from valuespectrum.environments.spec import EnvironmentSpec, build_environment
+
+    model = os.environ.get(MODEL_PATH_ENV) or "Qwen/Qwen2-VL-2B-Instruct"
+    if os.environ.get(MODEL_PATH_ENV) and not Path(model).is_dir():
+        pytest.fail(f"{MODEL_PATH_ENV}={model} is not a directory of model weights")
+    # a real rendered post: the feed renderer's PNG of a corpus image with its caption
+    env = await build_environment(EnvironmentSpec(kind="http", feed_url=feed_server.url,
+                                                  session_id="gpu-test"))
+    async with env:
+        obs = await env.reset(seed=0)
+    assert obs.screenshot_png.startswith(b"\x89PNG")
+    backend = build_backend({"spec": f"vllm:{model}",
                              "vllm": {"max_model_len": 4096, "num_gpus": 1}})
     owner = PersonaLibrary("personas").get("pet_owner")
-    decision = await make_strategy("simple").decide(make_obs("puppy"), owner, backend)
-    assert decision.yes is not None
-    await backend.aclose()
+    try:
+        decision = await make_strategy("simple").decide(obs, owner, backend)
+    finally:
+        await backend.aclose()
+    # parsed: a yes or a no from the model's own words, not an invalid reply
+    assert decision.error is None, decision
+    assert decision.yes in (True, False), decision.answers
+    assert decision.answers["interested"].strip()
+    assert decision.usage.input_tokens > 0
