@@ -76,3 +76,12 @@ def test_missing_corpus_names_the_build_command(monkeypatch, tmp_path):
     r = CliRunner().invoke(app, ["doctor"])
     assert r.exit_code == 1, r.output
     assert f"vspec corpus build openclipart --output {tmp_path / 'empty-home'}" in r.output
+
+
+def test_a_hung_check_is_reported_not_waited_for():
+    import time
+
+    t0 = time.monotonic()
+    ok, detail = doctor._probe("import time; time.sleep(60)", timeout_s=2)
+    assert not ok and detail == "no answer in 2 s"
+    assert time.monotonic() - t0 < 30

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -48,13 +49,18 @@ class Check:
 
 def _run(cmd: list[str], timeout_s: float = 20.0) -> tuple[bool, str]:
     """Run a command; (exit status 0, its last non-empty output line or error)."""
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                           stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return False, f"no answer in {timeout_s:.0f} s"
+    try:  # its own session: a hung probe is killed with whatever it started (Ray's servers)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as e:
         return False, str(e)
+    try:
+        out, err = p.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return False, f"no answer in {timeout_s:.0f} s"
+    p = subprocess.CompletedProcess(cmd, p.returncode, out, err)
     lines = [ln.strip() for ln in (p.stdout + "\n" + p.stderr).splitlines() if ln.strip()]
     if p.returncode == 0:
         return True, (lines[0] if p.stdout.strip() else (lines[-1] if lines else ""))
