@@ -60,10 +60,9 @@ def _run(cmd: list[str], timeout_s: float = 20.0) -> tuple[bool, str]:
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
         return False, f"no answer in {timeout_s:.0f} s"
-    p = subprocess.CompletedProcess(cmd, p.returncode, out, err)
-    lines = [ln.strip() for ln in (p.stdout + "\n" + p.stderr).splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in (out + "\n" + err).splitlines() if ln.strip()]
     if p.returncode == 0:
-        return True, (lines[0] if p.stdout.strip() else (lines[-1] if lines else ""))
+        return True, (lines[0] if out.strip() else (lines[-1] if lines else ""))
     return False, (lines[-1] if lines else f"exit status {p.returncode}")
 
 
