@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from valuespectrum.feed.platform import FeedPlatform
+from valuespectrum.feed.recommenders import STYLES
 from valuespectrum.feed.server import FeedServer
 
 
@@ -15,7 +16,7 @@ def client(feed_server):
         yield c
 
 
-@pytest.mark.parametrize("style", ["tiktok", "youtube", "instagram", "random"])
+@pytest.mark.parametrize("style", sorted(STYLES))  # every registered style, twins included
 def test_style_pages_have_the_post_and_agent_api(client, style):
     r = client.get(f"/{style}?session=a&seed=1&clock=manual")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -23,6 +24,14 @@ def test_style_pages_have_the_post_and_agent_api(client, style):
     assert "data-item-id" in r.text and 'inert aria-hidden="true"' in r.text
     js = client.get("/static/feed.js")
     assert js.status_code == 200 and "window.vspec" in js.text and "advance(seconds)" in js.text
+
+
+def test_a_frozen_twin_page_looks_like_its_learning_feed(client):
+    """Arms differ only in learning: the viewer sees the same page chrome on both."""
+    twin = client.get("/tiktok-frozen?session=b&seed=1&clock=manual").text
+    base = client.get("/tiktok?session=c&seed=1&clock=manual").text
+    assert 'class="style-tiktok"' in twin and "For You" in twin
+    assert twin.replace('data-style="tiktok-frozen"', 'data-style="tiktok"') == base
 
 
 def test_api_session_next_events_history(client, corpus):

@@ -122,7 +122,9 @@ def build_app(platform: FeedPlatform) -> Starlette:
         style = request.path_params["style"]
         if style not in STYLES:
             return _error(404, f"no page {style!r}: try {', '.join('/' + s for s in STYLES)}")
-        html = template.replace("{{STYLE}}", style).replace("{{BRAND}}", BRANDS[style])
+        look = STYLES[style].params_key  # a frozen twin looks exactly like its learning feed
+        html = (template.replace("{{STYLE}}", style).replace("{{LOOK}}", look)
+                .replace("{{BRAND}}", BRANDS[look]))
         return HTMLResponse(html)
 
     @_guarded
