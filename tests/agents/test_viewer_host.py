@@ -12,7 +12,8 @@ from vspec_helpers import sweep_spec
 from valuespectrum.agents.actor import ActorOptions, ViewerHost
 from valuespectrum.feed.server import FeedServer
 from valuespectrum.sweep.spec import expand
-from valuespectrum.trial import EndEvent, StepEvent
+from valuespectrum.environments.base import EnvironmentTimeout
+from valuespectrum.trial import EndEvent, RestartEvent, StepEvent
 
 pytestmark = pytest.mark.browser
 
@@ -110,3 +111,37 @@ async def test_appium_agents_share_one_server_per_host(corpus_dir, tmp_path):
         assert json.loads(steps[0].record.environment_info)["environment"] == "appium-web"
         assert (events[-1].status, events[-1].restarts) == ("done", 0)
     assert appium_servers() == 0  # shutdown stopped it
+
+
+async def test_a_page_timeout_restarts_the_trial_from_its_seed(corpus_dir, tmp_path):
+    """A page that does not answer in time (seen on a loaded machine while four browser
+    contexts started) restarts the trial, which then yields the same steps as a clean run."""
+    spec = sweep_spec(tmp_path / "slow.yaml", name="slow", personas=["pet_owner"],
+                      models=["always:yes"], platforms=[{"style": "tiktok", "environment": "http"}],
+                      strategies=["simple"], trials=1, scrolls=5, window=2)
+    (trial,) = expand(spec)
+
+    class SlowOnce(ViewerHost):
+        calls = 0
+
+        async def environment(self, trial):
+            env = await super().environment(trial)
+            SlowOnce.calls += 1
+            if SlowOnce.calls == 1:
+                await env.close()
+                raise EnvironmentTimeout("page did not respond in 15.0 s")
+            return env
+
+    async def collect(host):
+        try:
+            return [e async for e in host.run_trial(trial)]
+        finally:
+            await host.shutdown()
+
+    with FeedServer.from_corpus_dir(corpus_dir) as server:
+        slow = await collect(SlowOnce(ActorOptions(feed_url=server.url)))
+        clean = await collect(ViewerHost(ActorOptions(feed_url=server.url)))
+    assert isinstance(slow[0], RestartEvent) and "did not respond" in slow[0].error
+    assert (slow[-1].status, slow[-1].restarts) == ("done", 1)
+    items = [[e.record.item_id for e in ev if isinstance(e, StepEvent)] for ev in (slow, clean)]
+    assert len(items[0]) == 5 and items[0] == items[1]

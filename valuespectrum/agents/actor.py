@@ -134,7 +134,7 @@ class ViewerHost:
         from its seed; the driver drops the partial attempt, so no step is duplicated.
         """
         from valuespectrum.config import ConfigError
-        from valuespectrum.environments.base import EnvironmentCrashed
+        from valuespectrum.environments.base import EnvironmentCrashed, EnvironmentTimeout
         from valuespectrum.models.base import BackendUnavailable, BudgetExceeded
         from valuespectrum.strategies import strategy_for_trial
 
@@ -165,9 +165,11 @@ class ViewerHost:
                     yield StepEvent(step_record(outcome, **labels), jpeg)
                 yield EndEvent("done", restarts, node_id=node)
                 return
-            except EnvironmentCrashed as e:
-                # no close here: sibling agents crash together, and browser() relaunches a dead
-                # browser once, under its lock, instead of each agent killing the new one
+            except (EnvironmentCrashed, EnvironmentTimeout) as e:
+                # a page that did not answer in time (e.g. a loaded machine while browsers
+                # start) is retried like a crash: the trial restarts from its seed, so its
+                # steps are the same ones. No browser close here: sibling agents crash
+                # together, and browser() relaunches a dead browser once, under its lock
                 if restarts >= self.options.max_restarts:
                     yield EndEvent("failed", restarts, node_id=node,
                                    error=f"environment crashed {restarts + 1} times; last: {e}")
