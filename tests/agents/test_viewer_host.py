@@ -10,9 +10,9 @@ import pytest
 from vspec_helpers import sweep_spec
 
 from valuespectrum.agents.actor import ActorOptions, ViewerHost
+from valuespectrum.environments.base import EnvironmentTimeout
 from valuespectrum.feed.server import FeedServer
 from valuespectrum.sweep.spec import expand
-from valuespectrum.environments.base import EnvironmentTimeout
 from valuespectrum.trial import EndEvent, RestartEvent, StepEvent
 
 pytestmark = pytest.mark.browser
