@@ -82,7 +82,7 @@ def personas_validate(paths: list[Path] = typer.Argument(..., help="persona YAML
         else:
             console.print(f"[green]✓[/] {path} ({p.name})", highlight=False)
     if bad:
-        raise typer.Exit(1)
+        raise typer.Exit(2)
 
 
 def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str | None = None,
