@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
     from valuespectrum.types import FeedItem
 
+#: The API's requests are a few hundred bytes; anything far larger is refused (413).
+MAX_BODY_BYTES = 64 * 1024
+
 BRANDS = {"tiktok": "For You", "youtube": "Shorts", "instagram": "Reels", "random": "Random"}
 
 
@@ -66,9 +69,23 @@ def _guarded(handler):
     return wrapper
 
 
+class BodyTooLarge(FeedError):
+    status = 413
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"request body of {int(declared):,} bytes; at most "
+                           f"{MAX_BODY_BYTES:,} are accepted")
+    body = bytearray()
+    async for chunk in request.stream():  # a body without a length is read up to the cap
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"request body over {MAX_BODY_BYTES:,} bytes; at most "
+                               f"{MAX_BODY_BYTES:,} are accepted")
     try:
-        data = json.loads(await request.body())
+        data = json.loads(bytes(body))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FeedError(f"malformed JSON body: {e}") from None
     if not isinstance(data, dict):
