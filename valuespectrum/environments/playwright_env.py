@@ -24,6 +24,10 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run")
 
 
+#: What browsers say when a fetch cannot reach the server (Chromium, Firefox, WebKit).
+NETWORK_ERRORS = ("Failed to fetch", "NetworkError", "Load failed")
+
+
 class BrowserHost:
     """One Playwright driver and one Chromium, shared by environments via contexts.
 
@@ -134,10 +138,15 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
                 raise EnvironmentCrashed(f"browser died: {e.message}") from e
             if "crash" in e.message.lower():  # the page's renderer died; the browser lives
                 raise EnvironmentCrashed(f"feed page crashed: {e.message}") from e
+            if "net::ERR_" in e.message:  # the feed server went away (e.g. restarted)
+                raise EnvironmentCrashed(f"feed server unreachable: {e.message}") from e
             raise EnvError(f"feed page error: {e.message}") from e
 
     async def _capture(self, snap: dict[str, Any]) -> Observation:
         if snap.get("error"):
+            if any(w in str(snap["error"]) for w in NETWORK_ERRORS):
+                # the page lost the feed server; the trial restarts from its seed
+                raise EnvironmentCrashed(f"feed page lost the server: {snap['error']}")
             raise EnvError(f"feed page reports: {snap['error']}")
         png = await self._guard(self._page.screenshot(type="png"))
         self._obs = Observation(
