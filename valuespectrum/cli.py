@@ -91,7 +91,7 @@ def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str 
     """`vspec run` / `vspec spectrum run`: load, run (or resume), print, report."""
     from valuespectrum.cluster import ClusterError
     from valuespectrum.feed.corpus import CorpusError
-    from valuespectrum.runs import RunError
+    from valuespectrum.runs import RunError, RunWriteError
     from valuespectrum.specs import load_any
     from valuespectrum.store.records import StoreError, StoreLockedError
 
@@ -103,6 +103,8 @@ def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str 
             _run_spectrum(spec, ray_address, restart, output, report)
         else:
             _run_sweep(spec, spec_path, ray_address, restart, output, live, report)
+    except RunWriteError as e:  # not bad input: a disk, a permission
+        fail(str(e), code=1)
     except (ConfigError, CorpusError, RunError, ClusterError, StoreError, StoreLockedError,
             FileNotFoundError) as e:
         fail(str(e))
@@ -121,6 +123,10 @@ def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report
                          output=output)
     outcome = runner.run()
     print_summary(console, outcome.run_dir)
+    if outcome.interrupted:
+        fail(f"interrupted (Ctrl-C): the steps in flight were recorded and the summary of "
+             f"what is done written to {outcome.run_dir}; run `vspec run {spec_path}` again "
+             "to resume", code=130)
     if report:
         from valuespectrum.report.sweep import write_sweep_report
 
