@@ -113,8 +113,20 @@ def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str 
             FileNotFoundError) as e:
         fail(str(e))
     except KeyboardInterrupt:
-        fail(f"interrupted; what was recorded is kept: run `vspec run {spec_path}` again to "
-             "resume", code=130)
+        fail(f"interrupted; what was recorded is kept: run "
+             f"`{resume_command(spec_path, output, ray_address)}` to resume", code=130)
+
+
+def resume_command(spec_path: Path, output: Path | None, ray_address: str | None) -> str:
+    """The exact command that resumes this run (never with --restart: that would clear it)."""
+    import shlex
+
+    words = ["vspec", "run", str(spec_path)]
+    if output is not None:
+        words += ["--output", str(output)]
+    if ray_address:
+        words += ["--ray-address", ray_address]
+    return shlex.join(words)
 
 
 def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report) -> None:
@@ -129,8 +141,8 @@ def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report
     print_summary(console, outcome.run_dir)
     if outcome.interrupted:
         fail(f"interrupted (Ctrl-C): the steps in flight were recorded and the summary of "
-             f"what is done written to {outcome.run_dir}; run `vspec run {spec_path}` again "
-             "to resume", code=130)
+             f"what is done written to {outcome.run_dir}; run "
+             f"`{resume_command(spec_path, output, ray_address)}` to resume", code=130)
     if report:
         from valuespectrum.report.sweep import write_sweep_report
 
