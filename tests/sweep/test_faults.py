@@ -115,6 +115,25 @@ def test_the_feed_server_restarted_mid_run_is_reconnected_with_its_sessions(
     assert stable_rows(tmp_path / "bounced") == stable_rows(clean)
 
 
+@pytest.mark.browser
+def test_a_feed_server_restarted_under_chromium_restarts_the_trials_cleanly(
+        ray_session, tmp_path, corpus_dir):
+    # the page holds its own state (the post shown, its clock): it cannot continue, so the
+    # trials that lost the server are restarted from their seed and recorded once
+    def bounce(runner):
+        runner.feed_server.restart(down_s=1.0)
+
+    spec = sweep_spec(tmp_path / "p.yaml", **fields(
+        tmp_path, corpus_dir, "page", scrolls=15,
+        platforms=[{"style": "tiktok", "environment": "playwright"}]))
+    outcome, sink = run_with(bounce, spec, n=8)
+    assert outcome.statuses == {"done": 2}, sink.restarts
+    assert sink.restarts and all("server" in e for e in sink.restarts), sink.restarts
+    trials = load_table(tmp_path / "page" / "trials.parquet")
+    assert sum(t["restarts"] for t in trials) >= 1
+    assert_complete(tmp_path / "page", 2, 15)
+
+
 def test_a_torn_journal_and_a_truncated_table_are_repaired_on_resume_and_said(
         tmp_path, corpus_dir, clean):
     run_dir = tmp_path / "torn"
@@ -176,7 +195,7 @@ def test_ctrl_c_stops_cleanly_once_and_at_once_twice_and_the_run_resumes(
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert "Traceback" not in err, err[-5000:]
-    assert f"run `vspec run {spec}` again to resume" in " ".join(err.split())
+    assert f"run `vspec run {spec}` to resume" in " ".join(err.split())
     if presses == 1:
         assert "Ctrl-C: finishing the steps in flight" in out
         trials = {t["trial_id"]: t for t in load_table(run_dir / "trials.parquet")}
