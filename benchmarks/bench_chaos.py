@@ -1,7 +1,7 @@
 """Chaos soak: one sweep under many faults at once, compared with the same sweep without.
 
     .venv/bin/python benchmarks/bench_chaos.py [--trials 20] [--scrolls 100] [--rate 0.05]
-        [--kills 2] [--bounces 2] [--seed 0] [--corpus DIR]
+        [--kills 2] [--bounces 2] [--browser-trials 3] [--seed 0] [--corpus DIR]
 
 The viewer is `openai:test-model` on the local OpenAI-compatible TEST SERVER
 (tests/models/openai_test_server.py); its answer is a fixed function of the request, so a
@@ -14,10 +14,10 @@ run's decisions depend on what the viewer saw and nothing else. The faults, all 
   journaled steps), and the run is resumed in this process;
 - while it resumes, `--kills` viewer actors are killed with `ray.kill` (alternately
   restarted by Ray and dead for good) and the feed server is restarted `--bounces` times,
-  each at a seeded step.
-
-Not here yet: Playwright trials with Chromium killed (tested on its own in
-tests/agents/test_crash_recovery.py).
+  each at a seeded step;
+- then `--browser-trials` trials on Playwright (viewer `random:0.5`, a seeded test double:
+  screenshots are not pixel-identical between runs), where every actor's Chromium is
+  killed twice and the feed server restarted once, compared with the same run without.
 
 Printed: faults injected and survived, steps lost and duplicated (both must be 0), whether
 `steps.parquet` and `summary.json` equal the fault-free run's, and the slowdown.
@@ -109,6 +109,8 @@ class Injector:
             ray.kill(actors[self.fired[kind] % len(actors)], no_restart=kind == "kill-for-good")
         elif kind == "bounce" and self.runner.feed_server is not None:
             self.runner.feed_server.restart(down_s=0.5)
+        elif kind == "chromium" and actors:  # every actor's browser, mid-trial
+            ray.get([a.crash_browser.remote() for a in actors])
         else:
             return
         self.fired[kind] += 1
@@ -175,6 +177,73 @@ def compare(clean: Path, chaos: Path) -> tuple[int, set[str], bool]:
         b[i] = b[i][:at] + (a[i][at] if i < len(a) else None,) + b[i][at + 1:]
     return (len(asked_again), left_out,
             [r for r in a if r[0] not in left_out] == [r for r in b if r[0] not in left_out])
+
+
+def losses(clean: Path, chaos: Path, scrolls: int) -> tuple[int, int]:
+    """(planned steps missing from the chaos run, steps recorded more than once)."""
+    from valuespectrum.runs import read_table
+
+    keys = Counter((r["trial_id"], r["step"]) for r in read_table(chaos / "steps.parquet"))
+    planned = {(t["trial_id"], s) for t in read_table(clean / "trials.parquet")
+               for s in range(scrolls)}
+    return len(planned - set(keys)), sum(n - 1 for n in keys.values() if n > 1)
+
+
+def browser_soak(corpus: Path, work: Path, *, trials: int = 3, scrolls: int = 100,
+                 chromium_kills: int = 2, bounces: int = 1, seed: int = 0) -> dict[str, Any]:
+    """The Playwright part: Chromium killed and the feed server restarted, at seeded steps.
+
+    The viewer is `random:0.5` (a seeded TEST DOUBLE that needs no endpoint): a browser's
+    screenshots are not pixel-identical from run to run, so an image-keyed answer would
+    differ without any fault.
+    """
+    import yaml
+
+    from valuespectrum.cluster import start_ray, stop_ray
+    from valuespectrum.runs import read_table
+    from valuespectrum.sweep.driver import SweepRunner
+    from valuespectrum.sweep.spec import load_sweep_spec
+
+    def spec(name: str) -> Path:
+        path = work / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({
+            "name": "soak-browser", "persona_dir": str(ROOT / "personas"),
+            "personas": ["pet_owner"], "models": ["random:0.5"],
+            "platforms": [{"style": "tiktok", "environment": "playwright"}],
+            "strategies": ["simple"], "trials": trials, "scrolls": scrolls, "window": 10,
+            "seed": seed, "concurrency": trials, "agents_per_actor": trials,
+            "max_restarts": 6, "screenshots": False, "cache_dir": None,
+            "corpus": str(corpus), "output": str(work / name)}, sort_keys=False))
+        return path
+
+    started = start_ray(num_cpus=2, log_to_driver=False)
+    try:
+        t0 = time.time()
+        SweepRunner(load_sweep_spec(spec("browser-clean"))).run()
+        clean_s = time.time() - t0
+        rng = random.Random(seed + 1)
+        total = trials * scrolls
+        kinds = ["chromium"] * chromium_kills + ["bounce"] * bounces
+        sink = Injector([(rng.randrange(total // 10, total * 3 // 4), k) for k in kinds])
+        sink.runner = runner = SweepRunner(load_sweep_spec(spec("browser-chaos")),
+                                           progress=sink)
+        t0 = time.time()
+        outcome = runner.run()
+        for t in sink.threads:
+            t.join()
+        chaos_s = time.time() - t0
+        lost, duplicated = losses(work / "browser-clean", work / "browser-chaos", scrolls)
+        trials_table = read_table(work / "browser-chaos" / "trials.parquet")
+        return {
+            "steps": total, "faults_injected": dict(sink.fired), "fatal": outcome.fatal,
+            "statuses": dict(Counter(t["status"] for t in trials_table)),
+            "trial_restarts": len(sink.restarts), "steps_lost": lost,
+            "steps_duplicated": duplicated,
+            "steps_equal": rows(work / "browser-chaos") == rows(work / "browser-clean"),
+            "clean_s": clean_s, "chaos_s": chaos_s, "slowdown": chaos_s / clean_s,
+        }
+    finally:
+        stop_ray(started)
 
 
 def soak(corpus: Path, work: Path, *, trials: int = 20, scrolls: int = 100, rate: float = 0.05,
@@ -268,6 +337,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.05)
     ap.add_argument("--kills", type=int, default=2)
     ap.add_argument("--bounces", type=int, default=2)
+    ap.add_argument("--browser-trials", type=int, default=3,
+                    help="Playwright trials of `--scrolls` steps with Chromium killed (0: none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--corpus", default=None)
     args = ap.parse_args()
@@ -275,6 +346,9 @@ def main() -> None:
         fig = soak(corpus_dir(args.corpus), Path(tmp), trials=args.trials,
                    scrolls=args.scrolls, rate=args.rate, kills=args.kills,
                    bounces=args.bounces, seed=args.seed)
+        page = (browser_soak(corpus_dir(args.corpus), Path(tmp), trials=args.browser_trials,
+                             scrolls=args.scrolls, seed=args.seed)
+                if args.browser_trials else None)
     print(f"chaos soak: {fig['steps']:,} steps ({args.trials} HTTP trials x {args.scrolls}), "
           f"endpoint fault rate {args.rate:g}, seed {args.seed}")
     for kind, n in sorted(fig["faults_injected"].items()):
@@ -294,7 +368,21 @@ def main() -> None:
     print(f"model requests      {fig['model_requests']}")
     print(f"wall                fault-free {fig['clean_s']:.1f} s, chaos {fig['chaos_s']:.1f} s "
           f"(slowdown x{fig['slowdown']:.2f})")
-    if fig["steps_lost"] or fig["steps_duplicated"] or fig["fatal"]:
+    bad = fig["steps_lost"] or fig["steps_duplicated"] or fig["fatal"]
+    if page is not None:
+        print(f"\nPlaywright: {page['steps']:,} steps ({args.browser_trials} trials x "
+              f"{args.scrolls}), viewer random:0.5 (test double)")
+        for kind, n in sorted(page["faults_injected"].items()):
+            print(f"  {kind:<24} {n}")
+        print(f"trial restarts      {page['trial_restarts']}")
+        print(f"trials              {page['statuses']}")
+        print(f"steps lost          {page['steps_lost']} (must be 0)")
+        print(f"steps duplicated    {page['steps_duplicated']} (must be 0)")
+        print(f"steps.parquet equal {page['steps_equal']}")
+        print(f"wall                fault-free {page['clean_s']:.1f} s, chaos "
+              f"{page['chaos_s']:.1f} s (slowdown x{page['slowdown']:.2f})")
+        bad = bad or page["steps_lost"] or page["steps_duplicated"] or page["fatal"]
+    if bad:
         raise SystemExit(1)
 
 

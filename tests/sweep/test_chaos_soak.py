@@ -33,3 +33,19 @@ def test_a_small_chaos_soak_loses_and_duplicates_nothing(ray_session, tmp_path, 
     assert fig["steps_equal"]
     assert fig["summary_equal"] is True or fig["trials_left_out"]
     assert len(fig["trials_left_out"]) < 4
+
+
+@pytest.mark.browser
+def test_a_small_browser_chaos_soak_loses_and_duplicates_nothing(ray_session, tmp_path,
+                                                                  corpus_dir):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_chaos import browser_soak
+
+    fig = browser_soak(corpus_dir, tmp_path, trials=2, scrolls=30, chromium_kills=1,
+                       bounces=1, seed=2)
+    assert fig["fatal"] is None
+    assert fig["faults_injected"] == {"chromium": 1, "bounce": 1}
+    assert fig["trial_restarts"] >= 1  # Chromium's death restarted the trials it hit
+    assert fig["statuses"] == {"done": 2}
+    assert fig["steps_lost"] == 0 and fig["steps_duplicated"] == 0
+    assert fig["steps_equal"]
