@@ -86,7 +86,7 @@ def personas_validate(paths: list[Path] = typer.Argument(..., help="persona YAML
         else:
             console.print(f"[green]✓[/] {path} ({p.name})", highlight=False)
     if bad:
-        raise typer.Exit(1)
+        raise typer.Exit(2)
 
 
 def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str | None = None,
@@ -95,7 +95,7 @@ def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str 
     """`vspec run` / `vspec spectrum run`: load, run (or resume), print, report."""
     from valuespectrum.cluster import ClusterError
     from valuespectrum.feed.corpus import CorpusError
-    from valuespectrum.runs import RunError
+    from valuespectrum.runs import RunError, RunWriteError
     from valuespectrum.specs import load_any
     from valuespectrum.store.records import StoreError, StoreLockedError
 
@@ -107,12 +107,26 @@ def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str 
             _run_spectrum(spec, ray_address, restart, output, report)
         else:
             _run_sweep(spec, spec_path, ray_address, restart, output, live, report)
+    except RunWriteError as e:  # not bad input: a disk, a permission
+        fail(str(e), code=1)
     except (ConfigError, CorpusError, RunError, ClusterError, StoreError, StoreLockedError,
             FileNotFoundError) as e:
         fail(str(e))
     except KeyboardInterrupt:
-        fail(f"interrupted; what was recorded is kept: run `vspec run {spec_path}` again to "
-             "resume", code=130)
+        fail(f"interrupted; what was recorded is kept: run "
+             f"`{resume_command(spec_path, output, ray_address)}` to resume", code=130)
+
+
+def resume_command(spec_path: Path, output: Path | None, ray_address: str | None) -> str:
+    """The exact command that resumes this run (never with --restart: that would clear it)."""
+    import shlex
+
+    words = ["vspec", "run", str(spec_path)]
+    if output is not None:
+        words += ["--output", str(output)]
+    if ray_address:
+        words += ["--ray-address", ray_address]
+    return shlex.join(words)
 
 
 def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report) -> None:
@@ -125,6 +139,10 @@ def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report
                          output=output)
     outcome = runner.run()
     print_summary(console, outcome.run_dir)
+    if outcome.interrupted:
+        fail(f"interrupted (Ctrl-C): the steps in flight were recorded and the summary of "
+             f"what is done written to {outcome.run_dir}; run "
+             f"`{resume_command(spec_path, output, ray_address)}` to resume", code=130)
     if report:
         from valuespectrum.report.sweep import write_sweep_report
 

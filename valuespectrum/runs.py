@@ -45,8 +45,8 @@ import yaml
 
 __all__ = [
     "Journal", "Plan", "PlanChanged", "RunDirectory", "RunError", "RunLockedError",
-    "WriterLock", "arrow_schema", "fingerprint", "package_versions", "read_jsonl",
-    "read_table", "spec_changes", "write_json", "write_table",
+    "RunWriteError", "WriterLock", "arrow_schema", "fingerprint", "package_versions", "read_jsonl",
+    "read_table", "spec_changes", "unreadable_tables", "write_json", "write_table",
 ]
 
 VERSIONED_PACKAGES = (
@@ -66,6 +66,21 @@ class RunLockedError(RunError):
 
 class PlanChanged(RunError):
     """The run directory holds results recorded under a different plan."""
+
+
+class RunWriteError(RunError):
+    """A file of the run could not be written (not writable, disk full, file too large).
+
+    Raised before any model call when the directory cannot be created or locked, and at the
+    failing write otherwise; what was written before stays on disk.
+    """
+
+
+def write_error(path: Path, err: OSError) -> RunWriteError:
+    """The user-facing error for an OSError while writing `path`."""
+    return RunWriteError(
+        f"cannot write {path}: {err.strerror or err}. Free disk space (or choose a writable "
+        "--output), then rerun the same command to resume: everything written before is kept")
 
 
 # --------------------------------------------------------------------------- the lock
@@ -153,11 +168,14 @@ class Journal:
         if not rows:
             return
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a partly written line is cut by `repair` on the next run
+            raise write_error(self.path, e) from None
 
     def rows(self) -> list[dict[str, Any]]:
         return read_jsonl(self.path)
@@ -216,10 +234,14 @@ def arrow_schema(model: type) -> Any:
 
 def _replace_atomically(path: Path, write: Any) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    with tmp.open("rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:  # the previous version of `path` is untouched
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, e) from None
     return path
 
 
@@ -237,6 +259,22 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     return pq.read_table(path).to_pylist()
+
+
+def unreadable_tables(root: str | Path, names: Iterable[str]) -> list[str]:
+    """The named Parquet files under `root` that exist but cannot be read (truncated...)."""
+    import pyarrow.parquet as pq
+
+    bad = []
+    for name in names:
+        path = Path(root) / name
+        if not path.exists():
+            continue
+        try:
+            pq.read_metadata(path)
+        except Exception:  # noqa: BLE001 - any unreadable file (ArrowInvalid, OSError...)
+            bad.append(name)
+    return bad
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -338,9 +376,20 @@ class RunDirectory:
 
     # ------------------------------------------------------------------ locking
     def acquire(self) -> None:
-        """Take the writer lock; a second writer gets RunLockedError naming the holder."""
-        self._lock.acquire()
-        (self.root / self.JOURNALS).mkdir(exist_ok=True)
+        """Take the writer lock; a second writer gets RunLockedError naming the holder.
+
+        Raises:
+            RunLockedError: another process holds the lock.
+            RunWriteError: the directory cannot be created or written.
+        """
+        try:
+            self._lock.acquire()
+            (self.root / self.JOURNALS).mkdir(exist_ok=True)
+        except OSError as e:
+            self._lock.release()
+            raise RunWriteError(
+                f"cannot write the run directory {self.root}: {e.strerror or e}; choose a "
+                "writable --output (nothing was run)") from None
 
     def release(self) -> None:
         self._lock.release()

@@ -52,3 +52,59 @@ async def test_failures_are_environment_errors(feed_server):
     with pytest.raises(EnvironmentCrashed, match="unreachable"):
         await down.reset()
     await down.close()
+
+
+async def test_a_restarted_feed_server_is_reconnected_and_the_session_continues(corpus):
+    import asyncio
+
+    from valuespectrum.feed.platform import FeedPlatform
+    from valuespectrum.feed.server import FeedServer
+
+    async def episode(server, bounce_at: int | None) -> list[str]:
+        env = HttpFeedEnvironment(server.url, "tiktok", "bounce", reconnect_s=10)
+        seen = [(await env.reset(seed=4)).item_id]
+        for i in range(6):
+            if i == bounce_at:  # down for 0.5 s while the viewer acts
+                bouncing = asyncio.create_task(asyncio.to_thread(server.restart, 0.5))
+                await asyncio.sleep(0.1)
+            result = await env.act(Stay(dwell_s=2.0) if i % 2 else Skip())
+            seen.append(result.observation.item_id)
+        if bounce_at is not None:
+            await bouncing
+        await env.close()
+        return seen, env.reconnects
+
+    with FeedServer(FeedPlatform(corpus)) as server:
+        clean, _ = await episode(server, None)
+        bounced, reconnects = await episode(server, 2)
+    assert reconnects >= 1
+    assert bounced == clean  # the session lives in the platform: nothing was lost
+
+
+async def test_an_answer_lost_after_the_server_served_a_post_restarts_the_trial(feed_server):
+    import httpx
+
+    class LoseNextAnswerOnce(httpx.AsyncBaseTransport):
+        """TEST DOUBLE transport: the request reaches the server, its answer is dropped."""
+
+        def __init__(self) -> None:
+            self.inner, self.armed = httpx.AsyncHTTPTransport(), False
+
+        async def handle_async_request(self, request):
+            response = await self.inner.handle_async_request(request)
+            if self.armed and request.url.path == "/api/next":
+                self.armed = False
+                await response.aclose()
+                raise httpx.ReadError("connection reset by peer", request=request)
+            return response
+
+    env = HttpFeedEnvironment(feed_server.url, "tiktok", "lost", reconnect_s=5)
+    transport = LoseNextAnswerOnce()
+    await env._client.aclose()
+    env._client = httpx.AsyncClient(base_url=feed_server.url, transport=transport)
+    await env.reset(seed=1)
+    await env.act(Skip())
+    transport.armed = True
+    with pytest.raises(EnvironmentCrashed, match="served 4 posts but this viewer received 3"):
+        await env.act(Skip())
+    await env.close()

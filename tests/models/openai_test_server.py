@@ -6,22 +6,62 @@ the real `openai` client is exercised. Each request pops the next scripted actio
 - ``{"reply": "Yes."}``: a normal completion;
 - ``{"status": 429, "retry_after": 0.3}``: an error status, optionally with Retry-After;
 - ``{"delay": 2.0, "reply": ...}``: answer late (to trigger client timeouts);
-- ``{"raw": "not json"}``: a malformed HTTP body.
+- ``{"raw": "not json"}``: a malformed HTTP body;
+- ``{"reset": True}``: reset the connection (TCP RST) without answering;
+- ``{"reply": ""}``: an empty answer.
 
-When the script is empty, `default_reply` (or `reply_fn(body)`) answers.
+When the script is empty, `default_reply` (or `reply_fn(body)`) answers, unless `chaos()`
+armed a seeded fault injector: then each request draws a fault (429 with Retry-After, 500,
+503, reset, a hang past the client timeout, malformed JSON, an empty answer) with the
+given rate, and `faults` counts what was injected.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
+import socket
+import struct
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
 IMAGE_TOKENS = 85
+
+#: The chaos faults and the scripted action each one is.
+FAULTS: dict[str, Callable[[float], dict[str, Any]]] = {
+    "429": lambda hang_s: {"status": 429, "retry_after": 0.2},
+    "500": lambda hang_s: {"status": 500},
+    "503": lambda hang_s: {"status": 503},
+    "reset": lambda hang_s: {"reset": True},
+    "hang": lambda hang_s: {"delay": hang_s},
+    "malformed": lambda hang_s: {"raw": '{"choices": [{"message": '},
+    "empty": lambda hang_s: {"reply": ""},
+}
+
+
+def _reset(transport: Any) -> None:
+    """Abort a connection with a TCP RST (SO_LINGER 0), as a crashed proxy would."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _KeepTransport:
+    """ASGI middleware putting uvicorn's transport into the scope (for scripted resets)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        cycle = getattr(send, "__self__", None)
+        if scope["type"] == "http" and cycle is not None:
+            scope["test.transport"] = getattr(cycle, "transport", None)
+        await self.app(scope, receive, send)
 
 
 class OpenAITestServer:
@@ -45,6 +85,35 @@ class OpenAITestServer:
         self._server = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
+        self.faults: Counter[str] = Counter()
+        self._chaos: tuple[random.Random, float, tuple[str, ...], float] | None = None
+
+    def chaos(self, rate: float, *, seed: int = 0, kinds: tuple[str, ...] = tuple(FAULTS),
+              hang_s: float = 2.0) -> OpenAITestServer:
+        """Inject a seeded random fault into a fraction `rate` of unscripted requests.
+
+        Args:
+            rate: Probability of a fault per request.
+            seed: Seed of the injector's random draws.
+            kinds: Fault kinds to draw from (keys of `FAULTS`).
+            hang_s: How long a "hang" waits before answering (above the client timeout).
+        """
+        unknown = set(kinds) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {list(FAULTS)}")
+        self._chaos = (random.Random(seed), rate, tuple(kinds), hang_s)
+        return self
+
+    def _next_action(self) -> dict[str, Any]:
+        if self.script:
+            return self.script.popleft()
+        if self._chaos is not None:
+            rng, rate, kinds, hang_s = self._chaos
+            if rng.random() < rate:
+                kind = rng.choice(kinds)
+                self.faults[kind] += 1
+                return FAULTS[kind](hang_s)
+        return {}
 
     # ------------------------------------------------------------------ app
     def app(self):
@@ -60,7 +129,13 @@ class OpenAITestServer:
             body = await request.json()
             self.requests.append(body)
             self.headers.append({k.lower(): v for k, v in request.headers.items()})
-            action = self.script.popleft() if self.script else {}
+            action = self._next_action()
+            if action.get("reset"):
+                transport = request.scope.get("test.transport")
+                if transport is not None:
+                    _reset(transport)
+                    await asyncio.sleep(0.05)  # uvicorn sees the disconnect; nothing is sent
+                return Response(b"", status_code=500)
             if action.get("delay"):
                 await asyncio.sleep(action["delay"])
             if "status" in action:
@@ -97,8 +172,8 @@ class OpenAITestServer:
                           "total_tokens": prompt_tokens + completion_tokens},
             })
 
-        return Starlette(routes=[Route("/v1/models", models),
-                                 Route("/v1/chat/completions", chat, methods=["POST"])])
+        return _KeepTransport(Starlette(routes=[
+            Route("/v1/models", models), Route("/v1/chat/completions", chat, methods=["POST"])]))
 
     # ------------------------------------------------------------------ lifecycle
     @property

@@ -201,9 +201,56 @@ async def test_malformed_answer_is_reasked_then_invalid(openai_server, make_obs,
 
 
 async def test_malformed_http_body_is_retried(openai_server):
-    openai_server.script.extend([{"status": 502}, {"reply": "Yes."}])
+    openai_server.script.extend([{"status": 502}, {"raw": "not json"},
+                                 {"raw": '{"choices": 5}'}, {"reply": "Yes."}])
     backend = build_backend(spec_for(openai_server))
     assert (await backend.generate([Message.text("user", "x")], GenerateConfig())).text == "Yes."
+    assert len(openai_server.requests) == 4
+    await backend.aclose()
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "503", "reset", "hang", "malformed"])
+async def test_each_chaos_fault_is_retried_and_the_answer_is_unchanged(openai_server, fault):
+    from openai_test_server import FAULTS
+
+    openai_server.script.extend([FAULTS[fault](1.0), {"reply": "No."}])
+    backend = build_backend(spec_for(openai_server))
+    completion = await backend.generate([Message.text("user", "x")], GenerateConfig(timeout_s=0.3))
+    assert completion.text == "No."
+    assert len(openai_server.requests) == 2
+    assert backend.find(RetryingBackend).retried == 1
+    await backend.aclose()
+
+
+async def test_a_reset_connection_is_not_a_dead_endpoint(openai_server):
+    openai_server.script.extend([{"reset": True}] * 3)
+    backend = build_backend(spec_for(openai_server, retries=2))
+    with pytest.raises(TransientBackendError, match="connection lost mid-request"):
+        await backend.generate([Message.text("user", "x")], GenerateConfig())
+    assert len(openai_server.requests) == 3  # retried, then given up: the step is invalid
+    await backend.aclose()
+
+
+async def test_empty_answers_are_reasked_then_invalid_never_no(openai_server, make_obs, pet_owner):
+    backend = build_backend(spec_for(openai_server))
+    openai_server.script.extend([{"reply": ""}, {"reply": "No."}, {"reply": ""}, {"reply": ""}])
+    strategy = make_strategy("simple")
+    d = await strategy.decide(make_obs("chart"), pet_owner, backend)
+    assert d.yes is False and d.answers == {"interested": "", "interested_retry": "No."}
+    d = await strategy.decide(make_obs("chart 2"), pet_owner, backend)
+    assert d.yes is None and d.error == "invalid"
+    await backend.aclose()
+
+
+async def test_seeded_chaos_injects_every_kind_and_every_call_still_answers(openai_server):
+    openai_server.chaos(0.5, seed=3, kinds=("429", "500", "503", "reset", "hang", "malformed"),
+                        hang_s=1.0)
+    backend = build_backend(spec_for(openai_server, retries=8, backoff_max_s=0.5))
+    for i in range(24):
+        c = await backend.generate([Message.text("user", f"q{i}")], GenerateConfig(timeout_s=0.3))
+        assert c.text == "Yes, I like it."
+    assert set(openai_server.faults) == {"429", "500", "503", "reset", "hang", "malformed"}
+    assert len(openai_server.requests) == 24 + sum(openai_server.faults.values())
     await backend.aclose()
 
 

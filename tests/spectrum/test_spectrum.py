@@ -98,7 +98,7 @@ def test_table1_equals_hand_computation_and_all_figures_are_written(world):
     assert json.loads((spec.output_dir() / "summary.json").read_text())["kind"] == "spectrum"
 
 
-def test_rerunning_resumes_to_identical_tables_and_the_saved_spec_reruns(world):
+def test_rerunning_resumes_to_identical_tables_and_the_saved_spec_reruns(world, capsys):
     models = [{"spec": "embed:minilm", "name": "minilm-viewer"},
               {"spec": "random:0.5", "name": "coin"}]
     a = load_spectrum_spec(write_spec(world, "full", models=models, top_k=1, concurrency=4))
@@ -109,11 +109,18 @@ def test_rerunning_resumes_to_identical_tables_and_the_saved_spec_reruns(world):
     for journal in (b.output_dir() / "journal").glob("*.jsonl"):
         lines = journal.read_text().splitlines(keepends=True)
         journal.write_text("".join(lines[: len(lines) // 2]) + '{"arm": "torn')
-    for name in ("results.parquet", "summary.json"):
-        (b.output_dir() / name).unlink()
+    (b.output_dir() / "summary.json").unlink()
+    for name in ("results.parquet", "retrieval.parquet"):  # power loss: truncated tables
+        path = b.output_dir() / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    capsys.readouterr()
     run = SpectrumRun(b)  # rerunning the same spec resumes
-    resumed = run.run(progress=False)
+    resumed = run.run(progress=True)
     assert set(run.repaired) == {"minilm-viewer", "coin"}  # the torn lines were cut
+    said = " ".join(capsys.readouterr().out.split())
+    assert "repaired: cut a torn last line from 2 journal(s): coin (" in said
+    assert "repaired: retrieval.parquet was unreadable (truncated?); it is retrieved again" in said
+    assert "repaired: results.parquet was unreadable (truncated?); it is rebuilt" in said
 
     def table(root):
         path = root / "results.parquet"

@@ -54,6 +54,20 @@ def test_store_errors_are_messages(tmp_path, runner):
     assert "Traceback" not in out.output
 
 
+def test_a_store_held_by_another_owner_is_a_message_naming_it(tmp_path, runner):
+    import os
+
+    from valuespectrum.store.vector_store import ScreenshotStore
+
+    db = tmp_path / "held.db"
+    with ScreenshotStore(db, "minilm", 8):  # the holder (the lock is per open file)
+        out = runner.invoke(app, ["store", "stats", "--store", str(db)])
+    assert out.exit_code == 2, out.output
+    said = flat(out.output)
+    assert f"vector store {db} is being written by pid {os.getpid()}" in said
+    assert "one process per .db" in said and "Traceback" not in out.output
+
+
 def test_spectrum_run_bad_spec_is_a_message(tmp_path, runner):
     spec = tmp_path / "s.yaml"
     spec.write_text("kind: spectrum\nstore: x.db\nmodels: []\noutput_dir: out\n")

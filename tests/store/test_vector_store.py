@@ -124,7 +124,8 @@ def test_second_process_gets_a_message_naming_the_holder(tmp_path):
         assert "LOCKED:" in out.stdout, out.stderr
         import os
 
-        assert f"pid {os.getpid()}" in out.stdout and "one process per .db" in out.stdout
+        assert f"vector store {db} is being written by pid {os.getpid()}" in out.stdout
+        assert "one process per .db" in out.stdout
         assert "Traceback" not in out.stderr
     finally:
         store.close()

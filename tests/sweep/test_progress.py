@@ -51,3 +51,18 @@ def test_resume_is_announced_and_counted():
     p.start([trial("a"), trial("b")], done={"a"})
     assert "resuming: 1 of 2 trials already done" in console.export_text()
     assert p.trials_done == 1
+
+
+def test_a_repaired_run_dir_and_ctrl_c_are_announced_in_both_modes():
+    for live in (False, True):
+        console = Console(record=True, width=200, force_terminal=live)
+        p = SweepProgress(console, window=2, live=live)
+        p.start([trial("a"), trial("b")], done={"a"})
+        p.repaired({"b": 37, "_trials": 12}, ["steps.parquet"])
+        p.interrupting()
+        p.finish()
+        out = " ".join(console.export_text().split())
+        assert ("repaired: cut a torn last line from 2 journal(s): _trials (12 bytes), "
+                "b (37 bytes)") in out, live
+        assert "repaired: steps.parquet was unreadable (truncated?); it is rebuilt" in out
+        assert "Ctrl-C: finishing the steps in flight" in out

@@ -176,6 +176,8 @@ class ViewerHost:
                     return
                 restarts += 1
                 yield RestartEvent(restarts, str(e))
+                # a feed server or browser coming back needs a moment: back off, then rebuild
+                await asyncio.sleep(min(4.0, 0.5 * 2 ** (restarts - 1)))
             except BudgetExceeded as e:
                 yield EndEvent("budget", restarts, str(e), fatal=True, node_id=node)
                 return

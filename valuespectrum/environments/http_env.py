@@ -7,9 +7,11 @@ Playwright environment at a fraction of the cost.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 import textwrap
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -100,6 +102,14 @@ def render_frames(image_bytes: bytes | None, item: dict[str, Any], viewport: tup
 class HttpFeedEnvironment(EnvironmentBase):
     """Steps through a running feed server without a browser.
 
+    The feed server may restart under it (e.g. the sweep driver's server thread): requests
+    that fail to connect are retried for up to `reconnect_s`. The session lives in the
+    driver's `FeedPlatform`, not in the server, so after reconnecting it continues where
+    it was. A request whose answer was lost after the server acted on it is detected from
+    the session's history: a watch event already recorded is taken from there, and a post
+    served but never received raises `EnvironmentCrashed`, so the trial restarts from its
+    seed instead of continuing on a feed that diverged.
+
     Args:
         feed_url: the server's base URL (e.g. `FeedServer.url`).
         style: tiktok | youtube | instagram | random.
@@ -108,11 +118,17 @@ class HttpFeedEnvironment(EnvironmentBase):
         timeout_s: per-request timeout.
         observation: what is captured of each post (default: one screenshot).
         motion: ``panzoom`` animates posts over the virtual clock, as the page does.
+        reconnect_s: how long to keep reconnecting to a feed server that went away
+            (default: `timeout_s`).
+
+    Attributes:
+        reconnects: Requests that needed at least one reconnection.
     """
 
     def __init__(self, feed_url: str, style: str = "tiktok", session_id: str = "http-0",
                  viewport: tuple[int, int] = (390, 844), timeout_s: float = 10.0,
-                 observation: ObservationMode | None = None, motion: str = "none") -> None:
+                 observation: ObservationMode | None = None, motion: str = "none",
+                 reconnect_s: float | None = None) -> None:
         import httpx
 
         self.feed_url = feed_url.rstrip("/")
@@ -122,6 +138,7 @@ class HttpFeedEnvironment(EnvironmentBase):
         self.observation = observation or ObservationMode()
         self.motion = motion
         self._meta = {"environment": "http", "renderer": "PIL"}
+        self.reconnect_s = timeout_s if reconnect_s is None else reconnect_s
         # requests go out as two writes (headers, body): NODELAY avoids a 40 ms delayed-ACK wait
         nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
         self._client = httpx.AsyncClient(base_url=self.feed_url, timeout=timeout_s,
@@ -129,27 +146,65 @@ class HttpFeedEnvironment(EnvironmentBase):
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0
+        self._served = 0  # posts this environment received in the current session
+        self.reconnects = 0
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[Any, bool]:
+        """The response, and whether the connection had to be re-established for it."""
         import httpx
 
         self._check_open()
-        try:
-            r = await self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException as e:
-            raise EnvironmentTimeout(f"{method} {path}: feed server timed out") from e
-        except httpx.TransportError as e:
-            raise EnvironmentCrashed(f"{method} {path}: feed server unreachable: {e}") from e
+        deadline = time.monotonic() + self.reconnect_s
+        delay, retried = 0.05, False
+        while True:
+            try:
+                r = await self._client.request(method, path, **kwargs)
+                break
+            except httpx.TimeoutException as e:
+                raise EnvironmentTimeout(f"{method} {path}: feed server timed out") from e
+            except httpx.TransportError as e:
+                if time.monotonic() + delay > deadline:
+                    raise EnvironmentCrashed(
+                        f"{method} {path}: feed server unreachable for {self.reconnect_s:g} s: "
+                        f"{e or type(e).__name__}") from e
+                retried = True
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+        self.reconnects += retried
+        return r, retried
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        r, retried = await self._send(method, path, **kwargs)
+        return self._check(r, method, path, retried)
+
+    def _check(self, r: Any, method: str, path: str, retried: bool) -> Any:
+        """The response's content (JSON for the API); 4xx/5xx become environment errors."""
         if r.status_code >= 400:
             try:
                 message = r.json().get("error", r.text)
             except ValueError:
                 message = r.text
+            if retried and r.status_code == 404 and path.startswith("/api/"):
+                # a server that came back without our session: start the trial over
+                raise EnvironmentCrashed(f"{method} {path}: the feed lost session "
+                                         f"{self.session_id!r} while reconnecting")
             raise EnvError(f"{method} {path}: HTTP {r.status_code}: {message}")
         return r.json() if path.startswith("/api/") else r.content
 
+    async def _history(self) -> dict[str, Any]:
+        return await self._call("GET", "/api/history", params={"session": self.session_id})
+
     async def _next_observation(self, t_s: float) -> Observation:
-        item = await self._call("GET", "/api/next", params={"session": self.session_id})
+        r, retried = await self._send("GET", "/api/next", params={"session": self.session_id})
+        if retried:  # did a lost answer serve a post we never saw?
+            served = len((await self._history())["served"])
+            received = self._served + (r.status_code < 400)
+            if served != received:
+                raise EnvironmentCrashed(
+                    f"the feed served {served} posts but this viewer received {received} "
+                    "(an answer lost while reconnecting); restarting the trial")
+        item = self._check(r, "GET", "/api/next", retried)
+        self._served += 1
         image = await self._call("GET", item["image_url"])
         query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
         if self.motion != "none":
@@ -168,6 +223,16 @@ class HttpFeedEnvironment(EnvironmentBase):
         )
         return self._obs
 
+    async def _watch_event(self, item_id: str, watched: float, skipped: bool) -> dict[str, Any]:
+        body = {"session": self.session_id, "item_id": item_id, "watched_s": watched,
+                "skipped": skipped}
+        r, retried = await self._send("POST", "/api/events", json=body)
+        if retried and r.status_code == 409:  # the first attempt was recorded; read it back
+            events = (await self._history())["events"]
+            if events and events[-1]["item_id"] == item_id:
+                return events[-1]
+        return self._check(r, "POST", "/api/events", retried)
+
     async def reset(self, *, seed: int | None = None) -> Observation:
         """Re-open the session (seed None reuses the previous seed, 0 at first)."""
         if seed is not None:
@@ -175,16 +240,14 @@ class HttpFeedEnvironment(EnvironmentBase):
         await self._call("POST", "/api/session", json={
             "session": self.session_id, "style": self.style, "seed": self._seed,
             "clock": "manual"})
-        self._step = 0
+        self._step, self._served = 0, 0
         return await self._next_observation(0.0)
 
     async def act(self, action: Action) -> StepResult:
         obs = await self.observe()
         duration = obs.duration_s or 0.0
         watched = 0.0 if isinstance(action, Skip) else float(action.dwell_s)
-        event = await self._call("POST", "/api/events", json={
-            "session": self.session_id, "item_id": obs.item_id, "watched_s": watched,
-            "skipped": watched < duration})
+        event = await self._watch_event(obs.item_id or "", watched, watched < duration)
         self._step += 1
         nxt = await self._next_observation(float(event["t_s"]))
         return StepResult(observation=nxt, watched_s=event["watched_s"],

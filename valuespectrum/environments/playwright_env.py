@@ -26,6 +26,10 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run")
 
 
+#: What browsers say when a fetch cannot reach the server (Chromium, Firefox, WebKit).
+NETWORK_ERRORS = ("Failed to fetch", "NetworkError", "Load failed")
+
+
 class BrowserHost:
     """One Playwright driver and one Chromium, shared by environments via contexts.
 
@@ -112,6 +116,8 @@ async def playwright_call(coro: Any, host: BrowserHost, page: Any, timeout_s: fl
             raise EnvironmentCrashed(f"browser died: {e.message}") from e
         if "crash" in e.message.lower():  # the page's renderer died; the browser lives
             raise EnvironmentCrashed(f"page crashed: {e.message}") from e
+        if "net::ERR_" in e.message:  # the server went away (e.g. the feed restarted)
+            raise EnvironmentCrashed(f"server unreachable: {e.message}") from e
         raise EnvError(f"page error: {e.message}") from e
 
 
@@ -154,6 +160,9 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
 
     async def _capture(self, snap: dict[str, Any]) -> Observation:
         if snap.get("error"):
+            if any(w in str(snap["error"]) for w in NETWORK_ERRORS):
+                # the page lost the feed server; the trial restarts from its seed
+                raise EnvironmentCrashed(f"feed page lost the server: {snap['error']}")
             raise EnvError(f"feed page reports: {snap['error']}")
         frames = []
         for t in self.observation.times(snap["duration_s"]):

@@ -72,6 +72,8 @@ class FeedPlatform:
             raise FeedError(f"unknown clock {clock!r}: expected manual or realtime")
         if not (0 < speed <= 1000):
             raise FeedError(f"speed must be in (0, 1000], got {speed}")
+        if int(seed) < 0:  # numpy seeds are non-negative
+            raise FeedError(f"seed must be a non-negative integer, got {seed}")
         state = SessionState(session_id, style, int(seed), len(self.corpus), clock, float(speed))
         with self._lock:
             self._sessions[session_id] = (state, np.random.default_rng(int(seed)))

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
     from valuespectrum.types import FeedItem
 
+#: The API's requests are a few hundred bytes; anything far larger is refused (413).
+MAX_BODY_BYTES = 64 * 1024
+
 BRANDS = {"tiktok": "For You", "youtube": "Shorts", "instagram": "Reels", "random": "Random"}
 
 
@@ -71,9 +74,28 @@ def _guarded(handler):
     return wrapper
 
 
+class BodyTooLarge(FeedError):
+    status = 413
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"request body of {int(declared):,} bytes; at most "
+                           f"{MAX_BODY_BYTES:,} are accepted")
+    from starlette.requests import ClientDisconnect
+
+    body = bytearray()
     try:
-        data = json.loads(await request.body())
+        async for chunk in request.stream():  # a body without a length is read up to the cap
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise BodyTooLarge(f"request body over {MAX_BODY_BYTES:,} bytes; at most "
+                                   f"{MAX_BODY_BYTES:,} are accepted")
+    except ClientDisconnect:  # the viewer went away (e.g. its trial was cancelled)
+        raise FeedError("the client disconnected before sending its request") from None
+    try:
+        data = json.loads(bytes(body))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FeedError(f"malformed JSON body: {e}") from None
     if not isinstance(data, dict):
@@ -272,6 +294,16 @@ class FeedServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server, self._thread = None, None
+
+    def restart(self, down_s: float = 0.0) -> FeedServer:
+        """Stop, stay down `down_s` seconds, and serve again on the same host and port.
+
+        The platform (sessions, recommender state) is not part of the server and survives:
+        clients that reconnect continue their sessions.
+        """
+        self.stop()
+        time.sleep(down_s)
+        return self.start()
 
     def __enter__(self) -> FeedServer:
         return self.start()

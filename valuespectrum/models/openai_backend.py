@@ -13,6 +13,7 @@ import email.utils
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -67,6 +68,24 @@ def retry_after_seconds(headers: Any) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _connection_refused(err: BaseException) -> bool:
+    """Whether a connection error means nothing listens there (refused, unknown host).
+
+    A connection that was reset or closed mid-request (`ReadError`, `RemoteProtocolError`)
+    is not: the server was there, and the request is worth retrying.
+    """
+    import httpx
+
+    seen: set[int] = set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, httpx.ConnectError | ConnectionRefusedError | socket.gaierror):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _json_rejected(err: Exception) -> bool:
@@ -132,10 +151,17 @@ class OpenAIBackend:
         except openai.APITimeoutError as e:
             raise BackendTimeout(f"{self._where()}: no reply within {config.timeout_s}s") from e
         except openai.APIConnectionError as e:
+            if not _connection_refused(e):  # the connection broke mid-request: worth a retry
+                cause = e.__cause__ or e
+                raise TransientBackendError(
+                    f"{self._where()}: connection lost mid-request ({type(cause).__name__}"
+                    f"{': ' + str(cause) if str(cause) else ''})") from None
             raise BackendUnavailable(
                 f"{self._where()}: cannot connect ({e.__cause__ or e}); is the server running "
                 "and the base_url right?"
             ) from None
+        except ValueError as e:  # a body that is not JSON (json.JSONDecodeError)
+            raise TransientBackendError(f"{self._where()}: malformed reply body ({e})") from None
         except openai.RateLimitError as e:
             if "insufficient_quota" in str(e.body):  # a 429 that no waiting will fix
                 raise BackendUnavailable(f"{self._where()}: account quota exhausted (HTTP 429 "
@@ -173,12 +199,20 @@ class OpenAIBackend:
                 payload = [*payload, {"role": "user", "content":
                     "Reply with one JSON object only, matching this JSON schema: " + json.dumps(schema)}]
             response = await self._create(payload, config, None)
-        if not response.choices:
-            raise TransientBackendError(f"{self._where()}: reply without choices")
-        text = response.choices[0].message.content or ""
-        u = response.usage
-        usage = Usage(input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens) if u else Usage()
-        return Completion(text=text, model=response.model or self.model, usage=usage,
+        try:  # the client builds its reply objects without validating them
+            if not response.choices:
+                raise TransientBackendError(f"{self._where()}: reply without choices")
+            text = response.choices[0].message.content or ""
+            if not isinstance(text, str):
+                raise TypeError(f"content is a {type(text).__name__}")
+            u = response.usage
+            usage = (Usage(input_tokens=int(u.prompt_tokens or 0),
+                           output_tokens=int(u.completion_tokens or 0)) if u else Usage())
+            model = response.model if isinstance(response.model, str) else self.model
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+            raise TransientBackendError(
+                f"{self._where()}: malformed reply ({type(e).__name__}: {e})") from None
+        return Completion(text=text, model=model or self.model, usage=usage,
                           latency_s=time.perf_counter() - t0)
 
     async def aclose(self) -> None:

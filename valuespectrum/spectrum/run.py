@@ -32,6 +32,7 @@ from valuespectrum.runs import (
     arrow_schema,
     fingerprint,
     read_table,
+    unreadable_tables,
     write_json,
     write_table,
 )
@@ -94,6 +95,7 @@ class SpectrumRun:
         self.prompts = spec.prompt_set()
         self.scope = run_scope(spec.name, self.root)
         self.repaired: dict[str, int] = {}
+        self.damaged: list[str] = []
 
     # ------------------------------------------------------------------ the plan
     def plan(self) -> Plan:
@@ -266,6 +268,11 @@ class SpectrumRun:
             self.run_dir.begin(self.spec.saved(), plan, restart=self.restart,
                                resumable=RESUMABLE_FIELDS)
             self.repaired = {j.path.stem: n for j in self.run_dir.journals() if (n := j.repair())}
+            self.damaged = unreadable_tables(self.root, ("retrieval.parquet", "results.parquet"))
+            if "retrieval.parquet" in self.damaged:  # read back on resume: retrieve again
+                (self.root / "retrieval.parquet").unlink()
+            if progress:
+                self._say_repaired()
             if self.spec.parallel == "ray":  # before the store: Ray forks, the store's gRPC can't
                 started = start_ray(self.ray_address, log_to_driver=False)
             items = self.retrieve(progress=progress)
@@ -278,6 +285,21 @@ class SpectrumRun:
         finally:
             self.run_dir.release()
             stop_ray(started)
+
+    def _say_repaired(self) -> None:
+        """One plain line per repair made on resume (a crash or a power loss)."""
+        from valuespectrum.console import console
+
+        if self.repaired:
+            which = ", ".join(f"{k} ({n} bytes)" for k, n in sorted(self.repaired.items()))
+            console.print(f"repaired: cut a torn last line from {len(self.repaired)} "
+                          f"journal(s): {which}; those answers are asked again",
+                          markup=False, highlight=False)
+        for name in self.damaged:
+            then = ("it is retrieved again" if name == "retrieval.parquet"
+                    else "it is rebuilt from the journals")
+            console.print(f"repaired: {name} was unreadable (truncated?); {then}",
+                          markup=False, highlight=False)
 
     def _with_progress(self, items: list[SpectrumItem], progress: bool) -> dict[str, str]:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

@@ -120,17 +120,17 @@ class SpectrumSpec(Frozen):
     filters: SpectrumFilters = SpectrumFilters()
     values: str | None = None
     keyword_template: str = "{keyword}"
-    abundance_radius: float = Field(default=1.5, gt=0)
+    abundance_radius: float = Field(default=1.5, gt=0, le=1e6)
     followups: bool = True
     caption_llm: tuple[CaptionPair, ...] = ()
     prompts: str | None = None
-    budget_usd: float | None = Field(default=None, ge=0)
+    budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     cache_dir: str | None = "${VSPEC_HOME}/cache"
     output: str = "runs/{name}"
     seed: int = 0
     concurrency: int = Field(default=4, ge=1, le=256)
     parallel: Literal["ray", "local"] = "ray"
-    max_image_px: int = Field(default=768, ge=64)
+    max_image_px: int = Field(default=768, ge=64, le=8192)
 
     _base: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -66,27 +66,27 @@ def _strip_markup(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+#: JSON object starts tried per reply: a reply of thousands of braces is junk, and trying
+#: each start would make reading it quadratic.
+MAX_JSON_STARTS = 200
+
+
 def parse_json_object(text: str) -> dict[str, Any] | None:
     """The first JSON object in `text` (bare, in a code fence, or amid prose), else None."""
+    decoder = json.JSONDecoder()
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for cand in candidates:
         cand = cand.strip()
         start = cand.find("{")
-        while start != -1:
-            depth = 0
-            for i in range(start, len(cand)):
-                if cand[i] == "{":
-                    depth += 1
-                elif cand[i] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        try:
-                            obj = json.loads(cand[start:i + 1])
-                        except json.JSONDecodeError:
-                            break
-                        if isinstance(obj, dict):
-                            return obj
-                        break
+        tries = 0
+        while start != -1 and tries < MAX_JSON_STARTS:
+            tries += 1
+            try:
+                obj, _end = decoder.raw_decode(cand, start)
+            except (ValueError, RecursionError):
+                obj = None
+            if isinstance(obj, dict):
+                return obj
             start = cand.find("{", start + 1)
     return None
 

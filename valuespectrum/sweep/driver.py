@@ -19,7 +19,8 @@ from typing import Any
 from valuespectrum.agents.actor import ActorOptions
 from valuespectrum.cluster import api_keys, release_run, start_ray, stop_ray
 from valuespectrum.models.shared import run_scope
-from valuespectrum.runs import RunDirectory, fingerprint
+from valuespectrum.runs import RunDirectory, RunError, fingerprint
+from valuespectrum.sweep.interrupt import GracefulInterrupt
 from valuespectrum.sweep.results import SweepResults, TrialRecord
 from valuespectrum.sweep.spec import RESUMABLE_FIELDS, SweepSpec, expand, plan_for
 from valuespectrum.trial import EndEvent, RestartEvent, StepEvent, TrialSpec
@@ -37,6 +38,12 @@ class RunOutcome:
     fatal: str | None = None
     wall_s: float = 0.0
     repaired: dict[str, int] = field(default_factory=dict)
+    damaged_tables: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+class _StopRequested(Exception):
+    """Ctrl-C asked for a clean stop; raised after the step in flight was journaled."""
 
 
 def prompt_context(prompts: dict[str, Any]) -> dict[str, str]:
@@ -72,6 +79,14 @@ class SweepRunner:
         self._corpus: Any = None
         self._platform: Any = None
         self._keys: dict[str, str] = {}
+        self._interrupt = GracefulInterrupt(on_first=lambda: self._notify("interrupting"))
+        self._spawn: Any = None
+        self._replaced: dict[str, Any] = {}  # a dead actor's id -> the one replacing it
+        self._revive_lock = asyncio.Lock()
+        #: The live viewer actors while trials run (fault-injection tests kill them).
+        self.actors: list[Any] = []
+        #: The feed server while trials run (fault-injection tests restart it).
+        self.feed_server: Any = None
 
     # ------------------------------------------------------------------ setup
     def _load_feed(self) -> dict[str, Any]:
@@ -118,12 +133,49 @@ class SweepRunner:
             error=error, node_id=node_id, started=started, ended=time.time())
 
     def _notify(self, method: str, *args: Any) -> None:
-        if self.progress is not None:
-            getattr(self.progress, method)(*args)
+        handler = getattr(self.progress, method, None) if self.progress is not None else None
+        if handler is not None:
+            handler(*args)
+
+    # ------------------------------------------------------------------ actors
+    async def _revive(self, actor: Any) -> Any:
+        """A usable actor after `actor` died: the same one once Ray restarted it
+        (`max_restarts` of the actor class), else one fresh actor in its place (the agents
+        that shared the dead one all move to it)."""
+        import ray
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
+        async with self._revive_lock:
+            key = actor._actor_id.hex()
+            if key in self._replaced:
+                return self._replaced[key]
+            deadline, delay = time.monotonic() + 120, 0.1
+            while True:
+                try:
+                    await asyncio.wait_for(actor.ping.remote(), timeout=120)
+                    return actor
+                except ActorUnavailableError as e:  # Ray is restarting it: wait for that
+                    if time.monotonic() + delay > deadline:
+                        err: BaseException = e
+                        break
+                    await asyncio.sleep(delay)
+                    delay = min(2.0, delay * 2)
+                except (RayActorError, TimeoutError) as e:
+                    err = e
+                    break
+            log.warning("viewer actor is gone for good (%s); starting a new one",
+                        _first_line(err))
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # noqa: BLE001 - already dead
+                pass
+            fresh = self._spawn()
+            self._replaced[key] = fresh
+            self.actors = [fresh if a is actor else a for a in self.actors]
+            return fresh
 
     # ------------------------------------------------------------------ one trial
     async def _run_one(self, actor: Any, trial: TrialSpec) -> str:
-        import ray
         from ray.exceptions import RayActorError
 
         started = time.time()
@@ -142,6 +194,8 @@ class SweepRunner:
                             rec = self.results.append_step(rec, event.jpeg)
                             steps += 1
                             self._notify("step", trial, rec)
+                            if self._interrupt.requested and steps < trial.scrolls:
+                                raise _StopRequested
                         elif isinstance(event, RestartEvent):
                             self.results.start_trial(trial.trial_id)
                             steps, restarts = 0, event.attempt
@@ -153,16 +207,20 @@ class SweepRunner:
                                 self._fatal = error
             except TimeoutError:
                 status, error = "timeout", f"trial exceeded {self.spec.trial_timeout_s:g} s"
-                try:
-                    ray.cancel(gen)
-                except Exception:
-                    log.debug("cancelling a timed-out trial failed", exc_info=True)
-            except RayActorError as e:
+                _cancel(gen)
+            except _StopRequested:
+                status, error = "interrupted", f"stopped by Ctrl-C after {steps} steps"
+                _cancel(gen)
+            except RayActorError as e:  # killed, or its node died: run the trial again
                 attempts += 1
                 if attempts <= self.spec.max_restarts:
-                    self._notify("restart", trial, f"viewer actor died: {e}")
+                    self._notify("restart", trial, f"viewer actor died: {_first_line(e)}")
+                    actor = await self._revive(actor)
                     continue
-                status, error = "failed", f"viewer actor died {attempts} times: {e}"
+                status, error = "failed", f"viewer actor died {attempts} times: {_first_line(e)}"
+            except RunError:  # the run directory cannot be written: stop the whole run
+                _cancel(gen)
+                raise
             except Exception as e:  # anything else the actor raised ends this trial only
                 log.error("trial %s failed in its actor: %s", trial.trial_id, e)
                 status, error = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
@@ -187,25 +245,27 @@ class SweepRunner:
         options = ActorOptions(feed_url=feed_url, cache_dir=self.cache_dir,
                                budget_usd=self.spec.budget_usd, budget_name=self.scope,
                                max_restarts=self.spec.max_restarts, api_keys=self._keys)
-        actors = [ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
-                  for _ in range(n_actors)]
+        self._spawn = lambda: ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
+        self.actors = [self._spawn() for _ in range(n_actors)]
         await self._carry_over_spending()
         queue = deque(todo)
         statuses: dict[str, int] = {}
 
         async def worker(i: int) -> None:
-            actor = actors[i % n_actors]
-            while queue and self._fatal is None:
+            while queue and self._fatal is None and not self._interrupt.requested:
                 trial = queue.popleft()
-                status = await self._run_one(actor, trial)
+                status = await self._run_one(self.actors[i % n_actors], trial)
                 statuses[status] = statuses.get(status, 0) + 1
 
         try:
             await asyncio.gather(*(worker(i) for i in range(concurrency)))
         finally:
-            await asyncio.gather(*(a.shutdown.remote() for a in actors), return_exceptions=True)
-            for a in actors:
+            if not self._interrupt.hard:  # a second Ctrl-C: no goodbyes, just stop
+                await asyncio.gather(*(a.shutdown.remote() for a in self.actors),
+                                     return_exceptions=True)
+            for a in self.actors:
                 ray.kill(a)
+            self.actors = []
             release_run(self.scope)
         return statuses
 
@@ -226,10 +286,14 @@ class SweepRunner:
             self._notify("budget_carried", spent)
 
     def run(self) -> RunOutcome:
-        """Run (or resume) the sweep; returns what happened. Tables are written at the end."""
+        """Run (or resume) the sweep; returns what happened. Tables are written at the end.
+
+        A first Ctrl-C finishes the steps in flight and writes the tables and the summary
+        (`RunOutcome.interrupted`); a second raises KeyboardInterrupt at once.
+        """
         t0 = time.time()
         self._keys = api_keys(m for m in self.spec.models)  # before anything starts
-        self.run_dir.acquire()
+        self.run_dir.acquire()  # RunWriteError here: not writable, before any model call
         try:  # before anything is written: a refused directory stays as it was
             plan = plan_for(self.trials, self._load_feed())
             self.run_dir.begin(self.spec.saved(), plan, restart=self.restart,
@@ -237,31 +301,68 @@ class SweepRunner:
         except BaseException:
             self.run_dir.release()
             raise
-        server = started_ray = None
+        started_ray = False
+        failure: BaseException | None = None
         try:
             repaired = self.results.repair()
+            damaged = self.results.damaged_tables()
             done = self.results.completed() & {t.trial_id for t in self.trials}
             todo = [t for t in self.trials if t.trial_id not in done]
             outcome = RunOutcome(self.run_dir.root, planned=len(self.trials), skipped=len(done),
-                                 repaired=repaired)
+                                 repaired=repaired, damaged_tables=damaged)
             self._notify("start", self.trials, done)
-            if repaired:
-                self._notify("repaired", repaired)
+            if repaired or damaged:
+                self._notify("repaired", repaired, damaged)
             if todo:
                 started_ray = start_ray(self.ray_address)
-                server = self._start_feed()
-                outcome.statuses = asyncio.run(self._sweep(todo, server.url))
+                self.feed_server = self._start_feed()
+                with self._interrupt:
+                    outcome.statuses = asyncio.run(self._sweep(todo, self.feed_server.url))
             outcome.fatal = self._fatal
+            outcome.interrupted = self._interrupt.requested
             outcome.wall_s = time.time() - t0
             return outcome
+        except BaseException as e:
+            failure = e
+            raise
         finally:
-            if server is not None:
-                server.stop()
-            planned = [t.trial_id for t in self.trials]
-            self.results.consolidate(planned)
-            from valuespectrum.sweep.summary import write_summary
+            self._finish(failure, started_ray)
 
-            write_summary(self.run_dir.root, self.spec, planned)
+    def _finish(self, failure: BaseException | None, started_ray: bool) -> None:
+        """Stop the feed, rebuild the tables and the summary, release everything.
+
+        The tables are skipped after a second Ctrl-C (stop at once); a table that cannot be
+        written does not hide the error that stopped the run.
+        """
+        if self.feed_server is not None:
+            self.feed_server.stop()
+            self.feed_server = None
+        try:
+            if not isinstance(failure, KeyboardInterrupt):
+                planned = [t.trial_id for t in self.trials]
+                self.results.consolidate(planned)
+                from valuespectrum.sweep.summary import write_summary
+
+                write_summary(self.run_dir.root, self.spec, planned)
+        except RunError as e:
+            if failure is None:
+                raise
+            log.warning("tables and summary not rebuilt: %s", e)
+        finally:
             self._notify("finish")
             self.run_dir.release()
-            stop_ray(bool(started_ray))
+            stop_ray(started_ray)
+
+
+def _cancel(gen: Any) -> None:
+    """Cancel a trial's Ray generator (best effort: it may have ended already)."""
+    import ray
+
+    try:
+        ray.cancel(gen)
+    except Exception:  # noqa: BLE001
+        log.debug("cancelling a trial failed", exc_info=True)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]

@@ -87,6 +87,20 @@ class SweepProgress:
         else:
             self.console.print(f"running {len(trials) - len(done)} trials")
 
+    def repaired(self, cut: dict[str, int], damaged: list[str] | tuple[str, ...] = ()) -> None:
+        """Resume found damage from a crash (power loss) and repaired it; say so plainly."""
+        if cut:
+            which = ", ".join(f"{name} ({n} bytes)" for name, n in sorted(cut.items()))
+            self._print(f"repaired: cut a torn last line from {len(cut)} journal(s): {which}; "
+                        "the trials they belong to are redone")
+        for name in damaged:
+            self._print(f"repaired: {name} was unreadable (truncated?); it is rebuilt from "
+                        "the journals at the end of this run")
+
+    def interrupting(self) -> None:
+        self._print("Ctrl-C: finishing the steps in flight, then writing the summary "
+                    "(press Ctrl-C again to stop at once; rerun the command to resume)")
+
     def budget_carried(self, spent: float) -> None:
         self._print(f"budget: ${spent:.4f} already spent by earlier runs counts toward the cap")
 

@@ -20,10 +20,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from valuespectrum.runs import RunDirectory, arrow_schema, write_table
+from valuespectrum.runs import (
+    RunDirectory,
+    arrow_schema,
+    unreadable_tables,
+    write_error,
+    write_table,
+)
 from valuespectrum.types import Frozen, StepRecord
 
 TRIALS_JOURNAL = "_trials"
+TABLES = ("steps.parquet", "trials.parquet")
 
 
 class TrialRecord(Frozen):
@@ -80,6 +87,13 @@ class SweepResults:
         """Cut torn journal tails (a crash mid-write); returns journal name -> bytes cut."""
         return {j.path.stem: n for j in self.run.journals() if (n := j.repair())}
 
+    def damaged_tables(self) -> list[str]:
+        """Tables that exist but cannot be read (e.g. truncated by a power loss).
+
+        They need no repair of their own: every run rebuilds them from the journals.
+        """
+        return unreadable_tables(self.root, TABLES)
+
     def start_trial(self, trial_id: str) -> None:
         """Forget any earlier partial attempt of this trial."""
         self.run.journal(trial_id).reset()
@@ -92,8 +106,11 @@ class SweepResults:
             if jpeg is not None:
                 rel = Path("screens") / record.trial_id / f"{record.step:04d}.jpg"
                 path = self.root / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(jpeg)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(jpeg)
+                except OSError as e:
+                    raise write_error(path, e) from None
                 record = record.model_copy(update={"screenshot_path": str(rel)})
             out.append(record)
         by_trial: dict[str, list[dict[str, Any]]] = {}

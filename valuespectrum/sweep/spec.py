@@ -42,6 +42,9 @@ from valuespectrum.trial import (
 )
 from valuespectrum.types import Frozen
 
+#: The most trials one sweep may plan (each is a record in the plan and the tables).
+MAX_TRIALS = 200_000
+
 #: Fields that may change between a run and its resumption (they do not change results).
 RESUMABLE_FIELDS = frozenset({
     "description", "concurrency", "agents_per_actor", "budget_usd", "trial_timeout_s",
@@ -77,22 +80,25 @@ class SweepSpec(Frozen):
     strategy_options: StrategyOptions = StrategyOptions()
     environment: str = Field(default="playwright",
                              description="environment kind for platforms given as strings")
-    trials: int = Field(default=10, ge=1, description="trials per cell")
-    scrolls: int = Field(default=100, ge=1)
+    trials: int = Field(default=10, ge=1, le=100_000, description="trials per cell")
+    scrolls: int = Field(default=100, ge=1, le=100_000)
     window: int = Field(default=50, ge=1)
     seed: int = 0
-    concurrency: int = Field(default=4, ge=1, description="viewer agents running at once")
-    agents_per_actor: int = Field(default=8, ge=1, description="agents sharing one browser")
+    concurrency: int = Field(default=4, ge=1, le=10_000,
+                             description="viewer agents running at once")
+    agents_per_actor: int = Field(default=8, ge=1, le=256,
+                                  description="agents sharing one browser")
     output: str = "runs/{name}"
     cache_dir: str | None = "${VSPEC_HOME}/cache"
-    budget_usd: float | None = Field(default=None, gt=0)
+    budget_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     corpus: str = "${VSPEC_HOME}/corpus/openclipart"
     prompts: str | None = Field(default=None, description="prompt file (default: packaged)")
     recommenders: str | dict[str, Any] | None = Field(
         default=None, description="recommender parameter file, or per-style overrides")
     screenshots: bool = True
-    trial_timeout_s: float = Field(default=1800, gt=0)
-    max_restarts: int = Field(default=2, ge=0, description="environment rebuilds per trial")
+    trial_timeout_s: float = Field(default=1800, gt=0, le=30 * 86400)
+    max_restarts: int = Field(default=2, ge=0, le=100,
+                              description="environment rebuilds (or actor restarts) per trial")
     contrasts: list[ContrastSpec] = Field(default_factory=list)
 
     _personas: list[Persona] = PrivateAttr(default_factory=list)
@@ -279,5 +285,10 @@ def sweep_spec_from_data(data: Any, base: str | Path, source: str,
         raise ConfigError(f"{source}: personas: two personas are named "
                           f"{sorted({n for n in names if names.count(n) > 1})}")
     spec._personas = personas
+    grid = len(personas) * len(spec.models) * len(spec.platforms) * len(spec.strategies)
+    if grid * spec.trials > MAX_TRIALS:
+        line = f":{lines[('trials',)]}" if lines and ("trials",) in lines else ""
+        raise ConfigError(f"{source}{line}: trials: {grid} cells x {spec.trials} trials is more "
+                          f"than {MAX_TRIALS:,} trials; split the sweep")
     spec.recommender_params()  # a bad override fails here, naming the field
     return spec
