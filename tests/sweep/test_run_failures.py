@@ -115,13 +115,15 @@ def test_a_trial_over_its_timeout_is_recorded_as_timeout(ray_local, tmp_path, co
         tmp_path / "slow.yaml", name="slow", personas=["pet_owner"],
         models=[{"spec": "scripted:Yes.", "params": {"latency_s": 0.5}}],
         platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
-        trials=2, scrolls=40, window=5, concurrency=2, trial_timeout_s=3,
+        # 40 scrolls at 0.5 s a reply need 20 s; 8 s leaves room for a loaded machine to set
+        # up the environment (with 3 s, a trial under load could end before its first step)
+        trials=2, scrolls=40, window=5, concurrency=2, trial_timeout_s=8,
         corpus=str(corpus_dir), output=str(tmp_path / "run"),
     )
     outcome = SweepRunner(spec).run()
     assert outcome.statuses == {"timeout": 2}
     trials = load_table(tmp_path / "run" / "trials.parquet")
-    assert all(t["status"] == "timeout" and "exceeded 3 s" in t["error"] for t in trials)
+    assert all(t["status"] == "timeout" and "exceeded 8 s" in t["error"] for t in trials)
     assert all(0 < t["steps"] < 40 for t in trials)
     summary = (tmp_path / "run" / "summary.json").read_text()
     assert '"timeout": 2' in summary
