@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: venv, torch (first), the package with its extras, Debian packages
-# (chromium, chromium-driver, openclipart), and the default corpus. Re-running it when
-# everything is present takes seconds.
+# (chromium, chromium-driver, openclipart, adb, node), Appium 3 with its Chromium and
+# UiAutomator2 drivers in .appium/, and the default corpus. Re-running it when everything
+# is present takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ need_apt=()
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 [ -d /usr/share/openclipart/png ] || need_apt+=(openclipart-png)
 [ -d /usr/share/openclipart/svg ] || need_apt+=(openclipart-svg)
+[ -x /usr/bin/adb ] || need_apt+=(adb)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -43,6 +46,21 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$VENV/bin/python"
   "$VENV/bin/pip" install -q -e '.[clip,android,dev]'
   echo "$want" > "$stamp"
 fi
+
+# --- Appium 3 (npm) into .appium/, with its own APPIUM_HOME ------------------------------
+APPIUM_DIR=${VSPEC_APPIUM_DIR:-$PWD/.appium}
+appium="$APPIUM_DIR/node_modules/.bin/appium"
+drivers="$APPIUM_DIR/home/node_modules"
+if [ ! -x "$appium" ]; then
+  say "installing appium@3.8.0 into $APPIUM_DIR"
+  npm install --prefix "$APPIUM_DIR" --no-audit --no-fund --loglevel=error appium@3.8.0 >/dev/null
+fi
+for driver in appium-chromium-driver@3.1.1 appium-uiautomator2-driver@8.7.0; do
+  if [ ! -d "$drivers/${driver%@*}" ]; then
+    say "installing the Appium driver $driver"
+    APPIUM_HOME="$APPIUM_DIR/home" "$appium" driver install --source=npm "$driver" >/dev/null
+  fi
+done
 
 # --- Default corpus ---------------------------------------------------------------------
 corpus="$VSPEC_HOME/corpus/openclipart"

@@ -23,8 +23,17 @@ def _has_gpu() -> bool:
         return False
 
 
+def _appium_installed() -> bool:
+    from valuespectrum.environments.appium_server import appium_dir
+
+    return (appium_dir() / "node_modules" / ".bin" / "appium").is_file()
+
+
 def pytest_collection_modifyitems(config, items):
     chromium = os.path.exists("/usr/bin/chromium")
+    appium = _appium_installed()
+    # opt-in: asking adb here would start its server, a daemon that outlives the tests
+    device = os.environ.get("VSPEC_ANDROID_TESTS") == "1"
     gpu = _has_gpu() and shutil.which("vllm") is not None
     api = os.environ.get("VSPEC_RUN_API_TESTS") == "1"
     for item in items:
@@ -34,8 +43,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU and vllm (GPU nodes only)"))
         if "api" in item.keywords and not api:
             item.add_marker(pytest.mark.skip(reason="real API calls: set VSPEC_RUN_API_TESTS=1 and keys"))
-        if "android" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason="needs an Android device or emulator (none here)"))
+        if "appium" in item.keywords and not appium:
+            item.add_marker(pytest.mark.skip(reason="Appium is not installed: run scripts/setup.sh "
+                                                    "(it installs Appium into .appium/)"))
+        if "android" in item.keywords and not device:
+            item.add_marker(pytest.mark.skip(reason="needs an Android device or emulator: attach "
+                                                    "one, then set VSPEC_ANDROID_TESTS=1"))
 
 
 # animals make up a fifth of these categories, enough for the recommender tests

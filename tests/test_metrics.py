@@ -83,6 +83,11 @@ def test_bootstrap_ci_brackets_the_mean_and_is_seeded():
     assert (lo, hi) == bootstrap_ci(xs, seed=1)
     assert all(math.isnan(v) for v in bootstrap_ci([0.3]))
     assert bootstrap_ci([0.2, 0.2, 0.2]) == pytest.approx((0.2, 0.2))
+    # few samples, two of them equal up to rounding: a bounded interval, not 1e14
+    lo, hi = bootstrap_ci([3 / 5, 0.6 + 1e-16, 0.2])
+    assert 0.2 <= lo <= hi <= 0.6 + 1e-9
+    lo, hi = bootstrap_ci([0.1 * 3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.5, 0.1])
+    assert 0.0 < lo < hi < 0.6
     res = i_avg([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 1], [1, 0, 1, 1]], n=2)
     lo, hi = i_avg_ci(res)
     assert lo <= 0 <= hi

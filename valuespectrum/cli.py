@@ -41,6 +41,10 @@ from valuespectrum.models.cli import models_app  # noqa: E402 - light: typer onl
 
 app.add_typer(models_app, name="models")
 
+from valuespectrum.view.cli import view_command  # noqa: E402 - light: typer only
+
+app.command("view")(view_command)
+
 PersonaDirOpt = typer.Option(Path("personas"), "--persona-dir", help="persona directory")
 RayAddressOpt = typer.Option(
     None, "--ray-address", help="join a Ray cluster (\"auto\" or host:port; default: local Ray)")
@@ -244,6 +248,12 @@ def report_command(run_dir: Path = typer.Argument(..., help="a run directory")) 
     except (FileNotFoundError, ConfigError, KeyError, ValueError) as e:
         fail(str(e))
     console.print(f"wrote {out}")
+
+
+from valuespectrum.environments import cli as env_cli  # noqa: E402 - light: typer only
+
+app.command("login")(env_cli.login_command)
+app.command("collect")(env_cli.collect_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

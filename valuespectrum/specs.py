@@ -61,6 +61,24 @@ def resolve_output(value: str | Path) -> Path:
     return Path(expand(value))
 
 
+def check_output_template(value: str) -> str:
+    """`output` may use the placeholder {name} and nothing else (a pydantic validator)."""
+    try:
+        value.format(name="x")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ValueError(f"output {value!r}: only the placeholder {{name}} is supported ({e!r})"
+                         ) from None
+    return value
+
+
+def check_unique_labels(models: Any) -> None:
+    """Every model of a spec needs its own label (tables, trial ids and journals use it)."""
+    labels = [m.label for m in models]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ValueError(f"models: duplicate labels {dupes}; give each a distinct 'name'")
+
+
 def spec_kind(data: Any, source: str) -> Kind:
     """The `kind` of a parsed spec (``sweep`` when the field is absent)."""
     if not isinstance(data, dict):

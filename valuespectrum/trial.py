@@ -55,13 +55,9 @@ class PlatformSpec(Frozen):
 
     @model_validator(mode="after")
     def _known_options(self) -> PlatformSpec:
-        from valuespectrum.environments.spec import KINDS
+        from valuespectrum.environments.spec import validate_options
 
-        allowed = KINDS[self.environment].options
-        unknown = sorted(set(self.options) - set(allowed))
-        if unknown:
-            raise ValueError(f"options: unknown option(s) {unknown} for environment "
-                             f"{self.environment!r}; it accepts {', '.join(allowed) or 'none'}")
+        validate_options(self.environment, self.options, self.style)
         return self
 
     @property

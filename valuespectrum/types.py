@@ -80,7 +80,11 @@ class VisibleText(Frozen):
 
 
 class Observation(Frozen):
-    """What a viewer sees at the start of a video."""
+    """What a viewer sees at the start of a video.
+
+    `screenshot_png` is always the screenshot at the video's start; in the ``frames``
+    observation mode `frames` holds every frame shown to the model, that one first.
+    """
 
     screenshot_png: bytes = Field(repr=False)
     text: VisibleText = VisibleText()
@@ -89,6 +93,15 @@ class Observation(Frozen):
     duration_s: float | None = Field(default=None, description="video length when known")
     t_s: float = Field(default=0.0, description="feed clock (virtual seconds) at capture")
     step: int = 0
+    mode: str = Field(default="screenshot",
+                      description="observation mode: screenshot | frames | screenshot_text")
+    frames: tuple[bytes, ...] = Field(default=(), repr=False,
+                                      description="PNG frames (frames mode), the first at 0 s")
+    link: str = Field(default="", description="the post's own link (identity in a collection)")
+    posted: str = Field(default="", description="ISO date the post was published, when shown")
+    meta: dict[str, str] = Field(
+        default_factory=dict,
+        description="environment facts: browser/app version, device, region, account, date")
 
     @property
     def screenshot_sha(self) -> str:
@@ -286,3 +299,8 @@ class StepRecord(Frozen):
     screenshot_path: str | None = None
     url: str = ""
     t_s: float = 0.0
+    observation_mode: str = Field(default="screenshot",
+                                  description="screenshot | frames | screenshot_text")
+    frames: int = Field(default=1, description="images the model was shown")
+    environment_info: str = Field(
+        default="{}", description="JSON: browser/app version, device, region, account, date")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import pytest_asyncio
 
 
@@ -13,3 +14,12 @@ async def browser_host():
     host = await BrowserHost().start()
     yield host
     await host.close()
+
+
+@pytest.fixture(scope="module")
+def appium_server():
+    """One Appium server per test module (tests that use it are marked `appium`)."""
+    from valuespectrum.environments.appium_server import AppiumServer
+
+    with AppiumServer() as server:
+        yield server

@@ -19,9 +19,18 @@ from valuespectrum.types import GenerateConfig, Message
 
 SERVER = str(Path(__file__).with_name("openai_test_server.py"))
 
+
+@pytest.fixture(autouse=True)
+def no_ray(monkeypatch):
+    """These tests are about the launcher a backend owns; whether the test process happens to
+    be connected to Ray (then servers are shared actors, see test_model_ray_shared) must not
+    change the path they take."""
+    monkeypatch.setattr("valuespectrum.models.vllm.ray_ready", lambda: False)
+
 def fake_vllm(*extra: str, **opts) -> dict:
     """A vllm: spec whose server command runs the test server instead of `vllm serve`."""
-    command = [sys.executable, SERVER, "--port", "{port}", "--model", "{model}", *extra]
+    command = [sys.executable, SERVER, "--host", "{host}", "--port", "{port}", "--model", "{model}",
+               *extra]
     return {"spec": "vllm:Qwen/Qwen2-VL-2B-Instruct", "backoff_s": 0.01,
             "vllm": {"command": command, "num_gpus": 0, "startup_timeout_s": 30, **opts}}
 

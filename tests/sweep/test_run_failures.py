@@ -154,3 +154,25 @@ def test_resuming_under_an_edited_spec_is_refused_and_the_run_is_left_alone(
     fresh = SweepRunner(spec(scrolls=6), restart=True).run()
     assert fresh.skipped == 0 and fresh.statuses == {"done": 1}
     assert len(load_table(tmp_path / "run" / "steps.parquet")) == 6
+
+
+def test_resuming_on_a_changed_corpus_is_refused_naming_the_corpus(ray_local, tmp_path,
+                                                                   corpus_dir):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, corpus, symlinks=True)
+    base = dict(name="corp", personas=["pet_owner"], models=["always:yes"],
+                platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
+                trials=1, scrolls=4, window=2, corpus=str(corpus), output=str(tmp_path / "run"))
+    spec = sweep_spec(tmp_path / "corp.yaml", **base)
+    assert SweepRunner(spec).run().statuses == {"done": 1}
+    # the same path, other content: one caption edited in the manifest
+    table = pq.read_table(corpus / "manifest.parquet").to_pylist()
+    table[0]["caption"] += " (edited)"
+    pq.write_table(pq.read_table(corpus / "manifest.parquet").from_pylist(
+        table, schema=pq.read_schema(corpus / "manifest.parquet")), corpus / "manifest.parquet")
+    with pytest.raises(PlanChanged, match=r"Changed: corpus: '[0-9a-f]{16}' -> '[0-9a-f]{16}'"):
+        SweepRunner(sweep_spec(tmp_path / "corp.yaml", **base)).run()

@@ -80,13 +80,14 @@ def test_i_avg_in_the_summary_equals_a_hand_computation(full_run):
         expected = 100 * sum(increases) / len(increases) if increases else None
         assert g["trials"] == TRIALS * 2  # two personas pooled
         if expected is None:
-            assert g["i_avg_count"] is None
+            assert g["i_avg"]["value"] is None
         else:
-            assert g["i_avg_count"] == pytest.approx(expected, abs=1e-4)
+            assert g["i_avg"]["value"] == pytest.approx(expected, abs=1e-4)
     report = run_vspec(["report", str(full_run)], full_run.parent)
     assert report.returncode == 0, report.stderr
     text = (full_run / "report.md").read_text()
-    assert "fig8_i_avg.png" in text and (full_run / "figures" / "fig8_i_avg.png").stat().st_size > 10_000
+    assert "figures/delta.png" in text and (full_run / "figures" / "delta.png").stat().st_size > 10_000
+    assert "I_avg" in text  # the paper's number is still reported, beside Δ
 
 
 def test_killed_runner_resumes_to_the_same_tables(full_run, tmp_path, corpus_dir):

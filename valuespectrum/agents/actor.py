@@ -44,6 +44,8 @@ class ViewerHost:
         self.options = options
         self._browser = None
         self._browser_lock = asyncio.Lock()
+        self._appium = None
+        self._appium_lock = asyncio.Lock()
         self._backends: dict[str, Any] = {}
         self.trials_run = 0
 
@@ -59,6 +61,27 @@ class ViewerHost:
                 await host.start()
                 self._browser = host
             return self._browser
+
+    async def appium(self, url: str | None = None):
+        """The shared Appium server (started, or attached to `url`), restarted when dead.
+
+        Every Appium environment of this actor opens its own session on it.
+        """
+        from valuespectrum.environments.appium_server import AppiumServer
+
+        async with self._appium_lock:  # agents start together: one server, not one each
+            if self._appium is not None and not await asyncio.to_thread(self._appium.is_alive):
+                await self._close_appium()
+            if self._appium is None:
+                server = AppiumServer(url)
+                await asyncio.to_thread(server.start)
+                self._appium = server
+            return self._appium
+
+    async def _close_appium(self) -> None:
+        server, self._appium = self._appium, None
+        if server is not None:
+            await asyncio.to_thread(server.stop)
 
     async def _close_browser(self) -> None:
         if self._browser is not None:
@@ -92,7 +115,16 @@ class ViewerHost:
             session_id=trial.trial_id,
             options=trial.platform.options,
         )
-        host = await self.browser() if spec.kind == "playwright" else None
+        from valuespectrum.environments.spec import KINDS
+
+        shared = KINDS[spec.kind].host
+        if shared == "browser":
+            host = await self.browser()
+        elif shared == "appium":
+            url = spec.options.get("appium_url")
+            host = await self.appium(str(url) if url else None)
+        else:
+            host = None
         return await build_environment(spec, host=host)
 
     async def run_trial(self, trial: TrialSpec) -> AsyncIterator[TrialEvent]:
@@ -166,7 +198,9 @@ class ViewerHost:
     async def ping(self) -> dict[str, Any]:
         """Health and load of this host (RLlib-style assert_healthy)."""
         alive = self._browser.is_alive() if self._browser is not None else None
-        return {"browser_alive": alive, "trials_run": self.trials_run}
+        appium = (await asyncio.to_thread(self._appium.is_alive)
+                  if self._appium is not None else None)
+        return {"browser_alive": alive, "appium_alive": appium, "trials_run": self.trials_run}
 
     async def crash_browser(self) -> int:
         """Fault injection: SIGKILL this process's Chromium processes; returns how many died."""
@@ -182,6 +216,7 @@ class ViewerHost:
                 log.debug("closing backend failed", exc_info=True)
         self._backends.clear()
         await self._close_browser()
+        await self._close_appium()
 
 
 def _node_id() -> str:

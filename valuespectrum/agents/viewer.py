@@ -144,4 +144,7 @@ def step_record(
         error=d.error,
         url=obs.url,
         t_s=obs.t_s,
+        observation_mode=obs.mode,
+        frames=max(1, len(obs.frames)),
+        environment_info=json.dumps(obs.meta, sort_keys=True, ensure_ascii=False),
     )

@@ -41,6 +41,13 @@ class EnvironmentCheckError(AssertionError):
     """`check_environment` found a contract violation; the message says which."""
 
 
+def utc_date() -> str:
+    """Today's date in UTC (ISO): recorded with every observation, since live feeds drift."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
 @runtime_checkable
 class Environment(Protocol):
     """A short-video feed an agent can watch and scroll (async)."""

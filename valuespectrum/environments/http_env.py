@@ -18,7 +18,9 @@ from valuespectrum.environments.base import (
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
+    utc_date,
 )
+from valuespectrum.environments.observation import ObservationMode, panzoom
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -34,22 +36,37 @@ def _font(path: str, size: int) -> Any:
         return ImageFont.load_default(size)
 
 
-def render_post(image_bytes: bytes | None, item: dict[str, Any],
-                viewport: tuple[int, int] = (390, 844)) -> bytes:
-    """Draw a post like the feed page does and return it as PNG bytes."""
+def _load_picture(image_bytes: bytes | None, viewport: tuple[int, int]) -> Any:
+    """The post's image fitted into the media area (as the page's CSS fits it), or None."""
+    from PIL import Image
+
+    if not image_bytes:
+        return None
+    w, h = viewport
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as im:
+            im.draft("RGB", (w, h))
+            pic = im.convert("RGBA")
+        pic.thumbnail((w, int(h * 0.78)))
+        return pic
+    except Exception:  # noqa: BLE001 - a broken image still shows the text, as in a browser
+        return None
+
+
+def _compose(pic: Any, item: dict[str, Any], viewport: tuple[int, int], t_s: float,
+             motion: str) -> bytes:
     from PIL import Image, ImageDraw
 
     w, h = viewport
     canvas = Image.new("RGB", (w, h), (244, 241, 234))
-    if image_bytes:
-        try:
-            with Image.open(io.BytesIO(image_bytes)) as im:
-                im.draft("RGB", (w, h))
-                pic = im.convert("RGBA")
-            pic.thumbnail((w, int(h * 0.78)))
-            canvas.paste(pic, ((w - pic.width) // 2, (h - pic.height) // 2), pic)
-        except Exception:  # noqa: BLE001 - a broken image still shows the text, as in a browser
-            pass
+    if pic is not None:
+        scale, fx, fy = (panzoom(t_s, item.get("item_id", "")) if motion == "panzoom"
+                         else (1.0, 0.0, 0.0))
+        if scale != 1.0:
+            pic = pic.resize((max(1, round(pic.width * scale)), max(1, round(pic.height * scale))))
+        x = (w - pic.width) // 2 + round(fx * w)
+        y = (h - pic.height) // 2 + round(fy * h)
+        canvas.paste(pic, (x, y), pic)
     draw = ImageDraw.Draw(canvas)
     regular, bold = _font(FONT, 15), _font(FONT_BOLD, 15)
     lines = [(item.get("creator", ""), bold)]
@@ -66,6 +83,20 @@ def render_post(image_bytes: bytes | None, item: dict[str, Any],
     return out.getvalue()
 
 
+def render_post(image_bytes: bytes | None, item: dict[str, Any],
+                viewport: tuple[int, int] = (390, 844), t_s: float = 0.0,
+                motion: str = "none") -> bytes:
+    """Draw a post like the feed page does (at video time `t_s`) and return PNG bytes."""
+    return _compose(_load_picture(image_bytes, viewport), item, viewport, t_s, motion)
+
+
+def render_frames(image_bytes: bytes | None, item: dict[str, Any], viewport: tuple[int, int],
+                  times: list[float], motion: str = "none") -> list[bytes]:
+    """The post at each video time in `times` (the image is decoded once)."""
+    pic = _load_picture(image_bytes, viewport)
+    return [_compose(pic, item, viewport, t, motion) for t in times]
+
+
 class HttpFeedEnvironment(EnvironmentBase):
     """Steps through a running feed server without a browser.
 
@@ -75,16 +106,22 @@ class HttpFeedEnvironment(EnvironmentBase):
         session_id: the feed session this environment drives (reset re-opens it).
         viewport: size of the rendered screenshot.
         timeout_s: per-request timeout.
+        observation: what is captured of each post (default: one screenshot).
+        motion: ``panzoom`` animates posts over the virtual clock, as the page does.
     """
 
     def __init__(self, feed_url: str, style: str = "tiktok", session_id: str = "http-0",
-                 viewport: tuple[int, int] = (390, 844), timeout_s: float = 10.0) -> None:
+                 viewport: tuple[int, int] = (390, 844), timeout_s: float = 10.0,
+                 observation: ObservationMode | None = None, motion: str = "none") -> None:
         import httpx
 
         self.feed_url = feed_url.rstrip("/")
         self.style = style
         self.session_id = session_id
         self.viewport = viewport
+        self.observation = observation or ObservationMode()
+        self.motion = motion
+        self._meta = {"environment": "http", "renderer": "PIL"}
         # requests go out as two writes (headers, body): NODELAY avoids a 40 ms delayed-ACK wait
         nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
         self._client = httpx.AsyncClient(base_url=self.feed_url, timeout=timeout_s,
@@ -114,13 +151,20 @@ class HttpFeedEnvironment(EnvironmentBase):
     async def _next_observation(self, t_s: float) -> Observation:
         item = await self._call("GET", "/api/next", params={"session": self.session_id})
         image = await self._call("GET", item["image_url"])
-        query = urlencode({"session": self.session_id, "seed": self._seed, "clock": "manual"})
+        query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
+        if self.motion != "none":
+            query["motion"] = self.motion
+        times = self.observation.times(item["duration_s"])
+        frames = render_frames(image, item, self.viewport, times, self.motion)
         self._obs = Observation(
-            screenshot_png=render_post(image, item, self.viewport),
+            screenshot_png=frames[0],
             text=VisibleText(caption=item["caption"], creator=item["creator"],
                              hashtags=tuple(item["hashtags"])),
-            url=f"{self.feed_url}/{self.style}?{query}", item_id=item["item_id"],
+            url=f"{self.feed_url}/{self.style}?{urlencode(query)}", item_id=item["item_id"],
             duration_s=item["duration_s"], t_s=t_s, step=self._step,
+            mode=self.observation.mode, frames=tuple(frames) if len(frames) > 1 else (),
+            link=item.get("link", ""), posted=item.get("posted", ""),
+            meta={**self._meta, "date": utc_date()},
         )
         return self._obs
 

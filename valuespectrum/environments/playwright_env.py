@@ -16,7 +16,9 @@ from valuespectrum.environments.base import (
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
+    utc_date,
 )
+from valuespectrum.environments.observation import ObservationMode
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,6 +63,11 @@ class BrowserHost:
         """Whether the browser is running and connected."""
         return self._browser is not None and self._browser.is_connected()
 
+    @property
+    def version(self) -> str:
+        """The browser's name and version ("" when not running)."""
+        return f"chromium {self._browser.version}" if self._browser is not None else ""
+
     async def new_context(self, viewport: tuple[int, int] = (390, 844),
                           device_scale_factor: float = 1.0, **kwargs: Any) -> Any:
         """A fresh, isolated browser context (cookies, storage) with a phone-sized viewport."""
@@ -91,6 +98,23 @@ class BrowserHost:
         await self.close()
 
 
+async def playwright_call(coro: Any, host: BrowserHost, page: Any, timeout_s: float) -> Any:
+    """Await a Playwright call, mapping failures to environment errors."""
+    from playwright.async_api import Error
+    from playwright.async_api import TimeoutError as PwTimeout
+
+    try:
+        return await asyncio.wait_for(coro, timeout_s + 5)
+    except (PwTimeout, TimeoutError) as e:
+        raise EnvironmentTimeout(f"page did not respond in {timeout_s} s") from e
+    except Error as e:
+        if not host.is_alive() or page is None or page.is_closed():
+            raise EnvironmentCrashed(f"browser died: {e.message}") from e
+        if "crash" in e.message.lower():  # the page's renderer died; the browser lives
+            raise EnvironmentCrashed(f"page crashed: {e.message}") from e
+        raise EnvError(f"page error: {e.message}") from e
+
+
 class PlaywrightFeedEnvironment(EnvironmentBase):
     """A feed page in Chromium, driven with the page's manual clock and the ArrowDown key.
 
@@ -102,11 +126,14 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         viewport: CSS pixels of the phone-sized viewport.
         timeout_s: how long to wait for a page or the next post.
         own_host: close the host with the environment (when built just for it).
+        observation: what is captured of each post (default: one screenshot).
+        motion: ``panzoom`` animates the posts over the page's virtual clock.
     """
 
     def __init__(self, host: BrowserHost, feed_url: str, style: str = "tiktok",
                  session_id: str = "pw-0", viewport: tuple[int, int] = (390, 844),
-                 timeout_s: float = 15.0, own_host: bool = False) -> None:
+                 timeout_s: float = 15.0, own_host: bool = False,
+                 observation: ObservationMode | None = None, motion: str = "none") -> None:
         self.host = host
         self.feed_url = feed_url.rstrip("/")
         self.style = style
@@ -114,6 +141,8 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         self.viewport = viewport
         self.timeout_s = timeout_s
         self.own_host = own_host
+        self.observation = observation or ObservationMode()
+        self.motion = motion
         self._context: Any = None
         self._page: Any = None
         self._seed = 0
@@ -121,31 +150,28 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         self._step = 0
 
     async def _guard(self, coro: Any) -> Any:
-        """Await a Playwright call, mapping failures to environment errors."""
-        from playwright.async_api import Error
-        from playwright.async_api import TimeoutError as PwTimeout
-
-        try:
-            return await asyncio.wait_for(coro, self.timeout_s + 5)
-        except (PwTimeout, TimeoutError) as e:
-            raise EnvironmentTimeout(f"feed page did not respond in {self.timeout_s} s") from e
-        except Error as e:
-            if not self.host.is_alive() or self._page is None or self._page.is_closed():
-                raise EnvironmentCrashed(f"browser died: {e.message}") from e
-            if "crash" in e.message.lower():  # the page's renderer died; the browser lives
-                raise EnvironmentCrashed(f"feed page crashed: {e.message}") from e
-            raise EnvError(f"feed page error: {e.message}") from e
+        return await playwright_call(coro, self.host, self._page, self.timeout_s)
 
     async def _capture(self, snap: dict[str, Any]) -> Observation:
         if snap.get("error"):
             raise EnvError(f"feed page reports: {snap['error']}")
-        png = await self._guard(self._page.screenshot(type="png"))
+        frames = []
+        for t in self.observation.times(snap["duration_s"]):
+            if self.observation.frames > 1:  # the page draws the post as at video time t
+                await self._guard(self._page.evaluate("t => vspec.renderAt(t)", t))
+            frames.append(await self._guard(self._page.screenshot(type="png")))
+        if self.observation.frames > 1:
+            await self._guard(self._page.evaluate("() => vspec.renderAt(null)"))
         self._obs = Observation(
-            screenshot_png=png,
+            screenshot_png=frames[0],
             text=VisibleText(caption=snap["caption"], creator=snap["creator"],
                              hashtags=tuple(snap["hashtags"])),
             url=snap["url"], item_id=snap["item_id"], duration_s=snap["duration_s"],
-            t_s=float(snap["t_s"] or 0.0), step=self._step,
+            t_s=float(snap["t_s"] or 0.0), step=self._step, mode=self.observation.mode,
+            frames=tuple(frames) if len(frames) > 1 else (), link=snap.get("link") or "",
+            posted=snap.get("posted") or "",
+            meta={"environment": "playwright", "browser": self.host.version,
+                  "date": utc_date()},
         )
         return self._obs
 
@@ -160,8 +186,11 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
             self._context = await self._guard(self.host.new_context(self.viewport))
             self._context.set_default_timeout(self.timeout_s * 1000)
             self._page = await self._guard(self._context.new_page())
-        query = urlencode({"session": self.session_id, "seed": self._seed, "clock": "manual"})
-        await self._guard(self._page.goto(f"{self.feed_url}/{self.style}?{query}"))
+            await self._block_engagement()
+        query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
+        if self.motion != "none":
+            query["motion"] = self.motion
+        await self._guard(self._page.goto(f"{self.feed_url}/{self.style}?{urlencode(query)}"))
         snap = await self._guard(self._page.evaluate(
             "t => vspec.waitForItem(null, t)", self.timeout_s * 1000))
         if not snap.get("item_id") and not snap.get("error"):
@@ -185,6 +214,14 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         nxt = await self._capture(snap)
         return StepResult(observation=nxt, watched_s=float(event["watched_s"]),
                           watch_ratio=float(event["watch_ratio"]), item_id=obs.item_id)
+
+    async def _block_engagement(self) -> None:
+        """The observe-only guard, in the browser: Chromium drops engagement requests."""
+        from valuespectrum.environments.profiles import engagement_globs
+
+        cdp = await self._guard(self._context.new_cdp_session(self._page))
+        await self._guard(cdp.send("Network.enable"))
+        await self._guard(cdp.send("Network.setBlockedURLs", {"urls": list(engagement_globs())}))
 
     async def _close_context(self) -> None:
         context, self._context, self._page = self._context, None, None

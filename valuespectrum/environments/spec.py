@@ -27,7 +27,8 @@ class EnvironmentSpec(Frozen):
 
     Attributes:
         kind: A kind of the environment registry (`KINDS`): "playwright" (real Chromium,
-            default), "http" (no browser, PIL-drawn posts), ...
+            default), "http" (no browser, PIL-drawn posts), "appium-web" (mobile Chromium
+            through Appium), "android" (a device), "platform" (a real site's profile).
         feed_url: base URL of the feed server (e.g. `FeedServer.url`).
         style: platform style: tiktok | youtube | instagram | random.
         session_id: feed session id; give every concurrent viewer its own.
@@ -59,12 +60,7 @@ class EnvironmentSpec(Frozen):
 
     @model_validator(mode="after")
     def _known_options(self) -> EnvironmentSpec:
-        allowed = KINDS[self.kind].options
-        unknown = sorted(set(self.options) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"options: unknown option(s) {unknown} for environment kind {self.kind!r}; "
-                f"it accepts {', '.join(sorted(allowed)) or 'none'}")
+        validate_options(self.kind, self.options, self.style)
         return self
 
     @field_validator("feed_url")
@@ -82,40 +78,190 @@ class EnvironmentSpec(Frozen):
 Builder = Callable[[EnvironmentSpec, Any], Awaitable["Environment"]]
 
 
+def _observation(spec: EnvironmentSpec) -> Any:
+    from valuespectrum.environments.observation import ObservationMode
+
+    return ObservationMode.from_options(spec.options)
+
+
+def _motion(spec: EnvironmentSpec) -> str:
+    return str(spec.options.get("motion", "none"))
+
+
 async def _build_http(spec: EnvironmentSpec, host: Any) -> Environment:
     from valuespectrum.environments.http_env import HttpFeedEnvironment
 
     return HttpFeedEnvironment(spec.feed_url, spec.style, spec.session_id,
-                               viewport=spec.viewport, timeout_s=spec.timeout_s)
+                               viewport=spec.viewport, timeout_s=spec.timeout_s,
+                               observation=_observation(spec), motion=_motion(spec))
+
+
+async def _browser_host(spec: EnvironmentSpec, host: Any) -> tuple[Any, bool]:
+    from valuespectrum.environments.playwright_env import BrowserHost
+
+    if host is not None:
+        return host, False
+    return await BrowserHost(**{k: v for k, v in spec.options.items()
+                                if k in ("executable_path", "headless")}).start(), True
 
 
 async def _build_playwright(spec: EnvironmentSpec, host: Any) -> Environment:
-    from valuespectrum.environments.playwright_env import BrowserHost, PlaywrightFeedEnvironment
+    from valuespectrum.environments.playwright_env import PlaywrightFeedEnvironment
 
-    own = host is None
-    if own:
-        host = await BrowserHost(**{k: v for k, v in spec.options.items()
-                                    if k in ("executable_path", "headless")}).start()
+    host, own = await _browser_host(spec, host)
     return PlaywrightFeedEnvironment(host, spec.feed_url, spec.style, spec.session_id,
                                      viewport=spec.viewport, timeout_s=spec.timeout_s,
-                                     own_host=own)
+                                     own_host=own, observation=_observation(spec),
+                                     motion=_motion(spec))
+
+
+async def _appium_server(spec: EnvironmentSpec, host: Any) -> tuple[Any, bool]:
+    import asyncio
+
+    from valuespectrum.environments.appium_server import AppiumServer
+
+    if host is not None:
+        return host, False
+    url = spec.options.get("appium_url")
+    server = AppiumServer(str(url) if url else None)
+    await asyncio.to_thread(server.start)
+    return server, True
+
+
+async def _build_appium_web(spec: EnvironmentSpec, host: Any) -> Environment:
+    from valuespectrum.environments.appium_env import PHONE_USER_AGENT, AppiumWebEnvironment
+
+    server, own = await _appium_server(spec, host)
+    return AppiumWebEnvironment(
+        server, spec.feed_url, spec.style, spec.session_id, viewport=spec.viewport,
+        timeout_s=spec.timeout_s, own_server=own, observation=_observation(spec),
+        motion=_motion(spec), user_agent=str(spec.options.get("user_agent", PHONE_USER_AGENT)))
+
+
+def _profile(spec: EnvironmentSpec) -> Any:
+    from valuespectrum.environments.profiles import load_profile
+    from valuespectrum.specs import expand
+
+    name = str(spec.options.get("profile", spec.style))
+    return load_profile(expand(name) if name.endswith((".yaml", ".yml")) else name)
+
+
+async def _build_android(spec: EnvironmentSpec, host: Any) -> Environment:
+    from valuespectrum.environments.android_env import AndroidEnvironment
+    from valuespectrum.environments.profiles import AndroidApp
+
+    o = spec.options
+    if "app_package" in o:
+        app = AndroidApp(package=str(o["app_package"]), activity=str(o.get("app_activity", "")),
+                         deep_link=str(o["deep_link"]) if "deep_link" in o else None)
+    elif "browser" in o:
+        app = None
+    else:
+        app = _profile(spec).android
+    server, own = await _appium_server(spec, host)
+    return AndroidEnvironment(
+        server, app, udid=_opt(o, "udid"), platform_version=_opt(o, "platform_version"),
+        browser=_opt(o, "browser"), start_url=_opt(o, "start_url"),
+        settle_s=float(o.get("settle_s", 1.0)), time_scale=float(o.get("time_scale", 1.0)),
+        timeout_s=spec.timeout_s, observation=_observation(spec), own_server=own)
+
+
+async def _build_platform(spec: EnvironmentSpec, host: Any) -> Environment:
+    from valuespectrum.environments.platform_env import PlatformEnvironment
+    from valuespectrum.specs import expand
+
+    o = spec.options
+    profile = _profile(spec)
+    account = str(o.get("account", ""))
+    state = o.get("storage_state")
+    if state is None:  # what `vspec login` saved, when it did
+        from valuespectrum.environments.login import auth_path
+
+        default = auth_path(profile.name, account)
+        state = str(default) if default.is_file() else None
+    host, own = await _browser_host(spec, host)
+    return PlatformEnvironment(
+        host, profile, storage_state=expand(str(state)) if state else None, account=account,
+        region=str(o.get("region", "")), start_url=_opt(o, "start_url"),
+        viewport=spec.viewport, timeout_s=spec.timeout_s,
+        time_scale=float(o.get("time_scale", 1.0)), observation=_observation(spec),
+        own_host=own)
+
+
+def _opt(options: dict[str, Option], name: str) -> str | None:
+    return str(options[name]) if name in options else None
 
 
 @dataclass(frozen=True)
 class EnvironmentKind:
-    """One registered kind of environment: its builder and the options it accepts."""
+    """One registered kind of environment.
+
+    Attributes:
+        name: The kind's name in specs.
+        builder: Builds the live environment from a spec and an optional shared handle.
+        options: The options it accepts (besides the observation options every kind takes).
+        description: One line for docs and errors.
+        host: The shared live handle it runs on: "browser" (a Playwright BrowserHost),
+            "appium" (an AppiumServer) or None; a ViewerHost shares one per actor.
+    """
 
     name: str
     builder: Builder
     options: tuple[str, ...] = ()
     description: str = ""
+    host: str | None = None
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Every option name the kind accepts."""
+        from valuespectrum.environments.observation import OBSERVATION_OPTIONS
+
+        return (*self.options, *OBSERVATION_OPTIONS)
 
 
 KINDS: MappingProxyType[str, EnvironmentKind] = MappingProxyType({k.name: k for k in (
-    EnvironmentKind("playwright", _build_playwright, ("executable_path", "headless"),
-                    "real Chromium through Playwright"),
-    EnvironmentKind("http", _build_http, (), "the feed's JSON API, posts drawn with PIL"),
+    EnvironmentKind("playwright", _build_playwright, ("executable_path", "headless", "motion"),
+                    "the built-in feed in real Chromium through Playwright", "browser"),
+    EnvironmentKind("http", _build_http, ("motion",),
+                    "the built-in feed's JSON API, posts drawn with PIL"),
+    EnvironmentKind("appium-web", _build_appium_web, ("appium_url", "user_agent", "motion"),
+                    "the built-in feed in mobile Chromium through Appium", "appium"),
+    EnvironmentKind("android", _build_android,
+                    ("appium_url", "profile", "udid", "platform_version", "app_package",
+                     "app_activity", "deep_link", "browser", "start_url", "settle_s",
+                     "time_scale"),
+                    "an Android app or browser on a device, through Appium UiAutomator2",
+                    "appium"),
+    EnvironmentKind("platform", _build_platform,
+                    ("profile", "storage_state", "account", "region", "start_url",
+                     "time_scale", "executable_path", "headless"),
+                    "a real platform's web feed (a profile) in Chromium", "browser"),
 )})
+
+
+def validate_options(kind: str, options: dict[str, Any], style: str | None = None) -> None:
+    """Check an environment's options against its kind; ValueError naming the problem."""
+    from valuespectrum.environments.observation import ObservationMode, validate_motion
+
+    entry = KINDS[kind]
+    unknown = sorted(set(options) - set(entry.accepted))
+    if unknown:
+        raise ValueError(
+            f"options: unknown option(s) {unknown} for environment {kind!r}; "
+            f"it accepts {', '.join(sorted(entry.accepted))}")
+    ObservationMode.from_options(options)
+    validate_motion(options)
+    for name in ("time_scale", "settle_s"):
+        value = options.get(name, 1.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"options.{name}: expected a number >= 0, got {value!r}")
+    if kind in ("platform", "android") and "profile" not in options and style is not None \
+            and not ({"app_package", "browser"} & set(options)):
+        from valuespectrum.environments.profiles import PACKAGED
+
+        if style not in PACKAGED:
+            raise ValueError(f"options.profile: style {style!r} has no packaged profile; "
+                             f"name one ({', '.join(PACKAGED)}) or a profile YAML")
 
 
 def validate_kind(kind: str) -> str:
@@ -131,7 +277,8 @@ async def build_environment(spec: EnvironmentSpec, *, host: Any = None) -> Envir
 
     Args:
         spec: the recipe.
-        host: a shared live handle for kinds that use one (a started `BrowserHost` for
-            "playwright"); None makes the environment launch and own its own.
+        host: the shared live handle of kinds that use one (`EnvironmentKind.host`: a
+            started `BrowserHost` or `AppiumServer`); None makes the environment start and
+            own its own.
     """
     return await KINDS[spec.kind].builder(spec, host)

@@ -36,10 +36,15 @@ def _static_dir() -> Path:
     return Path(str(resources.files("valuespectrum") / "feed" / "static"))
 
 
-def item_json(item: FeedItem) -> dict[str, Any]:
-    """An item as the page and the HTTP environment see it."""
+def item_json(item: FeedItem, corpus_name: str = "") -> dict[str, Any]:
+    """An item as the page and the HTTP environment see it.
+
+    `link` names the post independently of the server's address (the same link
+    `store.ingest.ingest_corpus` gives it), so a collection is idempotent across runs.
+    """
     data = item.model_dump(mode="json")
     data["image_url"] = f"/media/{item.item_id}"
+    data["link"] = f"corpus://{corpus_name}/{item.item_id}" if corpus_name else ""
     return data
 
 
@@ -105,6 +110,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
     from starlette.staticfiles import StaticFiles
 
     template = (_static_dir() / "feed.html").read_text(encoding="utf-8")
+    name = platform.corpus.root.name
 
     async def index(request: Request) -> Response:
         links = "".join(f'<li><a href="/{s}">/{s}</a></li>' for s in STYLES)
@@ -132,7 +138,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
 
     @_guarded
     async def next_item(request: Request) -> Response:
-        return JSONResponse(item_json(platform.next_item(_session_param(request))))
+        return JSONResponse(item_json(platform.next_item(_session_param(request)), name))
 
     @_guarded
     async def events(request: Request) -> Response:
@@ -152,7 +158,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
 
     @_guarded
     async def item(request: Request) -> Response:
-        return JSONResponse(item_json(platform.corpus.get(request.path_params["item_id"])))
+        return JSONResponse(item_json(platform.corpus.get(request.path_params["item_id"]), name))
 
     @_guarded
     async def media(request: Request) -> Response:
@@ -240,8 +246,11 @@ class FeedServer:
             sock.close()
             raise OSError(f"cannot bind {self.host}:{self.port}: {e.strerror or e}") from None
         self.port = sock.getsockname()[1]
+        # Keep idle connections open longer than clients do (httpx: 5 s, see http_env):
+        # with equal timeouts a client reused a connection the server was closing, and the
+        # request failed with "Server disconnected without sending a response".
         config = uvicorn.Config(build_app(self.platform), log_level="warning",
-                                access_log=False, lifespan="off")
+                                access_log=False, lifespan="off", timeout_keep_alive=60)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"feed-server:{self.port}", daemon=True)

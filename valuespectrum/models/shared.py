@@ -295,6 +295,15 @@ def _kill(ray: Any, name: str) -> bool:
         except Exception:  # the server may be dead already; kill the actor anyway
             pass
     ray.kill(handle)
+    # ray.kill returns before the name is freed: wait, so that "released" means gone (a new
+    # run of the same scope must get a fresh actor, not the dying one)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=RAY_NAMESPACE)
+        except ValueError:
+            break
+        time.sleep(0.05)
     return True
 
 

@@ -21,7 +21,12 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, read_yaml, validate
 from valuespectrum.models.spec import ModelSpec
-from valuespectrum.specs import resolve_input, resolve_output
+from valuespectrum.specs import (
+    check_output_template,
+    check_unique_labels,
+    resolve_input,
+    resolve_output,
+)
 from valuespectrum.types import Frozen
 
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
@@ -154,19 +159,11 @@ class SpectrumSpec(Frozen):
     @field_validator("output")
     @classmethod
     def _output_template(cls, v: str) -> str:
-        try:
-            v.format(name="x")
-        except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(f"output {v!r}: only the placeholder {{name}} is supported ({e!r})"
-                             ) from None
-        return v
+        return check_output_template(v)
 
     @model_validator(mode="after")
     def _unique_labels(self) -> SpectrumSpec:
-        labels = [m.label for m in self.models]
-        dupes = sorted({x for x in labels if labels.count(x) > 1})
-        if dupes:
-            raise ValueError(f"models: duplicate labels {dupes}; give each a distinct 'name'")
+        check_unique_labels(self.models)
         return self
 
     # ------------------------------------------------------------------ resolved views

@@ -128,16 +128,22 @@ class StoreActor:
 
     @staticmethod
     def spawn(db: str | Path, embedder_name: str, values_path: str | Path | None = None,
-              name: str | None = None):
+              name: str | None = None, here: bool | None = None):
         """Start (or, with `name`, reuse) the owning actor; returns its handle.
 
         The actor asks for no CPU so it never starves viewer actors; calls to it are
         serialised by Ray, which is exactly the single-owner discipline Milvus-lite needs.
+        A milvus-lite file lives on this machine, so by default (`here=None`) the actor is
+        pinned to the calling process's node unless `db` is a server URI.
         """
         import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         opts: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1}
         if name:
             opts.update(name=name, get_if_exists=True)
+        if here if here is not None else "://" not in str(db):
+            opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                ray.get_runtime_context().get_node_id(), soft=False)
         return ray.remote(StoreOwner).options(**opts).remote(
             str(db), embedder_name, str(values_path) if values_path else None)

@@ -80,6 +80,27 @@ def screenshot_part(obs: Observation) -> ImagePart:
     return ImagePart(png=obs.screenshot_png, alt_text=obs.text.as_text())
 
 
+def observation_parts(obs: Observation) -> list[Part]:
+    """What the model is shown of a post, by the observation's mode.
+
+    ``screenshot``: the start screenshot. ``frames``: every frame as its own image, in video
+    order (the on-screen text rides on the first only, so text-only baselines read it
+    once). ``screenshot_text``: the screenshot, then the on-screen text as text.
+    """
+    if obs.mode == "frames" and len(obs.frames) > 1:
+        return [ImagePart(png=png, alt_text=obs.text.as_text() if i == 0 else "")
+                for i, png in enumerate(obs.frames)]
+    parts: list[Part] = [screenshot_part(obs)]
+    if obs.mode == "screenshot_text":
+        shown = "\n".join(line for line in (
+            f"Creator: {obs.text.creator}" if obs.text.creator else "",
+            f"Caption: {obs.text.caption}" if obs.text.caption else "",
+            "Hashtags: " + " ".join(f"#{h}" for h in obs.text.hashtags)
+            if obs.text.hashtags else "") if line)
+        parts.append(TextPart(text=f"Text on screen:\n{shown or '(none)'}"))
+    return parts
+
+
 def persona_text(persona: Persona | None) -> str:
     """The persona as data for `Question.persona` (profile text; "" for none)."""
     return persona.profile_text() if persona is not None else ""

@@ -11,10 +11,10 @@ from valuespectrum.strategies.base import (
     Conversation,
     finish,
     load_prompts,
+    observation_parts,
     persona_prompt,
     persona_text,
     record_raw,
-    screenshot_part,
 )
 from valuespectrum.strategies.parsing import (
     isq_score,
@@ -118,7 +118,7 @@ class ISQStrategy:
         questions = "\n".join(f"{i}. {q}" for i, q in enumerate(p["items"].values(), 1))
         text = f"{p['intro']}\n{questions}\n{' '.join(p['json_request'].split())}"
         components, raw = await chat.ask_parsed(
-            [screenshot_part(obs), text], components_from_json,
+            [*observation_parts(obs), text], components_from_json,
             self.prompts["reminders"]["json"], "json", json_schema=isq_json_schema(),
         )
         answers: dict[str, str] = {}
@@ -134,7 +134,7 @@ class ISQStrategy:
         for i, (key, question) in enumerate(p["items"].items()):
             is_scale = key in SCALES
             text = f"{question} {p['scale_format'] if is_scale else p['yes_no_format']}"
-            parts = [screenshot_part(obs), f"{p['intro']}\n{text}"] if i == 0 else [text]
+            parts = [*observation_parts(obs), f"{p['intro']}\n{text}"] if i == 0 else [text]
             value, raw = await chat.ask_parsed(
                 parts, parse_scale if is_scale else parse_yes_no,
                 reminders["scale"] if is_scale else reminders["yes_no"],

@@ -11,10 +11,10 @@ from valuespectrum.strategies.base import (
     Conversation,
     finish,
     load_prompts,
+    observation_parts,
     persona_prompt,
     persona_text,
     record_raw,
-    screenshot_part,
 )
 from valuespectrum.strategies.parsing import parse_yes_no
 from valuespectrum.types import Decision, GenerateConfig, Observation, TextPart
@@ -55,7 +55,7 @@ class PlainStrategy:
             system = f"{persona_prompt(persona, self.prompts)}\n{system}"
         chat = Conversation(backend, system, self.config, persona_text(persona))
         answer, raw = await chat.ask_parsed(
-            [screenshot_part(obs), f"{p['interesting']} {p['answer_format']}"],
+            [*observation_parts(obs), f"{p['interesting']} {p['answer_format']}"],
             parse_yes_no, self.prompts["reminders"]["yes_no"], "yes_no",
         )
         answers: dict[str, str] = {}
@@ -82,7 +82,7 @@ class SimpleStrategy:
         system = persona_prompt(persona, self.prompts) if persona else self.prompts["plain"]["context"]
         chat = Conversation(backend, system, self.config, persona_text(persona))
         answer, raw = await chat.ask_parsed(
-            [screenshot_part(obs), f"{p['question']} {p['answer_format']}"],
+            [*observation_parts(obs), f"{p['question']} {p['answer_format']}"],
             parse_yes_no, self.prompts["reminders"]["yes_no"], "yes_no",
         )
         answers: dict[str, str] = {}
@@ -135,7 +135,7 @@ class CaptionLLMStrategy:
         t0 = time.perf_counter()
         p = self.prompts["caption_llm"]
         captioner = Conversation(backend, "", self.config)
-        description = await captioner.ask([screenshot_part(obs), p["describe"]], "describe")
+        description = await captioner.ask([*observation_parts(obs), p["describe"]], "describe")
         system, question = self._question(persona)
         decider = Conversation(self.text_backend or backend, system, self.config,
                                persona_text(persona))

@@ -26,7 +26,12 @@ from valuespectrum.config import ConfigError, read_yaml, validate
 from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
 from valuespectrum.personas import Persona, PersonaLibrary
 from valuespectrum.runs import Plan, fingerprint
-from valuespectrum.specs import resolve_input, resolve_output
+from valuespectrum.specs import (
+    check_output_template,
+    check_unique_labels,
+    resolve_input,
+    resolve_output,
+)
 from valuespectrum.trial import (
     PlatformSpec,
     StrategyOptions,
@@ -127,12 +132,7 @@ class SweepSpec(Frozen):
     @field_validator("output")
     @classmethod
     def _output_template(cls, v: str) -> str:
-        try:
-            v.format(name="x")
-        except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(f"output {v!r}: only the placeholder {{name}} is supported ({e!r})"
-                             ) from None
-        return v
+        return check_output_template(v)
 
     @model_validator(mode="after")
     def _windows_do_not_overlap(self) -> SweepSpec:
@@ -140,10 +140,21 @@ class SweepSpec(Frozen):
             raise ValueError(
                 f"window ({self.window}) must be at most half of scrolls ({self.scrolls}): "
                 "the first and the last window must not overlap")
-        labels = [m.label for m in self.models]
-        dupes = sorted({x for x in labels if labels.count(x) > 1})
-        if dupes:
-            raise ValueError(f"models: duplicate labels {dupes}; give each a distinct 'name'")
+        check_unique_labels(self.models)
+        return self
+
+    @model_validator(mode="after")
+    def _launched_models_take_every_frame(self) -> SweepSpec:
+        from valuespectrum.environments.observation import ObservationMode
+
+        frames = max(ObservationMode.from_options(p.options).frames for p in self.platforms)
+        for i, m in enumerate(self.models):
+            limit = m.vllm.max_images if m.vllm else 1
+            if m.spec.startswith("vllm:") and m.base_url is None and limit < frames:
+                raise ValueError(
+                    f"models.{i}: the vLLM server it launches takes {limit} image(s) per "
+                    f"prompt, but the observation sends {frames} frames; set "
+                    f"vllm: {{max_images: {frames}}}")
         return self
 
     # ------------------------------------------------------------------ resolved views

@@ -8,24 +8,37 @@
   const seed = parseInt(q.get("seed") || "0", 10) || 0;
   const clock = q.get("clock") === "manual" ? "manual" : "realtime";
   const speed = parseFloat(q.get("speed") || "1") || 1;
+  // animated posts: zoom and drift over the image during the first seconds (motion=panzoom);
+  // the same formula as valuespectrum/environments/observation.py `panzoom`
+  const motion = q.get("motion") === "panzoom" ? "panzoom" : "none";
+  const MOTION_SECONDS = 4.0, MOTION_ZOOM = 0.3, MOTION_PAN = 0.08;
+  const DIRECTIONS = [[1, 0], [-1, 0], [0, 1], [0, -1]];
   const $ = (id) => document.getElementById(id);
   const post = $("post"), img = $("post-image"), bar = $("progress-bar"), status = $("status");
   let waiters = [];
   let lastTick = performance.now();
 
   const api = {
-    ready: false, busy: false, error: null, session, style, seed, clock, speed,
+    ready: false, busy: false, error: null, session, style, seed, clock, speed, motion,
     item: null, itemId: null, duration: null, watched: 0, step: 0, t: 0, lastEvent: null,
+    renderTime: null,
     advance(seconds) {  // manual clock: the viewer has watched `seconds` more
       api.watched += Math.max(0, Number(seconds) || 0);
       paint();
       return api.watched;
     },
     next() { return next(); },
+    renderAt(seconds) {  // show the post as at video time `seconds` (null: follow the clock)
+      api.renderTime = seconds === null || seconds === undefined ? null : Number(seconds);
+      paint();
+      // resolve once the frame is on screen, so a screenshot taken next shows it
+      return new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(api.renderTime))));
+    },
     snapshot() {
       return {
         item_id: api.itemId, duration_s: api.duration, watched_s: api.watched, t_s: api.t,
         step: api.step, url: location.href, error: api.error, last_event: api.lastEvent,
+        link: api.item ? api.item.link || "" : "", posted: api.item ? api.item.posted || "" : "",
         caption: $("caption").textContent, creator: $("creator").textContent,
         hashtags: Array.from($("hashtags").querySelectorAll("span"), (s) => s.textContent.trim().replace(/^#/, "")),
       };
@@ -43,9 +56,22 @@
 
   function notify() { waiters = waiters.filter((w) => !w()); }
 
+  function panzoom(t, id) {
+    const p = Math.min(Math.max(t, 0), MOTION_SECONDS) / MOTION_SECONDS;
+    let sum = 0;
+    for (const c of id) sum += c.codePointAt(0);
+    const [dx, dy] = DIRECTIONS[sum % DIRECTIONS.length];
+    return [1 + MOTION_ZOOM * p, dx * MOTION_PAN * p, dy * MOTION_PAN * p];
+  }
+
   function paint() {
     const d = api.duration || 1;
     bar.style.width = Math.min(100, (100 * api.watched) / d).toFixed(2) + "%";
+    if (motion === "panzoom" && api.itemId) {
+      const t = api.renderTime === null ? api.watched : api.renderTime;
+      const [s, fx, fy] = panzoom(t, api.itemId);
+      img.style.transform = `translate(${fx * innerWidth}px, ${fy * innerHeight}px) scale(${s})`;
+    }
   }
 
   function fail(message) {
@@ -76,7 +102,8 @@
     }));
     $("likes").textContent = String(Math.round(item.popularity * 9000 + 12));
     $("comments").textContent = String(Math.round(item.popularity * 700 + 3));
-    Object.assign(api, { item, itemId: item.item_id, duration: item.duration_s, watched: 0 });
+    Object.assign(api, { item, itemId: item.item_id, duration: item.duration_s, watched: 0,
+                         renderTime: null });
     api.step += 1;
     paint();
     lastTick = performance.now();

@@ -1,0 +1,99 @@
+"""Observation modes, and the pan/zoom motion of the built-in feed's animated posts.
+
+A mode says what a viewer is shown of a post (recorded on every step as `observation_mode`):
+
+- ``screenshot``: the paper's single screenshot at the start of the video;
+- ``frames``: `frames` screenshots spread over the first `frame_span_s` seconds of the video,
+  sent to the model as several images (the first is the start screenshot);
+- ``screenshot_text``: the start screenshot plus the text read off the screen (caption,
+  creator, hashtags), sent as text beside the image.
+
+Every environment kind accepts the options `observation`, `frames` and `frame_span_s`.
+The built-in feed kinds also accept `motion: panzoom`: each post then zooms and pans over
+its image during its first seconds, a pure function of the virtual clock, so that frame
+sampling has something to sample. `panzoom` here and `panzoom` in `feed/static/feed.js` are
+the same formula; the PIL renderer of the HTTP environment uses this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+MODES = ("screenshot", "frames", "screenshot_text")
+MOTIONS = ("none", "panzoom")
+#: Options every environment kind accepts (the registry adds them to each kind's own).
+OBSERVATION_OPTIONS = ("observation", "frames", "frame_span_s")
+#: Seconds over which a post's pan/zoom runs before it holds still.
+MOTION_SECONDS = 4.0
+MOTION_ZOOM = 0.3  # the image grows to 1.3x
+MOTION_PAN = 0.08  # and drifts by 8 % of the viewport
+# (dx, dy) drift directions, picked per post from its id
+DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+@dataclass(frozen=True)
+class ObservationMode:
+    """What of a post an environment captures.
+
+    Attributes:
+        mode: screenshot | frames | screenshot_text.
+        frames: Frames captured in ``frames`` mode (>= 2); 1 otherwise.
+        span_s: Seconds of video the frames cover (first frame at 0, last at `span_s`).
+    """
+
+    mode: Literal["screenshot", "frames", "screenshot_text"] = "screenshot"
+    frames: int = 1
+    span_s: float = 2.0
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> ObservationMode:
+        """The mode an environment spec's options ask for; ValueError on a bad value."""
+        mode = str(options.get("observation", "screenshot"))
+        if mode not in MODES:
+            raise ValueError(f"options.observation: unknown mode {mode!r}; expected one of "
+                             f"{', '.join(MODES)}")
+        frames = options.get("frames", 4 if mode == "frames" else 1)
+        span = options.get("frame_span_s", 2.0)
+        if isinstance(frames, bool) or not isinstance(frames, int):
+            raise ValueError(f"options.frames: expected an integer, got {frames!r}")
+        if isinstance(span, bool) or not isinstance(span, int | float) or span <= 0:
+            raise ValueError(f"options.frame_span_s: expected seconds > 0, got {span!r}")
+        if mode == "frames" and not 2 <= frames <= 16:
+            raise ValueError(f"options.frames: frames mode takes 2-16 frames, got {frames}")
+        if mode != "frames" and "frames" in options and frames != 1:
+            raise ValueError(f"options.frames: {frames} frames need observation: frames "
+                             f"(observation is {mode!r})")
+        return cls(mode=mode, frames=frames if mode == "frames" else 1, span_s=float(span))  # type: ignore[arg-type]
+
+    def times(self, duration_s: float | None = None) -> list[float]:
+        """Video times (s) of the frames: evenly from 0 to `span_s`, within the video."""
+        if self.frames <= 1:
+            return [0.0]
+        end = self.span_s if duration_s is None else min(self.span_s, float(duration_s))
+        return [round(end * i / (self.frames - 1), 6) for i in range(self.frames)]
+
+
+def validate_motion(options: Mapping[str, Any]) -> str:
+    """The `motion` option of a built-in feed kind (none | panzoom)."""
+    motion = str(options.get("motion", "none"))
+    if motion not in MOTIONS:
+        raise ValueError(f"options.motion: unknown motion {motion!r}; expected none or panzoom")
+    return motion
+
+
+def direction(item_id: str) -> tuple[int, int]:
+    """The drift direction of a post: the sum of its id's character codes picks one of four."""
+    return DIRECTIONS[sum(ord(c) for c in item_id) % len(DIRECTIONS)]
+
+
+def panzoom(t_s: float, item_id: str) -> tuple[float, float, float]:
+    """Scale and drift (fractions of the viewport width/height) of a post at video time t.
+
+    The image zooms linearly from 1 to 1 + MOTION_ZOOM and drifts by MOTION_PAN of the
+    viewport over the first MOTION_SECONDS, then holds; at t = 0 it is the still post.
+    """
+    p = min(max(float(t_s), 0.0), MOTION_SECONDS) / MOTION_SECONDS
+    dx, dy = direction(item_id)
+    return 1.0 + MOTION_ZOOM * p, dx * MOTION_PAN * p, dy * MOTION_PAN * p

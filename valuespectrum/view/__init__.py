@@ -1,0 +1,20 @@
+"""The run viewer: `vspec view RUN_DIR...` serves what each agent saw and decided.
+
+A local web app (starlette on 127.0.0.1) over run directories, which it only reads:
+
+    sources.py          one run directory: kind, status, live or finished, files it may serve
+    sweep_source.py     a sweep's steps and trials, queried lazily with DuckDB
+    spectrum_source.py  a Value-Spectrum run's Table 1, retrieved images and answers
+    replay.py           the exact prompt of a step, rebuilt by replaying its recorded replies
+    charts.py           inline SVG charts (no browser dependency)
+    html.py links.py    page layout; links for the server or for a static export
+    pages.py sweep_pages.py spectrum_pages.py   the pages
+    app.py export.py cli.py                     the server, the static export, the command
+
+Finished runs are read from their Parquet tables; a run in progress (or one whose journals
+are newer than its tables) from its journals, and its pages reload as the journals grow.
+"""
+
+from valuespectrum.view.sources import RunSource, ViewError, open_runs
+
+__all__ = ["RunSource", "ViewError", "open_runs"]

@@ -1,0 +1,159 @@
+"""The runs page and the comparison page (two trials or two cells, from one run or two)."""
+
+from __future__ import annotations
+
+from valuespectrum.view.html import badge, ci, definition_list, esc, num, p_value, page, pct
+from valuespectrum.view.links import Links
+from valuespectrum.view.sources import RunSource
+from valuespectrum.view.spectrum_source import SpectrumSource
+from valuespectrum.view.sweep_pages import (
+    cell_charts,
+    cell_stats_facts,
+    contrast_table,
+    headline_table,
+    spec_facts,
+    status_facts,
+)
+from valuespectrum.view.sweep_source import SweepSource
+from valuespectrum.view.trial_pages import compare_trials_body
+
+
+def _sweep_card(src: SweepSource, links: Links) -> str:
+    ov = src.overview()
+    summary = src.summary()
+    parts = [definition_list(status_facts(ov) + spec_facts(src))]
+    if summary:
+        parts.append(headline_table(summary, lambda r: links.cell(src.rid, r["cell"])))
+        if summary.get("contrasts"):
+            parts.append(contrast_table(src, links, summary["contrasts"][:6]))
+    else:
+        parts.append("<p>No statistics yet: they are written when the run ends.</p>")
+    return "".join(parts)
+
+
+def _spectrum_card(src: SpectrumSource, links: Links) -> str:
+    ov = src.overview()
+    scores = src.scores()
+    rows = []
+    for a in ov["arms"]:
+        means = [s["mean"] for s in scores.get(a["label"], {}).values() if s.get("mean") is not None]
+        rows.append(f"<li>{esc(a['label'])} ({esc(a['strategy'])}): "
+                    f"{ov['answers'].get(a['label'], 0)} answers, mean yes rate over values "
+                    f"{pct(sum(means) / len(means)) if means else '–'}</li>")
+    facts = [("status", badge(ov["status"], "running" if ov["status"] == "running" else "")),
+             ("retrieval", esc(f"top {src.spec.get('top_k')}, {ov['images_per_arm']} images "
+                               "per arm")),
+             ("cost", esc(f"${ov['cost_usd']:.4f}; {ov['invalid']} invalid or failed"))]
+    return definition_list(facts) + f"<ul>{''.join(rows)}</ul>"
+
+
+def runs_page(runs: dict[str, RunSource], links: Links) -> str:
+    """The runs page: one card per run with its status, design and headline statistics."""
+    cards = []
+    for rid, src in runs.items():
+        card = _sweep_card(src, links) if isinstance(src, SweepSource) else \
+            _spectrum_card(src, links)  # type: ignore[arg-type]
+        kind = "sweep" if isinstance(src, SweepSource) else "Value-Spectrum benchmark"
+        cards.append(f'<section class="run-card" data-run="{esc(rid)}"><h2><a href="'
+                     f'{esc(links.run(rid))}">{esc(src.name)}</a> <small>{esc(kind)} · '
+                     f'{esc(src.root)}</small></h2>{card}</section>')
+    form = ""
+    if not links.static:
+        cells = sorted(f"{rid}:cell:{c['cell']}" for rid, s in runs.items()
+                       if isinstance(s, SweepSource) for c in s.cell_rows())
+        options = "".join(f'<option value="{esc(c)}">' for c in cells)
+        form = ('<h2>Compare</h2><form class="compare-form" action="/compare"><input name="a" '
+                'list="refs" size="60" placeholder="RUN:cell:CELL or RUN:trial:TRIAL"> '
+                '<input name="b" list="refs" size="60" placeholder="RUN:cell:CELL or '
+                f'RUN:trial:TRIAL"> <button>side by side</button><datalist id="refs">{options}'
+                "</datalist></form>")
+    any_live = any(s.live() for s in runs.values())
+    signature = "".join(s.signature() for s in runs.values())
+    return page(links, "Runs", "".join(cards) + form, kind="runs",
+                live=links.signature("*") if any_live else None, signature=signature)
+
+
+def _trial_deltas(rows: list[dict], scrolls: int, window: int) -> list[float]:
+    """Per usable trial: last-window minus first-window yes-rate (as the summary computes)."""
+    from valuespectrum.metrics import trial_windows
+
+    decisions: dict[str, list] = {}
+    for r in rows:
+        d = decisions.setdefault(r["trial_id"], [None] * scrolls)
+        if 0 <= r["step"] < scrolls:
+            d[r["step"]] = r["decision"]
+    windows = [trial_windows(d, window) for d in decisions.values()]
+    return [w.delta for w in windows if w.usable]
+
+
+def _difference(srcs: list[SweepSource], cells: tuple[str, str],
+                series: list[list[dict]]) -> str:
+    """The difference in Δ of two cells with its interval: the run's planned contrast when
+    the pair is one (Holm-adjusted with the run's others), else an ad hoc contrast."""
+    from valuespectrum.metrics import contrast
+
+    if srcs[0] is srcs[1]:
+        for c in (srcs[0].summary() or {}).get("contrasts", []):
+            if (c["treatment"], c["control"]) in (cells, cells[::-1]):
+                sign = 1 if (c["treatment"], c["control"]) == cells else -1
+                return (f"<p>Planned contrast ({esc(c['kind'])}): difference in Δ, treatment − "
+                        f"control: {num(c['diff'])} {ci(c['ci'])}, p {p_value(c['p_value'])}, "
+                        f"Holm-adjusted {p_value(c.get('p_adjusted'))}"
+                        + (" (the left cell is the control)" if sign < 0 else "") + ".</p>")
+    specs = [s.spec for s in srcs]
+    window, scrolls = specs[0].get("window"), specs[0].get("scrolls")
+    if not window or (specs[1].get("window"), specs[1].get("scrolls")) != (window, scrolls):
+        return "<p>No difference in Δ: the two runs use different windows or trial lengths.</p>"
+    deltas = [_trial_deltas(rows, int(scrolls), int(window)) for rows in series]
+    res = contrast({"all": deltas[0]}, {"all": deltas[1]}, seed=int(specs[0].get("seed") or 0))
+    return (f"<p>Ad hoc contrast (not a planned one: no multiplicity adjustment): difference in "
+            f"Δ, left − right: {num(res.diff)} {ci(res.ci)} (bootstrap over trials, "
+            f"{res.n_treatment} vs {res.n_control} trials), permutation p "
+            f"{p_value(res.p_value)}; 0 under no difference.</p>")
+
+
+def parse_ref(ref: str) -> tuple[str, str, str]:
+    """``RID:trial:ID`` or ``RID:cell:ID`` -> (rid, kind, id); ValueError otherwise."""
+    parts = ref.split(":", 2)
+    if len(parts) != 3 or parts[1] not in ("trial", "cell") or not parts[2]:
+        raise ValueError(f"{ref!r}: expected RUN:trial:TRIAL_ID or RUN:cell:CELL")
+    return parts[0], parts[1], parts[2]
+
+
+def compare_page(runs: dict[str, RunSource], links: Links, a: str, b: str) -> str:
+    """Two trials step by step, or two cells' statistics and charts side by side.
+
+    Raises:
+        ValueError: a ref is malformed, names an unknown run or mixes a trial and a cell.
+    """
+    (ra, ka, ia), (rb, kb, ib) = parse_ref(a), parse_ref(b)
+    srcs = []
+    for rid in (ra, rb):
+        src = runs.get(rid)
+        if not isinstance(src, SweepSource):
+            raise ValueError(f"{rid!r} is not a sweep shown here")
+        srcs.append(src)
+    if ka != kb:
+        raise ValueError("compare two trials or two cells, not one of each")
+    crumbs = [(f"{ia} vs {ib}", None)]
+    if ka == "trial":
+        body = compare_trials_body((srcs[0], ia), (srcs[1], ib), links)
+        return page(links, "Two trials side by side", body, crumbs=crumbs, kind="compare")
+    stats = [s.cell_stats(c) for s, c in ((srcs[0], ia), (srcs[1], ib))]
+    facts = [dict(cell_stats_facts(st)) if st else {} for st in stats]
+    keys = list(dict.fromkeys(k for f in facts for k in f))
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{facts[0].get(k, '–')}</td>"
+                   f"<td>{facts[1].get(k, '–')}</td></tr>" for k in keys)
+    heads = "".join(f'<th><a href="{esc(links.cell(s.rid, c))}">{esc(s.name)} · {esc(c)}</a></th>'
+                    for s, c in ((srcs[0], ia), (srcs[1], ib)))
+    series = [srcs[0].cell_series(ia), srcs[1].cell_series(ib)]
+    diff = _difference(srcs, (ia, ib), series)
+    scrolls = int(srcs[0].spec.get("scrolls") or 0)
+    same = srcs[0].spec.get("scrolls") == srcs[1].spec.get("scrolls")
+    window = srcs[0].spec.get("window") if same and srcs[0].spec.get("window") == \
+        srcs[1].spec.get("window") else None
+    charts = cell_charts([(f"A: {ia}", series[0]), (f"B: {ib}", series[1])],
+                         max(scrolls, int(srcs[1].spec.get("scrolls") or 0)), window)
+    body = (f'<table class="side-by-side"><thead><tr><th></th>{heads}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>{diff}<h2>Scroll by scroll</h2>{charts}")
+    return page(links, "Two cells side by side", body, crumbs=crumbs, kind="compare")

@@ -1,0 +1,223 @@
+"""A sweep's run page and cell pages: statistics with their intervals, nulls and controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from valuespectrum.view.charts import COLORS, Series, matrix, rolling_width, step_chart
+from valuespectrum.view.html import (
+    badge,
+    ci,
+    definition_list,
+    esc,
+    num,
+    p_value,
+    page,
+    pct,
+    table,
+)
+from valuespectrum.view.links import Links
+from valuespectrum.view.sweep_source import SweepSource
+
+
+def spec_facts(src: SweepSource) -> list[tuple[str, str]]:
+    """The sweep's design, from its saved spec."""
+    s = src.spec
+    personas = ", ".join(f"{p.get('name')} ({', '.join(p.get('values', []))})"
+                         for p in s.get("personas", []) if isinstance(p, dict))
+    models = ", ".join(m.get("name") or m.get("spec", "?") for m in s.get("models", []))
+    platforms = ", ".join(f"{p.get('style')} on {p.get('environment')}"
+                          for p in s.get("platforms", []) if isinstance(p, dict))
+    plan = src.plan().context.get("prompts", {})
+    return [("personas", esc(personas)), ("models", esc(models)), ("platforms", esc(platforms)),
+            ("strategies", esc(", ".join(s.get("strategies", [])))),
+            ("design", esc(f"{s.get('trials')} trials per cell × {s.get('scrolls')} scrolls, "
+                           f"windows of {s.get('window')}, seed {s.get('seed')}")),
+            ("prompts", esc(f"{s.get('prompts') or 'packaged'} (version {plan.get('version', '?')})"))]
+
+
+def status_facts(ov: dict[str, Any]) -> list[tuple[str, str]]:
+    """Status, trial counts, steps, cost and writer of a sweep, from its overview."""
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(ov.get("statuses", {}).items())) or "none"
+    out = [("status", badge(ov["status"], "running" if ov["status"] == "running" else "")),
+           ("trials", esc(f"{ov.get('statuses', {}).get('done', 0)} done of "
+                          f"{ov.get('planned', 0)} planned (ended: {statuses})")),
+           ("steps", esc(f"{ov.get('steps') or 0} ({ov.get('invalid') or 0} invalid answers)")),
+           ("cost", esc(f"${ov.get('cost_usd') or 0:.4f}; tokens in/out "
+                        f"{ov.get('input_tokens') or 0}/{ov.get('output_tokens') or 0}; cached "
+                        f"{pct(ov.get('cached_share'))}"))]
+    if ov.get("writer"):
+        out.append(("writer", esc(ov["writer"])))
+    return out
+
+
+def _trend(tr: dict[str, Any]) -> str:
+    if tr.get("reason"):
+        return esc(tr["reason"])
+    return f"{num(tr['slope'], '+.2f')} {ci(tr['ci'], '+.2f')} p {p_value(tr['p_value'])}"
+
+
+def _i_avg(row: dict[str, Any]) -> str:
+    return (f"{num(row['i_avg']['value'], '+.1f')} {ci(row['i_avg']['ci'], '+.1f')} "
+            f"<span class=null>null {num(row.get('i_avg_null'), '+.1f')}</span>")
+
+
+def headline_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Groups when several personas are pooled, else cells (as the terminal summary shows)."""
+    one = len({c["persona"] for c in summary.get("cells", [])}) <= 1
+    return summary.get("cells", []) if one else summary.get("groups", [])
+
+
+def headline_table(summary: dict[str, Any], link: Any = None) -> str:
+    """Δ, trend and I_avg (with its null) per group or cell; `link(row)` names a cell page."""
+    rows = []
+    for r in headline_rows(summary):
+        name = f"{r['model']} · {r['platform']} · {r['strategy']}"
+        href = link(r) if link and "cell" in r else None
+        rows.append([f'<a href="{esc(href)}">{esc(name)}</a>' if href else esc(name),
+                     "control" if r.get("control") else "", str(r["trials"]),
+                     f"{num(r['delta']['value'])} {ci(r['delta']['ci'])}", _trend(r["trend"]),
+                     _i_avg(r), str(len(r["excluded"]))])
+    return table(["model · platform · strategy", "", "trials", "Δ yes-rate [95% CI]",
+                  "trend /100 scrolls", "I_avg % [CI] (null)", "excluded"], rows)
+
+
+def contrast_table(src: SweepSource, links: Links, contrasts: list[dict[str, Any]]) -> str:
+    """Contrasts with their interval, p and Holm-adjusted p, each linked side by side."""
+    rows = []
+    for c in contrasts:
+        cmp = None
+        if "*" not in c["treatment"]:
+            cmp = links.compare(f"{src.rid}:cell:{c['treatment']}", f"{src.rid}:cell:{c['control']}")
+        rows.append([esc(c["kind"]), esc(c["treatment"]), esc(c["control"]),
+                     f"{num(c['diff'])} {ci(c['ci'])}", p_value(c["p_value"]),
+                     p_value(c.get("p_adjusted")),
+                     f'<a href="{esc(cmp)}">side by side</a>' if cmp else ""])
+    return table(["kind", "treatment", "control", "diff in Δ [95% CI]", "p", "p adj. (Holm)", ""],
+                 rows)
+
+
+def run_page(src: SweepSource, links: Links) -> str:
+    """A sweep: status and design, drift per cell or group, contrasts, cells, failures."""
+    ov = src.overview()
+    summary = src.summary()
+    body = [definition_list(status_facts(ov) + spec_facts(src))]
+    if summary:
+        body += ["<h2>Drift per model, platform and strategy</h2>",
+                 headline_table(summary, lambda r: links.cell(src.rid, r["cell"])),
+                 "<h2>Contrasts with the controls</h2>",
+                 contrast_table(src, links, summary.get("contrasts", []))
+                 if summary.get("contrasts") else "<p>No contrast: the sweep has no control feed.</p>"]
+    else:
+        body.append("<p>The statistics are written when the run ends; live counts below.</p>")
+    cells = []
+    for c in src.cell_rows():
+        st = c["stats"] or {}
+        delta = f"{num(st['delta']['value'])} {ci(st['delta']['ci'])}" if st else "–"
+        share = st.get("value_share") or {}
+        cells.append([f'<a href="{esc(links.cell(src.rid, c["cell"]))}">{esc(c["cell"])}</a>',
+                      str(c["trials_seen"]), str(c["steps"]), pct(c["yes_rate"]),
+                      str(c["invalid"]), delta,
+                      f"{num(share.get('first'), '.2f')} → {num(share.get('last'), '.2f')}",
+                      str(len(st.get("excluded", []))) if st else "–",
+                      str(st.get("failed_trials", "–")) if st else "–"])
+    body += ["<h2>Cells</h2>", table(["cell (persona|model|platform|strategy)", "trials",
+                                      "steps", "yes", "invalid", "Δ [95% CI]",
+                                      "persona-value share first → last", "excluded",
+                                      "failed"], cells)]
+    failed = [r for r in src.trial_records().values() if r["status"] != "done"]
+    if failed:
+        body += ["<h2>Trials that did not finish</h2>", table(
+            ["trial", "status", "restarts", "error"],
+            [[f'<a href="{esc(links.trial(src.rid, r["trial_id"]))}">{esc(r["trial_id"])}</a>',
+              esc(r["status"]), str(r["restarts"]), esc(r.get("error"))] for r in failed])]
+    figures = src.figures()
+    if figures:
+        body.append("<h2>Report figures</h2>" + "".join(
+            f'<img class="figure" src="{esc(links.file(src.rid, f))}" alt="{esc(f)}">'
+            for f in figures))
+    return page(links, f"Sweep {src.name}", "".join(body), crumbs=[(src.name, None)],
+                live=links.signature(src.rid) if ov["live"] else None,
+                signature=src.signature(), kind="run")
+
+
+def cell_stats_facts(st: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every per-cell statistic of summary.json, each with its interval or null value."""
+    tr, vs = st["trend"], st["value_share"]
+    excluded = "; ".join(f"{e['trial_id']}: {e['reason']}" for e in st["excluded"]) or "none"
+    return [
+        ("Δ yes-rate (last − first window)", f"{num(st['delta']['value'])} {ci(st['delta']['ci'])}"
+                                             " <span class=null>0 under no effect</span>"),
+        ("yes-rate first → last", f"{num(st['yes_rate_first']['value'], '.3f')} → "
+                                  f"{num(st['yes_rate_last']['value'], '.3f')}"),
+        ("I_avg % (count)", _i_avg(st)),
+        ("I_avg % (cumulative)", f"{num(st['i_avg_cumulative']['value'], '+.1f')} "
+                                 f"{ci(st['i_avg_cumulative']['ci'], '+.1f')} <span class=null>"
+                                 f"null {num(st.get('i_avg_cumulative_null'), '+.1f')}</span>"),
+        ("pooled increase %", f"{num(st['increase_pooled']['value'], '+.1f')} "
+                              f"{ci(st['increase_pooled']['ci'], '+.1f')}"),
+        ("trend (log-odds /100 scrolls)", _trend(tr) + (
+            f" · odds ratio {num(tr.get('odds_ratio'), '.3f')}" if tr.get("odds_ratio") else "")),
+        ("persona-value share", f"{num(vs['first'], '.3f')} → {num(vs['last'], '.3f')}, "
+                                f"change {num(vs['value'])} {ci(vs['ci'])}"),
+        ("invalid answers", esc(f"{st['invalid_answers']} of {st['steps']} steps")),
+        ("excluded trials", esc(excluded)),
+        ("cost", esc(f"${st['cost_usd']:.4f}, cached {pct(st.get('cached_share'))}")),
+    ]
+
+
+def cell_charts(parts: list[tuple[str, list[dict[str, Any]]]], scrolls: int,
+                window: int | None) -> str:
+    """Yes-rate and persona-value share against scroll index for one or more cells."""
+    k = rolling_width(scrolls)
+    out = []
+    for key, title, label in (("decision", "Yes-rate against scroll index", "yes-rate"),
+                              ("value_match", "Persona-value share of the served posts",
+                               "persona-value share")):
+        series = [Series(name, matrix(rows, key, scrolls), COLORS[i % len(COLORS)])
+                  for i, (name, rows) in enumerate(parts)]
+        out.append(step_chart(series, title=title, y_label=label, window=window, rolling_by=k))
+    return '<div class="charts">' + "".join(out) + "</div>"
+
+
+def cell_page(src: SweepSource, links: Links, cell: str) -> str:
+    """A cell: its statistics, contrasts, the scroll-by-scroll charts, its trials."""
+    st = src.cell_stats(cell)
+    summary = src.summary() or {}
+    scrolls = int(src.spec.get("scrolls") or summary.get("scrolls") or 0)
+    window = src.spec.get("window") or summary.get("window")
+    persona, model, platform, strategy = (cell.split("|") + ["?"] * 4)[:4]
+    facts = [("persona", esc(persona)), ("model", esc(model)), ("platform", esc(platform)),
+             ("strategy", esc(strategy))]
+    if st:
+        facts.insert(0, ("role", badge("control" if st.get("control") else "treatment")))
+    body = [definition_list(facts)]
+    body.append("<h2>Statistics</h2>" + (definition_list(cell_stats_facts(st)) if st else
+                "<p>Written when the run ends (summary.json); the chart is live.</p>"))
+    mine = [c for c in summary.get("contrasts", []) if cell in (c["treatment"], c["control"])]
+    if mine:
+        body += ["<h2>Contrasts</h2>", contrast_table(src, links, mine)]
+    body.append("<h2>Scroll by scroll</h2>")
+    body.append(cell_charts([(cell, src.cell_series(cell))], scrolls, window))
+    rows = []
+    for t in src.cell_trials(cell):
+        rec = t["record"] or {}
+        wall = (rec.get("ended", 0) - rec.get("started", 0)) if rec else None
+        rows.append([f'<a href="{esc(links.trial(src.rid, t["trial_id"]))}">{esc(t["trial_id"])}</a>',
+                     esc(rec.get("status", "running")), str(t["steps"]), pct(t["yes_rate"]),
+                     str(t["invalid"]), pct(t["value_share"]), str(t["errors"]),
+                     str(rec.get("restarts", 0)), f"${t['cost_usd'] or 0:.4f}",
+                     f"{wall:.0f} s" if wall else "–"])
+    body += ["<h2>Trials</h2>", table(["trial", "status", "steps", "yes", "invalid",
+                                       "persona-value share", "errors", "restarts", "cost",
+                                       "wall"], rows)]
+    others = [(o, links.compare(f"{src.rid}:cell:{cell}", f"{src.rid}:cell:{o}"))
+              for o in src.cells_like(cell)]
+    others = [(o, h) for o, h in others if h]
+    if others:
+        body.append("<h2>Compare side by side with</h2><ul>" + "".join(
+            f'<li><a href="{esc(h)}">{esc(o)}</a></li>' for o, h in others) + "</ul>")
+    return page(links, f"Cell {cell}", "".join(body),
+                crumbs=[(src.name, links.run(src.rid)), (cell, None)],
+                live=links.signature(src.rid) if src.live() else None,
+                signature=src.signature(), kind="cell")
