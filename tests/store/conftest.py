@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -56,70 +55,22 @@ def hash_embedder() -> HashTextEmbedder:
 # --------------------------------------------------------------------------- Milvus server
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory):
-    """A real standalone Milvus server (PyPI `milvus`), started once per session.
+    """A real standalone Milvus server (PyPI `milvus`, a dev dependency), one per session."""
+    from valuespectrum.store.milvus_server import (
+        MilvusServerError,
+        local_milvus_server,
+        milvus_server_binary,
+    )
 
-    It listens on all interfaces (no bind option), so it only runs on test machines; it is
-    stopped through its wrapper (SIGINT), since a bare SIGTERM to the binary panics.
-    """
-    import shutil
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    exe = Path(sys.executable).with_name("milvus-server")
-    if not exe.exists() and shutil.which("milvus-server") is None:
-        pytest.skip("the `milvus` package (a standalone Milvus server) is not installed")
-    data = tmp_path_factory.mktemp("milvus-server")
-    port = _free_port()
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen([str(exe if exe.exists() else "milvus-server"), "--data", str(data),
-                             "--proxy-port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180  # the first start unpacks ~250 MB
+    if milvus_server_binary() is None:
+        pytest.skip("no milvus-server launcher: the `milvus` dev dependency is not installed")
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"milvus-server exited with {proc.returncode}: "
-                            f"{(data / 'server.log').read_text()[-2000:]}")
-            if _answers(uri):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail("milvus-server did not answer in 180 s")
-            time.sleep(0.5)
-        yield uri
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-
-
-def _answers(uri: str) -> bool:
-    from pymilvus import MilvusClient
-
-    try:
-        client = MilvusClient(uri=uri, timeout=2)
-        client.list_collections()
-        client.close()
-        return True
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
+        with local_milvus_server(tmp_path_factory.mktemp("milvus-server")) as uri:
+            yield uri
+    except MilvusServerError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(params=["lite", "server"])

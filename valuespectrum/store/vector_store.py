@@ -48,6 +48,10 @@ from valuespectrum.store.records import (  # noqa: F401 - re-exported: the store
 
 EXACT_NPROBE = 1 << 16  # faiss clamps nprobe to nlist: every cell is scanned
 QUERY_PAGE = 16_384  # a Milvus server's largest query limit
+#: Consistency of reads other than the ingest's "already stored?" check. Strong (the
+#: collection's level) makes a server wait for its next time tick, ~200 ms a search
+#: (measured); Session still sees every row this client wrote.
+READ_CONSISTENCY = "Session"
 #: Index types a store can be built with, and their build parameters (IVF_FLAT: nlist).
 INDEX_PARAMS = {"IVF_FLAT": {}, "FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}}
 
@@ -301,7 +305,8 @@ class ScreenshotStore:
     def count(self, filter: str = "") -> int:
         """Number of screenshots (optionally matching a filter expression)."""
         self.flush()
-        rows = self._client.query(self.collection, filter=filter, output_fields=["count(*)"])
+        rows = self._client.query(self.collection, filter=filter, output_fields=["count(*)"],
+                                  consistency_level=READ_CONSISTENCY)
         return int(rows[0]["count(*)"])
 
     def _search_params(self, k: int, exact: bool) -> dict[str, Any]:
@@ -319,7 +324,7 @@ class ScreenshotStore:
         for i in range(0, len(vectors), chunk):
             out.extend(self._client.search(
                 self.collection, data=vectors[i : i + chunk], limit=limit, filter=expr,
-                output_fields=list(fields),
+                output_fields=list(fields), consistency_level=READ_CONSISTENCY,
                 search_params={"metric_type": "L2", "params": params},
             ))
         return out
@@ -391,7 +396,7 @@ class ScreenshotStore:
         expr = filter or "id >= 0"
         if total <= QUERY_PAGE:
             rows = self._client.query(self.collection, filter=expr, output_fields=out_fields,
-                                      limit=total)
+                                      limit=total, consistency_level=READ_CONSISTENCY)
         else:  # a Milvus server caps one query at 16,384 rows: iterate in batches
             it = self._client.query_iterator(self.collection, batch_size=QUERY_PAGE // 4,
                                              filter=expr, output_fields=out_fields)
