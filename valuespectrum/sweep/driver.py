@@ -183,6 +183,7 @@ class SweepRunner:
         import ray
 
         from valuespectrum.agents.actor import viewer_actor_class
+        from valuespectrum.placement import viewer_actor_options
 
         ViewerActor = viewer_actor_class()
         per_actor = self.spec.agents_per_actor
@@ -191,7 +192,9 @@ class SweepRunner:
         options = ActorOptions(feed_url=feed_url, cache_dir=self.cache_dir,
                                budget_usd=self.spec.budget_usd, budget_name=self.scope,
                                max_restarts=self.spec.max_restarts, api_keys=self._keys)
-        actors = [ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
+        placement = viewer_actor_options({p.environment for p in self.spec.platforms},
+                                         per_actor, ray.cluster_resources())
+        actors = [ViewerActor.options(max_concurrency=per_actor + 2, **placement).remote(options)
                   for _ in range(n_actors)]
         await self._carry_over_spending()
         queue = deque(todo)
