@@ -4,9 +4,10 @@
 
 - **Viewer actors** ask for `VIEWER_CPUS` CPU each and, when their agents drive a browser
   (an environment kind whose `host` is "browser" or "appium"), memory for the browser and
-  its agents (`viewer_memory_bytes`). They are scheduled with Ray's ``SPREAD`` strategy:
-  Ray's default packs actors onto the driver's node until it is half full, so on a
-  two-node cluster a small sweep ran wholly on one node.
+  its agents (`viewer_memory_bytes`). They are scheduled with Ray's ``SPREAD`` strategy.
+  Ray's default policy packs actors onto one node until it is half busy: on the two-node
+  test cluster (1 CPU per node, two 0.5-CPU actors) that already spreads, measured with
+  and without SPREAD; but a few actors on 16-CPU nodes would all land on the first node.
 - On a cluster that declares the custom resource `VIEWER_NODE_RESOURCE` (the CPU nodes of
   `ray_cluster.yaml`), viewer actors require a sliver of it, which keeps browsers off the
   nodes that do not declare it: the GPU nodes, left to the vLLM servers. A local Ray
