@@ -222,7 +222,7 @@ class SweepRunner:
         """Group commit: staged steps reach the disk every `COMMIT_INTERVAL_S`, in one sync.
 
         A per-step fsync (~4 ms of wall time here) blocked the event loop and capped a run
-        at a few hundred steps per second; see docs/benchmarks.md (agents at scale).
+        at a few hundred steps per second; see docs/scale.md.
         """
         while True:
             await asyncio.sleep(COMMIT_INTERVAL_S)
