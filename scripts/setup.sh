@@ -40,10 +40,12 @@ if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
   "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
 fi
 stamp="$VENV/.vspec-installed"
-want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+# VSPEC_EXTRAS: the package extras (GPU nodes of ray_cluster.yaml add vllm)
+extras=${VSPEC_EXTRAS:-clip,android,dev}
+want=$( (cat pyproject.toml; echo "$extras") | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$VENV/bin/python" -c "import valuespectrum" 2>/dev/null; then
-  say "installing valuespectrum with extras clip, android, dev"
-  "$VENV/bin/pip" install -q -e '.[clip,android,dev]'
+  say "installing valuespectrum with extras $extras"
+  "$VENV/bin/pip" install -q -e ".[$extras]"
   echo "$want" > "$stamp"
 fi
 

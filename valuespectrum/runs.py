@@ -46,7 +46,7 @@ import yaml
 __all__ = [
     "Journal", "Plan", "PlanChanged", "RunDirectory", "RunError", "RunLockedError",
     "RunWriteError", "WriterLock", "arrow_schema", "fingerprint", "package_versions", "read_jsonl",
-    "read_table", "spec_changes", "unreadable_tables", "write_json", "write_table",
+    "read_table", "spec_changes", "sync_files", "unreadable_tables", "write_json", "write_table",
 ]
 
 VERSIONED_PACKAGES = (
@@ -157,14 +157,52 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def _syncfs() -> Any:
+    """libc's syncfs(fd) (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+def sync_files(paths: Iterable[str | Path]) -> None:
+    """Make written files durable: one `syncfs` of their file system on Linux (about
+    0.3 ms here, where an fsync per file costs about 4 ms of wall time each), else an fsync
+    per file."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        return
+    syncfs = _syncfs()
+    if syncfs is not None:
+        fd = os.open(paths[0].parent, os.O_RDONLY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for p in paths:
+        with p.open("rb") as f:
+            os.fsync(f.fileno())
+
+
 class Journal:
     """An append-only JSON-lines file; every `append` is on disk when it returns."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def append(self, *rows: Mapping[str, Any]) -> None:
-        """Append rows with one write and one fsync."""
+    def append(self, *rows: Mapping[str, Any], sync: bool = True) -> None:
+        """Append rows with one write and one fsync.
+
+        Args:
+            sync: fsync before returning. ``False`` leaves the rows in the OS page cache
+                (safe from a crash of this process, not from a power loss) for a caller that
+                makes many journals durable at once with `sync_files`.
+        """
         if not rows:
             return
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -173,7 +211,8 @@ class Journal:
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
+                if sync:
+                    os.fsync(f.fileno())
         except OSError as e:  # a partly written line is cut by `repair` on the next run
             raise write_error(self.path, e) from None
 

@@ -50,3 +50,40 @@ class ColorImageEmbedder(HashTextEmbedder):
 @pytest.fixture
 def hash_embedder() -> HashTextEmbedder:
     return HashTextEmbedder()
+
+
+# --------------------------------------------------------------------------- Milvus server
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A real standalone Milvus server (PyPI `milvus`, a dev dependency), one per session."""
+    from valuespectrum.store.milvus_server import (
+        MilvusServerError,
+        local_milvus_server,
+        milvus_server_binary,
+    )
+
+    if milvus_server_binary() is None:
+        pytest.skip("no milvus-server launcher: the `milvus` dev dependency is not installed")
+    try:
+        with local_milvus_server(tmp_path_factory.mktemp("milvus-server")) as uri:
+            yield uri
+    except MilvusServerError as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture(params=["lite", "server"])
+def store_location(request, tmp_path):
+    """Where a store test's store lives: a milvus-lite file, or the session's Milvus server
+    (emptied first); the same tests run against both."""
+    if request.param == "lite":
+        return str(tmp_path / "s.db")
+    uri = request.getfixturevalue("milvus_server")
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri)
+    for name in client.list_collections():
+        client.drop_collection(name)
+    client.close()
+    return uri

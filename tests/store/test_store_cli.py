@@ -20,7 +20,8 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-def test_store_ingest_folder_then_stats(tmp_path, runner, monkeypatch):
+def test_store_ingest_folder_then_stats(tmp_path, runner, monkeypatch, store_location):
+    """The same commands on a milvus-lite file and on a Milvus server (``--store URI``)."""
     folder = tmp_path / "shots"
     folder.mkdir()
     for c in ("red", "blue"):
@@ -28,7 +29,7 @@ def test_store_ingest_folder_then_stats(tmp_path, runner, monkeypatch):
     (tmp_path / "m.csv").write_text(
         "path,platform,posted,caption\nred.png,tiktok,2024-08-01,a red square\n"
         "blue.png,youtube,2024-09-30,a blue square\n")
-    db = tmp_path / "s.db"
+    db = store_location
     args = ["store", "ingest", "--folder", str(folder), "--csv", str(tmp_path / "m.csv"),
             "--store", str(db), "--embedder", "minilm"]
     first = runner.invoke(app, args)
@@ -39,6 +40,14 @@ def test_store_ingest_folder_then_stats(tmp_path, runner, monkeypatch):
     stats = runner.invoke(app, ["store", "stats", "--store", str(db)])
     assert stats.exit_code == 0
     assert "2024-08-01 .. 2024-09-30" in flat(stats.output) and "tiktok" in stats.output
+    # what `vspec spectrum run` opens (in a StoreActor) reads the same store
+    from valuespectrum.store.actor import StoreOwner
+
+    owner = StoreOwner(db, "minilm")
+    try:
+        assert owner.stats().count == 2
+    finally:
+        owner.close()
     # every unit vector is within L2 2.0 of every keyword: both screenshots, for each value
     ab = runner.invoke(app, ["store", "abundance", "--store", str(db), "--radius", "2.0"])
     assert ab.exit_code == 0, ab.output
@@ -66,6 +75,18 @@ def test_a_store_held_by_another_owner_is_a_message_naming_it(tmp_path, runner):
     said = flat(out.output)
     assert f"vector store {db} is being written by pid {os.getpid()}" in said
     assert "one process per .db" in said and "Traceback" not in out.output
+
+
+def test_a_store_server_that_does_not_answer_is_a_message(runner):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = runner.invoke(app, ["store", "stats", "--store", f"http://127.0.0.1:{port}"])
+    assert out.exit_code == 2, out.output
+    assert f"cannot reach the Milvus server at http://127.0.0.1:{port}" in flat(out.output)
+    assert "Traceback" not in out.output
 
 
 def test_spectrum_run_bad_spec_is_a_message(tmp_path, runner):

@@ -1,4 +1,5 @@
-"""ScreenshotStore on a temp .db: search, filters, exact range counts, idempotence, lock."""
+"""ScreenshotStore on a milvus-lite .db and on a Milvus server (the same tests, the same code
+path): search, filters, exact range counts, idempotence; the .db owner lock."""
 
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ def records(n: int) -> list[ScreenshotRecord]:
 
 
 @pytest.fixture
-def filled(tmp_path):
+def filled(store_location):
     data = unit_rows(N, DIM, seed=1)
-    store = ScreenshotStore(tmp_path / "s.db", "test-emb", DIM, nlist=16, nprobe=4)
+    store = ScreenshotStore(store_location, "test-emb", DIM, nlist=16, nprobe=4)
     assert store.add(records(N), data) == N
     yield store, data
     store.close()
@@ -99,13 +100,33 @@ def test_stats_counts_per_platform_and_date_range(filled):
     assert (s.first_posted, s.last_posted) == ("2024-08-01", "2024-10-28")
 
 
-def test_reopen_reads_dim_and_rejects_other_width(tmp_path):
-    with ScreenshotStore(tmp_path / "s.db", "e", 8) as st:
+def test_reopen_reads_dim_and_rejects_other_width(store_location):
+    with ScreenshotStore(store_location, "e", 8) as st:
         st.add(records(3), unit_rows(3, 8, 0))
-    with ScreenshotStore(tmp_path / "s.db", "e", None) as st:
+    with ScreenshotStore(store_location, "e", None) as st:
         assert st.dim == 8 and st.count() == 3
     with pytest.raises(StoreError, match="8-d"):
-        ScreenshotStore(tmp_path / "s.db", "e", 16)
+        ScreenshotStore(store_location, "e", 16)
+
+
+def test_records_page_past_a_servers_query_cap(store_location, monkeypatch):
+    import valuespectrum.store.vector_store as vs
+
+    monkeypatch.setattr(vs, "QUERY_PAGE", 64)  # iterate in batches of 16 rows
+    with ScreenshotStore(store_location, "e", 8) as st:
+        st.add(records(150), unit_rows(150, 8, 0))
+        rows = st.records(fields=("path",))
+    assert sorted(r["path"] for r in rows) == sorted(f"shots/{i}.jpg" for i in range(150))
+
+
+def test_a_server_that_does_not_answer_is_a_store_error():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError, match=f"cannot reach the Milvus server at http://127.0.0.1:{port}"):
+        ScreenshotStore(f"http://127.0.0.1:{port}", "e", 8)
 
 
 def test_second_process_gets_a_message_naming_the_holder(tmp_path):

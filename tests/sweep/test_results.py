@@ -71,3 +71,26 @@ def test_planned_trials_without_records_are_unfinished_and_others_left_out(resul
     steps_p, trials_p = results.consolidate(["a", "b"])
     assert [(r["trial_id"], r["trial_status"]) for r in read_table(steps_p)] == [("a", "unfinished")]
     assert read_table(trials_p) == []
+
+
+def test_group_commit_staged_steps_reach_disk_before_their_trial_record(results, tmp_path):
+    results.start_trial("a")
+    results.stage_step(rec("a", 0))
+    staged = results.stage_step(rec("a", 1), jpeg=b"\xff\xd8staged")
+    assert staged.screenshot_path == "screens/a/0001.jpg"
+    # staged, not yet committed: a crash now loses them, and nothing says the trial is done
+    assert results.staged() == 2 and results.step_rows() == []
+    assert not (tmp_path / "screens/a/0001.jpg").exists()
+    results.finish_trial(trial("a"))  # commits the steps first, then records the trial
+    assert results.staged() == 0
+    assert [r["step"] for r in results.step_rows()] == [0, 1]
+    assert (tmp_path / "screens/a/0001.jpg").read_bytes() == b"\xff\xd8staged"
+    assert results.completed() == {"a"}
+
+
+def test_a_restarted_trial_drops_its_staged_steps(results):
+    results.stage_step(rec("a", 0))
+    results.start_trial("a")  # the trial starts over: its staged steps are forgotten
+    results.stage_step(rec("a", 0, 0))
+    assert results.commit() == 1
+    assert [r["decision"] for r in results.step_rows()] == [0]

@@ -68,8 +68,9 @@ def collect_command(
         "--option", help="environment option KEY=VALUE (repeatable), e.g. account=alice")] = [],  # noqa: B006
     output: Annotated[Path | None, typer.Option(
         "--output", help="run directory (default runs/collect-PLATFORM-ENVIRONMENT)")] = None,
-    store: Annotated[Path | None, typer.Option(
-        "--store", help="store path (default $VSPEC_HOME/store/screenshots.db)")] = None,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="a milvus-lite file (default $VSPEC_HOME/store/screenshots.db) or a "
+                        "Milvus server URI such as http://127.0.0.1:19530")] = None,
     embedder: Annotated[str, typer.Option("--embedder",
                                           help="minilm | clip:ARCH[/PRETRAINED]")] = "minilm",
     corpus: Annotated[Path | None, typer.Option(
@@ -96,7 +97,7 @@ def collect_command(
     from valuespectrum.environments.spec import EnvironmentSpec
     from valuespectrum.feed.corpus import CorpusError
     from valuespectrum.runs import RunError
-    from valuespectrum.store.cli import default_db
+    from valuespectrum.store.cli import store_location
     from valuespectrum.store.records import StoreError, StoreLockedError
 
     opts = _parse_options(options)
@@ -105,7 +106,7 @@ def collect_command(
                         style=platform, options=opts)
         spec = CollectSpec(n=n, environment=environment, platform=platform, options=opts,
                            seed=seed, skip_prob=skip_prob, max_dwell_s=max_dwell,
-                           store=str((store or default_db()).resolve()), embedder=embedder,
+                           store=_resolved(store_location(store)), embedder=embedder,
                            corpus=str(corpus.resolve()) if corpus else None, feed_url=feed_url)
     except ValidationError as e:
         fail(format_validation_error(e, "vspec collect"))
@@ -127,3 +128,8 @@ def collect_command(
     console.print(f"{run_dir}: {report}; store {spec.store}", highlight=False, soft_wrap=True)
     if report.exhausted:
         raise typer.Exit(1)
+
+
+def _resolved(location: str | Path) -> str:
+    """A store file as an absolute path; a server URI as given."""
+    return str(location.resolve()) if isinstance(location, Path) else location

@@ -81,8 +81,10 @@ def _scripted(spec: ModelSpec) -> Backend:
     latency = float(params.pop("latency_s", 0.0))
     if params:
         raise ConfigError(f"{spec.spec}: unknown params {sorted(params)} (expected replies, latency_s)")
+    # a run's double keeps no request history: each request holds a screenshot, and
+    # thousands of agents would keep gigabytes of them
     return ScriptedBackend(replies, latency_s=latency, name=spec.spec,
-                           supports_json_schema=bool(spec.json_schema))
+                           supports_json_schema=bool(spec.json_schema), keep_requests=0)
 
 
 def _check_embed(target: str) -> None:

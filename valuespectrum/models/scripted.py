@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from valuespectrum.types import Completion, GenerateConfig, Message, Usage
@@ -28,14 +29,17 @@ class ScriptedBackend:
         latency_s: Fixed delay before each reply (e.g. 0.5 s for parallel-efficiency tests).
         name: Backend name reported in completions.
         supports_json_schema: What the double claims, so strategies pick JSON or turns.
+        keep_requests: How many of the latest requests to keep (None: all). A run keeps
+            few: every request holds its screenshot.
 
     Attributes:
         calls: Number of `generate` calls so far.
-        requests: The (messages, config) of every call, in order.
+        requests: The (messages, config) of every call (the latest `keep_requests`), in order.
     """
 
     def __init__(self, replies: Sequence[Reply] | ReplyFn | str = "Yes.", *, latency_s: float = 0.0,
-                 name: str = "scripted", supports_json_schema: bool = False) -> None:
+                 name: str = "scripted", supports_json_schema: bool = False,
+                 keep_requests: int | None = None) -> None:
         if isinstance(replies, str | BaseException):
             replies = [replies]
         if not callable(replies) and len(replies) == 0:
@@ -45,7 +49,8 @@ class ScriptedBackend:
         self.name = name
         self.supports_json_schema = supports_json_schema
         self.calls = 0
-        self.requests: list[tuple[tuple[Message, ...], GenerateConfig]] = []
+        self.requests: deque[tuple[tuple[Message, ...], GenerateConfig]] = deque(
+            maxlen=keep_requests)
         self.closed = False
 
     async def generate(self, messages: Sequence[Message], config: GenerateConfig) -> Completion:

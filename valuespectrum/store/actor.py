@@ -29,14 +29,15 @@ class StoreOwner:
     Plain class so it works in-process too; `StoreActor.spawn` hosts it in a Ray actor.
 
     Args:
-        db: The `.db` path.
+        db: The `.db` path or a Milvus server URI (``http://host:19530``).
         embedder_name: Embedder spec (`minilm`, `clip:ARCH[/PRETRAINED]`).
         values_path: Optional user values file (default: the packaged catalog).
     """
 
     def __init__(self, db: str | Path, embedder_name: str,
                  values_path: str | Path | None = None) -> None:
-        self.db = Path(db)
+        # a URI stays a string: Path() would fold its "//"
+        self.db = str(db) if "://" in str(db) else Path(db)
         self.embedder_name = embedder_name
         self.values_path = values_path
         self._embedder = None

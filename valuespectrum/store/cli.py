@@ -9,7 +9,8 @@ import typer
 
 from valuespectrum.console import console, err_console, fail
 
-store_app = typer.Typer(help="The screenshot vector store (Milvus-lite).", no_args_is_help=True)
+store_app = typer.Typer(help="The screenshot vector store (milvus-lite file or Milvus server).",
+                        no_args_is_help=True)
 
 
 def default_db() -> Path:
@@ -19,8 +20,26 @@ def default_db() -> Path:
     return vspec_home() / "store" / "screenshots.db"
 
 
-StoreOpt = Annotated[Path | None, typer.Option(
-    "--store", help="store path (default $VSPEC_HOME/store/screenshots.db)")]
+def store_location(given: str | None) -> str | Path:
+    """The `--store` value: a server URI as given (``http://host:19530``), a file as a Path."""
+    from valuespectrum.store.vector_store import is_server_uri
+
+    if given is None:
+        return default_db()
+    return given if is_server_uri(given) else Path(given)
+
+
+def existing_store(given: str | None) -> str | Path:
+    """`store_location`, failing when a milvus-lite file is missing (a server is asked)."""
+    db = store_location(given)
+    if isinstance(db, Path) and not db.exists():
+        fail(f"{db}: no store here (run `vspec store ingest` first)")
+    return db
+
+
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", help="a milvus-lite file (default $VSPEC_HOME/store/screenshots.db) or a "
+                    "Milvus server URI such as http://127.0.0.1:19530")]
 EmbOpt = Annotated[str, typer.Option("--embedder", help="minilm | clip:ARCH[/PRETRAINED]")]
 
 
@@ -51,7 +70,7 @@ def ingest(
         fail("give exactly one of --corpus DIR, --folder DIR --csv FILE, --run RUN_DIR")
     if folder is not None and csv_file is None:
         fail("--folder needs --csv FILE describing the screenshots")
-    db = db or default_db()
+    db = store_location(db)
     try:
         emb = make_embedder(embedder)
         with ScreenshotStore(db, embedder, emb.dim) as store:
@@ -79,9 +98,7 @@ def stats(db: StoreOpt = None, embedder: EmbOpt = "minilm") -> None:
 
     from valuespectrum.store.vector_store import ScreenshotStore, StoreError, StoreLockedError
 
-    db = db or default_db()
-    if not db.exists():
-        fail(f"{db}: no store here (run `vspec store ingest` first)")
+    db = existing_store(db)
     try:
         with ScreenshotStore(db, embedder, None) as store:
             s = store.stats()
@@ -115,9 +132,7 @@ def abundance_cmd(
     from valuespectrum.store.vector_store import ScreenshotStore, StoreError, StoreLockedError
     from valuespectrum.values import load_values
 
-    db = db or default_db()
-    if not db.exists():
-        fail(f"{db}: no store here (run `vspec store ingest` first)")
+    db = existing_store(db)
     try:
         catalog = load_values(values)
         emb = make_embedder(embedder)

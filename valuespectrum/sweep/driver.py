@@ -28,6 +28,9 @@ from valuespectrum.types import StepRecord
 
 log = logging.getLogger(__name__)
 
+#: How often staged steps are committed; a crash loses at most this much of the run's steps.
+COMMIT_INTERVAL_S = 0.2
+
 
 @dataclass
 class RunOutcome:
@@ -191,7 +194,7 @@ class SweepRunner:
                         event = await ref
                         if isinstance(event, StepEvent):
                             rec = self._enrich(event.record, trial)
-                            rec = self.results.append_step(rec, event.jpeg)
+                            rec = self.results.stage_step(rec, event.jpeg)
                             steps += 1
                             self._notify("step", trial, rec)
                             if self._interrupt.requested and steps < trial.scrolls:
@@ -226,7 +229,8 @@ class SweepRunner:
                 status, error = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
             rec = self._trial_record(trial, status, steps, restarts + attempts, error, started,
                                      node)
-            self.results.finish_trial(rec)
+            # its staged steps are committed first (in a thread: the loop keeps receiving)
+            await asyncio.to_thread(self.results.finish_trial, rec)
             if self._platform is not None:  # the feed forgets the finished viewer session
                 self._platform.close_session(trial.trial_id)
             self._notify("trial_finished", trial, rec)
@@ -237,6 +241,7 @@ class SweepRunner:
         import ray
 
         from valuespectrum.agents.actor import viewer_actor_class
+        from valuespectrum.placement import viewer_actor_options
 
         ViewerActor = viewer_actor_class()
         per_actor = self.spec.agents_per_actor
@@ -245,7 +250,10 @@ class SweepRunner:
         options = ActorOptions(feed_url=feed_url, cache_dir=self.cache_dir,
                                budget_usd=self.spec.budget_usd, budget_name=self.scope,
                                max_restarts=self.spec.max_restarts, api_keys=self._keys)
-        self._spawn = lambda: ViewerActor.options(max_concurrency=per_actor + 2).remote(options)
+        placement = viewer_actor_options({p.environment for p in self.spec.platforms},
+                                         per_actor, ray.cluster_resources())
+        self._spawn = lambda: ViewerActor.options(max_concurrency=per_actor + 2,
+                                                  **placement).remote(options)
         self.actors = [self._spawn() for _ in range(n_actors)]
         await self._carry_over_spending()
         queue = deque(todo)
@@ -257,9 +265,11 @@ class SweepRunner:
                 status = await self._run_one(self.actors[i % n_actors], trial)
                 statuses[status] = statuses.get(status, 0) + 1
 
+        committer = asyncio.create_task(self._commit_steps())
         try:
             await asyncio.gather(*(worker(i) for i in range(concurrency)))
         finally:
+            committer.cancel()
             if not self._interrupt.hard:  # a second Ctrl-C: no goodbyes, just stop
                 await asyncio.gather(*(a.shutdown.remote() for a in self.actors),
                                      return_exceptions=True)
@@ -268,6 +278,17 @@ class SweepRunner:
             self.actors = []
             release_run(self.scope)
         return statuses
+
+    async def _commit_steps(self) -> None:
+        """Group commit: staged steps reach the disk every `COMMIT_INTERVAL_S`, in one sync.
+
+        A per-step fsync (~4 ms of wall time here) blocked the event loop and capped a run
+        at a few hundred steps per second; see docs/scale.md.
+        """
+        while True:
+            await asyncio.sleep(COMMIT_INTERVAL_S)
+            if self.results.staged():
+                await asyncio.to_thread(self.results.commit)
 
     async def _carry_over_spending(self) -> None:
         """Set the run's budget ledger to what its records say was spent (idempotent).

@@ -7,14 +7,20 @@ Files (inside the shared `RunDirectory` layout)::
     screens/<trial>/<step>.jpg    the screenshot each decision was made on
     steps.parquet, trials.parquet rebuilt from the journals by `consolidate`
 
-A crash loses at most the step in flight; a rerun skips trials recorded as done (with their
-full journal on disk) and redoes the others from scratch (their journals are reset first),
-so the final tables equal those of an uninterrupted run.
+Steps are written by group commit: the driver *stages* each step as it arrives, and a
+`commit` (every fraction of a second, and whenever a trial ends) appends every staged row
+and screenshot, makes them durable with one sync for all journals, and only then appends
+the records of the trials that ended. A crash loses at most the steps staged since the last
+commit (steps in flight), never a committed one, and a trial is recorded as done only after
+all its steps are on disk. A rerun skips trials recorded as done (with their full journal
+on disk) and redoes the others from scratch (their journals are reset first), so the final
+tables equal those of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,7 @@ import pyarrow as pa
 from valuespectrum.runs import (
     RunDirectory,
     arrow_schema,
+    sync_files,
     unreadable_tables,
     write_error,
     write_table,
@@ -68,6 +75,9 @@ class SweepResults:
         self.run = run
         self.root = run.root
         self.screens_dir = run.root / "screens"
+        self._staged: dict[str, list[tuple[StepRecord, bytes | None]]] = {}
+        self._stage_lock = threading.Lock()  # held for microseconds: staging never waits on I/O
+        self._io_lock = threading.Lock()  # one commit (or journal reset) at a time
 
     # ------------------------------------------------------------------ trials
     def trial_records(self) -> dict[str, TrialRecord]:
@@ -95,36 +105,77 @@ class SweepResults:
         return unreadable_tables(self.root, TABLES)
 
     def start_trial(self, trial_id: str) -> None:
-        """Forget any earlier partial attempt of this trial."""
-        self.run.journal(trial_id).reset()
-        shutil.rmtree(self.screens_dir / trial_id, ignore_errors=True)
+        """Forget any earlier partial attempt of this trial (staged or on disk)."""
+        with self._io_lock:  # not while a commit is writing this trial's rows
+            with self._stage_lock:
+                self._staged.pop(trial_id, None)
+            self.run.journal(trial_id).reset()
+            shutil.rmtree(self.screens_dir / trial_id, ignore_errors=True)
+
+    def stage_step(self, record: StepRecord, jpeg: bytes | None = None) -> StepRecord:
+        """Queue a step for the next `commit`; returns it with its screenshot path set."""
+        if jpeg is not None:
+            rel = Path("screens") / record.trial_id / f"{record.step:04d}.jpg"
+            record = record.model_copy(update={"screenshot_path": str(rel)})
+        with self._stage_lock:
+            self._staged.setdefault(record.trial_id, []).append((record, jpeg))
+        return record
+
+    def staged(self) -> int:
+        """Steps staged and not yet committed."""
+        with self._stage_lock:
+            return sum(len(v) for v in self._staged.values())
+
+    def commit(self, *finished: TrialRecord) -> int:
+        """Write the staged steps and screenshots, make them durable, then record `finished`.
+
+        One sync covers every journal written (see `sync_files`); the trial records are
+        appended (and fsync'd) after it, so a trial is never recorded before its steps.
+        Safe to call from a worker thread. Returns the number of steps written.
+        """
+        with self._io_lock:
+            with self._stage_lock:
+                staged, self._staged = self._staged, {}
+            written = []
+            path = self.root
+            try:
+                for tid, items in staged.items():
+                    for record, jpeg in items:
+                        if jpeg is not None:
+                            path = self.root / str(record.screenshot_path)
+                            path.parent.mkdir(parents=True, exist_ok=True)
+                            path.write_bytes(jpeg)
+                    journal = self.run.journal(tid)
+                    journal.append(*(r.model_dump(mode="json") for r, _ in items), sync=False)
+                    written.append(journal.path)
+                path = self.root
+                sync_files(written)
+            except Exception as e:
+                # keep the steps staged, so that no trial is recorded without its steps: the
+                # run stops at the failing write and a rerun redoes the unrecorded trials
+                with self._stage_lock:
+                    for tid, items in staged.items():
+                        self._staged[tid] = items + self._staged.get(tid, [])
+                if isinstance(e, OSError):
+                    raise write_error(path, e) from None
+                raise
+            if finished:
+                self.run.journal(TRIALS_JOURNAL).append(
+                    *(r.model_dump(mode="json") for r in finished))
+        return sum(len(v) for v in staged.values())
 
     def append_steps(self, records: list[tuple[StepRecord, bytes | None]]) -> list[StepRecord]:
-        """Write the screenshots, then append the records durably (one fsync per call)."""
-        out = []
-        for record, jpeg in records:
-            if jpeg is not None:
-                rel = Path("screens") / record.trial_id / f"{record.step:04d}.jpg"
-                path = self.root / rel
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(jpeg)
-                except OSError as e:
-                    raise write_error(path, e) from None
-                record = record.model_copy(update={"screenshot_path": str(rel)})
-            out.append(record)
-        by_trial: dict[str, list[dict[str, Any]]] = {}
-        for r in out:
-            by_trial.setdefault(r.trial_id, []).append(r.model_dump(mode="json"))
-        for tid, rows in by_trial.items():
-            self.run.journal(tid).append(*rows)
+        """Write the screenshots, then append the records durably (stage + commit)."""
+        out = [self.stage_step(r, jpeg) for r, jpeg in records]
+        self.commit()
         return out
 
     def append_step(self, record: StepRecord, jpeg: bytes | None = None) -> StepRecord:
         return self.append_steps([(record, jpeg)])[0]
 
     def finish_trial(self, record: TrialRecord) -> None:
-        self.run.journal(TRIALS_JOURNAL).append(record.model_dump(mode="json"))
+        """Commit what is staged, then record how the trial ended."""
+        self.commit(record)
 
     # ------------------------------------------------------------------ tables
     def step_rows(self, trial_ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -143,6 +194,7 @@ class SweepResults:
         Each step row carries its trial's `trial_status` (``unfinished`` for a trial still
         to be redone), so partial trials are never mistaken for finished ones.
         """
+        self.commit()  # nothing staged is left out of the tables
         planned = set(trial_ids)
         records = {t: r for t, r in self.trial_records().items() if t in planned}
         steps = self.step_rows(sorted(planned))

@@ -1,0 +1,202 @@
+"""How the framework scales with the number of agents: steps/s, CPU per step, peak memory.
+
+Agents scroll the HTTP environment (no browser) and ask a scripted backend (a TEST DOUBLE)
+with a fixed latency, on this machine's local Ray. The ideal rate is agents / latency; what
+the framework costs shows up as CPU seconds per step, split by process:
+
+- driver:  the `SweepRunner` process (event handling, journal, feed server thread);
+- actors:  the ViewerActor workers (agents, environment, drawing the post);
+- ray:     Ray's own processes (raylet, GCS, ...), during the run.
+
+    python benchmarks/bench_agents.py                          # 10 and 100 agents (quick)
+    python benchmarks/bench_agents.py --agents 10 100 1000 2000 --scrolls 100   # the curve
+    python benchmarks/bench_agents.py ... --json out.json       # keep the figures
+
+`make bench` runs the quick form; the full curve takes ~15 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+class StepClock:
+    """A progress sink that timestamps every step (the first and last of the run)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.first = self.last = 0.0
+
+    def step(self, trial, record) -> None:
+        now = time.perf_counter()
+        if not self.n:
+            self.first = now
+        self.n += 1
+        self.last = now
+
+    def __getattr__(self, name):  # the other runner events are not needed here
+        return lambda *a, **k: None
+
+
+class ProcessSampler(threading.Thread):
+    """Every 0.5 s: CPU seconds of every process below this one, and the peak total PSS.
+
+    A process's CPU time is kept from its last sample, so actors killed at the end of the
+    sweep still count (up to 0.5 s of their work may be missed). The sampler's own CPU time
+    is subtracted from the driver's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self._psutil = psutil
+        self.cpu: dict[int, tuple[str, float]] = {}
+        self.base: dict[int, float] = {}
+        self.peak_pss = 0
+        self.own_cpu = 0.0
+        self._stop_event = threading.Event()
+        self._sample(baseline=True)
+
+    @staticmethod
+    def kind(cmdline: str) -> str:
+        if "ViewerActor" in cmdline or "default_worker" in cmdline:
+            return "actors"
+        return "ray"
+
+    def _sample(self, baseline: bool = False) -> None:
+        psutil = self._psutil
+        pss = 0
+        for p in psutil.Process().children(recursive=True):
+            try:
+                t = p.cpu_times()
+                cpu = t.user + t.system
+                if baseline:
+                    self.base[p.pid] = cpu
+                    continue
+                kind = self.kind(" ".join(p.cmdline()))
+                if self.cpu.get(p.pid, ("",))[0] == "actors":  # idle workers change title
+                    kind = "actors"
+                self.cpu[p.pid] = (kind, cpu)
+                pss += p.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        if not baseline:
+            me = psutil.Process().memory_full_info().pss
+            self.peak_pss = max(self.peak_pss, pss + me)
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.5):
+            self._sample()
+        self.own_cpu = time.thread_time()  # the sampler's own work is not the driver's
+
+    def stop(self) -> dict[str, float]:
+        self._stop_event.set()
+        self.join()
+        out = {"actors": 0.0, "ray": 0.0}
+        for pid, (kind, cpu) in self.cpu.items():
+            out[kind] += cpu - self.base.get(pid, 0.0)
+        return out
+
+
+def write_spec(out: Path, agents: int, scrolls: int, latency: float, per_actor: int,
+               corpus: Path, screenshots: bool) -> Path:
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    path = out / f"agents-{agents}.yaml"
+    path.write_text(yaml.safe_dump(dict(
+        name=f"agents-{agents}", personas=["pet_owner"], persona_dir=str(root / "personas"),
+        models=[{"spec": "scripted:Yes.", "params": {"latency_s": latency}}],
+        platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
+        trials=agents, scrolls=scrolls, window=min(10, scrolls // 2), concurrency=agents,
+        agents_per_actor=min(agents, per_actor), corpus=str(corpus), screenshots=screenshots,
+        output=str(out / f"agents-{agents}"), cache_dir=None)))
+    return path
+
+
+def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
+    import resource
+
+    import psutil
+
+    from valuespectrum.sweep.driver import SweepRunner
+    from valuespectrum.sweep.spec import load_sweep_spec
+
+    spec = load_sweep_spec(write_spec(out, agents, args.scrolls, args.latency, args.per_actor,
+                                      corpus, args.screenshots))
+    clock = StepClock()
+    sampler = ProcessSampler()
+    me = psutil.Process()
+    t0 = me.cpu_times()
+    sampler.start()
+    wall0 = time.perf_counter()
+    SweepRunner(spec, progress=clock).run()
+    wall = time.perf_counter() - wall0
+    t1 = me.cpu_times()
+    cpu = sampler.stop()
+    cpu["driver"] = (t1.user + t1.system) - (t0.user + t0.system) - sampler.own_cpu
+    steps = clock.n
+    rate = (steps - 1) / (clock.last - clock.first) if steps > 1 else float("nan")
+    per_step = {k: 1e3 * v / max(steps, 1) for k, v in cpu.items()}
+    return {
+        "agents": agents, "steps": steps, "wall_s": wall, "steps_per_s": rate,
+        "ideal_steps_per_s": agents / args.latency, "efficiency": rate * args.latency / agents,
+        "cpu_ms_per_step": per_step, "framework_cpu_ms_per_step": sum(per_step.values()),
+        "peak_pss_mb": sampler.peak_pss / 2**20,
+        "driver_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    from _corpus import corpus_dir
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, nargs="+", default=[10, 100])
+    ap.add_argument("--scrolls", type=int, default=30)
+    ap.add_argument("--latency", type=float, default=0.5, help="scripted model latency (s)")
+    ap.add_argument("--per-actor", type=int, default=100, help="agents per viewer actor")
+    ap.add_argument("--screenshots", action=argparse.BooleanOptionalAction, default=True,
+                    help="draw, send and store a screenshot every step")
+    ap.add_argument("--corpus", default=None)
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args()
+
+    from valuespectrum.cluster import start_ray, stop_ray
+
+    corpus = corpus_dir(args.corpus)
+    started = start_ray(log_to_driver=False)
+    print(f"HTTP environment, scripted latency {args.latency} s, {args.scrolls} scrolls/agent, "
+          f"up to {args.per_actor} agents per actor, screenshots {'on' if args.screenshots else 'off'}, "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"{'agents':>6} {'steps/s':>8} {'ideal':>7} {'eff.':>5} {'CPU ms/step':>11} "
+          f"{'driver':>7} {'actors':>7} {'ray':>6} {'peak MB':>8} {'MB/agent':>8}")
+    rows = []
+    with tempfile.TemporaryDirectory(dir=os.environ.get("VSPEC_HOME")) as tmp:
+        for n in args.agents:
+            r = run(n, args, corpus, Path(tmp))
+            rows.append(r)
+            c = r["cpu_ms_per_step"]
+            print(f"{n:>6} {r['steps_per_s']:>8.1f} {r['ideal_steps_per_s']:>7.0f} "
+                  f"{r['efficiency']:>5.0%} {r['framework_cpu_ms_per_step']:>11.2f} "
+                  f"{c['driver']:>7.2f} {c['actors']:>7.2f} {c['ray']:>6.2f} "
+                  f"{r['peak_pss_mb']:>8.0f} {r['peak_pss_mb'] / n:>8.1f}", flush=True)
+    stop_ray(started)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Where a sweep's actors run on a Ray cluster: the resources they ask for.
+
+`ray_cluster.yaml` declares what these ask for (a test checks that it does):
+
+- **Viewer actors** ask for `VIEWER_CPUS` CPU each and, when their agents drive a browser
+  (an environment kind whose `host` is "browser" or "appium"), memory for the browser and
+  its agents (`viewer_memory_bytes`). They are scheduled with Ray's ``SPREAD`` strategy.
+  Ray's default policy packs actors onto one node until it is half busy: on the two-node
+  test cluster (1 CPU per node, two 0.5-CPU actors) that already spreads, measured with
+  and without SPREAD; but a few actors on 16-CPU nodes would all land on the first node.
+- On a cluster that declares the custom resource `VIEWER_NODE_RESOURCE` (the CPU nodes of
+  `ray_cluster.yaml`), viewer actors require a sliver of it, which keeps browsers off the
+  nodes that do not declare it: the GPU nodes, left to the vLLM servers. A local Ray
+  declares no such resource, and viewers go anywhere.
+- **vLLM server actors** ask for the model's `num_gpus` (`ModelSpec.num_gpus`, default 1;
+  see valuespectrum/models/vllm.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["BROWSER_AGENT_MB", "BROWSER_BASE_MB", "VIEWER_CPUS", "VIEWER_NODE_RESOURCE",
+           "viewer_actor_options", "viewer_memory_bytes"]
+
+#: Custom resource of the nodes that may host viewer actors (browsers).
+VIEWER_NODE_RESOURCE = "viewer_node"
+#: CPU each viewer actor asks for (its agents mostly wait on the model).
+VIEWER_CPUS = 0.5
+#: Memory of one Chromium with one agent, and of each further agent (a context): the
+#: issue-12 measurements on 2 cores (673 MB at 1 agent, 153-176 MB per agent at 8-16),
+#: rounded up.
+BROWSER_BASE_MB = 700
+BROWSER_AGENT_MB = 180
+
+
+def _browser_kinds(kinds: Iterable[str]) -> list[str]:
+    from valuespectrum.environments.spec import KINDS
+
+    return [k for k in kinds if KINDS[k].host in ("browser", "appium")]
+
+
+def viewer_memory_bytes(kinds: Iterable[str], agents_per_actor: int) -> int:
+    """Memory a viewer actor asks for: a browser's, when any of `kinds` drives one, else 0
+    (an HTTP-environment actor takes ~20 MB per agent and asks for none)."""
+    if not _browser_kinds(kinds):
+        return 0
+    return (BROWSER_BASE_MB + BROWSER_AGENT_MB * max(0, agents_per_actor - 1)) * 2**20
+
+
+def viewer_actor_options(kinds: Iterable[str], agents_per_actor: int,
+                         cluster_resources: Mapping[str, float]) -> dict[str, Any]:
+    """Ray options of a sweep's viewer actors (besides `max_concurrency`).
+
+    Args:
+        kinds: The environment kinds of the sweep's platforms.
+        agents_per_actor: Agents sharing one actor (one browser).
+        cluster_resources: `ray.cluster_resources()` of the cluster the sweep runs on.
+    """
+    opts: dict[str, Any] = {"num_cpus": VIEWER_CPUS, "scheduling_strategy": "SPREAD"}
+    memory = viewer_memory_bytes(kinds, agents_per_actor)
+    if memory:
+        opts["memory"] = memory
+    if cluster_resources.get(VIEWER_NODE_RESOURCE, 0) > 0:
+        opts["resources"] = {VIEWER_NODE_RESOURCE: 0.001}
+    return opts

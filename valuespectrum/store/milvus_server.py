@@ -1,0 +1,99 @@
+"""A local standalone Milvus server (the PyPI `milvus` package) for tests and benchmarks.
+
+Production stores point at a Milvus deployment (docs/spectrum.md, "A Milvus server"); this
+starts the standalone binary that `pip install milvus` ships, so the store's server code
+path runs for real on one machine. It listens on all interfaces (the binary has no bind
+option) and uses fixed internal ports besides the proxy port: one per machine, test
+machines only.
+
+    with local_milvus_server(tmp_dir) as uri:
+        store = ScreenshotStore(uri, "minilm", 384)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["MilvusServerError", "free_port", "local_milvus_server", "milvus_server_binary"]
+
+
+class MilvusServerError(RuntimeError):
+    """The local server is missing, exited, or did not answer in time."""
+
+
+def milvus_server_binary() -> str | None:
+    """The `milvus-server` launcher next to this Python, or on PATH; None when missing."""
+    here = Path(sys.executable).with_name("milvus-server")
+    return str(here) if here.exists() else shutil.which("milvus-server")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(uri: str) -> bool:
+    """Whether a Milvus server at `uri` lists its collections."""
+    from pymilvus import MilvusClient
+
+    try:
+        client = MilvusClient(uri=uri, timeout=2)
+        client.list_collections()
+        client.close()
+        return True
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+@contextlib.contextmanager
+def local_milvus_server(data_dir: str | Path, port: int | None = None,
+                        timeout_s: float = 180.0) -> Iterator[str]:
+    """Start a standalone Milvus server on `data_dir`; yields its URI, stops it on exit.
+
+    Start-up takes ~7 s (the first start unpacks ~250 MB). It is stopped through its
+    wrapper (SIGINT): a bare SIGTERM to the binary panics.
+
+    Raises:
+        MilvusServerError: no `milvus-server` launcher, or the server exited or did not
+            answer within `timeout_s` (the message ends with its log).
+    """
+    exe = milvus_server_binary()
+    if exe is None:
+        raise MilvusServerError("no milvus-server launcher: pip install milvus")
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    uri = f"http://127.0.0.1:{port}"
+    log_path = data / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([exe, "--data", str(data), "--proxy-port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not answers(uri):
+                if proc.poll() is not None:
+                    raise MilvusServerError(f"milvus-server exited with {proc.returncode}: "
+                                            f"{log_path.read_text(errors='replace')[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise MilvusServerError(f"milvus-server did not answer at {uri} in "
+                                            f"{timeout_s:.0f} s (log: {log_path})")
+                time.sleep(0.5)
+            yield uri
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # the whole group: the wrapper and its binary
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
