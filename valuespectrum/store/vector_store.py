@@ -52,6 +52,10 @@ QUERY_PAGE = 16_384  # a Milvus server's largest query limit
 #: collection's level) makes a server wait for its next time tick, ~200 ms a search
 #: (measured); Session still sees every row this client wrote.
 READ_CONSISTENCY = "Session"
+#: milvus-lite keeps reading at the collection's Strong level, as before the server work: a
+#: CI run with Session reads on milvus-lite hit a search that loaded an index file still
+#: being written ("read error ... Resource temporarily unavailable") right after ingest.
+LITE_READ_CONSISTENCY = "Strong"
 #: Index types a store can be built with, and their build parameters (IVF_FLAT: nlist).
 INDEX_PARAMS = {"IVF_FLAT": {}, "FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}}
 
@@ -109,6 +113,10 @@ class ScreenshotStore:
 
     def __str__(self) -> str:
         return self.uri
+
+    @property
+    def _read_consistency(self) -> str:
+        return READ_CONSISTENCY if self.is_server else LITE_READ_CONSISTENCY
 
     def _open(self) -> None:
         if self.is_server:
@@ -306,7 +314,7 @@ class ScreenshotStore:
         """Number of screenshots (optionally matching a filter expression)."""
         self.flush()
         rows = self._client.query(self.collection, filter=filter, output_fields=["count(*)"],
-                                  consistency_level=READ_CONSISTENCY)
+                                  consistency_level=self._read_consistency)
         return int(rows[0]["count(*)"])
 
     def _search_params(self, k: int, exact: bool) -> dict[str, Any]:
@@ -324,7 +332,7 @@ class ScreenshotStore:
         for i in range(0, len(vectors), chunk):
             out.extend(self._client.search(
                 self.collection, data=vectors[i : i + chunk], limit=limit, filter=expr,
-                output_fields=list(fields), consistency_level=READ_CONSISTENCY,
+                output_fields=list(fields), consistency_level=self._read_consistency,
                 search_params={"metric_type": "L2", "params": params},
             ))
         return out
@@ -396,7 +404,7 @@ class ScreenshotStore:
         expr = filter or "id >= 0"
         if total <= QUERY_PAGE:
             rows = self._client.query(self.collection, filter=expr, output_fields=out_fields,
-                                      limit=total, consistency_level=READ_CONSISTENCY)
+                                      limit=total, consistency_level=self._read_consistency)
         else:  # a Milvus server caps one query at 16,384 rows: iterate in batches
             it = self._client.query_iterator(self.collection, batch_size=QUERY_PAGE // 4,
                                              filter=expr, output_fields=out_fields)
