@@ -60,3 +60,23 @@ def test_every_node_runs_the_projects_setup_with_vllm_only_on_gpu_nodes():
         assert "bash scripts/setup.sh" in cmds and "vllm" not in cmds
     # setup.sh installs the extras it is given
     assert "VSPEC_EXTRAS" in (ROOT / "scripts" / "setup.sh").read_text()
+
+
+def test_viewer_capacity_counts_what_each_live_node_can_ever_hold():
+    from valuespectrum.placement import capacity_problem, viewer_capacity
+
+    gib = 2**30
+    nodes = [
+        {"Alive": True, "Resources": {"CPU": 2.0, "memory": 8 * gib}},
+        {"Alive": True, "Resources": {"CPU": 8.0, "memory": 2 * gib, "viewer_node": 1}},
+        {"Alive": False, "Resources": {"CPU": 64.0, "memory": 64 * gib, "viewer_node": 1}},
+    ]
+    http = viewer_actor_options(["http"], 250, {"CPU": 10})  # no viewer_node: anywhere
+    assert viewer_capacity(http, nodes) == 4 + 16  # 0.5 CPU each; the dead node holds none
+    browsers = viewer_actor_options(["playwright"], 8, {"viewer_node": 1})
+    # only the viewer node, and there memory limits it: 2 GiB / (700 + 7 * 180) MB = 1
+    assert viewer_capacity(browsers, nodes) == 1
+    assert capacity_problem(4, 1000, 250, fits=4) == ""
+    problem = capacity_problem(10, 1000, 100, fits=4)
+    assert "needs 10 viewer actors" in problem and "can hold 4" in problem
+    assert "raise agents_per_actor to 250 or lower concurrency to 400" in problem

@@ -18,11 +18,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["BROWSER_AGENT_MB", "BROWSER_BASE_MB", "VIEWER_CPUS", "VIEWER_NODE_RESOURCE",
-           "viewer_actor_options", "viewer_memory_bytes"]
+           "capacity_problem", "viewer_actor_options", "viewer_capacity", "viewer_memory_bytes"]
 
 #: Custom resource of the nodes that may host viewer actors (browsers).
 VIEWER_NODE_RESOURCE = "viewer_node"
@@ -65,3 +66,37 @@ def viewer_actor_options(kinds: Iterable[str], agents_per_actor: int,
     if cluster_resources.get(VIEWER_NODE_RESOURCE, 0) > 0:
         opts["resources"] = {VIEWER_NODE_RESOURCE: 0.001}
     return opts
+
+
+def viewer_capacity(options: Mapping[str, Any], nodes: Iterable[Mapping[str, Any]]) -> int:
+    """How many viewer actors with Ray `options` the cluster's live nodes can ever hold.
+
+    Counted from each node's total resources (not what is free now): an actor beyond this
+    number would wait for resources forever, and its trials with it.
+
+    Args:
+        options: From `viewer_actor_options`.
+        nodes: `ray.nodes()` (dicts with "Alive" and "Resources").
+    """
+    fits = 0
+    for node in nodes:
+        res = node.get("Resources", {})
+        if not node.get("Alive", True) or any(res.get(k, 0) < v for k, v in
+                                               options.get("resources", {}).items()):
+            continue
+        n = math.floor(res.get("CPU", 0) / options["num_cpus"] + 1e-9)
+        if options.get("memory"):
+            n = min(n, math.floor(res.get("memory", 0) / options["memory"]))
+        fits += n
+    return fits
+
+
+def capacity_problem(actors: int, concurrency: int, agents_per_actor: int, fits: int) -> str:
+    """What to change when `actors` viewer actors do not fit (`fits` do); "" when they do."""
+    if actors <= fits:
+        return ""
+    fix = (f"raise agents_per_actor to {math.ceil(concurrency / fits)} or lower concurrency "
+           f"to {fits * agents_per_actor}" if fits else "add nodes that can host viewers")
+    return (f"concurrency {concurrency} with agents_per_actor {agents_per_actor} needs {actors} "
+            f"viewer actors ({VIEWER_CPUS:g} CPU each, plus a browser's memory when they drive "
+            f"one), but this Ray cluster can hold {fits}; the others would wait forever: {fix}")

@@ -82,29 +82,24 @@ async def test_a_restarted_feed_server_is_reconnected_and_the_session_continues(
 
 
 async def test_an_answer_lost_after_the_server_served_a_post_restarts_the_trial(feed_server):
-    import httpx
+    import aiohttp
 
-    class LoseNextAnswerOnce(httpx.AsyncBaseTransport):
-        """TEST DOUBLE transport: the request reaches the server, its answer is dropped."""
+    class LoseNextAnswerOnce(HttpFeedEnvironment):
+        """TEST DOUBLE: the request reaches the server, its answer is dropped (once armed)."""
 
-        def __init__(self) -> None:
-            self.inner, self.armed = httpx.AsyncHTTPTransport(), False
+        armed = False
 
-        async def handle_async_request(self, request):
-            response = await self.inner.handle_async_request(request)
-            if self.armed and request.url.path == "/api/next":
+        async def _attempt(self, method, path, **kwargs):
+            reply = await super()._attempt(method, path, **kwargs)
+            if self.armed and path == "/api/next":
                 self.armed = False
-                await response.aclose()
-                raise httpx.ReadError("connection reset by peer", request=request)
-            return response
+                raise aiohttp.ClientOSError(104, "connection reset by peer")
+            return reply
 
-    env = HttpFeedEnvironment(feed_server.url, "tiktok", "lost", reconnect_s=5)
-    transport = LoseNextAnswerOnce()
-    await env._client.aclose()
-    env._client = httpx.AsyncClient(base_url=feed_server.url, transport=transport)
+    env = LoseNextAnswerOnce(feed_server.url, "tiktok", "lost", reconnect_s=5)
     await env.reset(seed=1)
     await env.act(Skip())
-    transport.armed = True
+    env.armed = True
     with pytest.raises(EnvironmentCrashed, match="served 4 posts but this viewer received 3"):
         await env.act(Skip())
     await env.close()

@@ -290,3 +290,21 @@ def test_a_second_benchmark_run_on_one_directory_is_refused_with_the_holder(tmp_
     assert f"run directory {tmp_path / 'busy'} is being written by pid {os.getpid()}" in msg
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "s.db").exists()  # refused before the store was opened
+
+
+def test_more_viewer_actors_than_the_local_ray_can_hold_is_refused_before_any_trial(
+        ray_session, tmp_path, corpus_dir):
+    """The test Ray has 2 CPUs: 4 viewer actors of 0.5 CPU. A fifth used to wait forever,
+    and the trials given to it hung until their timeout."""
+    from vspec_helpers import sweep_spec
+
+    from valuespectrum.cluster import ClusterError
+
+    spec = sweep_spec(tmp_path / "wide.yaml", **fields(tmp_path, corpus_dir, "wide",
+                                                       trials=10, concurrency=10,
+                                                       agents_per_actor=2))
+    with pytest.raises(ClusterError, match="needs 5 viewer actors.*can hold 4.*"
+                                           "raise agents_per_actor to 3 or lower concurrency to 8"):
+        SweepRunner(spec).run()
+    assert not (tmp_path / "wide" / "steps.parquet").exists() or not load_table(
+        tmp_path / "wide" / "steps.parquet")

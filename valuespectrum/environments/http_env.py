@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
+import json
 import textwrap
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from valuespectrum.environments.base import (
@@ -99,6 +99,17 @@ def render_frames(image_bytes: bytes | None, item: dict[str, Any], viewport: tup
     return [_compose(pic, item, viewport, t, motion) for t in times]
 
 
+class _Reply(NamedTuple):
+    """A feed server's answer, read in full."""
+
+    status: int
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
 class HttpFeedEnvironment(EnvironmentBase):
     """Steps through a running feed server without a browser.
 
@@ -129,8 +140,6 @@ class HttpFeedEnvironment(EnvironmentBase):
                  viewport: tuple[int, int] = (390, 844), timeout_s: float = 10.0,
                  observation: ObservationMode | None = None, motion: str = "none",
                  reconnect_s: float | None = None) -> None:
-        import httpx
-
         self.feed_url = feed_url.rstrip("/")
         self.style = style
         self.session_id = session_id
@@ -138,31 +147,42 @@ class HttpFeedEnvironment(EnvironmentBase):
         self.observation = observation or ObservationMode()
         self.motion = motion
         self._meta = {"environment": "http", "renderer": "PIL"}
+        self.timeout_s = timeout_s
         self.reconnect_s = timeout_s if reconnect_s is None else reconnect_s
-        # requests go out as two writes (headers, body): NODELAY avoids a 40 ms delayed-ACK wait
-        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-        self._client = httpx.AsyncClient(base_url=self.feed_url, timeout=timeout_s,
-                                         transport=httpx.AsyncHTTPTransport(socket_options=nodelay))
+        self._session: Any = None  # aiohttp's, opened in the event loop of the first request
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0
         self._served = 0  # posts this environment received in the current session
         self.reconnects = 0
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[Any, bool]:
+    async def _attempt(self, method: str, path: str, **kwargs: Any) -> _Reply:
+        """One request, its answer read in full (aiohttp: ~4x less CPU per request than
+        httpx, which set the actors' cost per step; see docs/scale.md)."""
+        import aiohttp
+
+        if self._session is None:
+            # TCP_NODELAY is aiohttp's default: no 40 ms delayed-ACK wait on a two-part request
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30))
+        async with self._session.request(method, self.feed_url + path, **kwargs) as r:
+            return _Reply(r.status, await r.read())
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[_Reply, bool]:
         """The response, and whether the connection had to be re-established for it."""
-        import httpx
+        import aiohttp
 
         self._check_open()
         deadline = time.monotonic() + self.reconnect_s
         delay, retried = 0.05, False
         while True:
             try:
-                r = await self._client.request(method, path, **kwargs)
+                r = await self._attempt(method, path, **kwargs)
                 break
-            except httpx.TimeoutException as e:
+            except (TimeoutError, aiohttp.ServerTimeoutError) as e:
                 raise EnvironmentTimeout(f"{method} {path}: feed server timed out") from e
-            except httpx.TransportError as e:
+            except aiohttp.ClientConnectionError as e:  # refused, reset, server went away
                 if time.monotonic() + delay > deadline:
                     raise EnvironmentCrashed(
                         f"{method} {path}: feed server unreachable for {self.reconnect_s:g} s: "
@@ -179,17 +199,17 @@ class HttpFeedEnvironment(EnvironmentBase):
 
     def _check(self, r: Any, method: str, path: str, retried: bool) -> Any:
         """The response's content (JSON for the API); 4xx/5xx become environment errors."""
-        if r.status_code >= 400:
+        if r.status >= 400:
             try:
-                message = r.json().get("error", r.text)
-            except ValueError:
+                message = json.loads(r.body).get("error", r.text)
+            except (ValueError, AttributeError):
                 message = r.text
-            if retried and r.status_code == 404 and path.startswith("/api/"):
+            if retried and r.status == 404 and path.startswith("/api/"):
                 # a server that came back without our session: start the trial over
                 raise EnvironmentCrashed(f"{method} {path}: the feed lost session "
                                          f"{self.session_id!r} while reconnecting")
-            raise EnvError(f"{method} {path}: HTTP {r.status_code}: {message}")
-        return r.json() if path.startswith("/api/") else r.content
+            raise EnvError(f"{method} {path}: HTTP {r.status}: {message}")
+        return json.loads(r.body) if path.startswith("/api/") else r.body
 
     async def _history(self) -> dict[str, Any]:
         return await self._call("GET", "/api/history", params={"session": self.session_id})
@@ -198,7 +218,7 @@ class HttpFeedEnvironment(EnvironmentBase):
         r, retried = await self._send("GET", "/api/next", params={"session": self.session_id})
         if retried:  # did a lost answer serve a post we never saw?
             served = len((await self._history())["served"])
-            received = self._served + (r.status_code < 400)
+            received = self._served + (r.status < 400)
             if served != received:
                 raise EnvironmentCrashed(
                     f"the feed served {served} posts but this viewer received {received} "
@@ -227,7 +247,7 @@ class HttpFeedEnvironment(EnvironmentBase):
         body = {"session": self.session_id, "item_id": item_id, "watched_s": watched,
                 "skipped": skipped}
         r, retried = await self._send("POST", "/api/events", json=body)
-        if retried and r.status_code == 409:  # the first attempt was recorded; read it back
+        if retried and r.status == 409:  # the first attempt was recorded; read it back
             events = (await self._history())["events"]
             if events and events[-1]["item_id"] == item_id:
                 return events[-1]
@@ -256,4 +276,5 @@ class HttpFeedEnvironment(EnvironmentBase):
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._client.aclose()
+            if self._session is not None:
+                await self._session.close()

@@ -270,10 +270,12 @@ class FeedServer:
             sock.close()
             raise OSError(f"cannot bind {self.host}:{self.port}: {e.strerror or e}") from None
         self.port = sock.getsockname()[1]
-        # Keep idle connections open longer than clients do (httpx: 5 s, see http_env):
-        # with equal timeouts a client reused a connection the server was closing, and the
-        # request failed with "Server disconnected without sending a response".
-        config = uvicorn.Config(build_app(self.platform), log_level="warning",
+        # Keep idle connections open longer than clients do (http_env: 30 s): with equal
+        # timeouts a client reused a connection the server was closing, and the request
+        # failed with "Server disconnected without sending a response".
+        # httptools parses requests in C: about half h11's CPU per request (docs/scale.md),
+        # and this server runs in the sweep driver's process
+        config = uvicorn.Config(build_app(self.platform), log_level="warning", http="httptools",
                                 access_log=False, lifespan="off", timeout_keep_alive=60)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},

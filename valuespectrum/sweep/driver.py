@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.agents.actor import ActorOptions
-from valuespectrum.cluster import api_keys, release_run, start_ray, stop_ray
+from valuespectrum.cluster import ClusterError, api_keys, release_run, start_ray, stop_ray
 from valuespectrum.models.shared import run_scope
 from valuespectrum.runs import RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
@@ -241,7 +241,7 @@ class SweepRunner:
         import ray
 
         from valuespectrum.agents.actor import viewer_actor_class
-        from valuespectrum.placement import viewer_actor_options
+        from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
 
         ViewerActor = viewer_actor_class()
         per_actor = self.spec.agents_per_actor
@@ -252,6 +252,13 @@ class SweepRunner:
                                max_restarts=self.spec.max_restarts, api_keys=self._keys)
         placement = viewer_actor_options({p.environment for p in self.spec.platforms},
                                          per_actor, ray.cluster_resources())
+        problem = capacity_problem(n_actors, concurrency, per_actor,
+                                   viewer_capacity(placement, ray.nodes()))
+        if problem and not self.ray_address:
+            raise ClusterError(f"sweep {self.spec.name!r}: {problem}")
+        if problem:  # a cluster's autoscaler may still add nodes: say so, and go on
+            log.warning("%s", problem)
+            self._notify("warning", problem + " (unless the autoscaler adds nodes)")
         self._spawn = lambda: ViewerActor.options(max_concurrency=per_actor + 2,
                                                   **placement).remote(options)
         self.actors = [self._spawn() for _ in range(n_actors)]

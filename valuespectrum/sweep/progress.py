@@ -101,6 +101,9 @@ class SweepProgress:
         self._print("Ctrl-C: finishing the steps in flight, then writing the summary "
                     "(press Ctrl-C again to stop at once; rerun the command to resume)")
 
+    def warning(self, message: str) -> None:
+        self._print(f"warning: {message}")
+
     def budget_carried(self, spent: float) -> None:
         self._print(f"budget: ${spent:.4f} already spent by earlier runs counts toward the cap")
 

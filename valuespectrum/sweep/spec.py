@@ -86,8 +86,9 @@ class SweepSpec(Frozen):
     seed: int = 0
     concurrency: int = Field(default=4, ge=1, le=10_000,
                              description="viewer agents running at once")
-    agents_per_actor: int = Field(default=8, ge=1, le=256,
-                                  description="agents sharing one browser")
+    # up to concurrency's own cap: 2,000 HTTP agents on a 2-CPU machine need 500 per actor
+    agents_per_actor: int = Field(default=8, ge=1, le=10_000,
+                                  description="agents sharing one actor (and its browser)")
     output: str = "runs/{name}"
     cache_dir: str | None = "${VSPEC_HOME}/cache"
     budget_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
