@@ -83,10 +83,14 @@ class Observation(Frozen):
     """What a viewer sees at the start of a video.
 
     `screenshot_png` is always the screenshot at the video's start; in the ``frames``
-    observation mode `frames` holds every frame shown to the model, that one first.
+    observation mode `frames` holds every frame shown to the model, that one first. Both
+    hold images encoded as `image_format` says (PNG unless the environment's `screenshot`
+    option asks for JPEG from the browser; empty bytes when it asks for none).
     """
 
     screenshot_png: bytes = Field(repr=False)
+    image_format: Literal["png", "jpeg", "none"] = Field(
+        default="png", description="encoding of screenshot_png and frames: png | jpeg | none")
     text: VisibleText = VisibleText()
     url: str = ""
     item_id: str | None = None
@@ -96,7 +100,7 @@ class Observation(Frozen):
     mode: str = Field(default="screenshot",
                       description="observation mode: screenshot | frames | screenshot_text")
     frames: tuple[bytes, ...] = Field(default=(), repr=False,
-                                      description="PNG frames (frames mode), the first at 0 s")
+                                      description="frames (frames mode), the first at 0 s")
     link: str = Field(default="", description="the post's own link (identity in a collection)")
     posted: str = Field(default="", description="ISO date the post was published, when shown")
     meta: dict[str, str] = Field(
@@ -106,6 +110,11 @@ class Observation(Frozen):
     @property
     def screenshot_sha(self) -> str:
         return hashlib.sha256(self.screenshot_png).hexdigest()
+
+    @property
+    def media_type(self) -> str:
+        """The screenshot's media type ("" when no screenshot was taken)."""
+        return {"png": "image/png", "jpeg": "image/jpeg"}.get(self.image_format, "")
 
 
 class Stay(Frozen):
@@ -149,8 +158,10 @@ class ImagePart(Frozen):
     """
 
     type: Literal["image"] = "image"
-    png: bytes = Field(repr=False)
+    png: bytes = Field(repr=False, description="the encoded image (PNG unless media_type says)")
     alt_text: str = ""
+    media_type: Literal["image/png", "image/jpeg", ""] = Field(
+        default="image/png", description='"" when no image was taken (text-only viewers)')
 
     @property
     def sha256(self) -> str:

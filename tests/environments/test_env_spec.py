@@ -26,6 +26,10 @@ def test_spec_is_frozen_picklable_and_defaults_to_playwright():
     {"feed_url": "ftp://x"},
     {"feed_url": "http://x", "kind": "appium"},
     {"feed_url": "http://x", "colour": "red"},
+    {"feed_url": "http://x", "options": {"screenshot": "webp"}},
+    {"feed_url": "http://x", "options": {"screenshot": "jpeg", "jpeg_quality": 0}},
+    {"feed_url": "http://x", "options": {"screenshot": "none", "observation": "frames"}},
+    {"feed_url": "http://x", "kind": "http", "options": {"screenshot": "jpeg"}},  # PIL: PNG only
 ])
 def test_bad_specs_are_rejected(kwargs):
     with pytest.raises(ValidationError):

@@ -168,3 +168,21 @@ def test_persona_variants_extend_a_base_and_override_fields(tmp_path):
         load_persona(tmp_path / "c.yaml")
     with pytest.raises(ConfigError, match=r"c.yaml:3: values.0"):
         load_persona(tmp_path / "c.yaml", PersonaLibrary(ROOT / "personas"))
+
+
+NO_SHOT = """
+platforms: [{style: tiktok, environment: playwright, options: {screenshot: none}}]
+"""
+
+
+@pytest.mark.parametrize("extra, error", [
+    ("models: [openai:gpt-4o]\nscreenshots: false", r"models.0: openai:gpt-4o looks at"),
+    ("models: ['embed:clip:ViT-B-32']\nscreenshots: false", r"models.0: .*looks at"),
+    ("models: ['embed:minilm']", r"platforms.0: .*set screenshots: false"),
+])
+def test_no_screenshot_only_for_text_readers_and_nothing_to_store(tmp_path, extra, error):
+    text = BASE.replace('models: ["always:yes"]\nplatforms: [tiktok]\n', "") + NO_SHOT + extra
+    with pytest.raises(ConfigError, match=error):
+        load_sweep_spec(write(tmp_path, text))
+    ok = text.replace(extra, "models: ['embed:minilm', 'random:0.5']\nscreenshots: false")
+    assert load_sweep_spec(write(tmp_path, ok)).screenshots is False

@@ -16,6 +16,7 @@ from typing import Any
 
 from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg, step_record
 from valuespectrum.trial import EndEvent, RestartEvent, StepEvent, TrialEvent, TrialSpec
+from valuespectrum.types import Observation
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +157,8 @@ class ViewerHost:
                 env = await self.environment(trial)
                 agent = ViewerAgent(trial.persona, backend, strategy, env)
                 async for outcome in agent.scroll(trial.scrolls, seed=trial.seed):
-                    jpeg = (  # in a thread: the other agents of this actor keep running
-                        await asyncio.to_thread(screenshot_jpeg, outcome.observation.screenshot_png,
-                                                self.options.jpeg_quality)
-                        if trial.screenshots
+                    jpeg = await self.stored_jpeg(outcome.observation) if trial.screenshots \
                         else None
-                    )
                     yield StepEvent(step_record(outcome, **labels), jpeg)
                 yield EndEvent("done", restarts, node_id=node)
                 return
@@ -198,6 +195,20 @@ class ViewerHost:
                         await env.close()
                     except Exception:
                         log.debug("closing environment failed", exc_info=True)
+
+    async def stored_jpeg(self, obs: Observation) -> bytes | None:
+        """The screenshot as the run directory stores it (JPEG; None when none was taken).
+
+        A JPEG from the browser is stored as it is, the very bytes the model was shown; a PNG
+        is re-encoded at the run's `jpeg_quality`.
+        """
+        if obs.image_format == "jpeg":
+            return obs.screenshot_png
+        if obs.image_format == "none":
+            return None
+        # in a thread: the other agents of this actor keep running
+        return await asyncio.to_thread(screenshot_jpeg, obs.screenshot_png,
+                                       self.options.jpeg_quality)
 
     async def ping(self) -> dict[str, Any]:
         """Health and load of this host (RLlib-style assert_healthy)."""

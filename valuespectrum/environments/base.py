@@ -15,6 +15,7 @@ from typing import Protocol, Self, runtime_checkable
 from valuespectrum.types import Action, Observation, Skip, Stay, StepResult
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 class EnvError(RuntimeError):
@@ -108,7 +109,11 @@ def _require(cond: bool, message: str) -> None:
 def _check_observation(obs: object, where: str) -> Observation:
     _require(isinstance(obs, Observation), f"{where}: expected an Observation, got {type(obs).__name__}")
     assert isinstance(obs, Observation)
-    _require(obs.screenshot_png.startswith(PNG_SIGNATURE), f"{where}: screenshot is not a PNG")
+    signature = {"png": PNG_SIGNATURE, "jpeg": JPEG_SIGNATURE, "none": b""}[obs.image_format]
+    _require(obs.screenshot_png.startswith(signature),
+             f"{where}: screenshot is not a {obs.image_format.upper()}")
+    _require(obs.image_format != "none" or not obs.screenshot_png,
+             f"{where}: image_format none but a screenshot was sent")
     _require(bool(obs.item_id), f"{where}: observation has no item_id")
     _require(obs.duration_s is None or obs.duration_s > 0, f"{where}: duration_s must be > 0")
     return obs

@@ -9,6 +9,11 @@ A mode says what a viewer is shown of a post (recorded on every step as `observa
   creator, hashtags), sent as text beside the image.
 
 Every environment kind accepts the options `observation`, `frames` and `frame_span_s`.
+Kinds that can encode screenshots otherwise (Playwright) also accept `screenshot`:
+``png`` (the default), ``jpeg`` (encoded by the browser itself at `jpeg_quality`, carried
+unchanged to the model and the run directory) or ``none`` (no screenshot at all, for
+viewers that read only the on-screen text). The format is an option of the spec, so it is
+part of the run's plan and never differs silently between runs.
 The built-in feed kinds also accept `motion: panzoom`: each post then zooms and pans over
 its image during its first seconds, a pure function of the virtual clock, so that frame
 sampling has something to sample. `panzoom` here and `panzoom` in `feed/static/feed.js` are
@@ -23,6 +28,10 @@ from typing import Any, Literal
 
 MODES = ("screenshot", "frames", "screenshot_text")
 MOTIONS = ("none", "panzoom")
+#: Screenshot formats (`screenshot` option) and the media type each is sent with.
+SCREENSHOT_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "none": ""}
+#: Options of the kinds that encode their own screenshots (added to their registry entry).
+SCREENSHOT_OPTIONS = ("screenshot", "jpeg_quality")
 #: Options every environment kind accepts (the registry adds them to each kind's own).
 OBSERVATION_OPTIONS = ("observation", "frames", "frame_span_s")
 #: Seconds over which a post's pan/zoom runs before it holds still.
@@ -41,11 +50,20 @@ class ObservationMode:
         mode: screenshot | frames | screenshot_text.
         frames: Frames captured in ``frames`` mode (>= 2); 1 otherwise.
         span_s: Seconds of video the frames cover (first frame at 0, last at `span_s`).
+        image: Screenshot format: png | jpeg | none (see the module docstring).
+        jpeg_quality: JPEG quality (1-100) when `image` is jpeg.
     """
 
     mode: Literal["screenshot", "frames", "screenshot_text"] = "screenshot"
     frames: int = 1
     span_s: float = 2.0
+    image: Literal["png", "jpeg", "none"] = "png"
+    jpeg_quality: int = 80
+
+    @property
+    def media_type(self) -> str:
+        """The screenshots' media type ("" when none are taken)."""
+        return SCREENSHOT_FORMATS[self.image]
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ObservationMode:
@@ -65,7 +83,18 @@ class ObservationMode:
         if mode != "frames" and "frames" in options and frames != 1:
             raise ValueError(f"options.frames: {frames} frames need observation: frames "
                              f"(observation is {mode!r})")
-        return cls(mode=mode, frames=frames if mode == "frames" else 1, span_s=float(span))  # type: ignore[arg-type]
+        image = str(options.get("screenshot", "png"))
+        if image not in SCREENSHOT_FORMATS:
+            raise ValueError(f"options.screenshot: unknown format {image!r}; expected one of "
+                             f"{', '.join(SCREENSHOT_FORMATS)}")
+        quality = options.get("jpeg_quality", 80)
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+            raise ValueError(f"options.jpeg_quality: expected an integer 1-100, got {quality!r}")
+        if image == "none" and mode != "screenshot":
+            raise ValueError(f"options.screenshot: none takes no screenshot, but observation "
+                             f"{mode!r} shows the model screenshots")
+        return cls(mode=mode, frames=frames if mode == "frames" else 1,  # type: ignore[arg-type]
+                   span_s=float(span), image=image, jpeg_quality=quality)  # type: ignore[arg-type]
 
     def times(self, duration_s: float | None = None) -> list[float]:
         """Video times (s) of the frames: evenly from 0 to `span_s`, within the video."""

@@ -166,13 +166,16 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
             raise EnvError(f"feed page reports: {snap['error']}")
         frames = []
         for t in self.observation.times(snap["duration_s"]):
+            if self.observation.image == "none":  # a text-only viewer: no pixels needed
+                frames.append(b"")
+                break
             if self.observation.frames > 1:  # the page draws the post as at video time t
                 await self._guard(self._page.evaluate("t => vspec.renderAt(t)", t))
-            frames.append(await self._guard(self._page.screenshot(type="png")))
+            frames.append(await self._guard(self._screenshot()))
         if self.observation.frames > 1:
             await self._guard(self._page.evaluate("() => vspec.renderAt(null)"))
         self._obs = Observation(
-            screenshot_png=frames[0],
+            screenshot_png=frames[0], image_format=self.observation.image,
             text=VisibleText(caption=snap["caption"], creator=snap["creator"],
                              hashtags=tuple(snap["hashtags"])),
             url=snap["url"], item_id=snap["item_id"], duration_s=snap["duration_s"],
@@ -183,6 +186,12 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
                   "date": utc_date()},
         )
         return self._obs
+
+    def _screenshot(self) -> Any:
+        """The viewport as the observation's format asks; Chromium encodes JPEG itself."""
+        if self.observation.image == "jpeg":
+            return self._page.screenshot(type="jpeg", quality=self.observation.jpeg_quality)
+        return self._page.screenshot(type="png")
 
     async def reset(self, *, seed: int | None = None) -> Observation:
         """Open (or reload) the feed page on a fresh session; seed None reuses the last seed."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 
+from valuespectrum.environments.observation import SCREENSHOT_OPTIONS
 from valuespectrum.types import Frozen
 
 if TYPE_CHECKING:
@@ -220,7 +221,8 @@ class EnvironmentKind:
 
 
 KINDS: MappingProxyType[str, EnvironmentKind] = MappingProxyType({k.name: k for k in (
-    EnvironmentKind("playwright", _build_playwright, ("executable_path", "headless", "motion"),
+    EnvironmentKind("playwright", _build_playwright,
+                    ("executable_path", "headless", "motion", *SCREENSHOT_OPTIONS),
                     "the built-in feed in real Chromium through Playwright", "browser"),
     EnvironmentKind("http", _build_http, ("motion",),
                     "the built-in feed's JSON API, posts drawn with PIL"),

@@ -42,7 +42,10 @@ def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
         for p in m.content:
             if isinstance(p, ImagePart):
-                url = "data:image/png;base64," + base64.b64encode(p.png).decode("ascii")
+                if not p.media_type:  # a spec error the sweep spec check should have caught
+                    raise ValueError("this model reads images, but the environment took no "
+                                     "screenshot (options.screenshot: none)")
+                url = f"data:{p.media_type};base64," + base64.b64encode(p.png).decode("ascii")
                 parts.append({"type": "image_url", "image_url": {"url": url}})
             else:
                 parts.append({"type": "text", "text": p.text})

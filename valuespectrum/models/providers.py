@@ -34,6 +34,9 @@ class Provider:
         base_url: Default endpoint of an OpenAI-compatible provider.
         key_env: Default variable holding that endpoint's API key.
         json_schema: Whether the endpoint honours ``response_format=json_schema``.
+        reads_pixels: Whether a model of this provider looks at the screenshot, given the
+            target (False: it reads only the on-screen text, so the environment may skip
+            the screenshot with ``screenshot: none``).
     """
 
     name: str
@@ -43,6 +46,7 @@ class Provider:
     base_url: str | None = None
     key_env: str | None = None
     json_schema: bool = False
+    reads_pixels: Callable[[str], bool] = lambda target: True
 
     @property
     def local(self) -> bool:
@@ -119,10 +123,14 @@ PROVIDERS: MappingProxyType[str, Provider] = MappingProxyType({p.name: p for p i
              base_url="https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
              key_env="DASHSCOPE_API_KEY"),
     Provider("vllm", "served", _vllm, json_schema=True),
-    Provider("embed", "viewer", _baseline, check_target=_check_embed),
-    Provider("random", "control", _baseline, check_target=_check_random),
-    Provider("always", "control", _baseline, check_target=_check_always),
-    Provider("scripted", "double", _scripted),
+    Provider("embed", "viewer", _baseline, check_target=_check_embed,
+             reads_pixels=lambda target: target.startswith("clip")),  # minilm reads text
+    Provider("random", "control", _baseline, check_target=_check_random,
+             reads_pixels=lambda target: False),
+    Provider("always", "control", _baseline, check_target=_check_always,
+             reads_pixels=lambda target: False),
+    # the double replays scripted replies; it never decodes the image it is sent
+    Provider("scripted", "double", _scripted, reads_pixels=lambda target: False),
 )})
 
 OPENAI_API_URL = "https://api.openai.com/v1"

@@ -77,7 +77,8 @@ def persona_prompt(persona: Persona, prompts: dict[str, Any]) -> str:
 
 def screenshot_part(obs: Observation) -> ImagePart:
     """The screenshot as an image; the on-screen text rides along for text-only baselines."""
-    return ImagePart(png=obs.screenshot_png, alt_text=obs.text.as_text())
+    return ImagePart(png=obs.screenshot_png, alt_text=obs.text.as_text(),
+                     media_type=obs.media_type)  # type: ignore[arg-type]
 
 
 def observation_parts(obs: Observation) -> list[Part]:
@@ -88,7 +89,8 @@ def observation_parts(obs: Observation) -> list[Part]:
     once). ``screenshot_text``: the screenshot, then the on-screen text as text.
     """
     if obs.mode == "frames" and len(obs.frames) > 1:
-        return [ImagePart(png=png, alt_text=obs.text.as_text() if i == 0 else "")
+        return [ImagePart(png=png, alt_text=obs.text.as_text() if i == 0 else "",
+                          media_type=obs.media_type)  # type: ignore[arg-type]
                 for i, png in enumerate(obs.frames)]
     parts: list[Part] = [screenshot_part(obs)]
     if obs.mode == "screenshot_text":

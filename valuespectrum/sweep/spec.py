@@ -164,6 +164,22 @@ class SweepSpec(Frozen):
                     f"vllm: {{max_images: {frames}}}")
         return self
 
+    @model_validator(mode="after")
+    def _no_screenshot_only_for_text_readers(self) -> SweepSpec:
+        from valuespectrum.models.providers import PROVIDERS
+
+        for j, p in enumerate(self.platforms):
+            if p.options.get("screenshot") != "none":
+                continue
+            if self.screenshots:
+                raise ValueError(f"platforms.{j}: options.screenshot: none takes no screenshot "
+                                 "to store; set screenshots: false")
+            for i, m in enumerate(self.models):
+                if PROVIDERS[m.provider].reads_pixels(m.target):
+                    raise ValueError(f"models.{i}: {m.spec} looks at screenshots, but "
+                                     f"platforms.{j} takes none (options.screenshot: none)")
+        return self
+
     # ------------------------------------------------------------------ resolved views
     @property
     def persona_list(self) -> list[Persona]:
