@@ -29,7 +29,7 @@ def test_spec_is_frozen_picklable_and_defaults_to_playwright():
     {"feed_url": "http://x", "options": {"screenshot": "webp"}},
     {"feed_url": "http://x", "options": {"screenshot": "jpeg", "jpeg_quality": 0}},
     {"feed_url": "http://x", "options": {"screenshot": "none", "observation": "frames"}},
-    {"feed_url": "http://x", "kind": "http", "options": {"screenshot": "jpeg"}},  # PIL: PNG only
+    {"feed_url": "http://x", "kind": "appium-web", "options": {"screenshot": "jpeg"}},
 ])
 def test_bad_specs_are_rejected(kwargs):
     with pytest.raises(ValidationError):

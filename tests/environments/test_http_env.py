@@ -103,3 +103,37 @@ async def test_an_answer_lost_after_the_server_served_a_post_restarts_the_trial(
     with pytest.raises(EnvironmentCrashed, match="served 4 posts but this viewer received 3"):
         await env.act(Skip())
     await env.close()
+
+
+@pytest.mark.parametrize("shot", ["png", "jpeg", "none"])
+async def test_each_screenshot_format_passes_the_checker_and_none_draws_nothing(feed_server,
+                                                                               shot):
+    from valuespectrum.environments.observation import ObservationMode
+
+    mode = ObservationMode.from_options({"screenshot": shot, "jpeg_quality": 70})
+
+    def make():
+        return HttpFeedEnvironment(feed_server.url, "tiktok", f"fmt-{shot}", observation=mode)
+
+    assert "reset determinism" in await check_environment(make)
+
+    class CountedRequests(HttpFeedEnvironment):
+        paths: list[str] = []
+
+        async def _attempt(self, method, path, **kwargs):
+            self.paths.append(path)
+            return await super()._attempt(method, path, **kwargs)
+
+    async with CountedRequests(feed_server.url, "tiktok", f"count-{shot}",
+                               observation=mode) as env:
+        obs = await env.reset(seed=3)
+        after = (await env.act(Skip())).observation
+    assert obs.image_format == after.image_format == shot
+    images = [p for p in env.paths if not p.startswith("/api/")]
+    if shot == "none":  # a text reader: nothing fetched or drawn, the text is all there
+        assert obs.screenshot_png == b"" and images == [] and obs.text.caption
+        return
+    assert len(images) == 2
+    with Image.open(io.BytesIO(obs.screenshot_png)) as im:
+        assert (im.format, im.size) == (shot.upper(), (390, 844))
+        im.load()  # decodes completely

@@ -2,7 +2,9 @@
 
 The screenshot is the post drawn with PIL (image, creator, caption, hashtags on a phone-
 sized canvas), so CPU baselines and fast tests get the same Observation shape as the
-Playwright environment at a fraction of the cost.
+Playwright environment at a fraction of the cost. Its `screenshot` option draws the post
+straight to JPEG (no PNG to re-encode for the run directory) or, for viewers that read only
+the on-screen text, not at all (no image fetched, nothing drawn).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def _load_picture(image_bytes: bytes | None, viewport: tuple[int, int]) -> Any:
 
 
 def _compose(pic: Any, item: dict[str, Any], viewport: tuple[int, int], t_s: float,
-             motion: str) -> bytes:
+             motion: str, image: str = "png", jpeg_quality: int = 80) -> bytes:
     from PIL import Image, ImageDraw
 
     w, h = viewport
@@ -81,7 +83,10 @@ def _compose(pic: Any, item: dict[str, Any], viewport: tuple[int, int], t_s: flo
         draw.text((16, top + 21 * i), text, fill=(255, 255, 255), font=font)
     draw.rectangle((0, h - 4, w, h), fill=(90, 90, 90))
     out = io.BytesIO()
-    canvas.save(out, format="PNG", compress_level=1)
+    if image == "jpeg":  # encoded once, as the model and the run directory take it
+        canvas.save(out, format="JPEG", quality=jpeg_quality)
+    else:
+        canvas.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 
@@ -93,10 +98,11 @@ def render_post(image_bytes: bytes | None, item: dict[str, Any],
 
 
 def render_frames(image_bytes: bytes | None, item: dict[str, Any], viewport: tuple[int, int],
-                  times: list[float], motion: str = "none") -> list[bytes]:
-    """The post at each video time in `times` (the image is decoded once)."""
+                  times: list[float], motion: str = "none", image: str = "png",
+                  jpeg_quality: int = 80) -> list[bytes]:
+    """The post at each video time in `times`, as PNG or JPEG (the image is decoded once)."""
     pic = _load_picture(image_bytes, viewport)
-    return [_compose(pic, item, viewport, t, motion) for t in times]
+    return [_compose(pic, item, viewport, t, motion, image, jpeg_quality) for t in times]
 
 
 class _Reply(NamedTuple):
@@ -225,14 +231,19 @@ class HttpFeedEnvironment(EnvironmentBase):
                     "(an answer lost while reconnecting); restarting the trial")
         item = self._check(r, "GET", "/api/next", retried)
         self._served += 1
-        image = await self._call("GET", item["image_url"])
         query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
         if self.motion != "none":
             query["motion"] = self.motion
-        times = self.observation.times(item["duration_s"])
-        frames = render_frames(image, item, self.viewport, times, self.motion)
+        shot = self.observation.image
+        if shot == "none":  # a text-only viewer: no image fetched, nothing drawn
+            frames = [b""]
+        else:
+            image = await self._call("GET", item["image_url"])
+            frames = render_frames(image, item, self.viewport,
+                                   self.observation.times(item["duration_s"]), self.motion,
+                                   shot, self.observation.jpeg_quality)
         self._obs = Observation(
-            screenshot_png=frames[0],
+            screenshot_png=frames[0], image_format=shot,
             text=VisibleText(caption=item["caption"], creator=item["creator"],
                              hashtags=tuple(item["hashtags"])),
             url=f"{self.feed_url}/{self.style}?{urlencode(query)}", item_id=item["item_id"],

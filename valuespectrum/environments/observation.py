@@ -9,8 +9,9 @@ A mode says what a viewer is shown of a post (recorded on every step as `observa
   creator, hashtags), sent as text beside the image.
 
 Every environment kind accepts the options `observation`, `frames` and `frame_span_s`.
-Kinds that can encode screenshots otherwise (Playwright) also accept `screenshot`:
-``png`` (the default), ``jpeg`` (encoded by the browser itself at `jpeg_quality`, carried
+Kinds that can encode screenshots otherwise (Playwright, http) also accept `screenshot`:
+``png`` (the default), ``jpeg`` (encoded by the browser itself, or drawn straight to JPEG
+by the http kind, at `jpeg_quality`, carried
 unchanged to the model and the run directory) or ``none`` (no screenshot at all, for
 viewers that read only the on-screen text). The format is an option of the spec, so it is
 part of the run's plan and never differs silently between runs.

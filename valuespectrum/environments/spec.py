@@ -224,7 +224,7 @@ KINDS: MappingProxyType[str, EnvironmentKind] = MappingProxyType({k.name: k for 
     EnvironmentKind("playwright", _build_playwright,
                     ("executable_path", "headless", "motion", *SCREENSHOT_OPTIONS),
                     "the built-in feed in real Chromium through Playwright", "browser"),
-    EnvironmentKind("http", _build_http, ("motion",),
+    EnvironmentKind("http", _build_http, ("motion", *SCREENSHOT_OPTIONS),
                     "the built-in feed's JSON API, posts drawn with PIL"),
     EnvironmentKind("appium-web", _build_appium_web, ("appium_url", "user_agent", "motion"),
                     "the built-in feed in mobile Chromium through Appium", "appium"),
