@@ -12,8 +12,8 @@
   `ray_cluster.yaml`), viewer actors require a sliver of it, which keeps browsers off the
   nodes that do not declare it: the GPU nodes, left to the vLLM servers. A local Ray
   declares no such resource, and viewers go anywhere.
-- **vLLM server actors** ask for the model's `num_gpus` (`ModelSpec.num_gpus`, default 1;
-  see valuespectrum/models/vllm.py).
+- **vLLM server actors**, one per replica (`vllm.replicas`), each ask for the model's
+  `vllm.num_gpus` (default 1; see valuespectrum/models/vllm.py).
 """
 
 from __future__ import annotations

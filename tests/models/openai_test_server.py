@@ -10,6 +10,11 @@ the real `openai` client is exercised. Each request pops the next scripted actio
 - ``{"reset": True}``: reset the connection (TCP RST) without answering;
 - ``{"reply": ""}``: an empty answer.
 
+As a stand-in for a model server under load, `latency_s` delays every answer and `capacity`
+caps the requests answered at once (the rest queue, like a GPU's batch); ``GET
+/test/stats`` counts the chat requests received and answered (replica tests count the
+spread on it).
+
 When the script is empty, `default_reply` (or `reply_fn(body)`) answers, unless `chaos()`
 armed a seeded fault injector: then each request draws a fault (429 with Retry-After, 500,
 503, reset, a hang past the client timeout, malformed JSON, an empty answer) with the
@@ -74,8 +79,12 @@ class OpenAITestServer:
 
     def __init__(self, default_reply: str = "Yes.", *, model: str = "test-model",
                  reject_json_schema: bool = False,
-                 reply_fn: Callable[[dict[str, Any]], str] | None = None) -> None:
+                 reply_fn: Callable[[dict[str, Any]], str] | None = None,
+                 latency_s: float = 0.0, capacity: int | None = None) -> None:
         self.default_reply = default_reply
+        self.latency_s = latency_s
+        self.capacity = capacity
+        self.answered = 0
         self.model = model
         self.reject_json_schema = reject_json_schema
         self.reply_fn = reply_fn
@@ -125,7 +134,18 @@ class OpenAITestServer:
             return JSONResponse({"object": "list", "data": [
                 {"id": self.model, "object": "model", "created": 0, "owned_by": "test"}]})
 
+        slots = asyncio.Semaphore(self.capacity) if self.capacity else None
+
+        async def stats(request):
+            return JSONResponse({"requests": len(self.requests), "answered": self.answered})
+
         async def chat(request):
+            if slots is None:
+                return await answer(request)
+            async with slots:
+                return await answer(request)
+
+        async def answer(request):
             body = await request.json()
             self.requests.append(body)
             self.headers.append({k.lower(): v for k, v in request.headers.items()})
@@ -138,6 +158,8 @@ class OpenAITestServer:
                 return Response(b"", status_code=500)
             if action.get("delay"):
                 await asyncio.sleep(action["delay"])
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
             if "status" in action:
                 headers = {}
                 if action.get("retry_after") is not None:
@@ -163,6 +185,7 @@ class OpenAITestServer:
                         prompt_tokens += (len(part.get("text", "").split())
                                           if part.get("type") == "text" else IMAGE_TOKENS)
             completion_tokens = len(text.split())
+            self.answered += 1
             return JSONResponse({
                 "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion",
                 "created": int(time.time()), "model": body.get("model", self.model),
@@ -173,7 +196,8 @@ class OpenAITestServer:
             })
 
         return _KeepTransport(Starlette(routes=[
-            Route("/v1/models", models), Route("/v1/chat/completions", chat, methods=["POST"])]))
+            Route("/v1/models", models), Route("/test/stats", stats),
+            Route("/v1/chat/completions", chat, methods=["POST"])]))
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -214,11 +238,14 @@ def main() -> None:
     ap.add_argument("--reply", default="Yes.")
     ap.add_argument("--startup-delay", type=float, default=0.0)
     ap.add_argument("--exit-after", type=float, default=0.0, help="die after N seconds (0: never)")
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    ap.add_argument("--capacity", type=int, default=0, help="requests answered at once (0: any)")
     args, _unknown = ap.parse_known_args()
     time.sleep(args.startup_delay)
     if args.exit_after:
         threading.Timer(args.exit_after, lambda: __import__("os")._exit(3)).start()
-    server = OpenAITestServer(args.reply, model=args.model).start(args.port, args.host)
+    server = OpenAITestServer(args.reply, model=args.model, latency_s=args.latency,
+                              capacity=args.capacity or None).start(args.port, args.host)
     try:
         while True:
             time.sleep(3600)

@@ -42,8 +42,8 @@ def agent_class(ray):
             except BudgetExceeded:
                 stopped = True
             finally:
-                url = getattr(backend.unwrap(), "_client", None)
-                url = getattr(url, "base_url", None)
+                pool = getattr(backend.unwrap(), "pool", None)  # vllm: its replicas' URLs
+                url = [r.url for r in pool.replicas] if pool is not None else None
                 await backend.aclose()
             return {"done": done, "stopped": stopped, "url": url}
 
@@ -88,7 +88,8 @@ def test_vllm_server_is_shared_and_released(ray_cluster, agents):
     # the agents' backends lease the server for run "scope-v"; another run leases it too
     results = ray.get([a.run.remote(spec, 2, None, "scope-v") for a in agents])
     assert all(r["done"] == 2 for r in results)
-    assert len({str(r["url"]) for r in results}) == 1, "all agents must use one server"
+    assert results[0]["url"] and len({str(r["url"]) for r in results}) == 1, \
+        "all agents must use one server"
     name = "vspec-vllm-shared-test-model"
     lease_shared_actor(name, "scope-w")
     handle = ray.get_actor(name, namespace="valuespectrum")

@@ -50,7 +50,7 @@ async def test_launches_health_checks_serves_and_stops(make_obs):
     decision = await make_strategy("simple").decide(make_obs("puppy"), owner, backend)
     assert decision.yes is True
     assert decision.answers["interested"] == "Yes, served by the launcher."
-    server = backend.unwrap()._local
+    (server,) = backend.unwrap()._local
     pid = server.proc.pid
     await backend.aclose()
     await asyncio.sleep(0.2)

@@ -46,6 +46,14 @@ class BackendUnavailable(BackendError):
     """
 
 
+class EndpointUnreachable(BackendUnavailable):
+    """Nothing listens at the endpoint (connection refused, unknown host).
+
+    A server of ours that died looks like this; `replicas.ReplicaPool` then asks whether it
+    did, and sends the request to another replica.
+    """
+
+
 class TransientBackendError(BackendError):
     """A failure worth retrying (HTTP 5xx, timeouts, overload).
 
@@ -59,6 +67,10 @@ class TransientBackendError(BackendError):
         super().__init__(message)
         self.status_code = status_code
         self.retry_after_s = retry_after_s
+
+
+class ConnectionLost(TransientBackendError):
+    """The connection broke mid-request (reset or closed): worth a retry, or the server died."""
 
 
 class RateLimited(TransientBackendError):

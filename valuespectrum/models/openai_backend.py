@@ -22,6 +22,8 @@ from valuespectrum.models.base import (
     BackendError,
     BackendTimeout,
     BackendUnavailable,
+    ConnectionLost,
+    EndpointUnreachable,
     RateLimited,
     TransientBackendError,
 )
@@ -156,10 +158,10 @@ class OpenAIBackend:
         except openai.APIConnectionError as e:
             if not _connection_refused(e):  # the connection broke mid-request: worth a retry
                 cause = e.__cause__ or e
-                raise TransientBackendError(
+                raise ConnectionLost(
                     f"{self._where()}: connection lost mid-request ({type(cause).__name__}"
                     f"{': ' + str(cause) if str(cause) else ''})") from None
-            raise BackendUnavailable(
+            raise EndpointUnreachable(
                 f"{self._where()}: cannot connect ({e.__cause__ or e}); is the server running "
                 "and the base_url right?"
             ) from None

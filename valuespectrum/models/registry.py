@@ -47,9 +47,10 @@ def build_backend(
         rate_limit: Shared rate-limit handle (default: one per endpoint from
             ``spec.rate_limit_rpm``, shared across Ray actors and runs by endpoint).
         scope: Run scope under which, on Ray, this backend leases its shared rate limiter
-            and vLLM server, so ``release_shared_actors(scope)`` stops them only when no
-            other run holds them (default: ``budget.name``, else `budget_name`; None: no
-            lease, only an unscoped ``release_shared_actors()`` stops them).
+            and vLLM servers (every replica), so ``release_shared_actors(scope)`` stops
+            them only when no other run holds them (default: ``budget.name``, else
+            `budget_name`; None: no lease, only an unscoped ``release_shared_actors()``
+            stops them).
 
     Returns:
         A backend; close it with ``await backend.aclose()``.
@@ -65,9 +66,11 @@ def build_backend(
         scope = budget.name if budget is not None else budget_name
     backend = factories()[spec.provider](spec)
     if spec.provider == "vllm" and not spec.base_url:
-        from valuespectrum.models.vllm import actor_name
+        from valuespectrum.models.spec import VllmOptions
+        from valuespectrum.models.vllm import replica_names
 
-        lease_shared_actor(actor_name(spec.target), scope)
+        for name in replica_names(spec.target, (spec.vllm or VllmOptions()).replicas):
+            lease_shared_actor(name, scope)
     if not spec.is_baseline:
         if rate_limit is None and spec.rate_limit_rpm:
             rate_limit = SharedRateLimit(spec.rate_limit_rpm, f"{spec.endpoint}|{spec.target}")

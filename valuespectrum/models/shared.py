@@ -13,9 +13,10 @@ Scoping (several runs on one cluster):
   with what its records say (never `charge`, which would count earlier spending twice).
 - **Rate limiters and vLLM servers are shared across runs.** A token bucket is keyed by
   endpoint + model + rate + burst (``vspec-ratelimit-<digest>``), so two runs calling the
-  same endpoint share its limit; a vLLM server is keyed by model (``vspec-vllm-<model>``),
-  so two runs share one GPU server. Each run that uses one holds a *lease* on it (recorded
-  in the small ``vspec-leases`` actor by `lease_shared_actor`, which `build_backend` calls).
+  same endpoint share its limit; a vLLM server is keyed by model and replica
+  (``vspec-vllm-<model>``, ``...@1``), so two runs share the GPU servers. Each run that
+  uses one holds a *lease* on it (recorded in the small ``vspec-leases`` actor by
+  `lease_shared_actor`, which `build_backend` calls).
 - `release_shared_actors(scope)` kills the scope's budget ledger, drops the scope's leases
   and kills only the shared actors no other run still holds. ``release_shared_actors()``
   (no scope) kills every actor of the package, as a plain script wants.

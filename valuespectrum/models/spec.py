@@ -47,6 +47,18 @@ class VllmOptions(Frozen):
     )
     port: int | None = Field(default=None, ge=1, le=65535, description="default: a free port")
     startup_timeout_s: float = Field(default=1200.0, gt=0)
+    replicas: int = Field(
+        default=1, ge=1, strict=True,
+        description="servers of this model, each asking for `num_gpus`; requests are spread "
+                    "across them (valuespectrum/models/replicas.py)",
+    )
+
+    @model_validator(mode="after")
+    def _one_port_per_server(self) -> VllmOptions:
+        if self.replicas > 1 and self.port is not None:
+            # replicas may share a node, where a fixed port can be bound only once
+            raise ValueError("port fixes one server's port; leave it unset with replicas > 1")
+        return self
 
 
 class ModelSpec(Frozen):
@@ -93,6 +105,13 @@ class ModelSpec(Frozen):
     @classmethod
     def _from_string(cls, data: Any) -> Any:
         return {"spec": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _replicas_need_a_launch(self) -> ModelSpec:
+        if self.vllm is not None and self.vllm.replicas > 1 and self.base_url:
+            raise ValueError("vllm.replicas: base_url attaches to one running server; "
+                             "replicas > 1 launches its own servers (leave base_url out)")
+        return self
 
     @field_validator("spec")
     @classmethod
