@@ -66,6 +66,7 @@ class ProcessSampler(threading.Thread):
         self.cpu: dict[int, tuple[str, float]] = {}
         self.base: dict[int, float] = {}
         self.peak_pss = 0
+        self.series: list[tuple[float, dict[str, float]]] = []
         self.own_cpu = 0.0
         self._stop_event = threading.Event()
         self._sample(baseline=True)
@@ -94,8 +95,28 @@ class ProcessSampler(threading.Thread):
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
         if not baseline:
-            me = psutil.Process().memory_full_info().pss
-            self.peak_pss = max(self.peak_pss, pss + me)
+            me = psutil.Process()
+            self.peak_pss = max(self.peak_pss, pss + me.memory_full_info().pss)
+            t = me.cpu_times()
+            totals = self.totals()
+            totals["driver"] = t.user + t.system - time.thread_time()  # not the sampler's
+            self.series.append((time.perf_counter(), totals))
+
+    def totals(self) -> dict[str, float]:
+        out = {"actors": 0.0, "ray": 0.0}
+        for pid, (kind, cpu) in self.cpu.items():
+            out[kind] += cpu - self.base.get(pid, 0.0)
+        return out
+
+    def between(self, t0: float, t1: float) -> dict[str, float]:
+        """CPU seconds each kind spent between perf_counter times t0 and t1 (interpolated
+        between samples): the steady state, without start-up and the final tables."""
+        import numpy as np
+
+        ts = np.array([t for t, _ in self.series])
+        return {k: float(np.interp(t1, ts, [c[k] for _, c in self.series])
+                         - np.interp(t0, ts, [c[k] for _, c in self.series]))
+                for k in ("driver", "actors", "ray")}
 
     def run(self) -> None:
         while not self._stop_event.wait(0.5):
@@ -105,14 +126,11 @@ class ProcessSampler(threading.Thread):
     def stop(self) -> dict[str, float]:
         self._stop_event.set()
         self.join()
-        out = {"actors": 0.0, "ray": 0.0}
-        for pid, (kind, cpu) in self.cpu.items():
-            out[kind] += cpu - self.base.get(pid, 0.0)
-        return out
+        return self.totals()
 
 
 def write_spec(out: Path, agents: int, scrolls: int, latency: float, per_actor: int,
-               corpus: Path, screenshots: bool) -> Path:
+               corpus: Path, screenshots: bool, screenshot: str = "png") -> Path:
     import yaml
 
     root = Path(__file__).resolve().parents[1]
@@ -120,11 +138,26 @@ def write_spec(out: Path, agents: int, scrolls: int, latency: float, per_actor: 
     path.write_text(yaml.safe_dump(dict(
         name=f"agents-{agents}", personas=["pet_owner"], persona_dir=str(root / "personas"),
         models=[{"spec": "scripted:Yes.", "params": {"latency_s": latency}}],
-        platforms=[{"style": "tiktok", "environment": "http"}], strategies=["simple"],
+        platforms=[{"style": "tiktok", "environment": "http",
+                    "options": {"screenshot": screenshot}}], strategies=["simple"],
         trials=agents, scrolls=scrolls, window=min(10, scrolls // 2), concurrency=agents,
         agents_per_actor=min(agents, per_actor), corpus=str(corpus), screenshots=screenshots,
         output=str(out / f"agents-{agents}"), cache_dir=None)))
     return path
+
+
+def per_actor(agents: int, asked: int | None) -> int:
+    """Agents per actor: as asked, else the fewest that let every actor fit the local Ray."""
+    import math
+
+    import ray
+
+    from valuespectrum.placement import VIEWER_CPUS
+
+    if asked:
+        return asked
+    actors = max(1, math.floor(ray.cluster_resources().get("CPU", 1) / VIEWER_CPUS))
+    return math.ceil(agents / actors)
 
 
 def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
@@ -135,8 +168,9 @@ def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
     from valuespectrum.sweep.driver import SweepRunner
     from valuespectrum.sweep.spec import load_sweep_spec
 
-    spec = load_sweep_spec(write_spec(out, agents, args.scrolls, args.latency, args.per_actor,
-                                      corpus, args.screenshots))
+    spec = load_sweep_spec(write_spec(out, agents, args.scrolls, args.latency,
+                                      per_actor(agents, args.per_actor), corpus,
+                                      args.screenshots, args.screenshot))
     clock = StepClock()
     sampler = ProcessSampler()
     me = psutil.Process()
@@ -151,13 +185,61 @@ def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
     steps = clock.n
     rate = (steps - 1) / (clock.last - clock.first) if steps > 1 else float("nan")
     per_step = {k: 1e3 * v / max(steps, 1) for k, v in cpu.items()}
+    steady = {k: 1e3 * v / max(steps - 1, 1)
+              for k, v in sampler.between(clock.first, clock.last).items()}
     return {
-        "agents": agents, "steps": steps, "wall_s": wall, "steps_per_s": rate,
+        "agents": agents, "per_actor": spec.agents_per_actor, "steps": steps, "wall_s": wall,
+        "steps_per_s": rate,
         "ideal_steps_per_s": agents / args.latency, "efficiency": rate * args.latency / agents,
+        # all-in: start-up (Ray, imports in every actor), the run and the final tables
         "cpu_ms_per_step": per_step, "framework_cpu_ms_per_step": sum(per_step.values()),
+        # steady: from the first step to the last, what each further step costs
+        "steady_cpu_ms_per_step": steady, "steady_framework_cpu_ms_per_step": sum(steady.values()),
         "peak_pss_mb": sampler.peak_pss / 2**20,
         "driver_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def projection(rows: list[dict], latency: float, cores: int) -> dict:
+    """Steps/s a cluster of N nodes would reach, from the measured steady CPU per step.
+
+    The driver is one process (journal, events, the feed server thread, under one GIL): it
+    caps the whole cluster at 1 / driver CPU per step. The actors' and Ray's CPU per step
+    spreads over the nodes: N nodes of `cores` cores give N * cores / that. And no run is
+    faster than agents / latency. Per-step costs are those of the largest run measured.
+    """
+    big = max(rows, key=lambda r: r["agents"])
+    c = big["steady_cpu_ms_per_step"]
+    return {"driver_cap": 1e3 / max(c["driver"], 1e-9),
+            "per_node": 1e3 * cores / max(c["actors"] + c["ray"], 1e-9),
+            "from_agents": big["agents"], "latency": latency, "cores": cores}
+
+
+def figure(rows: list[dict], proj: dict, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    agents = np.array([r["agents"] for r in rows])
+    xs = np.logspace(np.log10(max(1, agents.min())), np.log10(max(agents.max(), 1) * 50), 60)
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    ax.plot(xs, xs / proj["latency"], ":", color="grey", label="ideal: agents / latency")
+    for n in (1, 4, 16, 64):
+        ys = np.minimum.reduce([xs / proj["latency"], np.full_like(xs, n * proj["per_node"]),
+                                np.full_like(xs, proj["driver_cap"])])
+        ax.plot(xs, ys, "-", lw=1, label=f"projected, {n} node{'s' * (n > 1)} of "
+                                         f"{proj['cores']} cores + a driver node")
+    ax.axhline(proj["driver_cap"], color="red", lw=0.8, ls="--",
+               label=f"driver cap {proj['driver_cap']:.0f} steps/s")
+    ax.plot(agents, [r["steps_per_s"] for r in rows], "ko", label="measured, this machine")
+    ax.set(xscale="log", yscale="log", xlabel="agents", ylabel="steps/s", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -167,11 +249,17 @@ def main() -> None:
     ap.add_argument("--agents", type=int, nargs="+", default=[10, 100])
     ap.add_argument("--scrolls", type=int, default=30)
     ap.add_argument("--latency", type=float, default=0.5, help="scripted model latency (s)")
-    ap.add_argument("--per-actor", type=int, default=100, help="agents per viewer actor")
+    ap.add_argument("--per-actor", type=int, default=None,
+                    help="agents per viewer actor (default: the fewest that let the actors "
+                         "fit this machine's Ray, which refuses more)")
     ap.add_argument("--screenshots", action=argparse.BooleanOptionalAction, default=True,
                     help="draw, send and store a screenshot every step")
+    ap.add_argument("--screenshot", choices=["png", "jpeg", "none"], default="png",
+                    help="the environment's screenshot option: drawn as PNG, drawn straight "
+                         "to JPEG, or not drawn (none needs --no-screenshots)")
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--figure", default=None, help="draw the curve and its projection here")
     args = ap.parse_args()
 
     from valuespectrum.cluster import start_ray, stop_ray
@@ -179,23 +267,37 @@ def main() -> None:
     corpus = corpus_dir(args.corpus)
     started = start_ray(log_to_driver=False)
     print(f"HTTP environment, scripted latency {args.latency} s, {args.scrolls} scrolls/agent, "
-          f"up to {args.per_actor} agents per actor, screenshots {'on' if args.screenshots else 'off'}, "
+          f"{args.per_actor or 'auto'} agents per actor, screenshot {args.screenshot}, stored "
+          f"{'yes' if args.screenshots else 'no'}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    print(f"{'agents':>6} {'steps/s':>8} {'ideal':>7} {'eff.':>5} {'CPU ms/step':>11} "
-          f"{'driver':>7} {'actors':>7} {'ray':>6} {'peak MB':>8} {'MB/agent':>8}")
+    print("CPU ms/step: all-in (start-up and final tables included) | steady (first to last "
+          "step), split driver/actors/ray")
+    print(f"{'agents':>6} {'/actor':>6} {'steps/s':>8} {'ideal':>7} {'eff.':>5} {'all-in':>7} "
+          f"{'steady':>7} {'driver':>7} {'actors':>7} {'ray':>6} {'peak MB':>8} {'MB/agent':>8}")
     rows = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("VSPEC_HOME")) as tmp:
         for n in args.agents:
             r = run(n, args, corpus, Path(tmp))
             rows.append(r)
-            c = r["cpu_ms_per_step"]
-            print(f"{n:>6} {r['steps_per_s']:>8.1f} {r['ideal_steps_per_s']:>7.0f} "
-                  f"{r['efficiency']:>5.0%} {r['framework_cpu_ms_per_step']:>11.2f} "
-                  f"{c['driver']:>7.2f} {c['actors']:>7.2f} {c['ray']:>6.2f} "
+            c = r["steady_cpu_ms_per_step"]
+            print(f"{n:>6} {r['per_actor']:>6} {r['steps_per_s']:>8.1f} "
+                  f"{r['ideal_steps_per_s']:>7.0f} {r['efficiency']:>5.0%} "
+                  f"{r['framework_cpu_ms_per_step']:>7.2f} "
+                  f"{r['steady_framework_cpu_ms_per_step']:>7.2f} {c['driver']:>7.2f} "
+                  f"{c['actors']:>7.2f} {c['ray']:>6.2f} "
                   f"{r['peak_pss_mb']:>8.0f} {r['peak_pss_mb'] / n:>8.1f}", flush=True)
     stop_ray(started)
+    proj = projection(rows, args.latency, os.cpu_count() or 1)
+    print(f"projection (steady costs at {proj['from_agents']} agents): "
+          f"{proj['per_node']:.0f} steps/s per {proj['cores']}-core node for actors and Ray; "
+          f"the driver caps any cluster at {proj['driver_cap']:.0f} steps/s")
+    if args.figure:
+        figure(rows, proj, args.figure, f"HTTP env, scripted {args.latency:g} s, screenshot "
+                                        f"{args.screenshot}, {args.scrolls} scrolls/agent")
+        print(f"figure: {args.figure}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows,
+                                               "projection": proj}, indent=2))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ class ActorOptions:
     """Run-wide settings every actor receives (picklable)."""
 
     feed_url: str
+    #: Feed servers to spread trials over by a hash of their id (empty: `feed_url` only).
+    feed_urls: tuple[str, ...] = ()
     cache_dir: str | None = None
     budget_usd: float | None = None
     budget_name: str | None = None
@@ -108,11 +110,13 @@ class ViewerHost:
 
     async def environment(self, trial: TrialSpec):
         from valuespectrum.environments.spec import EnvironmentSpec, build_environment
+        from valuespectrum.feed.pool import feed_for
 
         spec = EnvironmentSpec(
             kind=trial.platform.environment,
             style=trial.platform.style,
-            feed_url=self.options.feed_url,
+            feed_url=feed_for(trial.trial_id,
+                              self.options.feed_urls or (self.options.feed_url,)),
             session_id=trial.trial_id,
             options=trial.platform.options,
         )

@@ -108,14 +108,16 @@ class SweepRunner:
         }
 
     def _start_feed(self) -> Any:
-        from valuespectrum.feed.server import FeedServer
+        from valuespectrum.feed.pool import FeedPool
 
         host = "127.0.0.1"
         if self.ray_address:  # actors on other nodes must reach the feed
             import ray
 
             host = ray.util.get_node_ip_address()
-        return FeedServer(self._platform, host=host, port=0).start()
+        return FeedPool(self._platform, str(self.spec.corpus_path()),
+                        self.spec.recommender_params(), self.spec.feed_servers,
+                        host=host).start()
 
     # ------------------------------------------------------------------ records
     def _enrich(self, record: StepRecord, trial: TrialSpec) -> StepRecord:
@@ -231,13 +233,13 @@ class SweepRunner:
                                      node)
             # its staged steps are committed first (in a thread: the loop keeps receiving)
             await asyncio.to_thread(self.results.finish_trial, rec)
-            if self._platform is not None:  # the feed forgets the finished viewer session
-                self._platform.close_session(trial.trial_id)
+            if self.feed_server is not None:  # the feed forgets the finished viewer session
+                self.feed_server.close_session(trial.trial_id)
             self._notify("trial_finished", trial, rec)
             return status
 
     # ------------------------------------------------------------------ the sweep
-    async def _sweep(self, todo: list[TrialSpec], feed_url: str) -> dict[str, int]:
+    async def _sweep(self, todo: list[TrialSpec], feed_urls: tuple[str, ...]) -> dict[str, int]:
         import ray
 
         from valuespectrum.agents.actor import viewer_actor_class
@@ -247,7 +249,8 @@ class SweepRunner:
         per_actor = self.spec.agents_per_actor
         concurrency = min(self.spec.concurrency, len(todo))
         n_actors = max(1, math.ceil(concurrency / per_actor))
-        options = ActorOptions(feed_url=feed_url, cache_dir=self.cache_dir,
+        options = ActorOptions(feed_url=feed_urls[0], feed_urls=feed_urls,
+                               cache_dir=self.cache_dir,
                                budget_usd=self.spec.budget_usd, budget_name=self.scope,
                                max_restarts=self.spec.max_restarts, api_keys=self._keys)
         placement = viewer_actor_options({p.environment for p in self.spec.platforms},
@@ -345,7 +348,7 @@ class SweepRunner:
                 started_ray = start_ray(self.ray_address)
                 self.feed_server = self._start_feed()
                 with self._interrupt:
-                    outcome.statuses = asyncio.run(self._sweep(todo, self.feed_server.url))
+                    outcome.statuses = asyncio.run(self._sweep(todo, self.feed_server.urls))
             outcome.fatal = self._fatal
             outcome.interrupted = self._interrupt.requested
             outcome.wall_s = time.time() - t0

@@ -47,7 +47,8 @@ MAX_TRIALS = 200_000
 
 #: Fields that may change between a run and its resumption (they do not change results).
 RESUMABLE_FIELDS = frozenset({
-    "description", "concurrency", "agents_per_actor", "budget_usd", "trial_timeout_s",
+    "description", "concurrency", "agents_per_actor", "feed_servers", "budget_usd",
+    "trial_timeout_s",
     "max_restarts", "window", "screenshots", "output", "cache_dir", "persona_dir",
     "contrasts", "analysis",
 })
@@ -87,6 +88,8 @@ class SweepSpec(Frozen):
     concurrency: int = Field(default=4, ge=1, le=10_000,
                              description="viewer agents running at once")
     # up to concurrency's own cap: 2,000 HTTP agents on a 2-CPU machine need 500 per actor
+    feed_servers: int = Field(default=0, ge=0, le=64, description=(
+        "feed server processes on the driver's node (0: the driver serves the feed)"))
     agents_per_actor: int = Field(default=8, ge=1, le=10_000,
                                   description="agents sharing one actor (and its browser)")
     output: str = "runs/{name}"

@@ -1,0 +1,65 @@
+"""Feed processes beside the driver (`feed_servers`): same tables, trials spread over them."""
+
+from __future__ import annotations
+
+import pytest
+from vspec_helpers import sweep_spec
+
+from valuespectrum.feed.pool import feed_for
+from valuespectrum.runs import read_table
+from valuespectrum.sweep.driver import SweepRunner
+
+STABLE = ("trial_id", "step", "item_id", "decision", "action", "watched_s", "watch_ratio")
+
+
+def run(tmp_path, corpus_dir, name: str, feed_servers: int, progress=None):
+    spec = sweep_spec(
+        tmp_path / f"{name}.yaml", name=name, personas=["pet_owner", "athlete"],
+        models=["random:0.5"], strategies=["simple"], trials=3, scrolls=12, window=4, seed=9,
+        platforms=[{"style": "tiktok", "environment": "http"},
+                   {"style": "tiktok-frozen", "environment": "http"}],
+        concurrency=4, agents_per_actor=2, feed_servers=feed_servers, screenshots=False,
+        cache_dir=None, corpus=str(corpus_dir), output=str(tmp_path / name))
+    runner = SweepRunner(spec, progress=progress)
+    runner.run()
+    rows = read_table(tmp_path / name / "steps.parquet")
+    return runner, sorted(tuple(r[c] for c in STABLE) for r in rows), rows
+
+
+class UrlsSeen:
+    """Progress sink: the feed URL each step's record names (a TEST helper)."""
+
+    def __init__(self) -> None:
+        self.urls: dict[str, set[str]] = {}
+
+    def step(self, trial, record) -> None:
+        self.urls.setdefault(trial.trial_id, set()).add(record.url.split("/")[2])
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+@pytest.mark.slow
+def test_two_feed_processes_give_the_tables_of_the_driver_served_feed(ray_session, tmp_path,
+                                                                      corpus_dir):
+    _, served_by_driver, _ = run(tmp_path, corpus_dir, "driver", 0)
+    seen = UrlsSeen()
+    runner, served_by_pool, rows = run(tmp_path, corpus_dir, "pool", 2, seen)
+    assert len(rows) == 2 * 2 * 3 * 12 and served_by_pool == served_by_driver
+    hosts = {h for urls in seen.urls.values() for h in urls}
+    assert len(hosts) == 2, hosts  # both processes served trials
+    assert all(len(urls) == 1 for urls in seen.urls.values())  # each trial stayed on one
+    assert runner.feed_server is None  # stopped at the end
+
+
+def test_a_trial_always_maps_to_the_same_feed():
+    urls = ("http://a", "http://b", "http://c")
+    ids = [f"pet_owner.random-0.5.tiktok.simple.{i:03d}" for i in range(300)]
+    first = [feed_for(t, urls) for t in ids]
+    assert first == [feed_for(t, urls) for t in ids]
+    counts = {u: first.count(u) for u in urls}
+    assert min(counts.values()) > 60, counts  # spread, not all on one
+    assert feed_for("x", ("http://only",)) == "http://only"
+    # two servers: ids that differ in a digit still spread (CRC-32 put them all on one)
+    halves = [feed_for(t, urls[:2]) for t in ids[:12]]
+    assert 3 <= halves.count("http://a") <= 9
