@@ -240,7 +240,8 @@ class VllmBackend:
 
             self._client = OpenAIBackend(self.model, base_url=url, api_key_env=self.spec.api_key_env,
                                          params=self.spec.params, name=self.name,
-                                         supports_json_schema=self.supports_json_schema)
+                                         supports_json_schema=self.supports_json_schema,
+                                         timeout_s=self.spec.timeout_s)
             return self._client
 
     async def _health(self) -> dict[str, Any] | None:
