@@ -121,7 +121,41 @@ async def playwright_call(coro: Any, host: BrowserHost, page: Any, timeout_s: fl
         raise EnvError(f"page error: {e.message}") from e
 
 
-class PlaywrightFeedEnvironment(EnvironmentBase):
+class BrowserEnvironment(EnvironmentBase):
+    """An environment living in one context (and page) of a shared `BrowserHost`.
+
+    Subclasses set `host`, `own_host` and `timeout_s`, open `_context` and `_page` in
+    `reset`, and route every Playwright call through `_guard`.
+    """
+
+    host: BrowserHost
+    own_host: bool = False
+    timeout_s: float = 15.0
+    _context: Any = None
+    _page: Any = None
+
+    async def _guard(self, coro: Any) -> Any:
+        return await playwright_call(coro, self.host, self._page, self.timeout_s)
+
+    async def _close_context(self) -> None:
+        context, self._context, self._page = self._context, None, None
+        if context is not None:
+            try:
+                await context.close()
+            except Exception:  # noqa: BLE001 - the browser may already be gone
+                pass
+
+    async def close(self) -> None:
+        """Close this environment's context (and the host if owned); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._close_context()
+        if self.own_host:
+            await self.host.close()
+
+
+class PlaywrightFeedEnvironment(BrowserEnvironment):
     """A feed page in Chromium, driven with the page's manual clock and the ArrowDown key.
 
     Args:
@@ -154,9 +188,6 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0
-
-    async def _guard(self, coro: Any) -> Any:
-        return await playwright_call(coro, self.host, self._page, self.timeout_s)
 
     async def _capture(self, snap: dict[str, Any]) -> Observation:
         if snap.get("error"):
@@ -231,20 +262,3 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         cdp = await self._guard(self._context.new_cdp_session(self._page))
         await self._guard(cdp.send("Network.enable"))
         await self._guard(cdp.send("Network.setBlockedURLs", {"urls": list(engagement_globs())}))
-
-    async def _close_context(self) -> None:
-        context, self._context, self._page = self._context, None, None
-        if context is not None:
-            try:
-                await context.close()
-            except Exception:  # noqa: BLE001 - the browser may already be gone
-                pass
-
-    async def close(self) -> None:
-        """Close this environment's context (and the host if owned); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._close_context()
-        if self.own_host:
-            await self.host.close()
