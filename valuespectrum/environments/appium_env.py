@@ -154,11 +154,8 @@ class AppiumSession(EnvironmentBase):
             except Exception:  # noqa: BLE001 - a dead session cannot be quit; it is gone
                 pass
 
-    async def close(self) -> None:
-        """End the session (and the server if owned); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _release(self) -> None:
+        """End the session (and the server if owned)."""
         await self._quit()
         if self.own_server:
             await asyncio.to_thread(self.server.stop)

@@ -90,8 +90,15 @@ class EnvironmentBase:
             raise EnvironmentNotReady("call reset() before observe()")
         return self._obs
 
-    async def close(self) -> None:  # pragma: no cover - overridden
+    async def close(self) -> None:
+        """Release this environment's live resources (`_release`) once; idempotent."""
+        if self._closed:
+            return
         self._closed = True
+        await self._release()
+
+    async def _release(self) -> None:
+        """Free what the environment holds (a browser context, a session, a client)."""
 
     async def __aenter__(self) -> Self:
         return self

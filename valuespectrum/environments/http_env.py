@@ -253,7 +253,5 @@ class HttpFeedEnvironment(EnvironmentBase):
         return StepResult(observation=nxt, watched_s=event["watched_s"],
                           watch_ratio=event["watch_ratio"], item_id=obs.item_id)
 
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._client.aclose()
+    async def _release(self) -> None:
+        await self._client.aclose()

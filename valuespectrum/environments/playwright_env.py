@@ -145,11 +145,8 @@ class BrowserEnvironment(EnvironmentBase):
             except Exception:  # noqa: BLE001 - the browser may already be gone
                 pass
 
-    async def close(self) -> None:
-        """Close this environment's context (and the host if owned); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _release(self) -> None:
+        """Close this environment's context (and the host if owned)."""
         await self._close_context()
         if self.own_host:
             await self.host.close()
