@@ -16,7 +16,9 @@ from valuespectrum.environments.base import (
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
+    left_post,
     utc_date,
+    watched_step,
 )
 from valuespectrum.environments.observation import ObservationMode
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
@@ -243,14 +245,9 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         await self._guard(self._page.keyboard.press("ArrowDown"))
         snap = await self._guard(self._page.evaluate(
             "([p, t]) => vspec.waitForItem(p, t)", [obs.item_id, self.timeout_s * 1000]))
-        event = snap.get("last_event") or {}
-        if not snap.get("error") and (snap.get("item_id") == obs.item_id
-                                      or event.get("item_id") != obs.item_id):
-            raise EnvironmentTimeout(f"feed page did not move past {obs.item_id}")
+        event = left_post(snap, obs.item_id)
         self._step += 1
-        nxt = await self._capture(snap)
-        return StepResult(observation=nxt, watched_s=float(event["watched_s"]),
-                          watch_ratio=float(event["watch_ratio"]), item_id=obs.item_id)
+        return watched_step(await self._capture(snap), event, obs.item_id)
 
     async def _block_engagement(self) -> None:
         """The observe-only guard, in the browser: Chromium drops engagement requests."""
