@@ -1,15 +1,16 @@
 """Chaos soak: one sweep under many faults at once, compared with the same sweep without.
 
     .venv/bin/python benchmarks/bench_chaos.py [--trials 20] [--scrolls 100] [--rate 0.05]
-        [--kills 2] [--bounces 2] [--browser-trials 3] [--seed 0] [--corpus DIR]
+        [--timeout 2] [--kills 2] [--bounces 2] [--browser-trials 3] [--seed 0] [--corpus DIR]
 
 The viewer is `openai:test-model` on the local OpenAI-compatible TEST SERVER
 (tests/models/openai_test_server.py); its answer is a fixed function of the request, so a
 run's decisions depend on what the viewer saw and nothing else. The faults, all seeded:
 
-- the model endpoint returns 429 with Retry-After, 500, 503, a reset connection,
-  malformed JSON or an empty answer on a fraction `--rate` of requests (a hang past the
-  client timeout is left out: a sweep's model timeout is 60 s; the backend's tests cover it);
+- the model endpoint returns 429 with Retry-After, 500, 503, a reset connection, a hang
+  past the client timeout (twice the model's `timeout_s`, which the spec sets to
+  `--timeout` seconds), malformed JSON or an empty answer on a fraction `--rate` of
+  requests;
 - the driver is SIGKILLed once (a `vspec run` subprocess, after a seeded number of
   journaled steps), and the run is resumed in this process;
 - while it resumes, `--kills` viewer actors are killed with `ray.kill` (alternately
@@ -46,7 +47,7 @@ sys.path.insert(0, str(ROOT / "tests" / "models"))
 
 STABLE = ("trial_id", "step", "item_id", "decision", "action", "watched_s", "watch_ratio",
           "answers", "trial_status")
-ENDPOINT_FAULTS = ("429", "500", "503", "reset", "malformed", "empty")
+ENDPOINT_FAULTS = ("429", "500", "503", "reset", "hang", "malformed", "empty")
 
 
 def answer(body: dict[str, Any]) -> str:
@@ -63,12 +64,12 @@ def answer(body: dict[str, Any]) -> str:
 
 
 def write_spec(path: Path, name: str, out: Path, corpus: Path, base_url: str, trials: int,
-               scrolls: int, seed: int) -> Path:
+               scrolls: int, seed: int, timeout_s: float) -> Path:
     import yaml
 
     model = {"spec": "openai:test-model", "name": "chaos-viewer", "base_url": base_url,
-             "api_key_env": "VSPEC_CHAOS_KEY", "retries": 8, "backoff_s": 0.05,
-             "backoff_max_s": 0.5, "cache": False}
+             "api_key_env": "VSPEC_CHAOS_KEY", "timeout_s": timeout_s, "retries": 8,
+             "backoff_s": 0.05, "backoff_max_s": 0.5, "cache": False}
     platforms = [{"style": "tiktok", "environment": "http"}]
     spec = {"name": name, "persona_dir": str(ROOT / "personas"), "personas": ["pet_owner"],
             "models": [model], "platforms": platforms, "strategies": ["simple"],
@@ -247,8 +248,12 @@ def browser_soak(corpus: Path, work: Path, *, trials: int = 3, scrolls: int = 10
 
 
 def soak(corpus: Path, work: Path, *, trials: int = 20, scrolls: int = 100, rate: float = 0.05,
-         kills: int = 2, bounces: int = 2, seed: int = 0) -> dict[str, Any]:
-    """Run the fault-free sweep and the chaos sweep; returns the figures (see module doc)."""
+         kills: int = 2, bounces: int = 2, seed: int = 0, timeout_s: float = 2.0
+         ) -> dict[str, Any]:
+    """Run the fault-free sweep and the chaos sweep; returns the figures (see module doc).
+
+    `timeout_s` is the model's request timeout in both specs; a hang lasts twice as long.
+    """
     import ray
     from openai_test_server import OpenAITestServer
 
@@ -264,16 +269,16 @@ def soak(corpus: Path, work: Path, *, trials: int = 20, scrolls: int = 100, rate
     try:
         total = trials * scrolls
         clean_spec = write_spec(work / "clean.yaml", "soak", work / "clean", corpus, server.url,
-                                trials, scrolls, seed)
+                                trials, scrolls, seed, timeout_s)
         t0 = time.time()
         clean = SweepRunner(load_sweep_spec(clean_spec)).run()
         clean_s = time.time() - t0
         clean_requests = len(server.requests)
 
         rng = random.Random(seed)
-        server.chaos(rate, seed=seed, kinds=ENDPOINT_FAULTS)
+        server.chaos(rate, seed=seed, kinds=ENDPOINT_FAULTS, hang_s=2 * timeout_s)
         spec = write_spec(work / "chaos.yaml", "soak", work / "chaos", corpus, server.url,
-                          trials, scrolls, seed)
+                          trials, scrolls, seed, timeout_s)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
         cmd = [sys.executable, "-m", "valuespectrum.cli", "run", str(spec), "--plain",
                "--no-report", "--ray-address", ray.get_runtime_context().gcs_address]
@@ -335,6 +340,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--scrolls", type=int, default=100)
     ap.add_argument("--rate", type=float, default=0.05)
+    ap.add_argument("--timeout", type=float, default=2.0,
+                    help="the model's request timeout (s); a hang lasts twice as long")
     ap.add_argument("--kills", type=int, default=2)
     ap.add_argument("--bounces", type=int, default=2)
     ap.add_argument("--browser-trials", type=int, default=3,
@@ -345,12 +352,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vspec-chaos-") as tmp:
         fig = soak(corpus_dir(args.corpus), Path(tmp), trials=args.trials,
                    scrolls=args.scrolls, rate=args.rate, kills=args.kills,
-                   bounces=args.bounces, seed=args.seed)
+                   bounces=args.bounces, seed=args.seed, timeout_s=args.timeout)
         page = (browser_soak(corpus_dir(args.corpus), Path(tmp), trials=args.browser_trials,
                              scrolls=args.scrolls, seed=args.seed)
                 if args.browser_trials else None)
     print(f"chaos soak: {fig['steps']:,} steps ({args.trials} HTTP trials x {args.scrolls}), "
-          f"endpoint fault rate {args.rate:g}, seed {args.seed}")
+          f"endpoint fault rate {args.rate:g}, model timeout {args.timeout:g} s, "
+          f"seed {args.seed}")
     for kind, n in sorted(fig["faults_injected"].items()):
         print(f"  {kind:<24} {n}")
     print(f"faults injected     {fig['faults_total']}")

@@ -32,6 +32,22 @@ def mixture(n: int, dim: int, rng: np.random.Generator, centers: np.ndarray) -> 
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def bench_vectors(n: int, dim: int, n_queries: int, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The benchmarks' data: `n` stored vectors, `n_queries` queries and one vector per value
+    keyword, all drawn in that order from one seeded generator and one 256-cluster mixture
+    (so a seed gives the same arrays in bench_store.py and bench_store_server.py)."""
+    from valuespectrum.values import load_values
+
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(256, dim)).astype(np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    data = mixture(n, dim, rng, centers)
+    queries = mixture(n_queries, dim, rng, centers)
+    keywords = mixture(len(load_values().pairs()), dim, rng, centers)
+    return data, queries, keywords
+
+
 def numpy_topk(data: np.ndarray, sq_norms: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     """Exact top-k by L2 with precomputed squared norms (a fair numpy brute force)."""
     d2 = sq_norms[None, :] - 2.0 * (q @ data.T)
@@ -55,15 +71,9 @@ def main() -> None:
 
     from valuespectrum.store.retrieval import brute_force_topk, brute_force_within
     from valuespectrum.store.vector_store import ScreenshotRecord, ScreenshotStore
-    from valuespectrum.values import load_values
 
-    rng = np.random.default_rng(args.seed)
-    centers = rng.normal(size=(256, args.dim)).astype(np.float32)
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    data = mixture(args.n, args.dim, rng, centers)
-    queries = mixture(args.queries, args.dim, rng, centers)
-    n_kw = len(load_values().pairs())
-    keywords = mixture(n_kw, args.dim, rng, centers)
+    data, queries, keywords = bench_vectors(args.n, args.dim, args.queries, args.seed)
+    n_kw = len(keywords)
     platforms = ("tiktok", "youtube", "instagram")
     records = [ScreenshotRecord(path=f"screens/{i:06d}.jpg", platform=platforms[i % 3],
                                 posted=f"2024-{8 + i % 3:02d}-{1 + i % 28:02d}",

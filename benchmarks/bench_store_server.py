@@ -73,19 +73,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from bench_store import mixture
+    from bench_store import bench_vectors
 
     from valuespectrum.store.milvus_server import local_milvus_server
     from valuespectrum.store.retrieval import brute_force_topk
     from valuespectrum.store.vector_store import ScreenshotRecord
-    from valuespectrum.values import load_values
 
-    rng = np.random.default_rng(args.seed)
-    centers = rng.normal(size=(256, args.dim)).astype(np.float32)
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    data = mixture(args.n, args.dim, rng, centers)
-    queries = mixture(args.queries, args.dim, rng, centers)
-    keywords = mixture(len(load_values().pairs()), args.dim, rng, centers)
+    data, queries, keywords = bench_vectors(args.n, args.dim, args.queries, args.seed)
     records = [ScreenshotRecord(path=f"screens/{i:06d}.jpg", platform="tiktok",
                                 posted="2024-08-01", link=f"https://example.test/v/{i}",
                                 caption=f"video {i}", source="bench") for i in range(args.n)]

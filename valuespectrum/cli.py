@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from valuespectrum.config import ConfigError
-from valuespectrum.console import console, err_console, fail
+from valuespectrum.console import console, err_console, fail, user_errors
 
 app = typer.Typer(
     name="vspec",
@@ -93,25 +93,17 @@ def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str 
                   restart: bool = False, output: Path | None = None, live: bool | None = None,
                   report: bool = True) -> None:
     """`vspec run` / `vspec spectrum run`: load, run (or resume), print, report."""
-    from valuespectrum.cluster import ClusterError
-    from valuespectrum.feed.corpus import CorpusError
-    from valuespectrum.runs import RunError, RunWriteError
     from valuespectrum.specs import load_any
-    from valuespectrum.store.records import StoreError, StoreLockedError
 
     try:
-        spec = load_any(spec_path)
-        if kind is not None and spec.kind != kind:
-            fail(f"{spec_path}: a {spec.kind} spec; run it with `vspec run {spec_path}`")
-        if spec.kind == "spectrum":
-            _run_spectrum(spec, ray_address, restart, output, report)
-        else:
-            _run_sweep(spec, spec_path, ray_address, restart, output, live, report)
-    except RunWriteError as e:  # not bad input: a disk, a permission
-        fail(str(e), code=1)
-    except (ConfigError, CorpusError, RunError, ClusterError, StoreError, StoreLockedError,
-            FileNotFoundError) as e:
-        fail(str(e))
+        with user_errors(FileNotFoundError):
+            spec = load_any(spec_path)
+            if kind is not None and spec.kind != kind:
+                fail(f"{spec_path}: a {spec.kind} spec; run it with `vspec run {spec_path}`")
+            if spec.kind == "spectrum":
+                _run_spectrum(spec, ray_address, restart, output, report)
+            else:
+                _run_sweep(spec, spec_path, ray_address, restart, output, live, report)
     except KeyboardInterrupt:
         fail(f"interrupted; what was recorded is kept: run "
              f"`{resume_command(spec_path, output, ray_address)}` to resume", code=130)

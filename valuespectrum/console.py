@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
@@ -18,3 +20,31 @@ def fail(message: str, code: int = 2) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True,
                       markup=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors(*more: type[BaseException]) -> Iterator[None]:
+    """Turn the errors a user can act on into one `fail` line instead of a traceback.
+
+    A failed write to a run directory (a full disk, a permission) exits with status 1: not
+    bad input, and rerunning resumes. Bad specs, corpora, run directories, clusters and
+    stores exit with status 2, as do the command's own `more` error types.
+
+    Example:
+        with user_errors(EnvError):
+            collector.run()
+    """
+    # imported here: these modules import this one, and `vspec --help` stays fast
+    from valuespectrum.cluster import ClusterError
+    from valuespectrum.config import ConfigError
+    from valuespectrum.feed.corpus import CorpusError
+    from valuespectrum.runs import RunError, RunWriteError
+    from valuespectrum.store.records import StoreError, StoreLockedError
+
+    try:
+        yield
+    except RunWriteError as e:
+        fail(str(e), code=1)
+    except (ConfigError, CorpusError, RunError, ClusterError, StoreError, StoreLockedError,
+            *more) as e:
+        fail(str(e))

@@ -213,7 +213,9 @@ class GenerateConfig(Frozen):
     json_schema: dict[str, Any] | None = Field(
         default=None, description="ask for a JSON reply matching this schema when supported"
     )
-    timeout_s: float = 60.0
+    timeout_s: float | None = Field(
+        default=None, description="seconds to wait for a reply; None: the model's own "
+        "(`ModelSpec.timeout_s`, 60 s by default)")
     question: Question | None = Field(
         default=None, description="the question as data, for CPU baselines")
 

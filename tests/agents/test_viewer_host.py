@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 
 import psutil
 import pytest
@@ -32,31 +33,54 @@ def browser_processes() -> int:
     return n
 
 
-async def test_concurrent_agents_share_one_browser_and_stream_every_step(corpus_dir, tmp_path):
-    spec = sweep_spec(
-        tmp_path / "host.yaml", name="host", personas=["pet_owner"],
-        models=["always:yes"], platforms=["tiktok", "random"], strategies=["simple"],
-        trials=2, scrolls=6, window=2,
-    )
-    trials = expand(spec)
+@dataclass
+class HostRun:
+    """What one host did: each trial's events, the peak of `probe()`, the last ping."""
+
+    events: list[list]
+    peak: int
+    ping: dict | None
+
+
+@pytest.fixture
+def run_on_host(corpus_dir):
+    """Run trials at once on a fresh `ViewerHost` (or a subclass) attached to one local feed
+    server; the host is shut down after its trials, the server after the test."""
     with FeedServer.from_corpus_dir(corpus_dir) as server:
-        host = ViewerHost(ActorOptions(feed_url=server.url))
-        peak = 0
 
-        async def run(trial):
-            nonlocal peak
-            events = []
-            async for event in host.run_trial(trial):
-                peak = max(peak, browser_processes())
-                events.append(event)
-            return events
+        async def run(trials, *, host_cls=ViewerHost, probe=None, ping=False) -> HostRun:
+            host = host_cls(ActorOptions(feed_url=server.url))
+            peak = 0
 
-        try:
-            results = await asyncio.gather(*(run(t) for t in trials))
-        finally:
-            await host.shutdown()
-    assert peak == 1
-    for trial, events in zip(trials, results, strict=True):
+            async def one(trial):
+                nonlocal peak
+                events = []
+                async for event in host.run_trial(trial):
+                    peak = max(peak, probe()) if probe else peak
+                    events.append(event)
+                return events
+
+            try:
+                results = await asyncio.gather(*(one(t) for t in trials))
+                return HostRun(list(results), peak, await host.ping() if ping else None)
+            finally:
+                await host.shutdown()
+
+        yield run
+
+
+def trials_of(tmp_path, name: str, **fields) -> list:
+    """The trials of a one-persona sweep of the `always:yes` test double."""
+    return expand(sweep_spec(tmp_path / f"{name}.yaml", name=name, personas=["pet_owner"],
+                             models=["always:yes"], strategies=["simple"], **fields))
+
+
+async def test_concurrent_agents_share_one_browser_and_stream_every_step(run_on_host, tmp_path):
+    trials = trials_of(tmp_path, "host", platforms=["tiktok", "random"], trials=2, scrolls=6,
+                       window=2)
+    run = await run_on_host(trials, probe=browser_processes)
+    assert run.peak == 1
+    for trial, events in zip(trials, run.events, strict=True):
         steps = [e for e in events if isinstance(e, StepEvent)]
         assert [e.record.step for e in steps] == list(range(6))
         assert all(e.record.trial_id == trial.trial_id and e.record.action == "stay"
@@ -80,32 +104,13 @@ def appium_servers() -> int:
 
 @pytest.mark.appium
 @pytest.mark.slow
-async def test_appium_agents_share_one_server_per_host(corpus_dir, tmp_path):
-    spec = sweep_spec(
-        tmp_path / "appium.yaml", name="appium", personas=["pet_owner"],
-        models=["always:yes"], platforms=["tiktok"], strategies=["simple"],
-        environment="appium-web", trials=2, scrolls=3, window=1,
-    )
-    trials = expand(spec)
-    with FeedServer.from_corpus_dir(corpus_dir) as server:
-        host = ViewerHost(ActorOptions(feed_url=server.url))
-        peak = 0
-
-        async def run(trial):
-            nonlocal peak
-            events = []
-            async for event in host.run_trial(trial):
-                peak = max(peak, appium_servers())
-                events.append(event)
-            return events
-
-        try:
-            results = await asyncio.gather(*(run(t) for t in trials))
-            assert (await host.ping())["appium_alive"] is True
-        finally:
-            await host.shutdown()
-    assert peak == 1
-    for events in results:
+async def test_appium_agents_share_one_server_per_host(run_on_host, tmp_path):
+    trials = trials_of(tmp_path, "appium", platforms=["tiktok"], environment="appium-web",
+                       trials=2, scrolls=3, window=1)
+    run = await run_on_host(trials, probe=appium_servers, ping=True)
+    assert run.ping["appium_alive"] is True
+    assert run.peak == 1
+    for events in run.events:
         steps = [e for e in events if isinstance(e, StepEvent)]
         assert [e.record.step for e in steps] == [0, 1, 2]
         assert json.loads(steps[0].record.environment_info)["environment"] == "appium-web"
@@ -113,13 +118,11 @@ async def test_appium_agents_share_one_server_per_host(corpus_dir, tmp_path):
     assert appium_servers() == 0  # shutdown stopped it
 
 
-async def test_a_page_timeout_restarts_the_trial_from_its_seed(corpus_dir, tmp_path):
+async def test_a_page_timeout_restarts_the_trial_from_its_seed(run_on_host, tmp_path):
     """A page that does not answer in time (seen on a loaded machine while four browser
     contexts started) restarts the trial, which then yields the same steps as a clean run."""
-    spec = sweep_spec(tmp_path / "slow.yaml", name="slow", personas=["pet_owner"],
-                      models=["always:yes"], platforms=[{"style": "tiktok", "environment": "http"}],
-                      strategies=["simple"], trials=1, scrolls=5, window=2)
-    (trial,) = expand(spec)
+    trials = trials_of(tmp_path, "slow", platforms=[{"style": "tiktok", "environment": "http"}],
+                       trials=1, scrolls=5, window=2)
 
     class SlowOnce(ViewerHost):
         calls = 0
@@ -132,15 +135,8 @@ async def test_a_page_timeout_restarts_the_trial_from_its_seed(corpus_dir, tmp_p
                 raise EnvironmentTimeout("page did not respond in 15.0 s")
             return env
 
-    async def collect(host):
-        try:
-            return [e async for e in host.run_trial(trial)]
-        finally:
-            await host.shutdown()
-
-    with FeedServer.from_corpus_dir(corpus_dir) as server:
-        slow = await collect(SlowOnce(ActorOptions(feed_url=server.url)))
-        clean = await collect(ViewerHost(ActorOptions(feed_url=server.url)))
+    (slow,) = (await run_on_host(trials, host_cls=SlowOnce)).events
+    (clean,) = (await run_on_host(trials)).events
     assert isinstance(slow[0], RestartEvent) and "did not respond" in slow[0].error
     assert (slow[-1].status, slow[-1].restarts) == ("done", 1)
     items = [[e.record.item_id for e in ev if isinstance(e, StepEvent)] for ev in (slow, clean)]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 
 import pytest
-from vspec_helpers import run_vspec
+from vspec_helpers import ROOT, VSPEC, run_vspec, vspec_env
 
 from valuespectrum.environments.collect import Collector, CollectSpec
 from valuespectrum.runs import read_jsonl
@@ -72,3 +74,27 @@ def test_bad_environment_options_fail_before_anything_starts(tmp_path):
                    "--output", str(tmp_path / "r")], tmp_path)
     assert r.returncode == 2 and "unknown option(s) ['colour']" in r.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_collect_errors_are_one_line_like_vspec_run(corpus_dir, tmp_path):
+    """`vspec collect` maps errors to exit codes as `vspec run` does (one helper): bad input
+    is status 2, a run directory it cannot write is status 1; never a traceback."""
+    store = ["--store", str(tmp_path / "s.db")]
+    r = run_vspec(["collect", "-n", "3", "--environment", "http", "--corpus",
+                   str(tmp_path / "nope"), "--output", str(tmp_path / "r"), *store], tmp_path)
+    assert r.returncode == 2 and "not a corpus" in r.stderr and "Traceback" not in r.stderr
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv to drop CAP_DAC_OVERRIDE")
+    prefix = (["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+              if os.geteuid() == 0 else [])  # root writes anywhere: drop what lets it
+    locked = tmp_path / "readonly"
+    locked.mkdir(mode=0o555)
+    try:
+        r = subprocess.run([*prefix, *VSPEC, "collect", "-n", "3", "--environment", "http",
+                            "--corpus", str(corpus_dir), "--output", str(locked / "run"),
+                            *store], env=vspec_env(tmp_path), capture_output=True, text=True,
+                           timeout=600, cwd=ROOT)
+    finally:
+        locked.chmod(0o755)
+    assert r.returncode == 1 and "cannot write the run directory" in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr

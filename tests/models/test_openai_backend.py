@@ -72,6 +72,24 @@ async def test_timeout_is_retried(openai_server):
     await backend.aclose()
 
 
+async def test_the_model_spec_timeout_abandons_a_hang_and_a_call_timeout_overrides_it(
+        openai_server):
+    openai_server.script.extend([{"delay": 1.5, "reply": "late"}, {"reply": "on time"}])
+    backend = build_backend(spec_for(openai_server, timeout_s=0.3))
+    t0 = time.perf_counter()
+    completion = await backend.generate([Message.text("user", "hi")], GenerateConfig())
+    assert completion.text == "on time"
+    assert len(openai_server.requests) == 2
+    assert time.perf_counter() - t0 < 1.4, "the spec's 0.3 s timeout was not used"
+    # a call that sets its own timeout waits that long instead
+    openai_server.script.append({"delay": 0.6, "reply": "slow but in time"})
+    completion = await backend.generate([Message.text("user", "again")],
+                                        GenerateConfig(timeout_s=5.0))
+    assert completion.text == "slow but in time"
+    assert len(openai_server.requests) == 3
+    await backend.aclose()
+
+
 async def test_gives_up_after_bounded_retries(openai_server):
     openai_server.script.extend([{"status": 503}] * 10)
     backend = build_backend(spec_for(openai_server, retries=2))

@@ -1,5 +1,6 @@
-"""The chaos soak at a small scale: one sweep under many faults at once (endpoint errors,
-the driver SIGKILLed and resumed, viewer actors killed, the feed server restarted) ends
+"""The chaos soak at a small scale: one sweep under many faults at once (endpoint errors and
+hangs past the model's 2 s timeout, the driver SIGKILLed and resumed, viewer actors killed,
+the feed server restarted) ends
 with no step lost or duplicated and the fault-free run's tables. The full-size soak is
 `benchmarks/bench_chaos.py`."""
 
@@ -18,13 +19,14 @@ def test_a_small_chaos_soak_loses_and_duplicates_nothing(ray_session, tmp_path, 
     from bench_chaos import soak
 
     fig = soak(corpus_dir, tmp_path, trials=4, scrolls=40, rate=0.1, kills=2, bounces=1,
-               seed=3)
+               seed=3, timeout_s=2.0)
     assert fig["fatal"] is None
     assert fig["faults_injected"]["driver SIGKILL"] == 1
     assert fig["faults_injected"].get("kill-restarted") == 1
     assert fig["faults_injected"].get("kill-for-good") == 1
     assert fig["faults_injected"].get("bounce") == 1
     assert sum(n for k, n in fig["faults_injected"].items() if k.startswith("endpoint")) > 0
+    assert fig["faults_injected"].get("endpoint hang", 0) >= 1  # abandoned after 2 s, retried
     assert fig["statuses"] == {"done": 4}
     assert fig["steps_lost"] == 0 and fig["steps_duplicated"] == 0
     # every fault was retried or asked again: the same decisions, the same feed, the same

@@ -1,9 +1,10 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from valuespectrum.config import ConfigError
-from valuespectrum.sweep.spec import expand, load_sweep_spec
+from valuespectrum.sweep.spec import expand, load_sweep_spec, plan_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +52,24 @@ def test_unknown_field_names_file_line_and_field(tmp_path):
         load_experiment(p)
     msg = str(e.value)
     assert str(p) in msg and ":6:" in msg and "scrols" in msg and "unknown field" in msg
+
+
+def test_a_model_timeout_is_validated_and_does_not_change_the_plan(tmp_path):
+    models = 'models:\n  - {spec: "openai:m", base_url: "http://127.0.0.1:9/v1", timeout_s: %s}\n'
+    bad = write(tmp_path, BASE.replace('models: ["always:yes"]\n', models % "0"))
+    with pytest.raises(ConfigError) as e:
+        load_experiment(bad)
+    assert re.search(re.escape(str(bad)) + r":\d+: models.*timeout_s.*greater than 0", str(e.value))
+    # how long to wait for a reply is where and how a model is reached, not what answers:
+    # a run may resume with another timeout
+    context = {"recommenders": {}, "corpus": "c", "prompts": "p"}
+    plans = []
+    for value in ("2.5", "60"):
+        spec, personas = load_experiment(write(tmp_path, BASE.replace(
+            'models: ["always:yes"]\n', models % value)))
+        assert spec.models[0].timeout_s == float(value)
+        plans.append(plan_for(expand(spec, personas), context).entries)
+    assert plans[0] == plans[1]
 
 
 def test_unknown_platform_style(tmp_path):

@@ -20,7 +20,9 @@ from valuespectrum.environments.base import (
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
+    left_post,
     utc_date,
+    watched_step,
 )
 from valuespectrum.environments.observation import ObservationMode
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
@@ -154,11 +156,8 @@ class AppiumSession(EnvironmentBase):
             except Exception:  # noqa: BLE001 - a dead session cannot be quit; it is gone
                 pass
 
-    async def close(self) -> None:
-        """End the session (and the server if owned); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _release(self) -> None:
+        """End the session (and the server if owned)."""
         await self._quit()
         if self.own_server:
             await asyncio.to_thread(self.server.stop)
@@ -282,11 +281,6 @@ class AppiumWebEnvironment(AppiumSession):
         await self._call(self._swipe_up)
         snap = await self._call(self._driver.execute_async_script, WAIT_JS, obs.item_id,
                                 self.timeout_s * 1000)
-        event = snap.get("last_event") or {}
-        if not snap.get("error") and (snap.get("item_id") == obs.item_id
-                                      or event.get("item_id") != obs.item_id):
-            raise EnvironmentTimeout(f"feed page did not move past {obs.item_id}")
+        event = left_post(snap, obs.item_id)
         self._step += 1
-        nxt = await self._capture(snap)
-        return StepResult(observation=nxt, watched_s=float(event["watched_s"]),
-                          watch_ratio=float(event["watch_ratio"]), item_id=obs.item_id)
+        return watched_step(await self._capture(snap), event, obs.item_id)

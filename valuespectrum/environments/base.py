@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from valuespectrum.types import Action, Observation, Skip, Stay, StepResult
 
@@ -47,6 +47,28 @@ def utc_date() -> str:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def left_post(snap: dict[str, Any], item_id: str | None) -> dict[str, Any]:
+    """The local feed page's watch event of the post `item_id`, once the page moved past it.
+
+    `snap` is what the page's ``vspec.waitForItem`` returned after the advance (Playwright
+    and Appium drive the same page).
+
+    Raises:
+        EnvironmentTimeout: the page still shows that post, or its last event is another's.
+    """
+    event = snap.get("last_event") or {}
+    if not snap.get("error") and (snap.get("item_id") == item_id
+                                  or event.get("item_id") != item_id):
+        raise EnvironmentTimeout(f"feed page did not move past {item_id}")
+    return event
+
+
+def watched_step(nxt: Observation, event: dict[str, Any], item_id: str | None) -> StepResult:
+    """The step result of a feed-page `event` (from `left_post`), `nxt` on screen."""
+    return StepResult(observation=nxt, watched_s=float(event["watched_s"]),
+                      watch_ratio=float(event["watch_ratio"]), item_id=item_id)
 
 
 @runtime_checkable
@@ -91,8 +113,15 @@ class EnvironmentBase:
             raise EnvironmentNotReady("call reset() before observe()")
         return self._obs
 
-    async def close(self) -> None:  # pragma: no cover - overridden
+    async def close(self) -> None:
+        """Release this environment's live resources (`_release`) once; idempotent."""
+        if self._closed:
+            return
         self._closed = True
+        await self._release()
+
+    async def _release(self) -> None:
+        """Free what the environment holds (a browser context, a session, a client)."""
 
     async def __aenter__(self) -> Self:
         return self

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from valuespectrum.console import console, fail
+from valuespectrum.console import console, fail, user_errors
 
 
 def _parse_options(pairs: list[str]) -> dict[str, str | int | float | bool]:
@@ -90,15 +90,12 @@ def collect_command(
     from pydantic import ValidationError
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from valuespectrum.config import ConfigError, format_validation_error
+    from valuespectrum.config import format_validation_error
     from valuespectrum.embedders import EmbedderUnavailable
     from valuespectrum.environments.base import EnvError
     from valuespectrum.environments.collect import Collector, CollectSpec
     from valuespectrum.environments.spec import EnvironmentSpec
-    from valuespectrum.feed.corpus import CorpusError
-    from valuespectrum.runs import RunError
     from valuespectrum.store.cli import store_location
-    from valuespectrum.store.records import StoreError, StoreLockedError
 
     opts = _parse_options(options)
     try:  # the environment's recipe, checked before anything starts
@@ -118,10 +115,8 @@ def collect_command(
         collector = Collector(spec, run_dir,
                               progress=lambda done, total: bar.update(task, completed=done))
         try:
-            report = collector.run(restart=restart)
-        except (ConfigError, EnvError, RunError, CorpusError, StoreError, StoreLockedError,
-                EmbedderUnavailable) as e:
-            fail(str(e))
+            with user_errors(EnvError, EmbedderUnavailable):
+                report = collector.run(restart=restart)
         except KeyboardInterrupt:
             fail(f"interrupted; what was collected is kept: rerun the same command to resume "
                  f"({run_dir})", code=130)

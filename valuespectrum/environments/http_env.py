@@ -284,8 +284,6 @@ class HttpFeedEnvironment(EnvironmentBase):
         return StepResult(observation=nxt, watched_s=event["watched_s"],
                           watch_ratio=event["watch_ratio"], item_id=obs.item_id)
 
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            if self._session is not None:
-                await self._session.close()
+    async def _release(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -20,15 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from valuespectrum.environments.base import (
-    EnvError,
-    EnvironmentBase,
-    EnvironmentTimeout,
-    utc_date,
-)
+from valuespectrum.environments.base import EnvError, EnvironmentTimeout, utc_date
 from valuespectrum.environments.guard import RequestGuard
 from valuespectrum.environments.observation import ObservationMode
-from valuespectrum.environments.playwright_env import BrowserHost, playwright_call
+from valuespectrum.environments.playwright_env import BrowserEnvironment, BrowserHost
 from valuespectrum.environments.profiles import PlatformProfile
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
@@ -77,7 +72,7 @@ VIDEO_JS = """([p, play]) => {
 }"""
 
 
-class PlatformEnvironment(EnvironmentBase):
+class PlatformEnvironment(BrowserEnvironment):
     """A real platform's feed (or a replica of it) in a context of a shared browser.
 
     Args:
@@ -121,9 +116,6 @@ class PlatformEnvironment(EnvironmentBase):
         self._started = 0.0
         self._step = 0
         self._clock = 0.0
-
-    async def _guard(self, coro: Any) -> Any:
-        return await playwright_call(coro, self.host, self._page, self.timeout_s)
 
     async def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -256,23 +248,6 @@ class PlatformEnvironment(EnvironmentBase):
     def blocked_requests(self) -> list[str]:
         """Engagement requests the guard stopped so far (method and URL)."""
         return list(self.guard.blocked)
-
-    async def _close_context(self) -> None:
-        context, self._context, self._page = self._context, None, None
-        if context is not None:
-            try:
-                await context.close()
-            except Exception:  # noqa: BLE001 - the browser may already be gone
-                pass
-
-    async def close(self) -> None:
-        """Close this environment's context (and the host if owned); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._close_context()
-        if self.own_host:
-            await self.host.close()
 
 
 SWIPE_JS = """([x, y0, y1]) => {

@@ -16,7 +16,9 @@ from valuespectrum.environments.base import (
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
+    left_post,
     utc_date,
+    watched_step,
 )
 from valuespectrum.environments.observation import ObservationMode
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
@@ -121,7 +123,38 @@ async def playwright_call(coro: Any, host: BrowserHost, page: Any, timeout_s: fl
         raise EnvError(f"page error: {e.message}") from e
 
 
-class PlaywrightFeedEnvironment(EnvironmentBase):
+class BrowserEnvironment(EnvironmentBase):
+    """An environment living in one context (and page) of a shared `BrowserHost`.
+
+    Subclasses set `host`, `own_host` and `timeout_s`, open `_context` and `_page` in
+    `reset`, and route every Playwright call through `_guard`.
+    """
+
+    host: BrowserHost
+    own_host: bool = False
+    timeout_s: float = 15.0
+    _context: Any = None
+    _page: Any = None
+
+    async def _guard(self, coro: Any) -> Any:
+        return await playwright_call(coro, self.host, self._page, self.timeout_s)
+
+    async def _close_context(self) -> None:
+        context, self._context, self._page = self._context, None, None
+        if context is not None:
+            try:
+                await context.close()
+            except Exception:  # noqa: BLE001 - the browser may already be gone
+                pass
+
+    async def _release(self) -> None:
+        """Close this environment's context (and the host if owned)."""
+        await self._close_context()
+        if self.own_host:
+            await self.host.close()
+
+
+class PlaywrightFeedEnvironment(BrowserEnvironment):
     """A feed page in Chromium, driven with the page's manual clock and the ArrowDown key.
 
     Args:
@@ -154,9 +187,6 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0
-
-    async def _guard(self, coro: Any) -> Any:
-        return await playwright_call(coro, self.host, self._page, self.timeout_s)
 
     async def _capture(self, snap: dict[str, Any]) -> Observation:
         if snap.get("error"):
@@ -224,14 +254,9 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         await self._guard(self._page.keyboard.press("ArrowDown"))
         snap = await self._guard(self._page.evaluate(
             "([p, t]) => vspec.waitForItem(p, t)", [obs.item_id, self.timeout_s * 1000]))
-        event = snap.get("last_event") or {}
-        if not snap.get("error") and (snap.get("item_id") == obs.item_id
-                                      or event.get("item_id") != obs.item_id):
-            raise EnvironmentTimeout(f"feed page did not move past {obs.item_id}")
+        event = left_post(snap, obs.item_id)
         self._step += 1
-        nxt = await self._capture(snap)
-        return StepResult(observation=nxt, watched_s=float(event["watched_s"]),
-                          watch_ratio=float(event["watch_ratio"]), item_id=obs.item_id)
+        return watched_step(await self._capture(snap), event, obs.item_id)
 
     async def _block_engagement(self) -> None:
         """The observe-only guard, in the browser: Chromium drops engagement requests."""
@@ -240,20 +265,3 @@ class PlaywrightFeedEnvironment(EnvironmentBase):
         cdp = await self._guard(self._context.new_cdp_session(self._page))
         await self._guard(cdp.send("Network.enable"))
         await self._guard(cdp.send("Network.setBlockedURLs", {"urls": list(engagement_globs())}))
-
-    async def _close_context(self) -> None:
-        context, self._context, self._page = self._context, None, None
-        if context is not None:
-            try:
-                await context.close()
-            except Exception:  # noqa: BLE001 - the browser may already be gone
-                pass
-
-    async def close(self) -> None:
-        """Close this environment's context (and the host if owned); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._close_context()
-        if self.own_host:
-            await self.host.close()

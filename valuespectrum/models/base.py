@@ -78,7 +78,8 @@ class RateLimited(TransientBackendError):
 
 
 class BackendTimeout(TransientBackendError):
-    """The request did not complete within ``GenerateConfig.timeout_s``."""
+    """The request did not complete within its timeout (``GenerateConfig.timeout_s``, else
+    the model's ``ModelSpec.timeout_s``)."""
 
 
 class BudgetExceeded(BackendError):

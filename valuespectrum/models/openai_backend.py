@@ -109,11 +109,13 @@ class OpenAIBackend:
         supports_json_schema: Try ``response_format=json_schema`` when a schema is requested;
             an endpoint that rejects it is remembered and asked in the prompt instead.
         name: Backend name (default ``openai:<model>``).
+        timeout_s: Seconds a request waits for its reply when the call's
+            `GenerateConfig.timeout_s` is None (`ModelSpec.timeout_s`).
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
                  params: dict[str, Any] | None = None, supports_json_schema: bool = True,
-                 name: str | None = None) -> None:
+                 name: str | None = None, timeout_s: float = 60.0) -> None:
         from openai import AsyncOpenAI
 
         api_key = "EMPTY"  # local servers (vLLM, test server) accept any key
@@ -129,6 +131,7 @@ class OpenAIBackend:
         self.base_url = base_url
         self.params = dict(params or {})
         self.supports_json_schema = supports_json_schema
+        self.timeout_s = timeout_s
         self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
 
     def _where(self) -> str:
@@ -138,9 +141,10 @@ class OpenAIBackend:
                       schema: dict[str, Any] | None) -> Any:
         import openai
 
+        timeout_s = config.timeout_s if config.timeout_s is not None else self.timeout_s
         # extra params go in the body as-is, so server-specific ones (vLLM's top_k...) work too
         kwargs: dict[str, Any] = dict(model=self.model, messages=messages,
-                                      temperature=config.temperature, timeout=config.timeout_s,
+                                      temperature=config.temperature, timeout=timeout_s,
                                       extra_body=dict(self.params) or None)
         if "max_completion_tokens" not in self.params:  # newer OpenAI models take only that name
             kwargs["max_tokens"] = config.max_tokens
@@ -154,7 +158,7 @@ class OpenAIBackend:
         try:
             return await self._client.chat.completions.create(**kwargs)
         except openai.APITimeoutError as e:
-            raise BackendTimeout(f"{self._where()}: no reply within {config.timeout_s}s") from e
+            raise BackendTimeout(f"{self._where()}: no reply within {timeout_s}s") from e
         except openai.APIConnectionError as e:
             if not _connection_refused(e):  # the connection broke mid-request: worth a retry
                 cause = e.__cause__ or e

@@ -61,7 +61,7 @@ def _openai(spec: ModelSpec) -> Backend:
     json_ok = spec.json_schema if spec.json_schema is not None else p.json_schema
     return OpenAIBackend(spec.target, base_url=spec.base_url or p.base_url,
                          api_key_env=spec.key_env(), params=spec.params,
-                         supports_json_schema=json_ok, name=spec.spec)
+                         supports_json_schema=json_ok, name=spec.spec, timeout_s=spec.timeout_s)
 
 
 def _vllm(spec: ModelSpec) -> Backend:

@@ -20,7 +20,7 @@ from valuespectrum.types import Frozen
 #: Where and how a model is reached, not what answers: these may change between a run and
 #: its resumption (a changed endpoint URL or rate limit leaves the recorded answers valid).
 OPERATIONAL_FIELDS = ("base_url", "api_key_env", "price", "rate_limit_rpm", "max_concurrency",
-                      "retries", "backoff_s", "backoff_max_s", "cache", "vllm")
+                      "timeout_s", "retries", "backoff_s", "backoff_max_s", "cache", "vllm")
 
 
 class Price(Frozen):
@@ -77,6 +77,9 @@ class ModelSpec(Frozen):
         price: Per-1M-token prices; default from ``valuespectrum/data/prices.yaml``.
         rate_limit_rpm: Requests per minute for this endpoint, across all Ray actors.
         max_concurrency: Requests in flight at once from one process.
+        timeout_s: Seconds one request may wait for its reply; past it the request is
+            abandoned and retried like a 5xx (API and served models; a call's own
+            `GenerateConfig.timeout_s` overrides it).
         retries: Extra attempts on 429/5xx/timeouts (0 disables retrying).
         backoff_s: First backoff delay; doubles per attempt, plus jitter.
         backoff_max_s: Cap of one backoff delay (also caps a server's ``Retry-After``).
@@ -93,6 +96,7 @@ class ModelSpec(Frozen):
     price: Price | None = None
     rate_limit_rpm: float | None = Field(default=None, gt=0)
     max_concurrency: int | None = Field(default=None, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
     retries: int = Field(default=4, ge=0, le=20)
     backoff_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=60.0, ge=0)

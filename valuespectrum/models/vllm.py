@@ -105,7 +105,8 @@ class VllmBackend:
 
         return OpenAIBackend(self.model, base_url=url, api_key_env=self.spec.api_key_env,
                              params=self.spec.params, name=self.name,
-                             supports_json_schema=self.supports_json_schema)
+                             supports_json_schema=self.supports_json_schema,
+                             timeout_s=self.spec.timeout_s)
 
     async def _start_on_ray(self, index: int) -> Replica:
         actor = shared_server(self.model, self.opts, index)
