@@ -72,3 +72,11 @@ def test_bad_environment_options_fail_before_anything_starts(tmp_path):
                    "--output", str(tmp_path / "r")], tmp_path)
     assert r.returncode == 2 and "unknown option(s) ['colour']" in r.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_collection_without_screenshots_is_refused(tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="screenshot: none saves nothing"):
+        CollectSpec(n=5, environment="playwright", options={"screenshot": "none"},
+                    store=str(tmp_path / "s.db"))
