@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 LATENCY_S = 0.5
 #: Flags tried one by one with `--flags` (memory levers found in Chromium's switches).
 CANDIDATE_FLAGS = (
-    "--renderer-process-limit=1", "--in-process-gpu", "--no-zygote",
+    "--renderer-process-limit=1", "--process-per-tab", "--in-process-gpu", "--no-zygote",
     "--disable-features=site-per-process", "--disable-site-isolation-trials",
     "--disable-extensions", "--js-flags=--max-old-space-size=64",
     "--disable-features=Translate,OptimizationHints,MediaRouter,BackForwardCache",
@@ -124,7 +124,7 @@ async def main_async(args: argparse.Namespace) -> None:
         if args.flags:
             ref = await measure(server.url, args.agents, args.steps, "png", base)
             row("png, no extra flag (reference)", ref)
-            for flag in CANDIDATE_FLAGS:
+            for flag in args.only or CANDIDATE_FLAGS:
                 r = await measure(server.url, args.agents, args.steps, "png", (*base, flag))
                 row(flag, r, "renders the same" if same_render(ref["first"], r["first"])
                     else "RENDERS DIFFERENTLY")
@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--flags", action="store_true", help="try each candidate Chromium flag")
+    ap.add_argument("--only", nargs="+", default=None, help="with --flags: just these flags")
     asyncio.run(main_async(ap.parse_args()))
 
 
