@@ -114,7 +114,8 @@ def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path, per_actor:
         models=[{"spec": model, "params": {"latency_s": LATENCY_S}}],
         platforms=[{"style": "tiktok", "environment": env, "options": options}], strategies=["simple"],
         trials=agents, scrolls=scrolls, window=min(10, scrolls // 2), concurrency=agents,
-        agents_per_actor=min(agents, per_actor), corpus=str(corpus), screenshots=True,
+        agents_per_actor=min(agents, per_actor), corpus=str(corpus),
+        screenshots=options.get("screenshot") != "none",  # none: nothing to store
         output=str(out / f"bench-{agents}"), cache_dir=str(out / "cache"))))
     spec = load_sweep_spec(path)
     clock = StepClock()
