@@ -2,9 +2,11 @@
 
 Agents use a scripted backend (a test double) with a fixed 0.5 s latency, so the ideal rate
 is agents / 0.5 steps per second; the environment is real Chromium on the local feed.
-Prints steps/s, efficiency against the ideal, and peak memory per agent for 1, 2, 4, 8 agents.
+Prints steps/s, efficiency against the ideal, peak memory per agent (PSS of the viewer actors
+and their browsers) and their CPU ms per step, for 1, 2, 4, 8 agents.
 
     python benchmarks/bench_parallel.py [--agents 1 2 4 8] [--scrolls 30] [--env playwright]
+        [--option screenshot=jpeg] [--model scripted:Yes.]
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ class StepClock:
         return lambda *a, **k: None
 
 
-class MemorySampler(threading.Thread):
-    """Samples, every 0.3 s, the PSS of the viewer actors and their browsers; keeps the peak.
+class ActorSampler(threading.Thread):
+    """Every 0.3 s: PSS (peak) and CPU seconds of the viewer actors and their browsers.
 
     PSS splits shared pages (Chromium's, Python's) fairly among processes, so the sum is the
-    memory the agents really add, unlike a sum of RSS.
+    memory the agents really add, unlike a sum of RSS. A process's CPU time is kept from its
+    last sample, so browsers closed at the end still count (up to 0.3 s of work may be missed).
+    CPU seconds depend less on other jobs sharing the cores than wall-clock rates do.
     """
 
     def __init__(self) -> None:
@@ -49,9 +53,12 @@ class MemorySampler(threading.Thread):
 
         self._psutil = psutil
         self.peak = 0
+        self.cpu: dict[int, float] = {}
+        self.base: dict[int, float] = {}
         self._stop_event = threading.Event()
+        self._sample(baseline=True)
 
-    def used(self) -> int:
+    def _sample(self, baseline: bool = False) -> None:
         psutil = self._psutil
         total = 0
         # only this driver's Ray (started by ray.init below): other jobs' actors don't count
@@ -60,19 +67,25 @@ class MemorySampler(threading.Thread):
                 if "ViewerActor" not in " ".join(proc.cmdline()):
                     continue
                 for p in [proc, *proc.children(recursive=True)]:
+                    t = p.cpu_times()
+                    if baseline:
+                        self.base[p.pid] = t.user + t.system
+                        continue
+                    self.cpu[p.pid] = t.user + t.system
                     total += p.memory_full_info().pss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        return total
+        self.peak = max(self.peak, total)
 
     def run(self) -> None:
         while not self._stop_event.wait(0.3):
-            self.peak = max(self.peak, self.used())
+            self._sample()
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, float]:
+        """Peak PSS (bytes) and CPU seconds used since the sampler was created."""
         self._stop_event.set()
         self.join()
-        return self.peak
+        return self.peak, sum(c - self.base.get(pid, 0.0) for pid, c in self.cpu.items())
 
 
 def corpus_dir() -> Path:
@@ -87,8 +100,8 @@ def corpus_dir() -> Path:
     return d
 
 
-def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path,
-        per_actor: int) -> tuple[float, float, int]:
+def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path, per_actor: int,
+        options: dict[str, object], model: str) -> tuple[float, float, int, float]:
     import yaml
 
     from valuespectrum.sweep.driver import SweepRunner
@@ -98,21 +111,32 @@ def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path,
     path = out / f"bench-{agents}.yaml"
     path.write_text(yaml.safe_dump(dict(
         name=f"bench-{agents}", personas=["pet_owner"], persona_dir=str(root / "personas"),
-        models=[{"spec": "scripted:Yes.", "params": {"latency_s": LATENCY_S}}],
-        platforms=[{"style": "tiktok", "environment": env}], strategies=["simple"],
+        models=[{"spec": model, "params": {"latency_s": LATENCY_S}}],
+        platforms=[{"style": "tiktok", "environment": env, "options": options}], strategies=["simple"],
         trials=agents, scrolls=scrolls, window=min(10, scrolls // 2), concurrency=agents,
-        agents_per_actor=min(agents, per_actor), corpus=str(corpus), screenshots=True,
+        agents_per_actor=min(agents, per_actor), corpus=str(corpus),
+        screenshots=options.get("screenshot") != "none",  # none: nothing to store
         output=str(out / f"bench-{agents}"), cache_dir=str(out / "cache"))))
     spec = load_sweep_spec(path)
     clock = StepClock()
-    sampler = MemorySampler()
+    sampler = ActorSampler()
     sampler.start()
     SweepRunner(spec, progress=clock).run()
-    peak = sampler.stop()
+    peak, cpu_s = sampler.stop()
     # steady state: drop the first step of every agent (browser/context start-up)
     t = sorted(clock.times)[agents:]
     rate = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 else float("nan")
-    return rate, rate / (agents / LATENCY_S), peak
+    return rate, rate / (agents / LATENCY_S), peak, 1e3 * cpu_s / max(len(clock.times), 1)
+
+
+def option(text: str) -> tuple[str, object]:
+    """KEY=VALUE of an environment option (the value parsed as YAML: 80 is a number)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
 
 
 def main() -> None:
@@ -121,6 +145,10 @@ def main() -> None:
     ap.add_argument("--scrolls", type=int, default=30)
     ap.add_argument("--env", choices=["playwright", "http"], default="playwright")
     ap.add_argument("--per-actor", type=int, default=8, help="agents sharing one actor/browser")
+    ap.add_argument("--option", type=option, action="append", default=[],
+                    help="environment option KEY=VALUE, e.g. screenshot=jpeg (repeatable)")
+    ap.add_argument("--model", default="scripted:Yes.",
+                    help="model spec (a scripted test double by default)")
     args = ap.parse_args()
     import ray
 
@@ -128,14 +156,18 @@ def main() -> None:
 
     corpus = corpus_dir()
     start_ray(log_to_driver=False)
-    print(f"environment={args.env}, scripted latency {LATENCY_S} s, {args.scrolls} scrolls per agent, "
-          f"up to {args.per_actor} agents per actor")
-    print(f"{'agents':>6} {'steps/s':>8} {'ideal':>6} {'efficiency':>10} {'peak MB/agent':>14}")
+    options = dict(args.option)
+    print(f"environment={args.env} {options or ''}, model {args.model}, latency {LATENCY_S} s, "
+          f"{args.scrolls} scrolls per agent, up to {args.per_actor} agents per actor, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'agents':>6} {'steps/s':>8} {'ideal':>6} {'efficiency':>10} {'peak MB/agent':>14} "
+          f"{'actor CPU ms/step':>17}")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.agents:
-            rate, eff, mem = run(n, args.scrolls, args.env, corpus, Path(tmp), args.per_actor)
-            print(f"{n:>6} {rate:>8.2f} {n / LATENCY_S:>6.1f} {eff:>9.0%} {mem / n / 2**20:>14.0f}",
-                  flush=True)
+            rate, eff, mem, cpu = run(n, args.scrolls, args.env, corpus, Path(tmp),
+                                      args.per_actor, options, args.model)
+            print(f"{n:>6} {rate:>8.2f} {n / LATENCY_S:>6.1f} {eff:>9.0%} {mem / n / 2**20:>14.0f} "
+                  f"{cpu:>17.1f}", flush=True)
     ray.shutdown()
 
 

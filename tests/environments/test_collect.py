@@ -98,3 +98,11 @@ def test_collect_errors_are_one_line_like_vspec_run(corpus_dir, tmp_path):
         locked.chmod(0o755)
     assert r.returncode == 1 and "cannot write the run directory" in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
+
+
+def test_a_collection_without_screenshots_is_refused(tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="screenshot: none saves nothing"):
+        CollectSpec(n=5, environment="playwright", options={"screenshot": "none"},
+                    store=str(tmp_path / "s.db"))

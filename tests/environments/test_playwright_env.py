@@ -23,6 +23,21 @@ async def test_playwright_environment_passes_the_checker(browser_host, feed_serv
     assert browser_host.is_alive()  # closing an environment leaves the shared browser up
 
 
+@pytest.mark.parametrize("image, signature", [("jpeg", b"\xff\xd8\xff"), ("none", b"")])
+async def test_jpeg_and_no_screenshot_pass_the_checker(browser_host, feed_server, image, signature):
+    from valuespectrum.environments.observation import ObservationMode
+
+    def make():
+        return PlaywrightFeedEnvironment(browser_host, feed_server.url, "tiktok", f"pw-{image}",
+                                         observation=ObservationMode(image=image))
+
+    assert "reset determinism" in await check_environment(make)
+    async with make() as env:
+        obs = await env.reset(seed=1)
+    assert obs.image_format == image and obs.screenshot_png[:3] == signature
+    assert bool(obs.screenshot_png) == (image != "none") and obs.text.caption
+
+
 async def test_scrolling_changes_the_screenshot_and_reads_the_dom(browser_host, feed_server, corpus):
     async with PlaywrightFeedEnvironment(browser_host, feed_server.url, "instagram", "pw-obs") as env:
         obs = await env.reset(seed=4)

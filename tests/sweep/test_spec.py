@@ -205,3 +205,17 @@ def test_no_screenshot_only_for_text_readers_and_nothing_to_store(tmp_path, extr
         load_sweep_spec(write(tmp_path, text))
     ok = text.replace(extra, "models: ['embed:minilm', 'random:0.5']\nscreenshots: false")
     assert load_sweep_spec(write(tmp_path, ok)).screenshots is False
+
+
+def test_the_screenshot_format_is_part_of_the_plan(tmp_path):
+    from valuespectrum.sweep.spec import plan_for
+
+    context = {"recommenders": {}, "corpus": "c", "prompts": "p"}
+
+    def plan(fmt: str):
+        text = BASE.replace("platforms: [tiktok]", "platforms: [{style: tiktok, options: "
+                            f"{{screenshot: {fmt}}}}}]")
+        return plan_for(expand(load_sweep_spec(write(tmp_path, text))), context).entries
+
+    png, jpeg = plan("png"), plan("jpeg")
+    assert png.keys() == jpeg.keys() and png != jpeg  # resuming with another format is refused

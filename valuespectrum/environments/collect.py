@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from valuespectrum.types import Frozen
 
@@ -48,6 +48,13 @@ class CollectSpec(Frozen):
     corpus: str | None = Field(default=None, description="corpus of the built-in feed")
     feed_url: str | None = Field(default=None, description="attach to a running feed server")
     batch_size: int = Field(default=256, ge=1)
+
+    @field_validator("options")
+    @classmethod
+    def _takes_screenshots(cls, v: dict) -> dict:
+        if v.get("screenshot") == "none":  # a collection is its screenshots
+            raise ValueError("screenshot: none saves nothing to collect; use png or jpeg")
+        return v
 
 
 @dataclass
@@ -87,7 +94,9 @@ def _record(spec: CollectSpec, run_dir: Path, obs: Any, link: str) -> tuple[dict
            "platform": platform_label(spec), "posted": obs.posted,
            "caption": obs.text.as_text(), "item_id": obs.item_id, "url": obs.url,
            "meta": obs.meta}
-    return row, screenshot_jpeg(obs.screenshot_png)
+    # a JPEG from the browser (screenshot: jpeg) is saved as it is, not re-encoded
+    jpeg = obs.screenshot_png if obs.image_format == "jpeg" else screenshot_jpeg(obs.screenshot_png)
+    return row, jpeg
 
 
 class Collector:
