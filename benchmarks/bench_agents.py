@@ -73,6 +73,8 @@ class ProcessSampler(threading.Thread):
 
     @staticmethod
     def kind(cmdline: str) -> str:
+        if "FeedActor" in cmdline:
+            return "feed"
         if "ViewerActor" in cmdline or "default_worker" in cmdline:
             return "actors"
         return "ray"
@@ -88,8 +90,11 @@ class ProcessSampler(threading.Thread):
                     self.base[p.pid] = cpu
                     continue
                 kind = self.kind(" ".join(p.cmdline()))
-                if self.cpu.get(p.pid, ("",))[0] == "actors":  # idle workers change title
-                    kind = "actors"
+                # a worker's title names its actor only once it hosts one (idle workers
+                # change it back): a feed process stays one, the others stay actors
+                before = self.cpu.get(p.pid, ("",))[0]
+                if kind != "feed" and before in ("actors", "feed"):
+                    kind = before
                 self.cpu[p.pid] = (kind, cpu)
                 pss += p.memory_full_info().pss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -103,7 +108,7 @@ class ProcessSampler(threading.Thread):
             self.series.append((time.perf_counter(), totals))
 
     def totals(self) -> dict[str, float]:
-        out = {"actors": 0.0, "ray": 0.0}
+        out = {"actors": 0.0, "feed": 0.0, "ray": 0.0}
         for pid, (kind, cpu) in self.cpu.items():
             out[kind] += cpu - self.base.get(pid, 0.0)
         return out
@@ -116,7 +121,7 @@ class ProcessSampler(threading.Thread):
         ts = np.array([t for t, _ in self.series])
         return {k: float(np.interp(t1, ts, [c[k] for _, c in self.series])
                          - np.interp(t0, ts, [c[k] for _, c in self.series]))
-                for k in ("driver", "actors", "ray")}
+                for k in ("driver", "feed", "actors", "ray")}
 
     def run(self) -> None:
         while not self._stop_event.wait(0.5):
@@ -130,7 +135,8 @@ class ProcessSampler(threading.Thread):
 
 
 def write_spec(out: Path, agents: int, scrolls: int, latency: float, per_actor: int,
-               corpus: Path, screenshots: bool, screenshot: str = "png") -> Path:
+               corpus: Path, screenshots: bool, screenshot: str = "png",
+               feed_servers: int = 0) -> Path:
     import yaml
 
     root = Path(__file__).resolve().parents[1]
@@ -142,6 +148,7 @@ def write_spec(out: Path, agents: int, scrolls: int, latency: float, per_actor: 
                     "options": {"screenshot": screenshot}}], strategies=["simple"],
         trials=agents, scrolls=scrolls, window=min(10, scrolls // 2), concurrency=agents,
         agents_per_actor=min(agents, per_actor), corpus=str(corpus), screenshots=screenshots,
+        feed_servers=feed_servers,
         output=str(out / f"agents-{agents}"), cache_dir=None)))
     return path
 
@@ -170,7 +177,7 @@ def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
 
     spec = load_sweep_spec(write_spec(out, agents, args.scrolls, args.latency,
                                       per_actor(agents, args.per_actor), corpus,
-                                      args.screenshots, args.screenshot))
+                                      args.screenshots, args.screenshot, args.feed_servers))
     clock = StepClock()
     sampler = ProcessSampler()
     me = psutil.Process()
@@ -188,7 +195,8 @@ def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
     steady = {k: 1e3 * v / max(steps - 1, 1)
               for k, v in sampler.between(clock.first, clock.last).items()}
     return {
-        "agents": agents, "per_actor": spec.agents_per_actor, "steps": steps, "wall_s": wall,
+        "agents": agents, "per_actor": spec.agents_per_actor,
+        "feed_servers": spec.feed_servers, "steps": steps, "wall_s": wall,
         "steps_per_s": rate,
         "ideal_steps_per_s": agents / args.latency, "efficiency": rate * args.latency / agents,
         # all-in: start-up (Ray, imports in every actor), the run and the final tables
@@ -210,9 +218,13 @@ def projection(rows: list[dict], latency: float, cores: int) -> dict:
     """
     big = max(rows, key=lambda r: r["agents"])
     c = big["steady_cpu_ms_per_step"]
-    return {"driver_cap": 1e3 / max(c["driver"], 1e-9),
+    feeds = big["feed_servers"]
+    # each feed process is one GIL too: together they serve feeds / (their CPU per step)
+    feed_cap = feeds * 1e3 / c["feed"] if feeds and c["feed"] > 0 else float("inf")
+    return {"driver_cap": min(1e3 / max(c["driver"], 1e-9), feed_cap),
             "per_node": 1e3 * cores / max(c["actors"] + c["ray"], 1e-9),
-            "from_agents": big["agents"], "latency": latency, "cores": cores}
+            "from_agents": big["agents"], "latency": latency, "cores": cores,
+            "feed_servers": feeds}
 
 
 def figure(rows: list[dict], proj: dict, path: str, title: str) -> None:
@@ -223,16 +235,22 @@ def figure(rows: list[dict], proj: dict, path: str, title: str) -> None:
     import numpy as np
 
     agents = np.array([r["agents"] for r in rows])
-    xs = np.logspace(np.log10(max(1, agents.min())), np.log10(max(agents.max(), 1) * 50), 60)
+    xs = np.logspace(np.log10(max(1, agents.min())), np.log10(max(agents.max(), 1) * 10), 60)
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     ax.plot(xs, xs / proj["latency"], ":", color="grey", label="ideal: agents / latency")
+    big = max(rows, key=lambda r: r["agents"])
+    here = 1e3 * proj["cores"] / big["steady_framework_cpu_ms_per_step"]
+    ax.plot(xs, np.minimum(xs / proj["latency"], here), "k--", lw=0.8,
+            label=f"this machine: {proj['cores']} cores / all steady CPU per step "
+                  f"({here:.0f} steps/s)")
     for n in (1, 4, 16, 64):
         ys = np.minimum.reduce([xs / proj["latency"], np.full_like(xs, n * proj["per_node"]),
                                 np.full_like(xs, proj["driver_cap"])])
         ax.plot(xs, ys, "-", lw=1, label=f"projected, {n} node{'s' * (n > 1)} of "
                                          f"{proj['cores']} cores + a driver node")
+    who = f"driver + {proj['feed_servers']} feed processes" if proj["feed_servers"] else "driver"
     ax.axhline(proj["driver_cap"], color="red", lw=0.8, ls="--",
-               label=f"driver cap {proj['driver_cap']:.0f} steps/s")
+               label=f"{who} cap {proj['driver_cap']:.0f} steps/s")
     ax.plot(agents, [r["steps_per_s"] for r in rows], "ko", label="measured, this machine")
     ax.set(xscale="log", yscale="log", xlabel="agents", ylabel="steps/s", title=title)
     ax.grid(True, which="both", alpha=0.3)
@@ -257,10 +275,21 @@ def main() -> None:
     ap.add_argument("--screenshot", choices=["png", "jpeg", "none"], default="png",
                     help="the environment's screenshot option: drawn as PNG, drawn straight "
                          "to JPEG, or not drawn (none needs --no-screenshots)")
+    ap.add_argument("--feed-servers", type=int, default=0,
+                    help="feed processes beside the driver (0: the driver serves the feed)")
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ap.add_argument("--figure", default=None, help="draw the curve and its projection here")
+    ap.add_argument("--from-json", default=None,
+                    help="only redraw --figure from the rows of an earlier --json")
     args = ap.parse_args()
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        a = saved["args"]
+        figure(saved["rows"], saved["projection"], args.figure,
+               f"HTTP env, scripted {a['latency']:g} s, screenshot {a['screenshot']}, "
+               f"{a['scrolls']} scrolls/agent, feed servers {a['feed_servers']}")
+        return
 
     from valuespectrum.cluster import start_ray, stop_ray
 
@@ -273,7 +302,8 @@ def main() -> None:
     print("CPU ms/step: all-in (start-up and final tables included) | steady (first to last "
           "step), split driver/actors/ray")
     print(f"{'agents':>6} {'/actor':>6} {'steps/s':>8} {'ideal':>7} {'eff.':>5} {'all-in':>7} "
-          f"{'steady':>7} {'driver':>7} {'actors':>7} {'ray':>6} {'peak MB':>8} {'MB/agent':>8}")
+          f"{'steady':>7} {'driver':>7} {'feed':>6} {'actors':>7} {'ray':>6} {'peak MB':>8} "
+          f"{'MB/agent':>8}")
     rows = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("VSPEC_HOME")) as tmp:
         for n in args.agents:
@@ -284,16 +314,18 @@ def main() -> None:
                   f"{r['ideal_steps_per_s']:>7.0f} {r['efficiency']:>5.0%} "
                   f"{r['framework_cpu_ms_per_step']:>7.2f} "
                   f"{r['steady_framework_cpu_ms_per_step']:>7.2f} {c['driver']:>7.2f} "
-                  f"{c['actors']:>7.2f} {c['ray']:>6.2f} "
+                  f"{c['feed']:>6.2f} {c['actors']:>7.2f} {c['ray']:>6.2f} "
                   f"{r['peak_pss_mb']:>8.0f} {r['peak_pss_mb'] / n:>8.1f}", flush=True)
     stop_ray(started)
     proj = projection(rows, args.latency, os.cpu_count() or 1)
     print(f"projection (steady costs at {proj['from_agents']} agents): "
           f"{proj['per_node']:.0f} steps/s per {proj['cores']}-core node for actors and Ray; "
-          f"the driver caps any cluster at {proj['driver_cap']:.0f} steps/s")
+          f"the driver{' and the feed processes' if proj['feed_servers'] else ''} cap any "
+          f"cluster at {proj['driver_cap']:.0f} steps/s")
     if args.figure:
         figure(rows, proj, args.figure, f"HTTP env, scripted {args.latency:g} s, screenshot "
-                                        f"{args.screenshot}, {args.scrolls} scrolls/agent")
+                                        f"{args.screenshot}, {args.scrolls} scrolls/agent, "
+                                        f"feed servers {args.feed_servers}")
         print(f"figure: {args.figure}")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows,
