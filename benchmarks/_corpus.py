@@ -11,7 +11,7 @@ def corpus_dir(arg: str | None, limit: int = 500) -> Path:
     from valuespectrum.feed.corpus import build_openclipart, default_corpus_dir
 
     if arg:
-        return Path(arg)
+        return Path(arg).resolve()  # specs written in temp dirs resolve inputs there
     default = default_corpus_dir()
     if (default / "corpus.json").exists():
         return default
