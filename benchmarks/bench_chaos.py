@@ -349,6 +349,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--corpus", default=None)
     args = ap.parse_args()
+    from valuespectrum.cluster import start_ray, stop_ray
+
+    # one Ray for both parts: a Ray stopped in this process leaves its gRPC threads behind,
+    # and start_ray rightly refuses to fork a second one from such a process
+    started = start_ray(num_cpus=2, log_to_driver=False)
     with tempfile.TemporaryDirectory(prefix="vspec-chaos-") as tmp:
         fig = soak(corpus_dir(args.corpus), Path(tmp), trials=args.trials,
                    scrolls=args.scrolls, rate=args.rate, kills=args.kills,
@@ -356,6 +361,7 @@ def main() -> None:
         page = (browser_soak(corpus_dir(args.corpus), Path(tmp), trials=args.browser_trials,
                              scrolls=args.scrolls, seed=args.seed)
                 if args.browser_trials else None)
+    stop_ray(started)
     print(f"chaos soak: {fig['steps']:,} steps ({args.trials} HTTP trials x {args.scrolls}), "
           f"endpoint fault rate {args.rate:g}, model timeout {args.timeout:g} s, "
           f"seed {args.seed}")

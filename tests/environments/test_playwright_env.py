@@ -156,3 +156,46 @@ async def test_browser_crash_raises_environment_crashed(feed_server):
     finally:
         await env.close()
         await env.close()
+
+
+async def test_an_image_that_failed_to_load_is_tried_again(browser_host, corpus):
+    """The page retries a post's image (a feed server restarting mid-load used to leave the
+    post screenshotted without it, and pixel-reading viewers then saw another post)."""
+    from valuespectrum.feed.platform import FeedPlatform
+    from valuespectrum.feed.server import FeedServer
+
+    class FirstImageRequestFails:
+        """TEST DOUBLE corpus: the first request for each image fails (HTTP 500)."""
+
+        def __init__(self, inner) -> None:
+            self.inner, self.failed = inner, set()
+
+        def image_path(self, item_id):
+            if item_id not in self.failed:
+                self.failed.add(item_id)
+                raise OSError("feed server restarting")
+            return self.inner.image_path(item_id)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def __contains__(self, item_id):
+            return item_id in self.inner
+
+        def __len__(self):
+            return len(self.inner)
+
+    async def first_screenshot(platform) -> tuple[bytes, bool]:
+        with FeedServer(platform) as server:
+            async with PlaywrightFeedEnvironment(browser_host, server.url, "tiktok",
+                                                 "pw-img") as env:
+                obs = await env.reset(seed=5)
+                loaded = await env._page.evaluate("() => vspec.imageLoaded")
+        return obs.screenshot_png, loaded
+
+    clean, _ = await first_screenshot(FeedPlatform(corpus))
+    flaky = FeedPlatform(corpus)
+    flaky.corpus = FirstImageRequestFails(corpus)
+    retried, loaded = await first_screenshot(flaky)
+    assert flaky.corpus.failed and loaded  # it failed once, then loaded
+    assert retried == clean

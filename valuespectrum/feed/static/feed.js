@@ -90,9 +90,21 @@
     return data;
   }
 
+  // An image that fails to load is tried again (the feed server may be restarting: the
+  // chaos soak found posts screenshotted without their image, so viewers that read pixels
+  // saw another post than the same trial without the fault); after ~3 s the post shows
+  // without it, its text still there.
+  async function loadImage(url) {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      img.src = attempt ? `${url}${url.includes("?") ? "&" : "?"}retry=${attempt}` : url;
+      try { await img.decode(); return true; } catch (e) { /* tried again below */ }
+      await new Promise((done) => setTimeout(done, 200 * 2 ** attempt));
+    }
+    return false;
+  }
+
   async function show(item) {
-    img.src = item.image_url;
-    try { await img.decode(); } catch (e) { /* broken image: still show the text */ }
+    api.imageLoaded = await loadImage(item.image_url);
     post.dataset.itemId = item.item_id;
     $("caption").textContent = item.caption;
     $("creator").textContent = item.creator;
