@@ -78,6 +78,17 @@ def test_unknown_platform_style(tmp_path):
         load_experiment(p)
 
 
+def test_a_style_listed_twice_is_refused_since_its_trials_would_collide(tmp_path):
+    p = write(tmp_path, BASE.replace(
+        "platforms: [tiktok]", "platforms:\n  - {style: tiktok, environment: http}\n"
+        "  - {style: tiktok, environment: http, options: {screenshot: jpeg}}"))
+    with pytest.raises(ConfigError, match="exp.yaml.*style tiktok is listed twice"):
+        load_experiment(p)
+    spec, _ = load_experiment(write(tmp_path, BASE.replace("[tiktok]", "[tiktok, youtube]")))
+    ids = [t.trial_id for t in expand(spec)]
+    assert len(ids) == len(set(ids))
+
+
 def test_window_larger_than_scrolls(tmp_path):
     with pytest.raises(ConfigError, match="window"):
         load_experiment(write(tmp_path, BASE + "scrolls: 10\nwindow: 20\n"))

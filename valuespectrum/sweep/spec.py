@@ -151,6 +151,12 @@ class SweepSpec(Frozen):
                 f"window ({self.window}) must be at most half of scrolls ({self.scrolls}): "
                 "the first and the last window must not overlap")
         check_unique_labels(self.models)
+        styles = [p.label for p in self.platforms]
+        dupes = sorted({x for x in styles if styles.count(x) > 1})
+        if dupes:  # trial ids carry the style: two such platforms would share their trials
+            raise ValueError(f"platforms: style {', '.join(dupes)} is listed twice; a sweep "
+                             "compares styles, so an environment or its options must be "
+                             "compared in separate runs")
         return self
 
     @model_validator(mode="after")
