@@ -35,12 +35,11 @@ def feed_actor_class() -> Any:
     # no CPU asked: like the driver, it serves the viewers and must never wait for a slot
     @ray.remote(num_cpus=0, max_restarts=0)
     class FeedActor:
-        def __init__(self, corpus_dir: str, params: Any) -> None:
+        def __init__(self, corpus_dir: str, params: Any, host: str) -> None:
             from valuespectrum.feed.corpus import Corpus
             from valuespectrum.feed.platform import FeedPlatform
             from valuespectrum.feed.server import FeedServer
 
-            host = ray.util.get_node_ip_address() if _on_cluster() else "127.0.0.1"
             platform = FeedPlatform(Corpus.load(corpus_dir), params)
             self.server = FeedServer(platform, host=host, port=0).start()
 
@@ -59,13 +58,6 @@ def feed_actor_class() -> Any:
     return FeedActor
 
 
-def _on_cluster() -> bool:
-    """Whether other nodes may need to reach this process (more than one node alive)."""
-    import ray
-
-    return sum(1 for n in ray.nodes() if n.get("Alive")) > 1
-
-
 class FeedPool:
     """The feed of one sweep: the driver's own server (`processes` 0) or feed processes.
 
@@ -74,7 +66,8 @@ class FeedPool:
         corpus_dir: The corpus the feed processes load (on the driver's node).
         params: Recommender parameters (`RecommenderParams`) for the feed processes.
         processes: Feed processes to start (0: the driver serves the feed itself).
-        host: Interface of the driver's own server.
+        host: Interface the server(s) bind: loopback locally, the driver node's IP on a
+            cluster.
     """
 
     def __init__(self, platform: Any, corpus_dir: str, params: Any, processes: int = 0,
@@ -102,14 +95,11 @@ class FeedPool:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
                                               soft=False)
         cls = feed_actor_class().options(scheduling_strategy=here)
-        self._actors = [cls.remote(self.corpus_dir, self.params) for _ in range(self.processes)]
+        # pinned to the driver's node, they bind where the driver's own server would
+        self._actors = [cls.remote(self.corpus_dir, self.params, self.host)
+                        for _ in range(self.processes)]
         self.urls = tuple(ray.get([a.url.remote() for a in self._actors], timeout=300))
         return self
-
-    @property
-    def url(self) -> str:
-        """The first server's URL (the only one when the driver serves the feed)."""
-        return self.urls[0]
 
     def close_session(self, trial_id: str) -> None:
         """The feed forgets a finished trial's session (fire and forget in a process)."""
