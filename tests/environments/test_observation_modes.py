@@ -121,3 +121,45 @@ def test_a_launched_vllm_must_take_every_frame(tmp_path):
     ok = sweep_spec(tmp_path / "b.yaml", models=[{"spec": "vllm:Qwen/Qwen2-VL-7B-Instruct",
                                                   "vllm": {"max_images": 4}}], **fields)
     assert ok.platforms[0].options["frames"] == 4
+
+
+def test_same_picture_tells_raster_noise_from_a_missing_image():
+    """Two screenshots of one post a level or two apart on an edge are the same picture;
+    the post without its image, or shifted, is not."""
+    from valuespectrum.environments.observation import same_picture
+
+    rng = np.random.default_rng(0)
+    shot = rng.integers(0, 256, (120, 80, 3), dtype=np.uint8)
+
+    def png(a: np.ndarray) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(a.astype(np.uint8)).save(out, "PNG")
+        return out.getvalue()
+
+    noisy = shot.astype(np.int16)
+    noisy[40:56, 60:76] += rng.integers(-2, 3, (16, 16, 3))  # an icon's edge, re-rasterized
+    blank = shot.copy()
+    blank[10:90, 5:75] = 240  # the image area empty
+    assert same_picture(png(shot), png(np.clip(noisy, 0, 255)))
+    assert not same_picture(png(shot), png(blank))
+    assert not same_picture(png(shot), png(np.roll(shot, 1, axis=0)))
+    assert not same_picture(png(shot), png(shot[:100]))  # another size
+
+
+@pytest.mark.parametrize("snap, needs_image, error", [
+    ({"item_id": "a", "image_loaded": True}, True, None),
+    ({"item_id": "a", "image_loaded": False}, False, None),  # a text reader needs no pixels
+    ({"item_id": "a", "image_loaded": False}, True, "image of post a did not load"),
+    ({"error": "TypeError: Failed to fetch"}, True, "lost the server"),
+    ({"error": "unknown session 'x'"}, True, "feed page reports: unknown session"),
+])
+def test_a_feed_page_snapshot_is_checked_before_it_is_shown(snap, needs_image, error):
+    from valuespectrum.environments.base import EnvError, EnvironmentCrashed, check_page
+
+    if error is None:
+        check_page(snap, needs_image)
+        return
+    crash = "feed page reports" not in error  # crashes restart the trial; errors end it
+    with pytest.raises(EnvironmentCrashed if crash else EnvError, match=error) as got:
+        check_page(snap, needs_image)
+    assert isinstance(got.value, EnvironmentCrashed) == crash

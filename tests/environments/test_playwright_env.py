@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from valuespectrum.environments.base import EnvironmentCrashed, check_environment
+from valuespectrum.environments.observation import same_picture
 from valuespectrum.environments.playwright_env import BrowserHost, PlaywrightFeedEnvironment
 from valuespectrum.types import Skip, Stay
 
@@ -164,26 +165,14 @@ async def test_an_image_that_failed_to_load_is_tried_again(browser_host, corpus)
     from valuespectrum.feed.platform import FeedPlatform
     from valuespectrum.feed.server import FeedServer
 
-    class FirstImageRequestFails:
+    class FirstImageRequestFails(ImageRequestsFail):
         """TEST DOUBLE corpus: the first request for each image fails (HTTP 500)."""
-
-        def __init__(self, inner) -> None:
-            self.inner, self.failed = inner, set()
 
         def image_path(self, item_id):
             if item_id not in self.failed:
                 self.failed.add(item_id)
                 raise OSError("feed server restarting")
             return self.inner.image_path(item_id)
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def __contains__(self, item_id):
-            return item_id in self.inner
-
-        def __len__(self):
-            return len(self.inner)
 
     async def first_screenshot(platform) -> tuple[bytes, bool]:
         with FeedServer(platform) as server:
@@ -198,4 +187,46 @@ async def test_an_image_that_failed_to_load_is_tried_again(browser_host, corpus)
     flaky.corpus = FirstImageRequestFails(corpus)
     retried, loaded = await first_screenshot(flaky)
     assert flaky.corpus.failed and loaded  # it failed once, then loaded
-    assert retried == clean
+    assert same_picture(retried, clean)  # (up to raster noise: see same_picture)
+
+
+async def test_a_post_whose_image_never_loads_is_refused_not_shown(browser_host, corpus):
+    """After its retries the page shows the post without its image; the environment refuses
+    that screenshot (the trial restarts), unless the viewer reads no pixels."""
+    from valuespectrum.environments.observation import ObservationMode
+    from valuespectrum.feed.platform import FeedPlatform
+    from valuespectrum.feed.server import FeedServer
+
+    broken = FeedPlatform(corpus)
+    broken.corpus = ImageRequestsFail(corpus)
+    with FeedServer(broken) as server:
+        async with PlaywrightFeedEnvironment(browser_host, server.url, "tiktok",
+                                             "pw-noimg") as env:
+            with pytest.raises(EnvironmentCrashed, match=r"image of post oc-\w+ did not load"):
+                await env.reset(seed=5)
+        async with PlaywrightFeedEnvironment(
+                browser_host, server.url, "tiktok", "pw-noimg-text",
+                observation=ObservationMode(image="none")) as env:
+            obs = await env.reset(seed=5)  # a text reader sees what it would have seen
+    assert obs.item_id and obs.text.caption and obs.screenshot_png == b""
+    assert len(broken.corpus.failed) >= 5  # the page tried, and tried again
+
+
+class ImageRequestsFail:
+    """TEST DOUBLE corpus: every request for an image fails (HTTP 500); the rest is real."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.failed = inner, set()
+
+    def image_path(self, item_id):
+        self.failed.add((item_id, len(self.failed)))
+        raise OSError("image missing")
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __contains__(self, item_id):
+        return item_id in self.inner
+
+    def __len__(self):
+        return len(self.inner)

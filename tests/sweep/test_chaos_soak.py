@@ -51,3 +51,5 @@ def test_a_small_browser_chaos_soak_loses_and_duplicates_nothing(ray_session, tm
     assert fig["statuses"] == {"done": 2}
     assert fig["steps_lost"] == 0 and fig["steps_duplicated"] == 0
     assert fig["steps_equal"]
+    # and every step showed the viewer the post the fault-free run showed, image included
+    assert fig["screens_compared"] == 60 and fig["screens_differ"] == []

@@ -20,6 +20,7 @@ from valuespectrum.environments.base import (
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
+    check_page,
     left_post,
     utc_date,
     watched_step,
@@ -220,8 +221,7 @@ class AppiumWebEnvironment(AppiumSession):
                       "device": f"emulated {self.viewport[0]}x{self.viewport[1]}"}
 
     async def _capture(self, snap: dict[str, Any]) -> Observation:
-        if snap.get("error"):
-            raise EnvError(f"feed page reports: {snap['error']}")
+        check_page(snap)
         driver = self._driver
         frames = []
         for t in self.observation.times(snap["duration_s"]):

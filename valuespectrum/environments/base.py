@@ -49,6 +49,29 @@ def utc_date() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
 
+# what a feed page's fetch() reports when the server is unreachable (Chromium, Firefox, WebKit)
+NETWORK_ERRORS = ("Failed to fetch", "NetworkError", "Load failed")
+
+
+def check_page(snap: dict[str, Any], needs_image: bool = True) -> None:
+    """Refuse a local feed page's snapshot that is not the post as a viewer would see it.
+
+    Raises:
+        EnvironmentCrashed: the page lost the feed server, or (`needs_image`) the post's
+            image did not load after the page's retries: the trial restarts from its seed
+            rather than show a viewer a post without its picture.
+        EnvError: the page reports any other error.
+    """
+    error = snap.get("error")
+    if error:
+        if any(w in str(error) for w in NETWORK_ERRORS):
+            raise EnvironmentCrashed(f"feed page lost the server: {error}")
+        raise EnvError(f"feed page reports: {error}")
+    if needs_image and snap.get("image_loaded") is False:
+        raise EnvironmentCrashed(f"the image of post {snap.get('item_id')} did not load "
+                                 "(5 attempts): is the feed server up and the corpus whole?")
+
+
 def left_post(snap: dict[str, Any], item_id: str | None) -> dict[str, Any]:
     """The local feed page's watch event of the post `item_id`, once the page moved past it.
 

@@ -127,3 +127,30 @@ def panzoom(t_s: float, item_id: str) -> tuple[float, float, float]:
     p = min(max(float(t_s), 0.0), MOTION_SECONDS) / MOTION_SECONDS
     dx, dy = direction(item_id)
     return 1.0 + MOTION_ZOOM * p, dx * MOTION_PAN * p, dy * MOTION_PAN * p
+
+
+#: A pixel channel differing by more than this (of 255) between two screenshots is a
+#: different picture, not Chromium's raster noise. Chosen from what each side looks like,
+#: not from a result we report: between fault-free and chaos runs of the same posts the
+#: noise was at most 9 levels (JPEG as stored; 2 in another run) on at most 160 pixels of
+#: the Share icon's anti-aliased edge (docs/reliability.md); a missing image, another post
+#: or a changed letter of a caption moves pixels by more than 100. 32 lies between the two
+#: on a log scale (sqrt(9 x 100) = 30), with room on both sides.
+RASTER_NOISE_LEVELS = 32
+
+
+def same_picture(a: bytes, b: bytes, levels: int = RASTER_NOISE_LEVELS) -> bool:
+    """Whether two encoded screenshots (PNG or JPEG) show the same picture.
+
+    A browser's screenshots of the same page are not always byte-identical: an anti-aliased
+    edge can be rasterized a level or two apart from one run to the next. Such pictures
+    are the same; any pixel channel apart by more than `levels` makes them differ.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    x, y = (np.asarray(Image.open(io.BytesIO(d)).convert("RGB"), dtype=np.int16)
+            for d in (a, b))
+    return x.shape == y.shape and int(np.abs(x - y).max(initial=0)) <= levels

@@ -16,6 +16,7 @@ from valuespectrum.environments.base import (
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
+    check_page,
     left_post,
     utc_date,
     watched_step,
@@ -29,9 +30,6 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 #: What browsers say when a fetch cannot reach the server (Chromium, Firefox, WebKit).
-NETWORK_ERRORS = ("Failed to fetch", "NetworkError", "Load failed")
-
-
 class BrowserHost:
     """One Playwright driver and one Chromium, shared by environments via contexts.
 
@@ -189,11 +187,7 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         self._step = 0
 
     async def _capture(self, snap: dict[str, Any]) -> Observation:
-        if snap.get("error"):
-            if any(w in str(snap["error"]) for w in NETWORK_ERRORS):
-                # the page lost the feed server; the trial restarts from its seed
-                raise EnvironmentCrashed(f"feed page lost the server: {snap['error']}")
-            raise EnvError(f"feed page reports: {snap['error']}")
+        check_page(snap, needs_image=self.observation.image != "none")
         frames = []
         for t in self.observation.times(snap["duration_s"]):
             if self.observation.image == "none":  # a text-only viewer: no pixels needed

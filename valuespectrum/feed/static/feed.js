@@ -21,6 +21,7 @@
   const api = {
     ready: false, busy: false, error: null, session, style, seed, clock, speed, motion,
     item: null, itemId: null, duration: null, watched: 0, step: 0, t: 0, lastEvent: null,
+    imageLoaded: null,
     renderTime: null,
     advance(seconds) {  // manual clock: the viewer has watched `seconds` more
       api.watched += Math.max(0, Number(seconds) || 0);
@@ -38,6 +39,7 @@
       return {
         item_id: api.itemId, duration_s: api.duration, watched_s: api.watched, t_s: api.t,
         step: api.step, url: location.href, error: api.error, last_event: api.lastEvent,
+        image_loaded: api.imageLoaded,
         link: api.item ? api.item.link || "" : "", posted: api.item ? api.item.posted || "" : "",
         caption: $("caption").textContent, creator: $("creator").textContent,
         hashtags: Array.from($("hashtags").querySelectorAll("span"), (s) => s.textContent.trim().replace(/^#/, "")),
@@ -92,13 +94,14 @@
 
   // An image that fails to load is tried again (the feed server may be restarting: the
   // chaos soak found posts screenshotted without their image, so viewers that read pixels
-  // saw another post than the same trial without the fault); after ~3 s the post shows
-  // without it, its text still there.
+  // saw another post than the same trial without the fault); after 5 attempts over ~3 s the
+  // post shows without it, its text still there, and the snapshot says image_loaded false
+  // (agents then restart the trial rather than show a viewer a post without its picture).
   async function loadImage(url) {
     for (let attempt = 0; attempt < 5; attempt++) {
       img.src = attempt ? `${url}${url.includes("?") ? "&" : "?"}retry=${attempt}` : url;
       try { await img.decode(); return true; } catch (e) { /* tried again below */ }
-      await new Promise((done) => setTimeout(done, 200 * 2 ** attempt));
+      if (attempt < 4) await new Promise((done) => setTimeout(done, 200 * 2 ** attempt));
     }
     return false;
   }
