@@ -104,10 +104,27 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]+", "-", text).strip("-")
 
 
-def derive_seed(base: int, trial_id: str) -> int:
-    """A stable 32-bit seed from the experiment seed and the trial id."""
-    h = hashlib.sha256(f"{base}:{trial_id}".encode()).digest()
+def derive_seed(base: int, key: str) -> int:
+    """A stable 32-bit seed from the experiment seed and a key (see `trial_seed_key`)."""
+    h = hashlib.sha256(f"{base}:{key}".encode()).digest()
     return int.from_bytes(h[:4], "little")
+
+
+#: The rule `trial_seed_key` follows, recorded in each sweep's plan.
+TRIAL_SEEDS = "spec seed + persona + trial index (shared by every arm)"
+
+
+def trial_seed_key(persona: str, index: int) -> str:
+    """What a trial's seed derives from: its persona and its index, nothing else.
+
+    Trial i of a persona gets the same seed in every model, platform and strategy of a
+    sweep, so two arms compared differ in the one thing compared, not in their random
+    draws: the learning feed and its frozen twin serve the same first posts and draw the
+    same exploration coins, and two models meet the same opening feed (common random
+    numbers). Within a cell the trials' seeds differ (independent replicates), and so do
+    different personas' (groups pooled over personas stay independent draws).
+    """
+    return f"{persona}#{index:03d}"
 
 
 def cell_key(persona: str, model: str, platform: str, strategy: str) -> str:

@@ -46,6 +46,29 @@ def test_expansion_is_stable_and_seeds_differ(tmp_path):
     assert len({t.seed for t in a}) == 3
 
 
+def test_trial_i_of_a_persona_has_one_seed_in_every_arm(tmp_path):
+    """Arms compared (models, feeds and their frozen twins, strategies) meet the same random
+    draws; replicates within a cell, and different personas, do not."""
+    spec, personas = load_experiment(write(tmp_path, f"""\
+name: arms
+persona_dir: {ROOT / 'personas'}
+personas: [pet_owner, athlete]
+models: ["always:yes", "random:0.5"]
+platforms: [tiktok, tiktok-frozen]
+strategies: [simple, isq]
+trials: 3
+scrolls: 10
+window: 5
+"""))
+    trials = expand(spec, personas)
+    seeds: dict[tuple[str, int], set[int]] = {}
+    for t in trials:
+        seeds.setdefault((t.persona.name, t.index), set()).add(t.seed)
+    assert len(trials) == 2 * 2 * 2 * 2 * 3
+    assert all(len(s) == 1 for s in seeds.values())  # 8 arms, one seed per (persona, i)
+    assert len({s.pop() for s in seeds.values()}) == 6  # 2 personas x 3 replicates
+
+
 def test_unknown_field_names_file_line_and_field(tmp_path):
     p = write(tmp_path, BASE + "scrols: 10\n")
     with pytest.raises(ConfigError) as e:

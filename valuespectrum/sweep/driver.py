@@ -23,7 +23,7 @@ from valuespectrum.runs import RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
 from valuespectrum.sweep.results import SweepResults, TrialRecord
 from valuespectrum.sweep.spec import RESUMABLE_FIELDS, SweepSpec, expand, plan_for
-from valuespectrum.trial import EndEvent, RestartEvent, StepEvent, TrialSpec
+from valuespectrum.trial import TRIAL_SEEDS, EndEvent, RestartEvent, StepEvent, TrialSpec
 from valuespectrum.types import StepRecord
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,9 @@ class SweepRunner:
             "corpus": self._corpus.fingerprint,
             "recommenders": {s: params.for_style(s).model_dump(mode="json") for s in styles},
             "prompts": prompt_context(self.prompts),
+            # how trial seeds derive (valuespectrum.trial.trial_seed_key): a run planned
+            # under the earlier rule (the whole trial id) then says what changed
+            "trial_seeds": TRIAL_SEEDS,
         }
 
     def _start_feed(self) -> Any:

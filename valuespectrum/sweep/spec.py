@@ -39,6 +39,7 @@ from valuespectrum.trial import (
     cell_key,
     derive_seed,
     slug,
+    trial_seed_key,
 )
 from valuespectrum.types import Frozen
 
@@ -246,7 +247,8 @@ def expand(spec: SweepSpec, personas: list[Persona] | None = None,
                         trials.append(TrialSpec(
                             trial_id=tid, cell=cell, index=i, persona=persona, model=model,
                             platform=platform, strategy=strategy, scrolls=spec.scrolls,
-                            seed=derive_seed(spec.seed, tid), screenshots=spec.screenshots,
+                            seed=derive_seed(spec.seed, trial_seed_key(persona.name, i)),
+                            screenshots=spec.screenshots,
                             prompts=prompts or {}, options=spec.strategy_options))
     ids = [t.trial_id for t in trials]
     if len(set(ids)) != len(ids):
