@@ -56,6 +56,7 @@ class FaultAt:
         self.n, self.fault, self.steps, self.restarts = n, fault, 0, []
         self.runner: SweepRunner | None = None
         self.thread: threading.Thread | None = None
+        self.finished = threading.Event()  # set once the run has returned
 
     def step(self, trial, record) -> None:
         self.steps += 1
@@ -67,10 +68,13 @@ class FaultAt:
         self.restarts.append(error)
 
 
-def run_with(fault, spec, n: int = 12):
-    sink = FaultAt(n, fault)
+def run_with(fault, spec, n: int = 12, sink: FaultAt | None = None):
+    sink = sink or FaultAt(n, fault)
     sink.runner = runner = SweepRunner(spec, progress=sink)
-    outcome = runner.run()
+    try:
+        outcome = runner.run()
+    finally:
+        sink.finished.set()
     sink.thread.join()
     return outcome, sink
 
@@ -119,14 +123,23 @@ def test_the_feed_server_restarted_mid_run_is_reconnected_with_its_sessions(
 def test_a_feed_server_restarted_under_chromium_restarts_the_trials_cleanly(
         ray_session, tmp_path, corpus_dir):
     # the page holds its own state (the post shown, its clock): it cannot continue, so the
-    # trials that lost the server are restarted from their seed and recorded once
+    # trials that lost the server are restarted from their seed and recorded once.
+    # The server goes down early and stays down until a page has noticed (a trial
+    # restarted), not for a fixed second: on a loaded machine the actors, a few steps ahead
+    # of the driver, finished both trials before a 1 s bounce fired at the driver's 8th step
     def bounce(runner):
-        runner.feed_server.restart(down_s=1.0)
+        server = runner.feed_server.server  # the driver's own FeedServer: the same port
+        server.stop()
+        deadline = time.monotonic() + 120
+        while not (sink.restarts or sink.finished.is_set()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.start()
 
+    sink = FaultAt(2, bounce)
     spec = sweep_spec(tmp_path / "p.yaml", **fields(
         tmp_path, corpus_dir, "page", scrolls=15,
         platforms=[{"style": "tiktok", "environment": "playwright"}]))
-    outcome, sink = run_with(bounce, spec, n=8)
+    outcome, sink = run_with(bounce, spec, sink=sink)
     assert outcome.statuses == {"done": 2}, sink.restarts
     assert sink.restarts and all("server" in e for e in sink.restarts), sink.restarts
     trials = load_table(tmp_path / "page" / "trials.parquet")

@@ -109,6 +109,11 @@ class FeedPool:
             self._actors[self.urls.index(feed_for(trial_id, self.urls))].close_session.remote(
                 trial_id)
 
+    @property
+    def server(self) -> Any:
+        """The driver's own `FeedServer` (`processes` 0; None with feed processes)."""
+        return self._server
+
     def restart(self, down_s: float = 0.0) -> FeedPool:
         """Stop every server, stay down `down_s`, serve again on the same ports (sessions
         survive: they live in the platforms, not the servers). Fault injection uses it."""
