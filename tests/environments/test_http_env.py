@@ -87,21 +87,30 @@ async def test_an_answer_lost_after_the_server_served_a_post_restarts_the_trial(
     class LoseNextAnswerOnce(HttpFeedEnvironment):
         """TEST DOUBLE: the request reaches the server, its answer is dropped (once armed)."""
 
-        armed = False
+        armed: str | bool = False
 
         async def _attempt(self, method, path, **kwargs):
             reply = await super()._attempt(method, path, **kwargs)
-            if self.armed and path == "/api/next":
+            if self.armed == path:
                 self.armed = False
                 raise aiohttp.ClientOSError(104, "connection reset by peer")
             return reply
 
+    # the answer of a scroll (its event, and the next post with it) is lost
     env = LoseNextAnswerOnce(feed_server.url, "tiktok", "lost", reconnect_s=5)
     await env.reset(seed=1)
     await env.act(Skip())
-    env.armed = True
-    with pytest.raises(EnvironmentCrashed, match="served 4 posts but this viewer received 3"):
+    env.armed = "/api/events"
+    with pytest.raises(EnvironmentCrashed, match="served 3 posts but this viewer received 2"):
         await env.act(Skip())
+    history = await env._history()
+    assert len(history["events"]) == 2  # recorded once, not again by the replay
+    await env.close()
+    # the answer of the first post of a session is lost
+    env = LoseNextAnswerOnce(feed_server.url, "tiktok", "lost-first", reconnect_s=5)
+    env.armed = "/api/next"
+    with pytest.raises(EnvironmentCrashed, match="served 2 posts but this viewer received 1"):
+        await env.reset(seed=1)
     await env.close()
 
 

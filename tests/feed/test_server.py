@@ -108,6 +108,30 @@ def test_event_for_an_item_not_served_is_a_conflict(client, corpus):
     assert r.status_code == 409 and "was not served" in r.json()["error"]
 
 
+def test_an_event_can_bring_the_next_post_and_a_replayed_one_is_refused(client):
+    """One request per scroll: the watch event's answer carries the next post, and a
+    replay of that request (its answer lost) is refused instead of recorded twice."""
+    client.post("/api/session", json={"session": "n", "style": "tiktok", "seed": 2})
+    first = client.get("/api/next", params={"session": "n"}).json()
+    body = {"session": "n", "item_id": first["item_id"], "watched_s": 1.0, "served": 1,
+            "next": True}
+    r = client.post("/api/events", json=body)
+    assert r.status_code == 200 and r.json()["watch_ratio"] > 0
+    nxt = r.json()["next"]
+    again = client.post("/api/events", json=body)
+    assert again.status_code == 409 and "received 1 posts but session 'n' served 2" in \
+        again.json()["error"]
+    hist = client.get("/api/history", params={"session": "n"}).json()
+    assert hist["served"] == [first["item_id"], nxt["item_id"]]
+    assert [e["item_id"] for e in hist["events"]] == [first["item_id"]]
+    # the same post as `GET /api/next` would have served (a twin session, same seed)
+    client.post("/api/session", json={"session": "m", "style": "tiktok", "seed": 2})
+    twin = client.get("/api/next", params={"session": "m"}).json()
+    client.post("/api/events", json={"session": "m", "item_id": twin["item_id"],
+                                     "watched_s": 1.0})
+    assert client.get("/api/next", params={"session": "m"}).json() == nxt
+
+
 def test_server_binds_a_free_port_and_stops(corpus):
     server = FeedServer(FeedPlatform(corpus), port=0).start()
     url = server.url

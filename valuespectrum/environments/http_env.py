@@ -223,13 +223,20 @@ class HttpFeedEnvironment(EnvironmentBase):
     async def _next_observation(self, t_s: float) -> Observation:
         r, retried = await self._send("GET", "/api/next", params={"session": self.session_id})
         if retried:  # did a lost answer serve a post we never saw?
-            served = len((await self._history())["served"])
-            received = self._served + (r.status < 400)
-            if served != received:
-                raise EnvironmentCrashed(
-                    f"the feed served {served} posts but this viewer received {received} "
-                    "(an answer lost while reconnecting); restarting the trial")
-        item = self._check(r, "GET", "/api/next", retried)
+            await self._check_received(r.status < 400)
+        return await self._observe(self._check(r, "GET", "/api/next", retried), t_s)
+
+    async def _check_received(self, plus: int) -> None:
+        """After a reconnect: has the feed served a post whose answer never arrived?"""
+        served = len((await self._history())["served"])
+        received = self._served + plus
+        if served != received:
+            raise EnvironmentCrashed(
+                f"the feed served {served} posts but this viewer received {received} "
+                "(an answer lost while reconnecting); restarting the trial")
+
+    async def _observe(self, item: dict[str, Any], t_s: float) -> Observation:
+        """The observation of a post the feed has just served."""
         self._served += 1
         query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
         if self.motion != "none":
@@ -254,15 +261,27 @@ class HttpFeedEnvironment(EnvironmentBase):
         )
         return self._obs
 
-    async def _watch_event(self, item_id: str, watched: float, skipped: bool) -> dict[str, Any]:
+    async def _watch_then_next(self, item_id: str, watched: float,
+                               skipped: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Report the watch and receive the next post in one request (`next` in the body).
+
+        The body names how many posts this viewer received (`served`), so a request replayed
+        after a reconnect is refused (409) if its first attempt was recorded. Then the
+        history tells what happened: the event recorded and the next post served with its
+        answer lost restarts the trial (as for `GET /api/next`); the event recorded and no
+        post served returns the event alone (the caller asks for the post).
+        """
         body = {"session": self.session_id, "item_id": item_id, "watched_s": watched,
-                "skipped": skipped}
+                "skipped": skipped, "served": self._served, "next": True}
         r, retried = await self._send("POST", "/api/events", json=body)
-        if retried and r.status == 409:  # the first attempt was recorded; read it back
-            events = (await self._history())["events"]
-            if events and events[-1]["item_id"] == item_id:
-                return events[-1]
-        return self._check(r, "POST", "/api/events", retried)
+        if retried and r.status == 409:  # the first attempt may have been recorded
+            history = await self._history()
+            events = history["events"]
+            if len(events) == self._step + 1 and events[-1]["item_id"] == item_id:
+                await self._check_received(0)  # raises if a post was served and lost
+                return events[-1], None
+        answer = self._check(r, "POST", "/api/events", retried)
+        return answer, answer.pop("next", None)
 
     async def reset(self, *, seed: int | None = None) -> Observation:
         """Re-open the session (seed None reuses the previous seed, 0 at first)."""
@@ -278,9 +297,12 @@ class HttpFeedEnvironment(EnvironmentBase):
         obs = await self.observe()
         duration = obs.duration_s or 0.0
         watched = 0.0 if isinstance(action, Skip) else float(action.dwell_s)
-        event = await self._watch_event(obs.item_id or "", watched, watched < duration)
+        event, item = await self._watch_then_next(obs.item_id or "", watched,
+                                                  watched < duration)
         self._step += 1
-        nxt = await self._next_observation(float(event["t_s"]))
+        t_s = float(event["t_s"])
+        nxt = await (self._observe(item, t_s) if item is not None
+                     else self._next_observation(t_s))
         return StepResult(observation=nxt, watched_s=event["watched_s"],
                           watch_ratio=event["watch_ratio"], item_id=obs.item_id)
 

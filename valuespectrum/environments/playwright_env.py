@@ -29,7 +29,6 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run")
 
 
-#: What browsers say when a fetch cannot reach the server (Chromium, Firefox, WebKit).
 class BrowserHost:
     """One Playwright driver and one Chromium, shared by environments via contexts.
 

@@ -95,14 +95,19 @@ class FeedPlatform:
             return self._recommenders[state.style].next_item(state, rng)
 
     def record_watch(self, session_id: str, item_id: str, watched_s: float,
-                     skipped: bool = False) -> float:
+                     skipped: bool = False, *, served: int | None = None) -> float:
         """Record how long the viewer watched a served item; returns the watch ratio.
 
         The item must have been served in this session and not reported yet. Watching
-        longer than the duration counts as a full watch (ratio 1).
+        longer than the duration counts as a full watch (ratio 1). `served`, when given,
+        is how many posts the viewer has received: a request replayed after its answer was
+        lost (the post after it already served) is rejected rather than recorded again.
         """
         with self._lock:
             state = self.session(session_id)
+            if served is not None and served != len(state.served):
+                raise EventRejected(f"the viewer received {served} posts but session "
+                                    f"{session_id!r} served {len(state.served)}")
             item = self.corpus.get(item_id)  # UnknownItemError for ids not in the corpus
             if item_id not in state.served:
                 raise EventRejected(f"item {item_id!r} was not served in session {session_id!r}")

@@ -169,12 +169,17 @@ def build_app(platform: FeedPlatform) -> Starlette:
         data = await _json_body(request)
         session = _field(data, "session", str)
         item_id = _field(data, "item_id", str)
+        served = _field(data, "served", int, None)
+        then_next = _field(data, "next", bool, False)
         ratio = platform.record_watch(session, item_id, _field(data, "watched_s", float),
-                                      skipped=_field(data, "skipped", bool, False))
+                                      skipped=_field(data, "skipped", bool, False),
+                                      served=served)
         event = platform.session(session).events[-1]
-        return JSONResponse({"item_id": item_id, "watch_ratio": ratio,
-                             "watched_s": event.watched_s, "skipped": event.skipped,
-                             "t_s": event.t_s})
+        answer = {"item_id": item_id, "watch_ratio": ratio, "watched_s": event.watched_s,
+                  "skipped": event.skipped, "t_s": event.t_s}
+        if then_next:  # the next post in the same answer: one request per scroll, not two
+            answer["next"] = item_json(platform.next_item(session), name)
+        return JSONResponse(answer)
 
     @_guarded
     async def history(request: Request) -> Response:
