@@ -1,8 +1,10 @@
 """ViewerActor: a Ray actor hosting several viewer agents that share one browser.
 
 Only specs cross into the actor; the browser, the environments, the model clients and any
-weights are built inside it. Each trial streams its events back to the driver (a Ray
-generator), so the driver journals every step as it happens.
+weights are built inside it. The driver starts trials (`start_trial`) and reads one event
+stream per actor (`events`, a Ray generator): every few milliseconds it carries the events
+of all the actor's trials at once, so a thousand agents cost tens of Ray messages a second,
+not one per step (docs/scale.md), and the driver still journals every step as it happens.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ class ViewerHost:
         self._appium_lock = asyncio.Lock()
         self._backends: dict[str, Any] = {}
         self.trials_run = 0
+        # the event stream: (trial id, attempt token, event) waiting for `events` to send
+        self._outbox: list[tuple[str, int, TrialEvent]] = []
+        self._ready = asyncio.Event()
+        self._running: dict[str, tuple[int, asyncio.Task]] = {}
+        self._closed = False
+        self._streams = 0
 
     async def browser(self):
         """The shared browser, (re)started when missing or dead."""
@@ -200,6 +208,56 @@ class ViewerHost:
                     except Exception:
                         log.debug("closing environment failed", exc_info=True)
 
+    # ------------------------------------------------------------ the event stream
+    def start_trial(self, trial: TrialSpec, token: int) -> None:
+        """Run `trial` in the background; its events leave through `events`, tagged with
+        `token` (the driver's attempt: events of an attempt it gave up on are dropped).
+        A trial still running under an earlier token is cancelled first."""
+        self.cancel_trial(trial.trial_id)
+        task = asyncio.get_running_loop().create_task(self._feed_outbox(trial, token))
+        self._running[trial.trial_id] = (token, task)
+
+    def cancel_trial(self, trial_id: str) -> bool:
+        """Stop a trial started by `start_trial` (its environment is closed); False if none."""
+        _, task = self._running.pop(trial_id, (None, None))
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    async def _feed_outbox(self, trial: TrialSpec, token: int) -> None:
+        tid = trial.trial_id
+        try:
+            async for event in self.run_trial(trial):
+                self._outbox.append((tid, token, event))
+                self._ready.set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # run_trial records its own failures; this is a last guard
+            log.error("trial %s stopped outside its handlers:\n%s", tid, traceback.format_exc())
+            self._outbox.append((tid, token, EndEvent("failed", 0, f"{type(e).__name__}: {e}",
+                                                      node_id=_node_id())))
+            self._ready.set()
+        finally:
+            if self._running.get(tid, (None,))[0] == token:
+                self._running.pop(tid, None)
+
+    async def events(self, batch_s: float = 0.05) -> AsyncIterator[list[tuple[str, int, Any]]]:
+        """The events of every trial of this actor, in batches: once an event is waiting,
+        `batch_s` more seconds let others join it. Ends when the host shuts down."""
+        self._streams += 1
+        mine = self._streams  # one reader: a newer stream (the driver's, after a break) wins
+        while not self._closed and mine == self._streams:
+            await self._ready.wait()
+            if batch_s > 0:
+                await asyncio.sleep(batch_s)
+            if mine != self._streams:
+                return
+            self._ready.clear()
+            batch, self._outbox = self._outbox, []
+            if batch:
+                yield batch
+
     async def stored_jpeg(self, obs: Observation) -> bytes | None:
         """The screenshot as the run directory stores it (JPEG; None when none was taken).
 
@@ -228,6 +286,10 @@ class ViewerHost:
         return kill_browsers_below(psutil.Process())
 
     async def shutdown(self) -> None:
+        self._closed = True
+        self._ready.set()  # the event stream ends
+        for tid in list(self._running):
+            self.cancel_trial(tid)
         for b in self._backends.values():
             try:
                 await b.aclose()
@@ -276,6 +338,16 @@ def viewer_actor_class():
         async def run_trial(self, trial: TrialSpec):
             async for event in self._host.run_trial(trial):
                 yield event
+
+        async def start_trial(self, trial: TrialSpec, token: int) -> None:
+            self._host.start_trial(trial, token)
+
+        async def cancel_trial(self, trial_id: str) -> bool:
+            return self._host.cancel_trial(trial_id)
+
+        async def events(self, batch_s: float = 0.05):
+            async for batch in self._host.events(batch_s):
+                yield batch
 
         async def ping(self) -> dict[str, Any]:
             return await self._host.ping()

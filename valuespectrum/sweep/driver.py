@@ -49,6 +49,55 @@ class _StopRequested(Exception):
     """Ctrl-C asked for a clean stop; raised after the step in flight was journaled."""
 
 
+class _StreamLost(Exception):
+    """An actor's event stream broke (the actor died or restarted): its trials run again."""
+
+
+#: How long an actor holds an event so that others join it in one Ray message. 50 ms adds
+#: that much to the live view and nothing to a trial; at 1,000 agents it turns ~300 Ray
+#: messages a second into ~80 (docs/scale.md).
+EVENT_BATCH_S = 0.05
+
+
+class _ActorStream:
+    """The driver's end of one actor's event stream: routes each (trial, attempt token,
+    event) to the queue of the trial's current attempt, and tells every trial when the
+    stream breaks. Events of an attempt given up on (another token) are dropped."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+        self.queues: dict[str, tuple[int, asyncio.Queue]] = {}
+        self.broken: BaseException | None = None
+        self.task = asyncio.create_task(self._pump())
+
+    def listen(self, trial_id: str, token: int) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        if self.broken is not None:
+            queue.put_nowait(_StreamLost(_first_line(self.broken)))
+        self.queues[trial_id] = (token, queue)
+        return queue
+
+    def forget(self, trial_id: str, token: int) -> None:
+        if self.queues.get(trial_id, (None,))[0] == token:
+            del self.queues[trial_id]
+
+    async def _pump(self) -> None:
+        try:
+            async for ref in self.actor.events.remote(EVENT_BATCH_S):
+                for trial_id, token, event in await ref:
+                    listener = self.queues.get(trial_id)
+                    if listener is not None and listener[0] == token:
+                        listener[1].put_nowait(event)
+            error: BaseException = RuntimeError("the viewer actor shut down")
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # noqa: BLE001 - any break ends the stream for all
+            error = e
+        self.broken = error
+        for _, queue in self.queues.values():
+            queue.put_nowait(_StreamLost(_first_line(error)))
+
+
 def prompt_context(prompts: dict[str, Any]) -> dict[str, str]:
     """The prompt set's declared version and a digest of its content."""
     return {"version": str(prompts.get("version", "")), "digest": fingerprint(prompts)}
@@ -85,6 +134,8 @@ class SweepRunner:
         self._interrupt = GracefulInterrupt(on_first=lambda: self._notify("interrupting"))
         self._spawn: Any = None
         self._replaced: dict[str, Any] = {}  # a dead actor's id -> the one replacing it
+        self._streams: dict[str, _ActorStream] = {}  # an actor's id -> its event stream
+        self._tokens = 0  # attempt tokens: an actor's events of an abandoned attempt drop
         self._revive_lock = asyncio.Lock()
         #: The live viewer actors while trials run (fault-injection tests kill them).
         self.actors: list[Any] = []
@@ -183,8 +234,16 @@ class SweepRunner:
             return fresh
 
     # ------------------------------------------------------------------ one trial
+    def _stream(self, actor: Any) -> _ActorStream:
+        """The actor's live event stream (a new one after it broke, e.g. a restart)."""
+        key = actor._actor_id.hex()
+        stream = self._streams.get(key)
+        if stream is None or stream.broken is not None:
+            stream = self._streams[key] = _ActorStream(actor)
+        return stream
+
     async def _run_one(self, actor: Any, trial: TrialSpec) -> str:
-        from ray.exceptions import RayActorError
+        from ray.exceptions import ActorUnavailableError, RayActorError
 
         started = time.time()
         attempts = 0
@@ -192,11 +251,18 @@ class SweepRunner:
             self.results.start_trial(trial.trial_id)
             self._notify("trial_started", trial)
             steps, restarts, status, error, node = 0, 0, "failed", None, ""
-            gen = actor.run_trial.remote(trial)
+            self._tokens += 1
+            token, stream = self._tokens, self._stream(actor)
+            events = stream.listen(trial.trial_id, token)
+            running = True  # from here on, a trial given up on is cancelled in the actor
             try:
                 async with asyncio.timeout(self.spec.trial_timeout_s):
-                    async for ref in gen:
-                        event = await ref
+                    await actor.start_trial.remote(trial, token)
+                    while True:
+                        event = await events.get()
+                        if isinstance(event, _StreamLost):
+                            running = False
+                            raise event
                         if isinstance(event, StepEvent):
                             rec = self._enrich(event.record, trial)
                             rec = self.results.stage_step(rec, event.jpeg)
@@ -211,27 +277,34 @@ class SweepRunner:
                         elif isinstance(event, EndEvent):
                             status, error, node = event.status, event.error, event.node_id
                             restarts = event.restarts
+                            running = False
                             if event.fatal:
                                 self._fatal = error
+                            break
             except TimeoutError:
                 status, error = "timeout", f"trial exceeded {self.spec.trial_timeout_s:g} s"
-                _cancel(gen)
             except _StopRequested:
                 status, error = "interrupted", f"stopped by Ctrl-C after {steps} steps"
-                _cancel(gen)
-            except RayActorError as e:  # killed, or its node died: run the trial again
+            except (RayActorError, ActorUnavailableError, _StreamLost) as e:
+                # killed, restarting, or its node died: run the trial again
+                running = False
                 attempts += 1
                 if attempts <= self.spec.max_restarts:
                     self._notify("restart", trial, f"viewer actor died: {_first_line(e)}")
+                    stream.forget(trial.trial_id, token)
                     actor = await self._revive(actor)
                     continue
                 status, error = "failed", f"viewer actor died {attempts} times: {_first_line(e)}"
             except RunError:  # the run directory cannot be written: stop the whole run
-                _cancel(gen)
+                _cancel(actor, trial)
                 raise
             except Exception as e:  # anything else the actor raised ends this trial only
                 log.error("trial %s failed in its actor: %s", trial.trial_id, e)
                 status, error = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            finally:
+                stream.forget(trial.trial_id, token)
+            if running:  # given up on (timeout, Ctrl-C, a failure here): stop it in the actor
+                _cancel(actor, trial)
             rec = self._trial_record(trial, status, steps, restarts + attempts, error, started,
                                      node)
             # its staged steps are committed first (in a thread: the loop keeps receiving)
@@ -283,6 +356,9 @@ class SweepRunner:
             await asyncio.gather(*(worker(i) for i in range(concurrency)))
         finally:
             committer.cancel()
+            for stream in self._streams.values():
+                stream.task.cancel()
+            self._streams.clear()
             if not self._interrupt.hard:  # a second Ctrl-C: no goodbyes, just stop
                 await asyncio.gather(*(a.shutdown.remote() for a in self.actors),
                                      return_exceptions=True)
@@ -388,12 +464,10 @@ class SweepRunner:
             stop_ray(started_ray)
 
 
-def _cancel(gen: Any) -> None:
-    """Cancel a trial's Ray generator (best effort: it may have ended already)."""
-    import ray
-
+def _cancel(actor: Any, trial: TrialSpec) -> None:
+    """Stop a trial in its actor (best effort: it may have ended, or the actor died)."""
     try:
-        ray.cancel(gen)
+        actor.cancel_trial.remote(trial.trial_id)
     except Exception:  # noqa: BLE001
         log.debug("cancelling a trial failed", exc_info=True)
 
