@@ -109,10 +109,10 @@ class FeedPlatform:
                 raise EventRejected(f"the viewer received {served} posts but session "
                                     f"{session_id!r} served {len(state.served)}")
             item = self.corpus.get(item_id)  # UnknownItemError for ids not in the corpus
-            if item_id not in state.served:
+            served_n = state.served_count[item_id]
+            if not served_n:
                 raise EventRejected(f"item {item_id!r} was not served in session {session_id!r}")
-            reported = sum(e.item_id == item_id for e in state.events)
-            if reported >= state.served.count(item_id):
+            if state.reported_count[item_id] >= served_n:
                 raise EventRejected(f"item {item_id!r} already has a watch event")
             try:
                 watched = float(watched_s)
@@ -124,6 +124,7 @@ class FeedPlatform:
             ratio = min(1.0, watched / item.duration_s)
             state.clock_s += watched
             state.events.append(WatchEvent(item_id, watched, ratio, bool(skipped), state.clock_s))
+            state.reported_count[item_id] += 1
             self._recommenders[state.style].update(state, item, ratio)
             return ratio
 

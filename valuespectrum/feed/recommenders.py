@@ -14,6 +14,7 @@ learning switched off, so a learning feed and its twin differ in exactly one thi
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -152,6 +153,10 @@ class SessionState:
     interest: np.ndarray | None = None
     clock_s: float = 0.0
     seen: np.ndarray = field(init=False)
+    #: How often each post was served and reported: a watch event is checked in O(1), not
+    #: by scanning the session's history (which made later scrolls dearer than early ones)
+    served_count: Counter = field(default_factory=Counter)
+    reported_count: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.seen = np.zeros(self.n_items, dtype=bool)
@@ -203,6 +208,7 @@ class _Base:
         session.seen[row] = True
         item = self.corpus.items[row]
         session.served.append(item.item_id)
+        session.served_count[item.item_id] += 1
         return item
 
     def _explores(self, session: SessionState, rng: np.random.Generator) -> bool:
@@ -232,11 +238,20 @@ class _Base:
         if not self.learning:
             return
         p = self.params
-        row = self.features.getrow(self.corpus.index(item.item_id)).toarray().ravel()
+        row = self._row(self.corpus.index(item.item_id))
         if session.interest is None:
             session.interest = np.zeros_like(row)
         session.interest = p.decay * session.interest + p.learning_rate * (
             watch_ratio - p.baseline) * row
+
+    def _row(self, i: int) -> np.ndarray:
+        """Row `i` of the feature matrix, dense (what `getrow(i).toarray()` gives, read
+        straight from the CSR arrays: scipy's getrow built a matrix per watch event)."""
+        f = self.features
+        row = np.zeros(f.shape[1], dtype=f.dtype)
+        lo, hi = f.indptr[i], f.indptr[i + 1]
+        np.add.at(row, f.indices[lo:hi], f.data[lo:hi])
+        return row
 
     @staticmethod
     def _has_interest(session: SessionState) -> bool:
