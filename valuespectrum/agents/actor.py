@@ -335,10 +335,6 @@ def viewer_actor_class():
         def __init__(self, options: ActorOptions) -> None:
             self._host = ViewerHost(options)
 
-        async def run_trial(self, trial: TrialSpec):
-            async for event in self._host.run_trial(trial):
-                yield event
-
         async def start_trial(self, trial: TrialSpec, token: int) -> None:
             self._host.start_trial(trial, token)
 

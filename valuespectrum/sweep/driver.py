@@ -1,8 +1,9 @@
 """The sweep driver: expand a spec into trials, run them on Ray actors, journal every step.
 
-The driver is the only writer of the run directory. Actors stream typed trial events back
-(Ray generators); the driver adds feed metadata (category, value tags), writes each record
-and its screenshot, and updates the live progress view.
+The driver is the only writer of the run directory. It starts trials on the actors, and
+each actor streams the typed events of all its trials back in batches (one Ray generator per
+actor, `_ActorStream`); the driver adds feed metadata (category, value tags), writes each
+record and its screenshot, and updates the live progress view.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ class _StreamLost(Exception):
     """An actor's event stream broke (the actor died or restarted): its trials run again."""
 
 
-#: How long an actor holds an event so that others join it in one Ray message. 50 ms adds
-#: that much to the live view and nothing to a trial; at 1,000 agents it turns ~300 Ray
-#: messages a second into ~80 (docs/scale.md).
+#: How long an actor holds an event so that others join it in one Ray message: an actor
+#: sends at most ~20 messages a second, however many agents it hosts. 50 ms adds that much
+#: to the live view and nothing to a trial (docs/scale.md).
 EVENT_BATCH_S = 0.05
 
 
