@@ -223,12 +223,13 @@ class HttpFeedEnvironment(EnvironmentBase):
     async def _next_observation(self, t_s: float) -> Observation:
         r, retried = await self._send("GET", "/api/next", params={"session": self.session_id})
         if retried:  # did a lost answer serve a post we never saw?
-            await self._check_received(r.status < 400)
+            self._check_received(await self._history(), r.status < 400)
         return await self._observe(self._check(r, "GET", "/api/next", retried), t_s)
 
-    async def _check_received(self, plus: int) -> None:
-        """After a reconnect: has the feed served a post whose answer never arrived?"""
-        served = len((await self._history())["served"])
+    def _check_received(self, history: dict[str, Any], plus: int) -> None:
+        """After a reconnect: has the feed (its `history`) served a post whose answer never
+        arrived? `plus`: posts received in the answer at hand."""
+        served = len(history["served"])
         received = self._served + plus
         if served != received:
             raise EnvironmentCrashed(
@@ -278,7 +279,7 @@ class HttpFeedEnvironment(EnvironmentBase):
             history = await self._history()
             events = history["events"]
             if len(events) == self._step + 1 and events[-1]["item_id"] == item_id:
-                await self._check_received(0)  # raises if a post was served and lost
+                self._check_received(history, 0)  # raises if a post was served and lost
                 return events[-1], None
         answer = self._check(r, "POST", "/api/events", retried)
         return answer, answer.pop("next", None)

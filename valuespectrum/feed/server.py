@@ -3,8 +3,9 @@
 Pages: `/tiktok`, `/youtube`, `/instagram`, `/random` with query parameters `session`,
 `seed`, `clock=manual|realtime` and `speed`. JSON API (all errors are 4xx JSON with an
 `error` message): `POST /api/session`, `GET /api/next?session=`, `POST /api/events` (with
-`next: true`, the answer carries the next post too), `GET /api/history?session=`, `GET /api/items/{item_id}`. Images: `/media/{item_id}` and
-`/images/{path}` (only paths listed in the manifest).
+`next: true`, the answer carries the next post too), `GET /api/history?session=`,
+`GET /api/items/{item_id}`. Images: `/media/{item_id}` and `/images/{path}` (only paths
+listed in the manifest).
 """
 
 from __future__ import annotations

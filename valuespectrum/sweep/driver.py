@@ -262,7 +262,6 @@ class SweepRunner:
                     while True:
                         event = await events.get()
                         if isinstance(event, _StreamLost):
-                            running = False
                             raise event
                         if isinstance(event, StepEvent):
                             rec = self._enrich(event.record, trial)
@@ -292,7 +291,6 @@ class SweepRunner:
                 attempts += 1
                 if attempts <= self.spec.max_restarts:
                     self._notify("restart", trial, f"viewer actor died: {_first_line(e)}")
-                    stream.forget(trial.trial_id, token)
                     actor = await self._revive(actor)
                     continue
                 status, error = "failed", f"viewer actor died {attempts} times: {_first_line(e)}"
