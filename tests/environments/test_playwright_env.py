@@ -230,3 +230,100 @@ class ImageRequestsFail:
 
     def __len__(self):
         return len(self.inner)
+
+
+async def test_one_disable_features_switch_keeps_playwrights_list_and_adds_ours():
+    """Chromium keeps only the last --disable-features: a second one would drop the first."""
+    from valuespectrum.environments.playwright_env import merge_feature_switches
+
+    args = ("--no-sandbox", "--disable-features=Translate,MediaRouter")
+    merged = merge_feature_switches(["--disable-features=MediaRouter,PaintHolding"], args)
+    assert merged == ["--no-sandbox",
+                      "--disable-features=MediaRouter,PaintHolding,Translate,"
+                      "WebUIOmniboxPopup,WebUIOmniboxAimPopup"]
+    assert merge_feature_switches([], ("--no-sandbox",), extra=()) == ["--no-sandbox"]
+
+
+async def test_the_browser_gets_one_feature_switch_and_no_hidden_ui_renderer(browser_host,
+                                                                           feed_server):
+    """Playwright's own list survives beside ours, and the omnibox pop-up renderer that
+    headless Chromium opened for every context (~35 MB each) is gone."""
+    import psutil
+
+    switches = [a for a in browser_host.command_line if a.startswith("--disable-features=")]
+    assert len(switches) == 1
+    names = switches[0].split("=", 1)[1].split(",")
+    assert {"MediaRouter", "PaintHolding", "WebUIOmniboxPopup", "WebUIOmniboxAimPopup"} <= set(names)
+    envs = [PlaywrightFeedEnvironment(browser_host, feed_server.url, "tiktok", f"pw-ui{i}")
+            for i in range(2)]
+    try:
+        for i, env in enumerate(envs):
+            await env.reset(seed=i)
+        cdp = await browser_host._browser.new_browser_cdp_session()
+        targets = (await cdp.send("Target.getTargets"))["targetInfos"]
+        assert not [t for t in targets if "top-chrome" in t["url"]]
+        assert sum(t["type"] == "page" and "pw-ui" in t["url"] for t in targets) == 2
+        webui = []
+        for p in psutil.Process().children(recursive=True):
+            try:
+                webui += [p.pid] if "--top-chrome-webui" in p.cmdline() else []
+            except psutil.Error:  # a zombie left by another test
+                continue
+        assert not webui
+    finally:
+        for env in envs:
+            await env.close()
+
+
+async def test_a_scroll_is_one_request_and_the_png_is_playwrights_picture(browser_host,
+                                                                        feed_server):
+    """The page reports the watch and gets the next post in one request; the environment's
+    fast PNG (DevTools, optimized for speed) shows the very pixels Playwright's PNG shows."""
+    from valuespectrum.environments.observation import same_picture
+
+    async with PlaywrightFeedEnvironment(browser_host, feed_server.url, "tiktok", "pw-req") as env:
+        obs = await env.reset(seed=2)
+        requests: list[str] = []
+        env._page.on("request", lambda r: requests.append(f"{r.method} {r.url.split('?')[0]}"))
+        result = await env.act(Stay(dwell_s=1.0))
+        api = [r for r in requests if "/api/" in r]
+        assert api == [f"POST {feed_server.url}/api/events"]
+        assert result.item_id == obs.item_id and result.observation.item_id != obs.item_id
+        reference = await env._page.screenshot(type="png")
+        mine = await env._screenshot()
+    with Image.open(io.BytesIO(reference)) as a, Image.open(io.BytesIO(mine)) as b:
+        assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
+    assert not same_picture(mine, obs.screenshot_png)  # and it is the next post, not the last
+
+
+async def test_renderer_memory_is_purged_and_the_pictures_stay_the_same(feed_server):
+    """Without a memory signal the renderer kept every decoded post (~2.7 MB a scroll); every
+    `purge_every` steps it is told memory is short. Screenshots are the same either way."""
+    import psutil
+
+    def renderers_mb() -> float:
+        total = 0
+        for p in psutil.Process().children(recursive=True):
+            try:  # other tests' browsers may have left zombies or be exiting
+                if "--type=renderer" in p.cmdline():
+                    total += p.memory_full_info().pss
+            except psutil.Error:
+                continue
+        return total / 2**20
+
+    async def scroll(host, purge_every: int) -> tuple[float, list[str]]:
+        """How much the renderers grew over 30 scrolls, and the screenshots."""
+        env = PlaywrightFeedEnvironment(host, feed_server.url, "tiktok", f"pw-purge{purge_every}")
+        env.purge_every = purge_every
+        async with env:
+            shots = [(await env.reset(seed=7)).screenshot_sha]
+            start = renderers_mb()
+            for _ in range(30):
+                shots.append((await env.act(Skip())).observation.screenshot_sha)
+            return renderers_mb() - start, shots
+
+    async with BrowserHost() as host:  # its own browser: only this test's renderers
+        kept, shots_kept = await scroll(host, 0)
+        purged, shots_purged = await scroll(host, 10)
+    assert shots_purged == shots_kept
+    assert kept > 30 and purged < kept / 2, (purged, kept)

@@ -8,6 +8,8 @@ browser. Nothing lives at module level: whoever creates a host closes it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 from typing import Any, Self
 from urllib.parse import urlencode
 
@@ -24,9 +26,54 @@ from valuespectrum.environments.base import (
 from valuespectrum.environments.observation import ObservationMode
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
+log = logging.getLogger(__name__)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run")
+#: Chromium features turned off beside Playwright's own list. Headless Chromium (156 here)
+#: opens the address bar's pop-ups (``chrome://omnibox-popup.top-chrome``) in every browser
+#: context, in a WebUI renderer of its own that no page sees: ~35 MB of PSS per context and
+#: part of the renderers' CPU per step (docs/scale.md, "A leaner browser agent").
+DISABLED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
+_FEATURES = "--disable-features="
+
+
+def merge_feature_switches(defaults: list[str], args: tuple[str, ...],
+                           extra: tuple[str, ...] = DISABLED_FEATURES) -> list[str]:
+    """`args` with one ``--disable-features`` switch (last) naming every feature to disable.
+
+    Chromium keeps only the last ``--disable-features`` of its command line, so a second one
+    would silently drop the first (Playwright's own list among them). `defaults` are the
+    switches Playwright passes; the one returned names their features, then those in
+    `args`, then `extra`, each once, in that order (no switch when there are none).
+    """
+    names: list[str] = []
+    for switch in (*defaults, *(a for a in args if a.startswith(_FEATURES))):
+        names += switch[len(_FEATURES):].split(",")
+    names = list(dict.fromkeys(n for n in (*names, *extra) if n))
+    rest = [a for a in args if not a.startswith(_FEATURES)]
+    return [*rest, _FEATURES + ",".join(names)] if names else rest
+
+
+def browser_command_lines() -> dict[int, list[str]]:
+    """The command lines of the Chromium browser processes below this process, by pid.
+
+    The browser process is the one without a ``--type=`` switch (its children have one).
+    """
+    import psutil
+
+    found = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" not in child.name().lower():
+                continue
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if not any(a.startswith("--type=") for a in cmd):
+            found[child.pid] = cmd
+    return found
 
 
 class BrowserHost:
@@ -45,9 +92,21 @@ class BrowserHost:
         self.args = tuple(args)
         self._pw: Any = None
         self._browser: Any = None
+        #: the running browser process's command line (empty when not running)
+        self.command_line: list[str] = []
+
+    #: Playwright's own ``--disable-features`` switches, read once per process off the
+    #: command line of the first browser it launched (None: not known yet).
+    playwright_feature_switches: list[str] | None = None
 
     async def start(self) -> Self:
-        """Launch Chromium (idempotent while alive)."""
+        """Launch Chromium (idempotent while alive).
+
+        Playwright's ``--disable-features`` list and this host's are passed as one switch
+        (Chromium keeps only the last). Playwright does not say what it passes, so the
+        first launch in a process reads it off the browser's command line and, when
+        Playwright passed one, launches again with a single merged switch.
+        """
         from playwright.async_api import Error, async_playwright
 
         if self.is_alive():
@@ -55,12 +114,44 @@ class BrowserHost:
         await self.close()
         self._pw = await async_playwright().start()
         try:
-            self._browser = await self._pw.chromium.launch(
-                executable_path=self.executable_path, headless=self.headless, args=list(self.args))
+            known = BrowserHost.playwright_feature_switches
+            await self._launch(known or [])
+            if known is None:
+                await self._learn_playwright_switches()
         except Error as e:
             await self.close()
             raise EnvError(f"cannot launch Chromium at {self.executable_path}: {e.message}") from e
+        except BaseException:
+            await self.close()
+            raise
         return self
+
+    async def _learn_playwright_switches(self) -> None:
+        """After a first launch: note Playwright's feature switches, relaunch with one."""
+        if not self.command_line:  # not readable: keep Playwright's list, drop this host's
+            log.warning("cannot read the command line of the Chromium launched from %s; "
+                        "launching it without the host's --disable-features", self.executable_path)
+            await self._browser.close()
+            await self._launch([], extra=())
+            return
+        ours = merge_feature_switches([], self.args)
+        found = [a for a in self.command_line if a.startswith(_FEATURES) and a not in ours]
+        BrowserHost.playwright_feature_switches = found
+        if found:
+            await self._browser.close()
+            await self._launch(found)
+
+    async def _launch(self, defaults: list[str], extra: tuple[str, ...] = DISABLED_FEATURES) -> None:
+        """Launch the browser, replacing Playwright's feature switches `defaults` by one."""
+        args = merge_feature_switches(defaults, self.args, extra)
+        before = set(browser_command_lines())
+        self._browser = await self._pw.chromium.launch(
+            executable_path=self.executable_path, headless=self.headless, args=args,
+            ignore_default_args=list(defaults))
+        launched = [cmd for pid, cmd in browser_command_lines().items() if pid not in before]
+        if len(launched) > 1:  # another host of this process launched at the same moment
+            launched = [cmd for cmd in launched if args[-1] in cmd]
+        self.command_line = launched[0] if len(launched) == 1 else []
 
     def is_alive(self) -> bool:
         """Whether the browser is running and connected."""
@@ -83,6 +174,7 @@ class BrowserHost:
     async def close(self) -> None:
         """Close the browser and stop the driver (idempotent; tolerates a dead browser)."""
         browser, pw, self._browser, self._pw = self._browser, self._pw, None, None
+        self.command_line = []
         if browser is not None:
             try:
                 await browser.close()
@@ -166,6 +258,13 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         motion: ``panzoom`` animates the posts over the page's virtual clock.
     """
 
+    #: Every this many steps the page's renderer is told memory is short, as an OS would
+    #: tell it. Headless Chromium on Linux gets no such signal, and its purgeable caches
+    #: kept the decoded image of every post shown: the renderer grew by ~2.7 MB a step
+    #: (50 to 210 MB over 60 posts) and fell back to ~60 MB on the signal. Screenshots are
+    #: unchanged (tested). 0 turns it off. Chosen for memory and CPU (docs/scale.md).
+    purge_every: int = 10
+
     def __init__(self, host: BrowserHost, feed_url: str, style: str = "tiktok",
                  session_id: str = "pw-0", viewport: tuple[int, int] = (390, 844),
                  timeout_s: float = 15.0, own_host: bool = False,
@@ -181,6 +280,7 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         self.motion = motion
         self._context: Any = None
         self._page: Any = None
+        self._cdp: Any = None  # the page's DevTools session (screenshots, blocking, purges)
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0
@@ -210,11 +310,13 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         )
         return self._obs
 
-    def _screenshot(self) -> Any:
+    async def _screenshot(self) -> bytes:
         """The viewport as the observation's format asks; Chromium encodes JPEG itself."""
         if self.observation.image == "jpeg":
-            return self._page.screenshot(type="jpeg", quality=self.observation.jpeg_quality)
-        return self._page.screenshot(type="png")
+            return await self._page.screenshot(type="jpeg", quality=self.observation.jpeg_quality)
+        shot = await self._cdp.send("Page.captureScreenshot",
+                                    {"format": "png", "optimizeForSpeed": True})
+        return base64.b64decode(shot["data"])
 
     async def reset(self, *, seed: int | None = None) -> Observation:
         """Open (or reload) the feed page on a fresh session; seed None reuses the last seed."""
@@ -244,17 +346,24 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         obs = await self.observe()
         if not isinstance(action, Skip):
             await self._guard(self._page.evaluate("s => vspec.advance(s)", float(action.dwell_s)))
-        await self._guard(self._page.keyboard.press("ArrowDown"))
-        snap = await self._guard(self._page.evaluate(
-            "([p, t]) => vspec.waitForItem(p, t)", [obs.item_id, self.timeout_s * 1000]))
+        # the key and the wait for the next post travel together (the wait resolves on any
+        # post other than this one, whichever of the two reaches the page first)
+        _, snap = await asyncio.gather(
+            self._guard(self._page.keyboard.press("ArrowDown")),
+            self._guard(self._page.evaluate(
+                "([p, t]) => vspec.waitForItem(p, t)", [obs.item_id, self.timeout_s * 1000])))
         event = left_post(snap, obs.item_id)
         self._step += 1
-        return watched_step(await self._capture(snap), event, obs.item_id)
+        result = watched_step(await self._capture(snap), event, obs.item_id)
+        if self.purge_every and self._step % self.purge_every == 0:
+            await self._guard(self._cdp.send("Memory.simulatePressureNotification",
+                                             {"level": "critical"}))
+        return result
 
     async def _block_engagement(self) -> None:
         """The observe-only guard, in the browser: Chromium drops engagement requests."""
         from valuespectrum.environments.profiles import engagement_globs
 
-        cdp = await self._guard(self._context.new_cdp_session(self._page))
+        cdp = self._cdp = await self._guard(self._context.new_cdp_session(self._page))
         await self._guard(cdp.send("Network.enable"))
         await self._guard(cdp.send("Network.setBlockedURLs", {"urls": list(engagement_globs())}))

@@ -131,10 +131,12 @@
     api.busy = true; api.ready = false;
     try {
       const watched = Math.min(api.watched, api.duration);
-      const ev = { session, item_id: api.itemId, watched_s: watched, skipped: watched < api.duration };
-      const r = await call("POST", "/api/events", ev);
+      // one request per scroll: the event's answer carries the next post
+      const ev = { session, item_id: api.itemId, watched_s: watched, skipped: watched < api.duration,
+                   next: true };
+      const { next: item, ...r } = await call("POST", "/api/events", ev);
       api.lastEvent = r; api.t = r.t_s;
-      await show(await call("GET", "/api/next?session=" + encodeURIComponent(session)));
+      await show(item);
     } catch (e) { fail(String(e.message || e)); } finally { api.busy = false; }
   }
 
