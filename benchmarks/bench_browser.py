@@ -130,7 +130,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     else "RENDERS DIFFERENTLY")
             return
         # no Chromium flag cut the browser's PSS here (--flags), so none is in the levers
-        levers = [("png + re-encode by the actor (before)", "png", base),
+        levers = [("png (DevTools) + re-encode by the actor", "png", base),
                   ("jpeg from Chromium, stored as is", "jpeg", base),
                   ("no screenshot (text-only viewer)", "none", base)]
         for name, shot, flags in levers:
