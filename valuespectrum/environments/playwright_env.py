@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run")
 #: Chromium features turned off beside Playwright's own list. Headless Chromium (156 here)
 #: opens the address bar's pop-ups (``chrome://omnibox-popup.top-chrome``) in every browser
-#: context, in a WebUI renderer of its own that no page sees: ~35 MB of PSS per context and
+#: context, in a WebUI renderer of its own that no page sees: 35-43 MB of PSS per context and
 #: part of the renderers' CPU per step (docs/scale.md, "A leaner browser agent").
 DISABLED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
 _FEATURES = "--disable-features="
