@@ -327,3 +327,29 @@ async def test_renderer_memory_is_purged_and_the_pictures_stay_the_same(feed_ser
         purged, shots_purged = await scroll(host, 10)
     assert shots_purged == shots_kept
     assert kept > 30 and purged < kept / 2, (purged, kept)
+
+
+async def test_a_failed_key_press_cancels_the_wait_for_the_next_post():
+    """`together` (the key and the wait of a scroll): one failing stops the other at once
+    instead of leaving it to run out its timeout, and its error is the one raised."""
+    from valuespectrum.environments.playwright_env import together
+
+    waited = asyncio.Event()
+
+    async def wait_for_post():
+        try:
+            await asyncio.sleep(60)
+        finally:
+            waited.set()
+
+    async def press():
+        raise EnvironmentCrashed("browser died")
+
+    with pytest.raises(EnvironmentCrashed, match="browser died"):
+        await asyncio.wait_for(together(press(), wait_for_post()), 5)
+    assert waited.is_set()
+
+    async def value(x):
+        return x
+
+    assert await together(value(1), value(2)) == [1, 2]

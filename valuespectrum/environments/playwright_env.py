@@ -212,6 +212,19 @@ async def playwright_call(coro: Any, host: BrowserHost, page: Any, timeout_s: fl
         raise EnvError(f"page error: {e.message}") from e
 
 
+async def together(*coros: Any) -> list[Any]:
+    """Await `coros` concurrently; if one fails, the others are cancelled before it is raised
+    (plain `asyncio.gather` would leave them running, e.g. a wait of `timeout_s`)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 class BrowserEnvironment(EnvironmentBase):
     """An environment living in one context (and page) of a shared `BrowserHost`.
 
@@ -348,7 +361,7 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
             await self._guard(self._page.evaluate("s => vspec.advance(s)", float(action.dwell_s)))
         # the key and the wait for the next post travel together (the wait resolves on any
         # post other than this one, whichever of the two reaches the page first)
-        _, snap = await asyncio.gather(
+        _, snap = await together(
             self._guard(self._page.keyboard.press("ArrowDown")),
             self._guard(self._page.evaluate(
                 "([p, t]) => vspec.waitForItem(p, t)", [obs.item_id, self.timeout_s * 1000])))

@@ -3,8 +3,10 @@
 Production stores point at a Milvus deployment (docs/spectrum.md, "A Milvus server"); this
 starts the standalone binary that `pip install milvus` ships, so the store's server code
 path runs for real on one machine. It listens on all interfaces (the binary has no bind
-option) and uses fixed internal ports besides the proxy port: one per machine, test
-machines only.
+option): test machines only. Its internal ports (etcd, coordinators, nodes) are not
+options here: the package takes the first free port from each default upward (read in its
+code, not tried with two servers), so two servers started at the same moment may race
+for one.
 
     with local_milvus_server(tmp_dir) as uri:
         store = ScreenshotStore(uri, "minilm", 384)
