@@ -123,3 +123,33 @@ async def test_an_attached_server_is_used_but_never_stopped(appium_server, feed_
     obs = await env.reset(seed=5)
     await env.close()  # stops an owned server; an attached one only detaches
     assert obs.item_id and attached.is_alive() and appium_server.is_alive()
+
+
+async def test_renderer_memory_is_purged_through_appium(appium_server, feed_server):
+    """Mobile Chromium under Appium kept every decoded post too; the environment sends the
+    same DevTools memory signal (through chromedriver) every `purge_every` steps."""
+
+    def renderers_mb() -> float:  # this session's Chromium, below the Appium server
+        total = 0
+        for p in psutil.Process(appium_server._proc.pid).children(recursive=True):
+            try:
+                if "--type=renderer" in p.cmdline():
+                    total += p.memory_full_info().pss
+            except psutil.Error:
+                continue
+        return total / 2**20
+
+    async def scroll(purge_every: int) -> float:
+        env = AppiumWebEnvironment(appium_server, feed_server.url, "tiktok",
+                                   f"ap-purge{purge_every}")
+        env.purge_every = purge_every
+        async with env:
+            await env.reset(seed=7)
+            start = renderers_mb()
+            for _ in range(30):
+                await env.act(Skip())
+            return renderers_mb() - start
+
+    kept = await scroll(0)
+    purged = await scroll(10)
+    assert kept > 30 and purged < kept / 2, (purged, kept)

@@ -74,9 +74,11 @@ def test_packaged_profiles_load_and_a_broken_one_names_file_line_and_field(tmp_p
 async def test_a_profile_reads_its_replica_and_advances(platform, browser_host, replica):
     async with await build_environment(spec_for(platform, replica, account="acct-a",
                                                 region="EU"), host=browser_host) as env:
+        env.purge_every = 1  # a live feed's renderer gets the memory signal after each step
         first = await env.reset()
         second = (await env.act(Stay(dwell_s=2.0))).observation
         third = (await env.act(Skip())).observation
+        assert env._cdp is not None  # the signal went through the page's DevTools session
     for obs, want in zip((first, second), EXPECTED[platform], strict=True):
         assert obs.item_id == want["item_id"]
         assert obs.text.creator == want["creator"] and obs.text.hashtags == want["hashtags"]

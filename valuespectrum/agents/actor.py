@@ -315,12 +315,13 @@ def kill_browsers_below(root) -> int:
     """SIGKILL every Chromium process below the psutil process `root`; returns how many."""
     import psutil
 
+    from valuespectrum.environments.playwright_env import chromium_processes
+
     killed = 0
-    for child in root.children(recursive=True):
+    for proc in chromium_processes(root):
         try:
-            if "chrom" in child.name().lower():
-                child.kill()
-                killed += 1
+            proc.kill()
+            killed += 1
         except psutil.NoSuchProcess:
             continue
     return killed

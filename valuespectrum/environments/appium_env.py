@@ -16,12 +16,15 @@ from urllib.parse import urlencode
 
 from valuespectrum.environments.appium_server import AppiumServer
 from valuespectrum.environments.base import (
+    MEMORY_PRESSURE,
+    PURGE_EVERY,
     EnvError,
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
     check_page,
     left_post,
+    purge_due,
     utc_date,
     watched_step,
 )
@@ -184,6 +187,9 @@ class AppiumWebEnvironment(AppiumSession):
         user_agent: the emulated phone's user agent.
     """
 
+    #: the renderer's memory signal every this many steps (`PURGE_EVERY`; 0: off)
+    purge_every: int = PURGE_EVERY
+
     def __init__(self, server: AppiumServer, feed_url: str, style: str = "tiktok",
                  session_id: str = "appium-0", viewport: tuple[int, int] = (390, 844),
                  timeout_s: float = 15.0, own_server: bool = False,
@@ -201,6 +207,7 @@ class AppiumWebEnvironment(AppiumSession):
         self._step = 0
         self._obs: Observation | None = None
         self._meta: dict[str, str] = {}
+        self._cdp: Any = None  # sends a DevTools command to the session's page
 
     def capabilities(self) -> dict[str, Any]:
         return mobile_web_capabilities(self.viewport, self.user_agent)
@@ -212,7 +219,8 @@ class AppiumWebEnvironment(AppiumSession):
         await self._start_session()
         driver = self._driver
         driver.command_executor.add_command("cdp", "POST", "/session/$sessionId/goog/cdp/execute")
-        cdp = lambda cmd, params: driver.execute("cdp", {"cmd": cmd, "params": params})  # noqa: E731
+        cdp = self._cdp = lambda cmd, params: driver.execute(  # noqa: E731
+            "cdp", {"cmd": cmd, "params": params})
         await self._call(cdp, "Network.enable", {})
         await self._call(cdp, "Network.setBlockedURLs", {"urls": list(engagement_globs())})
         caps = driver.capabilities
@@ -283,4 +291,7 @@ class AppiumWebEnvironment(AppiumSession):
                                 self.timeout_s * 1000)
         event = left_post(snap, obs.item_id)
         self._step += 1
-        return watched_step(await self._capture(snap), event, obs.item_id)
+        result = watched_step(await self._capture(snap), event, obs.item_id)
+        if purge_due(self._step, self.purge_every):
+            await self._call(self._cdp, *MEMORY_PRESSURE)
+        return result

@@ -17,6 +17,21 @@ from valuespectrum.types import Action, Observation, Skip, Stay, StepResult
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 
+#: Every this many steps a browser environment tells its page's renderer that memory is
+#: short, as an OS would. Headless Chromium on Linux gets no such signal, and its purgeable
+#: caches kept the decoded image of every post shown: the renderer grew by ~2.7 MB a step
+#: (50 to 210 MB over 60 posts) and fell back to ~60 MB on the signal. Screenshots are
+#: unchanged (tested). 0 turns it off. Chosen for memory and CPU (docs/scale.md).
+PURGE_EVERY = 10
+#: The DevTools command (and its parameters) that signals critical memory pressure; a
+#: moderate signal freed nothing measurable.
+MEMORY_PRESSURE = ("Memory.simulatePressureNotification", {"level": "critical"})
+
+
+def purge_due(step: int, every: int) -> bool:
+    """Whether a browser's renderer gets the memory signal after `step` (every `every`)."""
+    return every > 0 and step > 0 and step % every == 0
+
 
 class EnvError(RuntimeError):
     """Base of environment failures. (Not `EnvironmentError`: that is Python's OSError.)"""

@@ -242,6 +242,7 @@ class PlatformEnvironment(BrowserEnvironment):
         self._clock += watched
         self._step += 1
         nxt = await self._capture(snap)
+        await self._purge_if_due(self._step)
         return StepResult(observation=nxt, watched_s=watched, watch_ratio=ratio,
                           item_id=obs.item_id)
 

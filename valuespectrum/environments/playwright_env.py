@@ -14,12 +14,15 @@ from typing import Any, Self
 from urllib.parse import urlencode
 
 from valuespectrum.environments.base import (
+    MEMORY_PRESSURE,
+    PURGE_EVERY,
     EnvError,
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
     check_page,
     left_post,
+    purge_due,
     utc_date,
     watched_step,
 )
@@ -56,6 +59,20 @@ def merge_feature_switches(defaults: list[str], args: tuple[str, ...],
     return [*rest, _FEATURES + ",".join(names)] if names else rest
 
 
+def chromium_processes(root: Any = None) -> list[Any]:
+    """The Chromium processes below the psutil process `root` (default: this process)."""
+    import psutil
+
+    found = []
+    for child in (root or psutil.Process()).children(recursive=True):
+        try:
+            if "chrom" in child.name().lower():
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
 def browser_command_lines() -> dict[int, list[str]]:
     """The command lines of the Chromium browser processes below this process, by pid.
 
@@ -64,15 +81,13 @@ def browser_command_lines() -> dict[int, list[str]]:
     import psutil
 
     found = {}
-    for child in psutil.Process().children(recursive=True):
+    for proc in chromium_processes():
         try:
-            if "chrom" not in child.name().lower():
-                continue
-            cmd = child.cmdline()
+            cmd = proc.cmdline()
         except psutil.Error:
             continue
         if not any(a.startswith("--type=") for a in cmd):
-            found[child.pid] = cmd
+            found[proc.pid] = cmd
     return found
 
 
@@ -229,20 +244,35 @@ class BrowserEnvironment(EnvironmentBase):
     """An environment living in one context (and page) of a shared `BrowserHost`.
 
     Subclasses set `host`, `own_host` and `timeout_s`, open `_context` and `_page` in
-    `reset`, and route every Playwright call through `_guard`.
+    `reset`, route every Playwright call through `_guard`, and call `_purge_if_due` after
+    each step (`PURGE_EVERY`: the renderer's memory signal; 0 turns it off).
     """
 
     host: BrowserHost
     own_host: bool = False
     timeout_s: float = 15.0
+    purge_every: int = PURGE_EVERY
     _context: Any = None
     _page: Any = None
+    _cdp: Any = None  # the page's DevTools session, opened on first use
 
     async def _guard(self, coro: Any) -> Any:
         return await playwright_call(coro, self.host, self._page, self.timeout_s)
 
+    async def _devtools(self) -> Any:
+        """The page's DevTools session (one per page)."""
+        if self._cdp is None:
+            self._cdp = await self._guard(self._context.new_cdp_session(self._page))
+        return self._cdp
+
+    async def _purge_if_due(self, step: int) -> None:
+        """Tell the page's renderer memory is short, every `purge_every` steps."""
+        if purge_due(step, self.purge_every):
+            cmd, params = MEMORY_PRESSURE
+            await self._guard((await self._devtools()).send(cmd, params))
+
     async def _close_context(self) -> None:
-        context, self._context, self._page = self._context, None, None
+        context, self._context, self._page, self._cdp = self._context, None, None, None
         if context is not None:
             try:
                 await context.close()
@@ -271,13 +301,6 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         motion: ``panzoom`` animates the posts over the page's virtual clock.
     """
 
-    #: Every this many steps the page's renderer is told memory is short, as an OS would
-    #: tell it. Headless Chromium on Linux gets no such signal, and its purgeable caches
-    #: kept the decoded image of every post shown: the renderer grew by ~2.7 MB a step
-    #: (50 to 210 MB over 60 posts) and fell back to ~60 MB on the signal. Screenshots are
-    #: unchanged (tested). 0 turns it off. Chosen for memory and CPU (docs/scale.md).
-    purge_every: int = 10
-
     def __init__(self, host: BrowserHost, feed_url: str, style: str = "tiktok",
                  session_id: str = "pw-0", viewport: tuple[int, int] = (390, 844),
                  timeout_s: float = 15.0, own_host: bool = False,
@@ -293,7 +316,6 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         self.motion = motion
         self._context: Any = None
         self._page: Any = None
-        self._cdp: Any = None  # the page's DevTools session (screenshots, blocking, purges)
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0
@@ -327,7 +349,7 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         """The viewport as the observation's format asks; Chromium encodes JPEG itself."""
         if self.observation.image == "jpeg":
             return await self._page.screenshot(type="jpeg", quality=self.observation.jpeg_quality)
-        shot = await self._cdp.send("Page.captureScreenshot",
+        shot = await (await self._devtools()).send("Page.captureScreenshot",
                                     {"format": "png", "optimizeForSpeed": True})
         return base64.b64decode(shot["data"])
 
@@ -368,15 +390,13 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         event = left_post(snap, obs.item_id)
         self._step += 1
         result = watched_step(await self._capture(snap), event, obs.item_id)
-        if self.purge_every and self._step % self.purge_every == 0:
-            await self._guard(self._cdp.send("Memory.simulatePressureNotification",
-                                             {"level": "critical"}))
+        await self._purge_if_due(self._step)
         return result
 
     async def _block_engagement(self) -> None:
         """The observe-only guard, in the browser: Chromium drops engagement requests."""
         from valuespectrum.environments.profiles import engagement_globs
 
-        cdp = self._cdp = await self._guard(self._context.new_cdp_session(self._page))
+        cdp = await self._devtools()
         await self._guard(cdp.send("Network.enable"))
         await self._guard(cdp.send("Network.setBlockedURLs", {"urls": list(engagement_globs())}))
