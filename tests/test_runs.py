@@ -58,6 +58,15 @@ def test_a_torn_journal_line_is_ignored_then_cut_by_repair(tmp_path):
     assert read_jsonl(j.path) == [{"a": 1}, {"a": 2}, {"a": 4}]
 
 
+def test_a_journal_makes_its_directory_and_writes_readable_utf8_lines(tmp_path):
+    j = Journal(tmp_path / "journal" / "t1.jsonl")  # the directory does not exist yet
+    j.append({"answer": "Oui, très intéressant 🐈"}, sync=False)
+    j.append({"answer": "ja"})
+    assert j.path.read_bytes().decode("utf-8").splitlines()[0] == \
+        '{"answer": "Oui, très intéressant 🐈"}'  # as written, not \u-escaped
+    assert j.rows() == [{"answer": "Oui, très intéressant 🐈"}, {"answer": "ja"}]
+
+
 def test_tables_are_replaced_atomically_and_keep_types(tmp_path):
     schema = pa.schema([("x", pa.int64()), ("y", pa.string())])
     path = write_table(tmp_path / "t.parquet", [{"x": None, "y": None}], schema)

@@ -173,12 +173,12 @@ def sync_files(paths: Iterable[str | Path]) -> None:
     """Make written files durable: one `syncfs` of their file system on Linux (about
     0.3 ms here, where an fsync per file costs about 4 ms of wall time each), else an fsync
     per file."""
-    paths = [Path(p) for p in paths]
+    paths = list(paths)
     if not paths:
         return
     syncfs = _syncfs()
     if syncfs is not None:
-        fd = os.open(paths[0].parent, os.O_RDONLY)
+        fd = os.open(os.path.dirname(paths[0]) or ".", os.O_RDONLY)
         try:
             if syncfs(fd) == 0:
                 return
@@ -187,6 +187,11 @@ def sync_files(paths: Iterable[str | Path]) -> None:
     for p in paths:
         with p.open("rb") as f:
             os.fsync(f.fileno())
+
+
+#: one row as JSON, as ``json.dumps(row, ensure_ascii=False)`` writes it (without building
+#: an encoder for every row)
+_json_line = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class Journal:
@@ -205,14 +210,24 @@ class Journal:
         """
         if not rows:
             return
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        data = "".join(_json_line(r) + "\n" for r in rows).encode("utf-8")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(data)
-                f.flush()
+            # a sweep appends to hundreds of journals a second: one unbuffered append, and
+            # the directory made only when it is missing
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            try:
+                fd = os.open(self.path, flags, 0o666)
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, flags, 0o666)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
                 if sync:
-                    os.fsync(f.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as e:  # a partly written line is cut by `repair` on the next run
             raise write_error(self.path, e) from None
 
