@@ -47,7 +47,7 @@ def ends(n):
 async def test_trials_started_in_the_background_arrive_whole_and_in_few_batches(
         feed_server, tmp_path):
     todo = trials(tmp_path, 4, scrolls=5, latency=0.2)
-    host = ViewerHost(ActorOptions(feed_url=feed_server.url))
+    host = ViewerHost(ActorOptions(feed_urls=(feed_server.url,)))
     try:
         stream = host.events(0.05)
         for i, trial in enumerate(todo):
@@ -71,7 +71,7 @@ async def test_trials_started_in_the_background_arrive_whole_and_in_few_batches(
 async def test_a_cancelled_trial_stops_and_its_rerun_is_told_apart_by_its_token(
         feed_server, tmp_path):
     (trial,) = trials(tmp_path, 1, scrolls=30, latency=0.1)
-    host = ViewerHost(ActorOptions(feed_url=feed_server.url))
+    host = ViewerHost(ActorOptions(feed_urls=(feed_server.url,)))
     try:
         stream = host.events(0.0)
         host.start_trial(trial, token=1)
@@ -96,7 +96,7 @@ async def test_a_cancelled_trial_stops_and_its_rerun_is_told_apart_by_its_token(
 async def test_a_newer_stream_takes_over_from_an_older_one(feed_server, tmp_path):
     """After the driver lost a stream it opens another: the old one must not keep reading."""
     (trial,) = trials(tmp_path, 1, scrolls=3, latency=0.05)
-    host = ViewerHost(ActorOptions(feed_url=feed_server.url))
+    host = ViewerHost(ActorOptions(feed_urls=(feed_server.url,)))
     try:
         old = host.events(0.0)
         waiting = asyncio.ensure_future(old.__anext__())

@@ -49,7 +49,7 @@ def run_on_host(corpus_dir):
     with FeedServer.from_corpus_dir(corpus_dir) as server:
 
         async def run(trials, *, host_cls=ViewerHost, probe=None, ping=False) -> HostRun:
-            host = host_cls(ActorOptions(feed_url=server.url))
+            host = host_cls(ActorOptions(feed_urls=(server.url,)))
             peak = 0
 
             async def one(trial):

@@ -199,7 +199,7 @@ async def test_a_sweep_trial_watches_a_platform_through_the_actor_host(replica, 
                       models=["always:yes"], strategies=["simple"], trials=1, scrolls=3,
                       window=1, platforms=[{"style": "youtube", "environment": "platform",
                                             "options": options}])
-    host = ViewerHost(ActorOptions(feed_url="http://127.0.0.1:1"))
+    host = ViewerHost(ActorOptions(feed_urls=("http://127.0.0.1:1",)))
     try:
         events = [e async for e in host.run_trial(expand(spec)[0])]
     finally:

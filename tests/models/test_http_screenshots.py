@@ -21,7 +21,7 @@ async def test_a_jpeg_drawn_by_the_http_kind_is_stored_as_the_model_saw_it(
         platforms=[{"style": "tiktok", "environment": "http",
                     "options": {"screenshot": "jpeg"}}])
     (trial,) = expand(spec)
-    host = ViewerHost(ActorOptions(feed_url=feed_server.url))
+    host = ViewerHost(ActorOptions(feed_urls=(feed_server.url,)))
     try:
         events = [e async for e in host.run_trial(trial)]
     finally:

@@ -22,7 +22,7 @@ def platform(**options):
 
 
 async def run_one(trial, feed_url: str) -> list:
-    host = ViewerHost(ActorOptions(feed_url=feed_url))
+    host = ViewerHost(ActorOptions(feed_urls=(feed_url,)))
     try:
         return [event async for event in host.run_trial(trial)]
     finally:

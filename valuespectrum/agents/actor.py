@@ -27,9 +27,8 @@ log = logging.getLogger(__name__)
 class ActorOptions:
     """Run-wide settings every actor receives (picklable)."""
 
-    feed_url: str
-    #: Feed servers to spread trials over by a hash of their id (empty: `feed_url` only).
-    feed_urls: tuple[str, ...] = ()
+    #: The feed servers; each trial goes to one of them by a hash of its id.
+    feed_urls: tuple[str, ...]
     cache_dir: str | None = None
     budget_usd: float | None = None
     budget_name: str | None = None
@@ -44,6 +43,8 @@ class ViewerHost:
     def __init__(self, options: ActorOptions) -> None:
         from valuespectrum.cluster import install_api_keys
 
+        if not options.feed_urls:
+            raise ValueError("ActorOptions.feed_urls names no feed server")
         # keys arrive as an argument (never a runtime env, which Ray logs in plain text)
         install_api_keys(options.api_keys)
         self.options = options
@@ -123,8 +124,7 @@ class ViewerHost:
         spec = EnvironmentSpec(
             kind=trial.platform.environment,
             style=trial.platform.style,
-            feed_url=feed_for(trial.trial_id,
-                              self.options.feed_urls or (self.options.feed_url,)),
+            feed_url=feed_for(trial.trial_id, self.options.feed_urls),
             session_id=trial.trial_id,
             options=trial.platform.options,
         )

@@ -324,7 +324,7 @@ class SweepRunner:
         per_actor = self.spec.agents_per_actor
         concurrency = min(self.spec.concurrency, len(todo))
         n_actors = max(1, math.ceil(concurrency / per_actor))
-        options = ActorOptions(feed_url=feed_urls[0], feed_urls=feed_urls,
+        options = ActorOptions(feed_urls=feed_urls,
                                cache_dir=self.cache_dir,
                                budget_usd=self.spec.budget_usd, budget_name=self.scope,
                                max_restarts=self.spec.max_restarts, api_keys=self._keys)
