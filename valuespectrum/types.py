@@ -6,7 +6,6 @@ cross process boundaries (Ray) while live handles (browsers, clients, weights) n
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -178,20 +177,13 @@ class Message(Frozen):
 
     @classmethod
     def text(cls, role: Literal["system", "user", "assistant"], text: str) -> Message:
-        """A message of one text part (the same immutable one for the same role and text:
-        a persona's system prompt is sent with every decision)."""
-        return _text_message(cls, role, text)
+        return cls(role=role, content=(TextPart(text=text),))
 
     def text_content(self) -> str:
         return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
 
     def images(self) -> list[ImagePart]:
         return [p for p in self.content if isinstance(p, ImagePart)]
-
-
-@functools.lru_cache(maxsize=256)
-def _text_message(cls: type[Message], role: str, text: str) -> Message:
-    return cls(role=role, content=(TextPart(text=text),))
 
 
 class Question(Frozen):
@@ -234,8 +226,7 @@ class Usage(Frozen):
     cost_usd: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
-        # sums of validated fields: built without re-validating (a step adds several)
-        return Usage.model_construct(
+        return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=self.cost_usd + other.cost_usd,

@@ -160,7 +160,6 @@ class HttpFeedEnvironment(EnvironmentBase):
         self._obs: Observation | None = None
         self._step = 0
         self._served = 0  # posts this environment received in the current session
-        self._url = ""  # the feed page of the current session (as a browser would open it)
         self.reconnects = 0
 
     async def _attempt(self, method: str, path: str, **kwargs: Any) -> _Reply:
@@ -240,6 +239,9 @@ class HttpFeedEnvironment(EnvironmentBase):
     async def _observe(self, item: dict[str, Any], t_s: float) -> Observation:
         """The observation of a post the feed has just served."""
         self._served += 1
+        query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
+        if self.motion != "none":
+            query["motion"] = self.motion
         shot = self.observation.image
         if shot == "none":  # a text-only viewer: no image fetched, nothing drawn
             frames = [b""]
@@ -252,7 +254,7 @@ class HttpFeedEnvironment(EnvironmentBase):
             screenshot_png=frames[0], image_format=shot,
             text=VisibleText(caption=item["caption"], creator=item["creator"],
                              hashtags=tuple(item["hashtags"])),
-            url=self._url, item_id=item["item_id"],
+            url=f"{self.feed_url}/{self.style}?{urlencode(query)}", item_id=item["item_id"],
             duration_s=item["duration_s"], t_s=t_s, step=self._step,
             mode=self.observation.mode, frames=tuple(frames) if len(frames) > 1 else (),
             link=item.get("link", ""), posted=item.get("posted", ""),
@@ -286,10 +288,6 @@ class HttpFeedEnvironment(EnvironmentBase):
         """Re-open the session (seed None reuses the previous seed, 0 at first)."""
         if seed is not None:
             self._seed = int(seed)
-        query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
-        if self.motion != "none":
-            query["motion"] = self.motion
-        self._url = f"{self.feed_url}/{self.style}?{urlencode(query)}"  # the session's page
         await self._call("POST", "/api/session", json={
             "session": self.session_id, "style": self.style, "seed": self._seed,
             "clock": "manual"})

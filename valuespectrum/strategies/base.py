@@ -3,7 +3,6 @@ and a conversation helper that re-asks once when an answer cannot be read."""
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -72,13 +71,8 @@ def load_prompts(path: str | Path | None = None) -> dict[str, Any]:
 
 def persona_prompt(persona: Persona, prompts: dict[str, Any]) -> str:
     """The paper's persona prompt with the persona's trait statements filled in."""
-    return _persona_prompt(prompts["persona"], persona.traits)
-
-
-@functools.lru_cache(maxsize=256)  # built for every decision, the same for a whole trial
-def _persona_prompt(template: str, traits: tuple[str, ...]) -> str:
-    joined = " ".join(t.strip() for t in traits).rstrip(". ")
-    return " ".join(template.format(traits=joined).split())
+    traits = " ".join(t.strip() for t in persona.traits).rstrip(". ")
+    return " ".join(prompts["persona"].format(traits=traits).split())
 
 
 def screenshot_part(obs: Observation) -> ImagePart:
