@@ -63,3 +63,20 @@ def test_a_trial_always_maps_to_the_same_feed():
     # two servers: ids that differ in a digit still spread (CRC-32 put them all on one)
     halves = [feed_for(t, urls[:2]) for t in ids[:12]]
     assert 3 <= halves.count("http://a") <= 9
+
+
+def test_the_driver_builds_a_platform_only_when_it_serves_the_feed(ray_session, corpus_dir):
+    """With feed processes the driver's own platform (recommenders for every style, ~0.3 s
+    and ~12 MB on the full corpus) would go unused: it is not built."""
+    from valuespectrum.feed.corpus import Corpus
+    from valuespectrum.feed.pool import FeedPool
+    from valuespectrum.feed.recommenders import RecommenderParams
+
+    corpus, params = Corpus.load(corpus_dir), RecommenderParams()
+    for processes in (0, 1):
+        pool = FeedPool(corpus, str(corpus_dir), params, processes).start()
+        try:
+            assert len(pool.urls) == 1
+            assert (pool.platform is not None) == (processes == 0)
+        finally:
+            pool.stop()

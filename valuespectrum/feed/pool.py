@@ -62,7 +62,8 @@ class FeedPool:
     """The feed of one sweep: the driver's own server (`processes` 0) or feed processes.
 
     Args:
-        platform: The driver's platform (served by the driver when `processes` is 0).
+        corpus: The driver's loaded `Corpus` (the driver's platform is built on it only when
+            `processes` is 0: feed processes load their own).
         corpus_dir: The corpus the feed processes load (on the driver's node).
         params: Recommender parameters (`RecommenderParams`) for the feed processes.
         processes: Feed processes to start (0: the driver serves the feed itself).
@@ -70,9 +71,11 @@ class FeedPool:
             cluster.
     """
 
-    def __init__(self, platform: Any, corpus_dir: str, params: Any, processes: int = 0,
+    def __init__(self, corpus: Any, corpus_dir: str, params: Any, processes: int = 0,
                  host: str = "127.0.0.1") -> None:
-        self.platform = platform
+        self.corpus = corpus
+        #: the driver's own platform (`processes` 0; None with feed processes)
+        self.platform: Any = None
         self.corpus_dir = corpus_dir
         self.params = params
         self.processes = processes
@@ -84,8 +87,10 @@ class FeedPool:
     def start(self) -> FeedPool:
         """Start the server(s); returns once every one accepts requests."""
         if self.processes == 0:
+            from valuespectrum.feed.platform import FeedPlatform
             from valuespectrum.feed.server import FeedServer
 
+            self.platform = FeedPlatform(self.corpus, self.params)
             self._server = FeedServer(self.platform, host=self.host, port=0).start()
             self.urls = (self._server.url,)
             return self

@@ -130,7 +130,6 @@ class SweepRunner:
         self.scope = run_scope(spec.name, self.run_dir.root)
         self._fatal: str | None = None
         self._corpus: Any = None
-        self._platform: Any = None
         self._keys: dict[str, str] = {}
         self._interrupt = GracefulInterrupt(on_first=lambda: self._notify("interrupting"))
         self._spawn: Any = None
@@ -147,11 +146,9 @@ class SweepRunner:
     def _load_feed(self) -> dict[str, Any]:
         """Load the corpus and recommender parameters; returns the plan context."""
         from valuespectrum.feed.corpus import Corpus
-        from valuespectrum.feed.platform import FeedPlatform
 
         params = self.spec.recommender_params()
         self._corpus = Corpus.load(self.spec.corpus_path())
-        self._platform = FeedPlatform(self._corpus, params)
         styles = sorted({t.platform.style for t in self.trials})
         return {
             "corpus": self._corpus.fingerprint,
@@ -170,7 +167,7 @@ class SweepRunner:
             import ray
 
             host = ray.util.get_node_ip_address()
-        return FeedPool(self._platform, str(self.spec.corpus_path()),
+        return FeedPool(self._corpus, str(self.spec.corpus_path()),
                         self.spec.recommender_params(), self.spec.feed_servers,
                         host=host).start()
 
