@@ -68,8 +68,8 @@ class FaultAt:
         self.restarts.append(error)
 
 
-def run_with(fault, spec, n: int = 12, sink: FaultAt | None = None):
-    sink = sink or FaultAt(n, fault)
+def run_with(spec, sink: FaultAt):
+    """Run `spec` with `sink` as its progress sink (its fault fires on its step)."""
     sink.runner = runner = SweepRunner(spec, progress=sink)
     try:
         outcome = runner.run()
@@ -94,7 +94,7 @@ def test_a_viewer_actor_killed_mid_trial_is_rescheduled_and_completes(
         ray_session.kill(runner.actors[0], no_restart=not restart)
 
     spec = sweep_spec(tmp_path / "k.yaml", **fields(tmp_path, corpus_dir, "killed"))
-    outcome, sink = run_with(kill, spec)
+    outcome, sink = run_with(spec, FaultAt(12, kill))
     assert outcome.statuses == {"done": 2}
     assert sink.restarts and all("viewer actor died" in e for e in sink.restarts)
     # an actor Ray restarts is waited for and reused; one dead for good is replaced
@@ -111,7 +111,7 @@ def test_the_feed_server_restarted_mid_run_is_reconnected_with_its_sessions(
         runner.feed_server.restart(down_s=1.0)
 
     spec = sweep_spec(tmp_path / "f.yaml", **fields(tmp_path, corpus_dir, "bounced"))
-    outcome, sink = run_with(bounce, spec)
+    outcome, sink = run_with(spec, FaultAt(12, bounce))
     assert outcome.statuses == {"done": 2}
     # the sessions live in the driver's platform: the viewers reconnect and carry on
     assert sink.restarts == []
@@ -139,7 +139,7 @@ def test_a_feed_server_restarted_under_chromium_restarts_the_trials_cleanly(
     spec = sweep_spec(tmp_path / "p.yaml", **fields(
         tmp_path, corpus_dir, "page", scrolls=15,
         platforms=[{"style": "tiktok", "environment": "playwright"}]))
-    outcome, sink = run_with(bounce, spec, sink=sink)
+    outcome, sink = run_with(spec, sink)
     assert outcome.statuses == {"done": 2}, sink.restarts
     assert sink.restarts and all("server" in e for e in sink.restarts), sink.restarts
     trials = load_table(tmp_path / "page" / "trials.parquet")
