@@ -213,20 +213,16 @@ def sensitivity_command(
     """Run a sweep once per value of a parameter; plot Δ, trend and I_avg against it."""
     import json
 
-    from valuespectrum.cluster import ClusterError
-    from valuespectrum.feed.corpus import CorpusError
     from valuespectrum.report.terminal import fmt, fmt_ci, fmt_p
-    from valuespectrum.runs import RunError
     from valuespectrum.sweep.progress import SweepProgress
     from valuespectrum.sweep.sensitivity import run_sensitivity
 
     try:
-        path = run_sensitivity(spec_path, param, sets=sets, output=output,
-                               ray_address=ray_address, restart=restart,
-                               make_progress=lambda s: SweepProgress(console, window=s.window,
-                                                                     live=live))
-    except (ConfigError, CorpusError, RunError, ClusterError) as e:
-        fail(str(e))
+        with user_errors(FileNotFoundError):  # the same exits as `vspec run`
+            path = run_sensitivity(spec_path, param, sets=sets, output=output,
+                                   ray_address=ray_address, restart=restart,
+                                   make_progress=lambda s: SweepProgress(
+                                       console, window=s.window, live=live))
     except KeyboardInterrupt:
         fail("interrupted; rerun the same command to resume", code=130)
     from rich.table import Table

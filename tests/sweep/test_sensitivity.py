@@ -45,3 +45,24 @@ def test_bad_assignments_name_the_problem(tmp_path):
     spec.write_text("kind: spectrum\nname: x\n")
     with pytest.raises(ConfigError, match="runs a sweep spec"):
         variants(spec, "top_k=1,2")
+
+
+def test_the_command_fails_like_vspec_run_naming_the_cause(tmp_path, corpus_dir):
+    """Bad input exits 2 naming the file; a run directory that cannot be written exits 1
+    (not bad input: rerunning resumes), as `vspec run` does."""
+    from vspec_helpers import run_vspec
+
+    missing = tmp_path / "nope.yaml"
+    proc = run_vspec(["sensitivity", str(missing), "--param", "seed=1,2"], tmp_path,
+                     timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert str(missing) in " ".join(proc.stderr.split())
+
+    (tmp_path / "a-file").write_text("not a directory")
+    spec = write_spec(tmp_path / "s.yaml", name="sens", personas=["pet_owner"],
+                      models=["random:0.5"], platforms=["tiktok"], environment="http",
+                      trials=1, scrolls=4, window=2, corpus=str(corpus_dir))
+    proc = run_vspec(["sensitivity", str(spec), "--param", "seed=1,2", "--plain",
+                      "--output", str(tmp_path / "a-file" / "runs")], tmp_path, timeout=300)
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 1 and "cannot write" in proc.stderr, proc.stderr[-2000:]
