@@ -67,6 +67,24 @@ def test_a_journal_makes_its_directory_and_writes_readable_utf8_lines(tmp_path):
     assert j.rows() == [{"answer": "Oui, très intéressant 🐈"}, {"answer": "ja"}]
 
 
+@pytest.mark.parametrize("syncfs", ["none", "fails"])
+def test_files_are_fsynced_one_by_one_where_syncfs_is_missing_or_fails(tmp_path, monkeypatch,
+                                                                       syncfs):
+    import os
+
+    import valuespectrum.runs as runs
+
+    synced = []
+    monkeypatch.setattr(runs, "_syncfs", lambda: None if syncfs == "none" else (lambda fd: -1))
+    monkeypatch.setattr(runs.os, "fsync", lambda fd: synced.append(os.readlink(
+        f"/proc/self/fd/{fd}")))
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("1\n")
+    b.write_text("2\n")
+    runs.sync_files([a, str(b)])  # paths as Path or str
+    assert synced == [str(a), str(b)]
+
+
 def test_tables_are_replaced_atomically_and_keep_types(tmp_path):
     schema = pa.schema([("x", pa.int64()), ("y", pa.string())])
     path = write_table(tmp_path / "t.parquet", [{"x": None, "y": None}], schema)

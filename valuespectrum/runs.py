@@ -185,8 +185,11 @@ def sync_files(paths: Iterable[str | Path]) -> None:
         finally:
             os.close(fd)
     for p in paths:
-        with p.open("rb") as f:
-            os.fsync(f.fileno())
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 #: one row as JSON, as ``json.dumps(row, ensure_ascii=False)`` writes it (without building
