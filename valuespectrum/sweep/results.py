@@ -27,7 +27,6 @@ from typing import Any
 import pyarrow as pa
 
 from valuespectrum.runs import (
-    Journal,
     RunDirectory,
     arrow_schema,
     sync_files,
@@ -79,7 +78,6 @@ class SweepResults:
         self._staged: dict[str, list[tuple[StepRecord, bytes | None]]] = {}
         self._stage_lock = threading.Lock()  # held for microseconds: staging never waits on I/O
         self._io_lock = threading.Lock()  # one commit (or journal reset) at a time
-        self._journals: dict[str, Journal] = {}  # of the trials being written, by trial id
 
     # ------------------------------------------------------------------ trials
     def trial_records(self) -> dict[str, TrialRecord]:
@@ -147,8 +145,7 @@ class SweepResults:
                             path = self.root / str(record.screenshot_path)
                             path.parent.mkdir(parents=True, exist_ok=True)
                             path.write_bytes(jpeg)
-                    journal = self._journals.get(tid) or self._journals.setdefault(
-                        tid, self.run.journal(tid))
+                    journal = self.run.journal(tid)
                     journal.append(*(r.model_dump(mode="json") for r, _ in items), sync=False)
                     written.append(journal.path)
                 path = self.root
@@ -179,8 +176,6 @@ class SweepResults:
     def finish_trial(self, record: TrialRecord) -> None:
         """Commit what is staged, then record how the trial ended."""
         self.commit(record)
-        with self._io_lock:
-            self._journals.pop(record.trial_id, None)  # its journal is not written again
 
     # ------------------------------------------------------------------ tables
     def step_rows(self, trial_ids: list[str] | None = None) -> list[dict[str, Any]]:
