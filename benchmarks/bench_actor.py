@@ -30,11 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def _serve(corpus: Path, urls: mp.Queue) -> None:
     """The feed server, in its own process until killed."""
-    from valuespectrum.feed.corpus import Corpus
-    from valuespectrum.feed.platform import FeedPlatform
     from valuespectrum.feed.server import FeedServer
 
-    with FeedServer(FeedPlatform(Corpus.load(corpus))) as server:
+    with FeedServer.from_corpus_dir(corpus) as server:
         urls.put(server.url)
         while True:
             time.sleep(3600)

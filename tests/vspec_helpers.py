@@ -36,3 +36,18 @@ def sweep_spec(path: Path, **fields):
     from valuespectrum.sweep.spec import load_sweep_spec
 
     return load_sweep_spec(write_spec(path, **fields))
+
+
+def renderers_pss_mb(root=None) -> float:
+    """PSS (MB) of the Chromium renderer processes below psutil process `root` (default: this
+    process); processes gone or exiting meanwhile (other tests' browsers) are skipped."""
+    import psutil
+
+    total = 0
+    for p in (root or psutil.Process()).children(recursive=True):
+        try:
+            if "--type=renderer" in p.cmdline():
+                total += p.memory_full_info().pss
+        except psutil.Error:
+            continue
+    return total / 2**20

@@ -128,16 +128,10 @@ async def test_an_attached_server_is_used_but_never_stopped(appium_server, feed_
 async def test_renderer_memory_is_purged_through_appium(appium_server, feed_server):
     """Mobile Chromium under Appium kept every decoded post too; the environment sends the
     same DevTools memory signal (through chromedriver) every `purge_every` steps."""
+    from vspec_helpers import renderers_pss_mb
 
     def renderers_mb() -> float:  # this session's Chromium, below the Appium server
-        total = 0
-        for p in psutil.Process(appium_server._proc.pid).children(recursive=True):
-            try:
-                if "--type=renderer" in p.cmdline():
-                    total += p.memory_full_info().pss
-            except psutil.Error:
-                continue
-        return total / 2**20
+        return renderers_pss_mb(psutil.Process(appium_server._proc.pid))
 
     async def scroll(purge_every: int) -> float:
         env = AppiumWebEnvironment(appium_server, feed_server.url, "tiktok",

@@ -299,17 +299,7 @@ async def test_a_scroll_is_one_request_and_the_png_is_playwrights_picture(browse
 async def test_renderer_memory_is_purged_and_the_pictures_stay_the_same(feed_server):
     """Without a memory signal the renderer kept every decoded post (~2.7 MB a scroll); every
     `purge_every` steps it is told memory is short. Screenshots are the same either way."""
-    import psutil
-
-    def renderers_mb() -> float:
-        total = 0
-        for p in psutil.Process().children(recursive=True):
-            try:  # other tests' browsers may have left zombies or be exiting
-                if "--type=renderer" in p.cmdline():
-                    total += p.memory_full_info().pss
-            except psutil.Error:
-                continue
-        return total / 2**20
+    from vspec_helpers import renderers_pss_mb as renderers_mb
 
     async def scroll(host, purge_every: int) -> tuple[float, list[str]]:
         """How much the renderers grew over 30 scrolls, and the screenshots."""

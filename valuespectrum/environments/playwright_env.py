@@ -349,8 +349,9 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         """The viewport as the observation's format asks; Chromium encodes JPEG itself."""
         if self.observation.image == "jpeg":
             return await self._page.screenshot(type="jpeg", quality=self.observation.jpeg_quality)
-        shot = await (await self._devtools()).send("Page.captureScreenshot",
-                                    {"format": "png", "optimizeForSpeed": True})
+        devtools = await self._devtools()
+        shot = await devtools.send("Page.captureScreenshot",
+                                   {"format": "png", "optimizeForSpeed": True})
         return base64.b64decode(shot["data"])
 
     async def reset(self, *, seed: int | None = None) -> Observation:

@@ -65,7 +65,7 @@ class FeedPool:
         corpus: The driver's loaded `Corpus` (the driver's platform is built on it only when
             `processes` is 0: feed processes load their own).
         corpus_dir: The corpus the feed processes load (on the driver's node).
-        params: Recommender parameters (`RecommenderParams`) for the feed processes.
+        params: Recommender parameters (`RecommenderParams`) of every platform served.
         processes: Feed processes to start (0: the driver serves the feed itself).
         host: Interface the server(s) bind: loopback locally, the driver node's IP on a
             cluster.
