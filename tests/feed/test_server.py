@@ -132,6 +132,47 @@ def test_an_event_can_bring_the_next_post_and_a_replayed_one_is_refused(client):
     assert client.get("/api/next", params={"session": "m"}).json() == nxt
 
 
+def test_a_batch_of_events_is_answered_event_by_event_as_each_alone_would_be(client):
+    """`POST /api/events/batch`: each body gets the answer `POST /api/events` gives it alone
+    (a twin session, same seed, checks the post and ratio); a refused one gets its own 4xx
+    and fails no other."""
+    bodies, twins = [], []
+    for i, name in enumerate(("b0", "b1")):
+        for session in (name, "twin-" + name):
+            client.post("/api/session", json={"session": session, "style": "tiktok",
+                                              "seed": i})
+        first = client.get("/api/next", params={"session": name}).json()
+        client.get("/api/next", params={"session": "twin-" + name})
+        bodies.append({"session": name, "item_id": first["item_id"], "watched_s": 2.0 + i,
+                       "served": 1, "next": True})
+        twins.append({**bodies[-1], "session": "twin-" + name})
+    r = client.post("/api/events/batch", json={"requests": [
+        bodies[0], {"session": "ghost", "item_id": "x", "watched_s": 1.0}, [1], bodies[1],
+        bodies[0]]})  # the last: a replay of the first
+    assert r.status_code == 200, r.text
+    replies = r.json()["replies"]
+    assert [a["status"] for a in replies] == [200, 404, 400, 200, 409]
+    assert "unknown session 'ghost'" in replies[1]["body"]["error"]
+    assert "requests[2] must be an object" in replies[2]["body"]["error"]
+    for body, twin, answer in zip(bodies, twins, (replies[0], replies[3]), strict=True):
+        alone = client.post("/api/events", json=twin).json()
+        assert answer["body"]["next"]["item_id"] == alone["next"]["item_id"]
+        assert answer["body"]["watch_ratio"] == alone["watch_ratio"]
+        hist = client.get("/api/history", params={"session": body["session"]}).json()
+        assert len(hist["events"]) == 1  # the replay was not recorded
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"requests": {}}, 400, "'requests' must be list"),
+    ({}, 400, "missing field 'requests'"),
+    ({"requests": [{}] * 1025}, 413, "a batch of 1,025 events; at most 1,024"),
+])
+def test_a_bad_batch_is_refused_whole_with_a_4xx(client, body, status, message):
+    r = client.post("/api/events/batch", json=body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+
+
 def test_server_binds_a_free_port_and_stops(corpus):
     server = FeedServer(FeedPlatform(corpus), port=0).start()
     url = server.url

@@ -3,7 +3,9 @@
 Pages: `/tiktok`, `/youtube`, `/instagram`, `/random` with query parameters `session`,
 `seed`, `clock=manual|realtime` and `speed`. JSON API (all errors are 4xx JSON with an
 `error` message): `POST /api/session`, `GET /api/next?session=`, `POST /api/events` (with
-`next: true`, the answer carries the next post too), `GET /api/history?session=`,
+`next: true`, the answer carries the next post too), `POST /api/events/batch` (many
+viewers' events in one request, each answered as `/api/events` would answer it alone),
+`GET /api/history?session=`,
 `GET /api/items/{item_id}`. Images: `/media/{item_id}` and `/images/{path}` (only paths
 listed in the manifest).
 """
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
 
 #: The API's requests are a few hundred bytes; anything far larger is refused (413).
 MAX_BODY_BYTES = 64 * 1024
+#: A batch of watch events (`POST /api/events/batch`): at most this many, in at most
+#: this many bytes (a client sends up to 128 of ~200 bytes each; see FeedClient).
+MAX_BATCH = 1024
+MAX_BATCH_BYTES = 1024 * 1024
 
 BRANDS = {"tiktok": "For You", "youtube": "Shorts", "instagram": "Reels", "random": "Random"}
 
@@ -58,6 +64,15 @@ def _error(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status)
 
 
+#: The domain errors a request can raise, answered as 4xx (never a 500 for bad input).
+REFUSALS = (FeedError, UnknownItemError, CorpusError)
+
+
+def _status(e: Exception) -> int:
+    """The HTTP status answering a refusal (one of `REFUSALS`)."""
+    return e.status if isinstance(e, FeedError) else 404
+
+
 def _guarded(handler):
     """Turn domain errors into 4xx JSON answers; never leak a 500 for bad input."""
 
@@ -65,12 +80,8 @@ def _guarded(handler):
     async def wrapper(request: Request) -> Response:
         try:
             return await handler(request)
-        except FeedError as e:
-            return _error(e.status, str(e))
-        except UnknownItemError as e:
-            return _error(404, str(e))
-        except CorpusError as e:
-            return _error(404, str(e))
+        except REFUSALS as e:
+            return _error(_status(e), str(e))
 
     return wrapper
 
@@ -79,20 +90,20 @@ class BodyTooLarge(FeedError):
     status = 413
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def _json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body of {int(declared):,} bytes; at most "
-                           f"{MAX_BODY_BYTES:,} are accepted")
+                           f"{limit:,} are accepted")
     from starlette.requests import ClientDisconnect
 
     body = bytearray()
     try:
         async for chunk in request.stream():  # a body without a length is read up to the cap
             body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise BodyTooLarge(f"request body over {MAX_BODY_BYTES:,} bytes; at most "
-                                   f"{MAX_BODY_BYTES:,} are accepted")
+            if len(body) > limit:
+                raise BodyTooLarge(f"request body over {limit:,} bytes; at most "
+                                   f"{limit:,} are accepted")
     except ClientDisconnect:  # the viewer went away (e.g. its trial was cancelled)
         raise FeedError("the client disconnected before sending its request") from None
     try:
@@ -165,9 +176,8 @@ def build_app(platform: FeedPlatform) -> Starlette:
     async def next_item(request: Request) -> Response:
         return JSONResponse(item_json(platform.next_item(_session_param(request)), name))
 
-    @_guarded
-    async def events(request: Request) -> Response:
-        data = await _json_body(request)
+    def watch(data: dict[str, Any]) -> dict[str, Any]:
+        """Record one watch event (a request's body); the answer (a `REFUSALS` if refused)."""
         session = _field(data, "session", str)
         item_id = _field(data, "item_id", str)
         served = _field(data, "served", int, None)
@@ -180,7 +190,30 @@ def build_app(platform: FeedPlatform) -> Starlette:
                   "skipped": event.skipped, "t_s": event.t_s}
         if then_next:  # the next post in the same answer: one request per scroll, not two
             answer["next"] = item_json(platform.next_item(session), name)
-        return JSONResponse(answer)
+        return answer
+
+    @_guarded
+    async def events(request: Request) -> Response:
+        return JSONResponse(watch(await _json_body(request)))
+
+    @_guarded
+    async def events_batch(request: Request) -> Response:
+        """`{"requests": [body, ...]}` -> `{"replies": [{"status", "body"}, ...]}`, in order:
+        each body answered as `POST /api/events` would answer it alone (a refused one with
+        its 4xx status and `{"error"}`), so one viewer's bad request fails no other's."""
+        requests = _field(await _json_body(request, MAX_BATCH_BYTES), "requests", list)
+        if len(requests) > MAX_BATCH:
+            raise BodyTooLarge(f"a batch of {len(requests):,} events; at most {MAX_BATCH:,}")
+        replies = []
+        for i, data in enumerate(requests):
+            try:
+                if not isinstance(data, dict):
+                    raise FeedError(f"requests[{i}] must be an object, "
+                                    f"got {type(data).__name__}")
+                replies.append({"status": 200, "body": watch(data)})
+            except REFUSALS as e:
+                replies.append({"status": _status(e), "body": {"error": str(e)}})
+        return JSONResponse({"replies": replies})
 
     @_guarded
     async def history(request: Request) -> Response:
@@ -211,6 +244,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
         Route("/api/session", open_session, methods=["POST"]),
         Route("/api/next", next_item),
         Route("/api/events", events, methods=["POST"]),
+        Route("/api/events/batch", events_batch, methods=["POST"]),
         Route("/api/history", history),
         Route("/api/items/{item_id}", item),
         Route("/media/{item_id}", media),
