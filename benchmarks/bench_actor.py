@@ -4,7 +4,8 @@ A `ViewerHost` (the live side of a viewer actor) runs in this process with N tri
 HTTP environment (`screenshot: none`), the Simple strategy and the scripted backend (a TEST
 DOUBLE with a fixed latency); the feed server runs in a child process, so its CPU is not
 counted. Printed: the CPU time of this process per step between 20 % and 80 % of the steps
-(start-up and the last trials' tails left out) and the steps/s over the same span.
+(start-up and the last trials' tails left out), the steps/s over the same span, and how many
+watch events the host's FeedClient sent per request (over the whole run).
 
 `bench_agents.py` measures the same path under Ray (plus the driver, the feed processes and
 Ray's own work) and takes minutes; this takes seconds, for comparing two versions of the
@@ -39,8 +40,9 @@ def _serve(corpus: Path, urls: mp.Queue) -> None:
 
 
 async def measure(agents: int, scrolls: int, latency: float, feed_url: str,
-                  corpus: Path, out: Path) -> tuple[float, float]:
-    """CPU ms per step and steps/s of one host running `agents` trials at once."""
+                  corpus: Path, out: Path) -> tuple[float, float, float]:
+    """CPU ms per step, steps/s and events per feed request of one host running `agents`
+    trials at once."""
     from bench_agents import write_spec
 
     from valuespectrum.agents.actor import ActorOptions, ViewerHost
@@ -63,13 +65,16 @@ async def measure(agents: int, scrolls: int, latency: float, feed_url: str,
             marks.append((steps, time.process_time(), time.perf_counter()))
             if ended >= agents:
                 break
+        client = host.feed_client()
+        per_request = client.events / max(1, client.batches)
     finally:
         await host.shutdown()
     if steps < agents * scrolls:
         raise SystemExit(f"only {steps} of {agents * scrolls} steps ran: see the log above")
     a = next(m for m in marks if m[0] >= 0.2 * steps)
     b = next(m for m in marks if m[0] >= 0.8 * steps)
-    return 1000 * (b[1] - a[1]) / (b[0] - a[0]), (b[0] - a[0]) / (b[2] - a[2])
+    return (1000 * (b[1] - a[1]) / (b[0] - a[0]), (b[0] - a[0]) / (b[2] - a[2]),
+            per_request)
 
 
 def main() -> None:
@@ -92,12 +97,12 @@ def main() -> None:
         print(f"one ViewerHost, no Ray: {args.agents} agents x {args.scrolls} scrolls, HTTP env "
               f"(screenshot none), scripted latency {args.latency} s, load "
               f"{os.getloadavg()[0]:.1f}")
-        print("run  CPU ms/step  steps/s")
+        print("run  CPU ms/step  steps/s  events/request")
         for i in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
-                cpu, rate = asyncio.run(measure(args.agents, args.scrolls, args.latency,
-                                                feed_url, corpus, Path(tmp)))
-            print(f"{i + 1:>3}  {cpu:11.3f}  {rate:7.1f}")
+                cpu, rate, per = asyncio.run(measure(args.agents, args.scrolls, args.latency,
+                                                     feed_url, corpus, Path(tmp)))
+            print(f"{i + 1:>3}  {cpu:11.3f}  {rate:7.1f}  {per:14.1f}")
     finally:
         server.kill()
 

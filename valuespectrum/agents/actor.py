@@ -52,6 +52,7 @@ class ViewerHost:
         self._browser_lock = asyncio.Lock()
         self._appium = None
         self._appium_lock = asyncio.Lock()
+        self._feed_client = None
         self._backends: dict[str, Any] = {}
         self.trials_run = 0
         # the event stream: (trial id, attempt token, event) waiting for `events` to send
@@ -89,6 +90,15 @@ class ViewerHost:
                 await asyncio.to_thread(server.start)
                 self._appium = server
             return self._appium
+
+    def feed_client(self):
+        """The HTTP environments' shared FeedClient: one connection pool, and every
+        agent's watch events sent in batches (docs/scale.md)."""
+        from valuespectrum.environments.feed_client import FeedClient
+
+        if self._feed_client is None:
+            self._feed_client = FeedClient()
+        return self._feed_client
 
     async def _close_appium(self) -> None:
         server, self._appium = self._appium, None
@@ -136,6 +146,8 @@ class ViewerHost:
         elif shared == "appium":
             url = spec.options.get("appium_url")
             host = await self.appium(str(url) if url else None)
+        elif shared == "feed":
+            host = self.feed_client()
         else:
             host = None
         return await build_environment(spec, host=host)
@@ -296,6 +308,9 @@ class ViewerHost:
             except Exception:
                 log.debug("closing backend failed", exc_info=True)
         self._backends.clear()
+        if self._feed_client is not None:
+            await self._feed_client.close()
+            self._feed_client = None
         await self._close_browser()
         await self._close_appium()
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import textwrap
 import time
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlencode
 
 from valuespectrum.environments.base import (
@@ -24,6 +23,7 @@ from valuespectrum.environments.base import (
     EnvironmentTimeout,
     utc_date,
 )
+from valuespectrum.environments.feed_client import FeedClient, Reply
 from valuespectrum.environments.observation import ObservationMode, panzoom
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
@@ -105,17 +105,6 @@ def render_frames(image_bytes: bytes | None, item: dict[str, Any], viewport: tup
     return [_compose(pic, item, viewport, t, motion, image, jpeg_quality) for t in times]
 
 
-class _Reply(NamedTuple):
-    """A feed server's answer, read in full."""
-
-    status: int
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-
 class HttpFeedEnvironment(EnvironmentBase):
     """Steps through a running feed server without a browser.
 
@@ -137,6 +126,8 @@ class HttpFeedEnvironment(EnvironmentBase):
         motion: ``panzoom`` animates posts over the virtual clock, as the page does.
         reconnect_s: how long to keep reconnecting to a feed server that went away
             (default: `timeout_s`).
+        client: the `FeedClient` it shares with other environments (a viewer actor's:
+            their watch events travel in batches); None opens one of its own.
 
     Attributes:
         reconnects: Requests that needed at least one reconnection.
@@ -145,7 +136,7 @@ class HttpFeedEnvironment(EnvironmentBase):
     def __init__(self, feed_url: str, style: str = "tiktok", session_id: str = "http-0",
                  viewport: tuple[int, int] = (390, 844), timeout_s: float = 10.0,
                  observation: ObservationMode | None = None, motion: str = "none",
-                 reconnect_s: float | None = None) -> None:
+                 reconnect_s: float | None = None, client: FeedClient | None = None) -> None:
         self.feed_url = feed_url.rstrip("/")
         self.style = style
         self.session_id = session_id
@@ -155,27 +146,23 @@ class HttpFeedEnvironment(EnvironmentBase):
         self._meta = {"environment": "http", "renderer": "PIL"}
         self.timeout_s = timeout_s
         self.reconnect_s = timeout_s if reconnect_s is None else reconnect_s
-        self._session: Any = None  # aiohttp's, opened in the event loop of the first request
+        self._own_client = client is None
+        self._client = FeedClient() if client is None else client
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0
         self._served = 0  # posts this environment received in the current session
         self.reconnects = 0
 
-    async def _attempt(self, method: str, path: str, **kwargs: Any) -> _Reply:
-        """One request, its answer read in full (aiohttp: ~4x less CPU per request than
-        httpx, which set the actors' cost per step; see docs/scale.md)."""
-        import aiohttp
+    async def _attempt(self, method: str, path: str, **kwargs: Any) -> Reply:
+        """One request, its answer read in full; a watch event goes in the client's next
+        batch to this feed server, with other viewers' (FeedClient)."""
+        if path == "/api/events":
+            return await self._client.event(self.feed_url, kwargs["json"], self.timeout_s)
+        return await self._client.request(method, self.feed_url + path, self.timeout_s,
+                                          **kwargs)
 
-        if self._session is None:
-            # TCP_NODELAY is aiohttp's default: no 40 ms delayed-ACK wait on a two-part request
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30))
-        async with self._session.request(method, self.feed_url + path, **kwargs) as r:
-            return _Reply(r.status, await r.read())
-
-    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[_Reply, bool]:
+    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[Reply, bool]:
         """The response, and whether the connection had to be re-established for it."""
         import aiohttp
 
@@ -207,7 +194,7 @@ class HttpFeedEnvironment(EnvironmentBase):
         """The response's content (JSON for the API); 4xx/5xx become environment errors."""
         if r.status >= 400:
             try:
-                message = json.loads(r.body).get("error", r.text)
+                message = r.json().get("error", r.text)
             except (ValueError, AttributeError):
                 message = r.text
             if retried and r.status == 404 and path.startswith("/api/"):
@@ -215,7 +202,7 @@ class HttpFeedEnvironment(EnvironmentBase):
                 raise EnvironmentCrashed(f"{method} {path}: the feed lost session "
                                          f"{self.session_id!r} while reconnecting")
             raise EnvError(f"{method} {path}: HTTP {r.status}: {message}")
-        return json.loads(r.body) if path.startswith("/api/") else r.body
+        return r.json() if path.startswith("/api/") else r.body
 
     async def _history(self) -> dict[str, Any]:
         return await self._call("GET", "/api/history", params={"session": self.session_id})
@@ -308,5 +295,5 @@ class HttpFeedEnvironment(EnvironmentBase):
                           watch_ratio=event["watch_ratio"], item_id=obs.item_id)
 
     async def _release(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._own_client:
+            await self._client.close()

@@ -94,7 +94,8 @@ async def _build_http(spec: EnvironmentSpec, host: Any) -> Environment:
 
     return HttpFeedEnvironment(spec.feed_url, spec.style, spec.session_id,
                                viewport=spec.viewport, timeout_s=spec.timeout_s,
-                               observation=_observation(spec), motion=_motion(spec))
+                               observation=_observation(spec), motion=_motion(spec),
+                               client=host)
 
 
 async def _browser_host(spec: EnvironmentSpec, host: Any) -> tuple[Any, bool]:
@@ -203,7 +204,8 @@ class EnvironmentKind:
         options: The options it accepts (besides the observation options every kind takes).
         description: One line for docs and errors.
         host: The shared live handle it runs on: "browser" (a Playwright BrowserHost),
-            "appium" (an AppiumServer) or None; a ViewerHost shares one per actor.
+            "appium" (an AppiumServer), "feed" (a FeedClient) or None; a ViewerHost
+            shares one per actor.
     """
 
     name: str
@@ -225,7 +227,7 @@ KINDS: MappingProxyType[str, EnvironmentKind] = MappingProxyType({k.name: k for 
                     ("executable_path", "headless", "motion", *SCREENSHOT_OPTIONS),
                     "the built-in feed in real Chromium through Playwright", "browser"),
     EnvironmentKind("http", _build_http, ("motion", *SCREENSHOT_OPTIONS),
-                    "the built-in feed's JSON API, posts drawn with PIL"),
+                    "the built-in feed's JSON API, posts drawn with PIL", "feed"),
     EnvironmentKind("appium-web", _build_appium_web, ("appium_url", "user_agent", "motion"),
                     "the built-in feed in mobile Chromium through Appium", "appium"),
     EnvironmentKind("android", _build_android,
@@ -280,7 +282,7 @@ async def build_environment(spec: EnvironmentSpec, *, host: Any = None) -> Envir
     Args:
         spec: the recipe.
         host: the shared live handle of kinds that use one (`EnvironmentKind.host`: a
-            started `BrowserHost` or `AppiumServer`); None makes the environment start and
-            own its own.
+            started `BrowserHost` or `AppiumServer`, a `FeedClient`); None makes the
+            environment start and own its own.
     """
     return await KINDS[spec.kind].builder(spec, host)

@@ -1,0 +1,137 @@
+"""FeedClient: HTTP environments sharing one client send their watch events in batches,
+each answered as if sent alone; failures reach every viewer of a batch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from valuespectrum.environments.feed_client import FeedClient
+from valuespectrum.environments.http_env import HttpFeedEnvironment
+from valuespectrum.types import Skip, Stay
+
+
+async def scroll(env: HttpFeedEnvironment, seed: int, steps: int) -> list[str]:
+    seen = [(await env.reset(seed=seed)).item_id]
+    for i in range(steps):
+        result = await env.act(Stay(dwell_s=1.5) if (i + seed) % 2 else Skip())
+        seen.append(result.observation.item_id)
+    return seen
+
+
+async def test_viewers_sharing_a_client_batch_their_events_and_see_the_feeds_they_would_alone(
+        feed_server):
+    alone = []
+    for seed in range(12):
+        async with HttpFeedEnvironment(feed_server.url, "tiktok", f"alone-{seed}") as env:
+            alone.append(await scroll(env, seed, 5))
+    client = FeedClient()
+    envs = [HttpFeedEnvironment(feed_server.url, "tiktok", f"shared-{seed}", client=client)
+            for seed in range(12)]
+    shared = await asyncio.gather(*(scroll(env, seed, 5) for seed, env in enumerate(envs)))
+    for env in envs:
+        await env.close()
+    assert client._session is not None and not client._session.closed  # the owner closes it
+    await client.close()
+    assert shared == alone
+    assert client.events == 12 * 5
+    assert client.batches < client.events  # twelve viewers at once: some requests carry several
+
+
+async def test_a_batch_that_meets_a_restarting_server_is_resent_by_each_viewer(corpus):
+    from valuespectrum.feed.platform import FeedPlatform
+    from valuespectrum.feed.server import FeedServer
+
+    async def viewers(server, bounce: bool) -> tuple[list[str], int]:
+        client = FeedClient()
+        envs = [HttpFeedEnvironment(server.url, "tiktok", f"v{i}", reconnect_s=10,
+                                    client=client) for i in range(4)]
+        for i, env in enumerate(envs):
+            await env.reset(seed=i)
+        if bounce:  # the server is down for 0.5 s when the four events leave together
+            bouncing = asyncio.create_task(asyncio.to_thread(server.restart, 0.5))
+            while server._thread is not None:
+                await asyncio.sleep(0.01)
+        results = await asyncio.gather(*(env.act(Stay(dwell_s=2.0)) for env in envs))
+        if bounce:
+            await bouncing
+        reconnects = sum(env.reconnects for env in envs)
+        for env in envs:
+            await env.close()
+        await client.close()
+        return [r.observation.item_id for r in results], reconnects
+
+    with FeedServer(FeedPlatform(corpus)) as server:
+        clean, _ = await viewers(server, bounce=False)
+    with FeedServer(FeedPlatform(corpus)) as server:
+        bounced, reconnects = await viewers(server, bounce=True)
+    assert reconnects == 4  # every viewer of the failed batch reconnected on its own
+    assert bounced == clean  # and its event was recorded once, its next post the same
+
+
+class HeldBatches(FeedClient):
+    """TEST DOUBLE: batch requests wait until `release` is set (the first is in flight while
+    later events queue behind it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.sent: list[int] = []
+
+    async def request(self, method, url, timeout_s, **kwargs):
+        if url.endswith("/api/events/batch"):
+            self.sent.append(len(kwargs["json"]["requests"]))
+            await self.release.wait()
+        return await super().request(method, url, timeout_s, **kwargs)
+
+
+async def test_events_wait_behind_the_batch_in_flight_and_a_cancelled_one_is_never_sent(
+        feed_server):
+    client = HeldBatches()
+    envs = [HttpFeedEnvironment(feed_server.url, "tiktok", f"held-{i}", client=client)
+            for i in range(4)]
+    for env in envs:
+        await env.reset(seed=1)
+    first = asyncio.create_task(envs[0].act(Skip()))
+    while not client.sent:  # the first batch is in flight
+        await asyncio.sleep(0)
+    later = [asyncio.create_task(env.act(Skip())) for env in envs[1:]]
+    await asyncio.sleep(0.05)
+    later[1].cancel()  # its trial stopped while its event waited
+    client.release.set()
+    await first
+    await later[0]
+    await later[2]
+    assert client.sent == [1, 2]  # the three that queued went together, less the cancelled
+    history = await envs[2]._history()
+    assert history["events"] == []  # the cancelled viewer's event never reached the feed
+    for env in envs:
+        await env.close()
+    await client.close()
+
+
+async def test_a_batch_refused_whole_gives_every_viewer_the_refusal(feed_server):
+    client = FeedClient()
+    body = {"session": "s", "item_id": "x", "watched_s": 1.0}
+    replies = await asyncio.gather(*(client.event(feed_server.url + "/nowhere", body, 5.0)
+                                     for _ in range(3)))
+    await client.close()
+    assert [r.status for r in replies] == [404] * 3
+    assert all("not found" in r.json()["error"].lower() for r in replies)
+
+
+async def test_closing_the_client_cancels_the_events_still_waiting(feed_server):
+    client = HeldBatches()
+    body = {"session": "s", "item_id": "x", "watched_s": 1.0}
+    waiting = [asyncio.create_task(client.event(feed_server.url, body, 5.0)) for _ in range(3)]
+    while not client.sent:
+        await asyncio.sleep(0)
+    await client.close()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+
+
+def test_a_client_needs_room_for_one_event():
+    with pytest.raises(ValueError, match="max_events must be >= 1"):
+        FeedClient(max_events=0)
