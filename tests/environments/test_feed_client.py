@@ -97,12 +97,14 @@ async def test_events_wait_behind_the_batch_in_flight_and_a_cancelled_one_is_nev
     while not client.sent:  # the first batch is in flight
         await asyncio.sleep(0)
     later = [asyncio.create_task(env.act(Skip())) for env in envs[1:]]
-    await asyncio.sleep(0.05)
+    while len(client._waiting.get(feed_server.url, ())) < 3:  # queued behind the first
+        await asyncio.sleep(0)
     later[1].cancel()  # its trial stopped while its event waited
     client.release.set()
     await first
-    await later[0]
-    await later[2]
+    done = await asyncio.gather(*later, return_exceptions=True)
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert all(r.item_id for r in (done[0], done[2]))
     assert client.sent == [1, 2]  # the three that queued went together, less the cancelled
     history = await envs[2]._history()
     assert history["events"] == []  # the cancelled viewer's event never reached the feed
