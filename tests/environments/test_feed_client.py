@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from valuespectrum.environments.feed_client import FeedClient
+from valuespectrum.environments.base import EnvError, EnvironmentCrashed
+from valuespectrum.environments.feed_client import FeedClient, Reply
 from valuespectrum.environments.http_env import HttpFeedEnvironment
 from valuespectrum.types import Skip, Stay
 
@@ -39,21 +40,65 @@ async def test_viewers_sharing_a_client_batch_their_events_and_see_the_feeds_the
     assert client.batches < client.events  # twelve viewers at once: some requests carry several
 
 
+class BatchSizes(FeedClient):
+    """TEST DOUBLE: records how many events each batch request carries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    async def request(self, method, url, timeout_s, **kwargs):
+        if url.endswith("/api/events/batch"):
+            self.sizes.append(len(kwargs["json"]["requests"]))
+        return await super().request(method, url, timeout_s, **kwargs)
+
+
+class LoseFirstBatchAnswer(BatchSizes):
+    """TEST DOUBLE: the first batch reaches the server, its answer is dropped."""
+
+    async def request(self, method, url, timeout_s, **kwargs):
+        reply = await super().request(method, url, timeout_s, **kwargs)
+        if url.endswith("/api/events/batch") and len(self.sizes) == 1:
+            import aiohttp
+
+            raise aiohttp.ClientOSError(104, "connection reset by peer")
+        return reply
+
+
+async def test_a_batch_answer_lost_after_the_server_acted_restarts_each_trial_once_recorded(
+        feed_server):
+    client = LoseFirstBatchAnswer()
+    envs = [HttpFeedEnvironment(feed_server.url, "tiktok", f"lost-{i}", reconnect_s=5,
+                                client=client) for i in range(4)]
+    for i, env in enumerate(envs):
+        await env.reset(seed=i)
+    outcomes = await asyncio.gather(*(env.act(Skip()) for env in envs), return_exceptions=True)
+    assert client.sizes[0] == 4
+    for env, outcome in zip(envs, outcomes, strict=True):
+        # each replayed its event (a 409), read its history, and found its next post lost
+        assert isinstance(outcome, EnvironmentCrashed), outcome
+        assert "served 2 posts but this viewer received 1" in str(outcome)
+        assert len((await env._history())["events"]) == 1  # recorded once
+        await env.close()
+    await client.close()
+
+
 async def test_a_batch_that_meets_a_restarting_server_is_resent_by_each_viewer(corpus):
     from valuespectrum.feed.platform import FeedPlatform
     from valuespectrum.feed.server import FeedServer
 
     async def viewers(server, bounce: bool) -> tuple[list[str], int]:
-        client = FeedClient()
-        envs = [HttpFeedEnvironment(server.url, "tiktok", f"v{i}", reconnect_s=10,
+        client = BatchSizes()
+        envs = [HttpFeedEnvironment(server.url, "tiktok", f"v{i}", reconnect_s=15,
                                     client=client) for i in range(4)]
         for i, env in enumerate(envs):
             await env.reset(seed=i)
-        if bounce:  # the server is down for 0.5 s when the four events leave together
-            bouncing = asyncio.create_task(asyncio.to_thread(server.restart, 0.5))
-            while server._thread is not None:
+        if bounce:  # the server is down for 2 s when the four events leave together
+            bouncing = asyncio.create_task(asyncio.to_thread(server.restart, 2.0))
+            while server._thread is not None:  # wait until it has stopped
                 await asyncio.sleep(0.01)
         results = await asyncio.gather(*(env.act(Stay(dwell_s=2.0)) for env in envs))
+        assert client.sizes[0] == 4  # the four events went in one request
         if bounce:
             await bouncing
         reconnects = sum(env.reconnects for env in envs)
@@ -123,15 +168,58 @@ async def test_a_batch_refused_whole_gives_every_viewer_the_refusal(feed_server)
     assert all("not found" in r.json()["error"].lower() for r in replies)
 
 
-async def test_closing_the_client_cancels_the_events_still_waiting(feed_server):
+async def test_closing_the_client_cancels_the_events_in_flight_and_queued(feed_server):
     client = HeldBatches()
     body = {"session": "s", "item_id": "x", "watched_s": 1.0}
-    waiting = [asyncio.create_task(client.event(feed_server.url, body, 5.0)) for _ in range(3)]
+    in_flight = asyncio.create_task(client.event(feed_server.url, body, 5.0))
     while not client.sent:
         await asyncio.sleep(0)
+    queued = [asyncio.create_task(client.event(feed_server.url, body, 5.0)) for _ in range(2)]
+    while len(client._waiting.get(feed_server.url, ())) < 2:
+        await asyncio.sleep(0)
     await client.close()
-    results = await asyncio.gather(*waiting, return_exceptions=True)
+    results = await asyncio.gather(in_flight, *queued, return_exceptions=True)
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert client._senders == {} and client._session is None
+    with pytest.raises(EnvError, match="the feed client is closed"):
+        await client.event(feed_server.url, body, 5.0)
+
+
+async def test_a_viewers_timeout_bounds_its_wait_behind_a_batch_in_flight(feed_server):
+    client = HeldBatches()  # never released: the first batch hangs
+    body = {"session": "s", "item_id": "x", "watched_s": 1.0}
+    first = asyncio.create_task(client.event(feed_server.url, body, 30.0))
+    while not client.sent:
+        await asyncio.sleep(0)
+    with pytest.raises(TimeoutError):  # queued behind it, with a 0.2 s limit of its own
+        await client.event(feed_server.url, body, 0.2)
+    assert client.sent == [1]
+    await client.close()
+    assert isinstance((await asyncio.gather(first, return_exceptions=True))[0],
+                      asyncio.CancelledError)
+
+
+class MalformedBatchAnswer(FeedClient):
+    """TEST DOUBLE: a feed server whose batch answer is not the protocol's."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+
+    async def request(self, method, url, timeout_s, **kwargs):
+        return Reply(200, self.body)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"replies": [1]}', "a malformed answer"),
+    (b"not json", "a malformed answer"),
+    (b'{"replies": []}', "answered 0 of 1 events"),
+])
+async def test_a_malformed_batch_answer_is_an_environment_error(body, message):
+    client = MalformedBatchAnswer(body)
+    with pytest.raises(EnvError, match=message):
+        await client.event("http://127.0.0.1:9", {"session": "s"}, 5.0)
+    await client.close()
 
 
 def test_a_client_needs_room_for_one_event():

@@ -162,6 +162,27 @@ def test_a_batch_of_events_is_answered_event_by_event_as_each_alone_would_be(cli
         assert len(hist["events"]) == 1  # the replay was not recorded
 
 
+def test_an_event_that_fails_in_a_batch_fails_alone(feed_server, client, monkeypatch):
+    platform = feed_server.platform
+    record = platform.record_watch
+
+    def faulty(session, *args, **kwargs):  # TEST DOUBLE: a fault in one session's event
+        if session == "boom":
+            raise RuntimeError("disk on fire")
+        return record(session, *args, **kwargs)
+
+    monkeypatch.setattr(platform, "record_watch", faulty)
+    bodies = []
+    for name in ("boom", "fine"):
+        client.post("/api/session", json={"session": name, "style": "tiktok", "seed": 1})
+        first = client.get("/api/next", params={"session": name}).json()
+        bodies.append({"session": name, "item_id": first["item_id"], "watched_s": 1.0})
+    replies = client.post("/api/events/batch", json={"requests": bodies}).json()["replies"]
+    assert [a["status"] for a in replies] == [500, 200]
+    assert replies[0]["body"]["error"] == "RuntimeError: disk on fire"
+    assert len(client.get("/api/history", params={"session": "fine"}).json()["events"]) == 1
+
+
 @pytest.mark.parametrize(("body", "status", "message"), [
     ({"requests": {}}, 400, "'requests' must be list"),
     ({}, 400, "missing field 'requests'"),

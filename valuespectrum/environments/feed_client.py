@@ -10,7 +10,8 @@ actor's CPU per step (docs/scale.md).
 Each event is answered as `POST /api/events` would answer it alone, so a viewer's
 retries, replays and errors are its own: a batch that fails in transit fails each of its
 events with the same exception, and each environment reconnects and replays as it did
-with a request of its own.
+with a request of its own. A viewer's `timeout_s` bounds its whole wait (queued behind
+the batch in flight, then sent); a viewer that times out restarts its trial, as before.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any, NamedTuple
+
+from valuespectrum.environments.base import EnvError
 
 #: Events per request, at most (~200 bytes each; the server accepts up to MAX_BATCH).
 MAX_EVENTS = 128
@@ -62,6 +65,7 @@ class FeedClient:
         self._session: Any = None
         self._waiting: dict[str, list[_Waiting]] = {}
         self._senders: dict[str, asyncio.Task] = {}
+        self._closed = False
         #: Batch requests sent, and the events they carried (for benchmarks and tests).
         self.batches = 0
         self.events = 0
@@ -69,6 +73,8 @@ class FeedClient:
     def _http(self) -> Any:
         import aiohttp
 
+        if self._closed:
+            raise EnvError("the feed client is closed")
         if self._session is None:
             # TCP_NODELAY is aiohttp's default: no 40 ms delayed-ACK wait on a two-part request
             self._session = aiohttp.ClientSession(
@@ -89,13 +95,17 @@ class FeedClient:
         """Send one watch event (the body of `POST /api/events`) to the feed server at
         `feed_url`, in the next batch to it; its own answer, as that request would get it.
 
-        A batch that fails in transit (connection, timeout) raises its error here.
+        A batch that fails in transit (connection) raises its error here; `timeout_s`
+        bounds the whole wait, queued and sent (TimeoutError).
         """
+        if self._closed:
+            raise EnvError("the feed client is closed")
         answer = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(feed_url, []).append(_Waiting(body, timeout_s, answer))
         if feed_url not in self._senders:
             self._senders[feed_url] = asyncio.create_task(self._send_batches(feed_url))
-        return await answer
+        async with asyncio.timeout(timeout_s):  # a cancelled answer is skipped or ignored
+            return await answer
 
     async def _send_batches(self, feed_url: str) -> None:
         """Send what waits for `feed_url`, a batch at a time, until nothing waits."""
@@ -116,10 +126,14 @@ class FeedClient:
                                    max(w.timeout_s for w in batch),
                                    json={"requests": [w.body for w in batch]})
             if r.status < 400:
-                replies = [Reply(a["status"], b"", a["body"]) for a in r.json()["replies"]]
+                try:
+                    replies = [Reply(a["status"], b"", a["body"]) for a in r.json()["replies"]]
+                except (ValueError, KeyError, TypeError) as e:
+                    raise EnvError(f"POST /api/events/batch: a malformed answer "
+                                   f"({type(e).__name__}: {e})") from e
                 if len(replies) != len(batch):
-                    raise ValueError(f"the feed server answered {len(replies)} of "
-                                     f"{len(batch)} events")
+                    raise EnvError(f"POST /api/events/batch: the feed server answered "
+                                   f"{len(replies)} of {len(batch)} events")
             else:  # the batch as a whole was refused: each event gets the refusal
                 replies = [r] * len(batch)
         except asyncio.CancelledError:  # the client closes
@@ -138,14 +152,19 @@ class FeedClient:
                 w.answer.set_result(reply)
 
     async def close(self) -> None:
-        """Fail what still waits, stop the senders, close the session (idempotent)."""
-        for task in list(self._senders.values()):
+        """Cancel what still waits, stop the senders, close the session (idempotent);
+        later requests raise EnvError."""
+        self._closed = True
+        senders = list(self._senders.values())
+        self._senders.clear()
+        for task in senders:
             task.cancel()
         for waiting in self._waiting.values():
             for w in waiting:
                 if not w.answer.done():
                     w.answer.cancel()
         self._waiting.clear()
+        await asyncio.gather(*senders, return_exceptions=True)
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

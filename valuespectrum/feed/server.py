@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import socket
 import threading
 import time
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from valuespectrum.types import FeedItem
+
+log = logging.getLogger(__name__)
 
 #: The API's requests are a few hundred bytes; anything far larger is refused (413).
 MAX_BODY_BYTES = 64 * 1024
@@ -213,6 +216,9 @@ def build_app(platform: FeedPlatform) -> Starlette:
                 replies.append({"status": 200, "body": watch(data)})
             except REFUSALS as e:
                 replies.append({"status": _status(e), "body": {"error": str(e)}})
+            except Exception as e:  # a fault of this event's, not of the others recorded
+                log.exception("watch event %d of a batch failed", i)
+                replies.append({"status": 500, "body": {"error": f"{type(e).__name__}: {e}"}})
         return JSONResponse({"replies": replies})
 
     @_guarded
