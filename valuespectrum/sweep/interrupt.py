@@ -3,7 +3,10 @@
 The first SIGINT sets `requested`: the driver lets the steps in flight finish and be
 journaled, starts nothing new, records the trials it stopped as ``interrupted`` and writes
 the tables and the summary. A second SIGINT restores Python's handler and raises
-`KeyboardInterrupt` at once; the tables are then left as they were. Either way every step
+`KeyboardInterrupt` at once; the tables are then left as they were. Inside an event loop it
+is raised at the loop's next step, not in whatever the signal interrupted: raised inside a
+weakref callback or a `__del__`, Python printed "Exception ignored ... KeyboardInterrupt"
+with a traceback and swallowed it (seen once in the Ctrl-C test). Either way every step
 already journaled is on disk (each is fsync'd), so rerunning the same command resumes.
 
 Ray's own processes block SIGINT (they are started with it masked), so a Ctrl-C at the
@@ -12,6 +15,7 @@ terminal reaches only the driver.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Callable
@@ -41,7 +45,13 @@ class GracefulInterrupt:
         if self.requested:
             self.hard = True
             self._restore()
-            raise KeyboardInterrupt
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop in this thread: raise here, as Python does
+                raise KeyboardInterrupt from None
+            # asyncio lets KeyboardInterrupt out of a callback: run_until_complete raises it
+            loop.call_soon_threadsafe(_raise_interrupt)
+            return
         self.requested = True
         if self.on_first is not None:
             self.on_first()
@@ -61,3 +71,7 @@ class GracefulInterrupt:
 
     def __exit__(self, *exc: object) -> None:
         self._restore()
+
+
+def _raise_interrupt() -> None:
+    raise KeyboardInterrupt
