@@ -70,11 +70,14 @@ class FeedClient:
         self.batches = 0
         self.events = 0
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvError("the feed client is closed")
+
     def _http(self) -> Any:
         import aiohttp
 
-        if self._closed:
-            raise EnvError("the feed client is closed")
+        self._check_open()
         if self._session is None:
             # TCP_NODELAY is aiohttp's default: no 40 ms delayed-ACK wait on a two-part request
             self._session = aiohttp.ClientSession(
@@ -98,8 +101,7 @@ class FeedClient:
         A batch that fails in transit (connection) raises its error here; `timeout_s`
         bounds the whole wait, queued and sent (TimeoutError).
         """
-        if self._closed:
-            raise EnvError("the feed client is closed")
+        self._check_open()
         answer = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(feed_url, []).append(_Waiting(body, timeout_s, answer))
         if feed_url not in self._senders:
