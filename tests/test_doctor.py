@@ -19,6 +19,28 @@ OPTIONAL = ("chromium-driver", "appium", "adb", "key OPENAI_API_KEY", "gpu (nvid
             "gpu (torch.cuda)", "vllm")
 
 
+def test_milvus_lite_check_waits_for_the_background_index_build(tmp_path, monkeypatch):
+    """The check's temporary .db is deleted only after milvus-lite's background index build
+    ends. A CI run failed the check with "Directory not empty: '_default'": the build wrote
+    into the folder while it was being deleted. Here every segment's build starts 0.5 s late;
+    the old check (close the client, delete the folder) then left the build's index folder
+    behind in the temporary directory, recreated after the deletion."""
+    slow_build = (
+        "import time\n"
+        "from milvus_lite.storage.segment import Segment\n"
+        "_real = Segment.build_or_load_index\n"
+        "def _slow(self, *a, **k):\n"
+        "    time.sleep(0.5)\n"
+        "    return _real(self, *a, **k)\n"
+        "Segment.build_or_load_index = _slow\n"
+    )
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    ok, detail = doctor._probe(slow_build + doctor._MILVUS, 120)
+    assert ok, detail
+    assert detail.startswith("temp .db: insert + query (milvus-lite 3."), detail
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")] == []
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_doctor_passes_on_a_set_up_machine_and_prints_key_names_only():

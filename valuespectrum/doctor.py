@@ -169,14 +169,19 @@ stop_ray(started)
 _MILVUS = """
 import tempfile, pathlib
 from pymilvus import MilvusClient
+from milvus_lite.server_manager import server_manager_instance
 from importlib.metadata import version
 with tempfile.TemporaryDirectory() as d:
-    c = MilvusClient(str(pathlib.Path(d) / "doctor.db"))
+    db = str(pathlib.Path(d) / "doctor.db")
+    c = MilvusClient(db)
     c.create_collection("doctor", dimension=4)
     c.insert("doctor", [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}])
     c.flush("doctor")
     rows = c.query("doctor", filter="id == 1", output_fields=["id"])
     c.close()
+    # stop the in-process server: it waits for the flush's background index build, which
+    # otherwise writes into the folder while it is deleted ("Directory not empty")
+    server_manager_instance.release_server(db)
 assert [r["id"] for r in rows] == [1], rows
 print(f"temp .db: insert + query (milvus-lite {version('milvus-lite')})")
 """

@@ -161,3 +161,41 @@ def test_second_process_gets_a_message_naming_the_holder(tmp_path):
 def test_lock_error_type_in_process(tmp_path):
     with ScreenshotStore(tmp_path / "x.db", "e", 8), pytest.raises(StoreLockedError):
         ScreenshotStore(tmp_path / "x.db", "e", 8)
+
+
+def test_flush_waits_for_milvus_lites_background_index_build(tmp_path, monkeypatch):
+    """Milvus-lite writes each segment's index file in a background thread after a flush.
+    Loading the collection while one was half written failed in CI ("read error in
+    ....ivf_flat.idx: 0 != 1"). Here every index file takes ~0.4 s to write, in four parts;
+    each flush must still leave the store searchable, with every row found."""
+    import time
+    from pathlib import Path
+
+    from milvus_lite.index.faiss_ivf_flat import FaissIvfFlatIndex
+
+    real_save = FaissIvfFlatIndex.save
+    scratch = tmp_path / "whole.idx"
+
+    def slow_save(self, path: str) -> None:
+        real_save(self, str(scratch))
+        data = scratch.read_bytes()
+        part = len(data) // 4 + 1
+        with Path(path).open("wb") as f:
+            for i in range(0, len(data), part):
+                f.write(data[i : i + part])
+                f.flush()
+                time.sleep(0.1)
+
+    monkeypatch.setattr(FaissIvfFlatIndex, "save", slow_save)
+    rows = unit_rows(3 * 200, DIM, seed=3)
+    recs = records(len(rows))
+    store = ScreenshotStore(tmp_path / "slow.db", "test-emb", DIM, nlist=8)
+    try:
+        for b in range(3):
+            part = slice(200 * b, 200 * (b + 1))
+            store.add(recs[part], rows[part])
+            store.flush()
+            hits = store.search(rows[: 200 * (b + 1)], k=1, exact=True)
+            assert [h[0].path for h in hits] == [r.path for r in recs[: 200 * (b + 1)]]
+    finally:
+        store.close()

@@ -14,8 +14,10 @@ Facts about milvus-lite 3.2 this module is built around (see STACK-NOTES.md):
   records who holds it (pid, host, command), so a second process gets `StoreLockedError`
   naming the holder instead of ``ConnectionConfigException: Open local milvus failed``.
 * Search before flush is pathological, and after a flush the index of new segments is built
-  in a background thread; until then searches brute-force (nq x N x dim in memory). `flush`
-  therefore re-loads the collection, which builds every segment's index synchronously.
+  in a background thread; until then searches brute-force (nq x N x dim in memory). That
+  thread writes index files in place, so loading the collection while it runs can read a
+  half-written file. `flush` therefore stops the in-process server (which waits for the
+  thread), opens it again and loads the collection, indexing every segment before it returns.
 * L2 distances come back squared. This class speaks true L2 everywhere: hit distances are
   square-rooted and a radius is squared before it is sent.
 * Range search is "top-k, then keep those within the radius", so exact counts need an exact
@@ -52,12 +54,21 @@ QUERY_PAGE = 16_384  # a Milvus server's largest query limit
 #: collection's level) makes a server wait for its next time tick, ~200 ms a search
 #: (measured); Session still sees every row this client wrote.
 READ_CONSISTENCY = "Session"
-#: milvus-lite keeps reading at the collection's Strong level, as before the server work: a
-#: CI run with Session reads on milvus-lite hit a search that loaded an index file still
-#: being written ("read error ... Resource temporarily unavailable") right after ingest.
+#: milvus-lite keeps reading at the collection's Strong level, as before the server work.
+#: (Strong was chosen after a CI failure it did not cause: "read error ... Resource
+#: temporarily unavailable" was a load racing milvus-lite's background index build,
+#: see `ScreenshotStore._drain_lite`.)
 LITE_READ_CONSISTENCY = "Strong"
 #: Index types a store can be built with, and their build parameters (IVF_FLAT: nlist).
 INDEX_PARAMS = {"IVF_FLAT": {}, "FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}}
+
+
+def _release_lite_server(path: str | Path) -> None:
+    """Stop milvus-lite's in-process server for a ``.db`` (which a closed pymilvus client
+    leaves running, holding the data directory's lock), after its background work ends."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(str(path))
 
 
 def is_server_uri(location: str | Path) -> bool:
@@ -179,12 +190,7 @@ class ScreenshotStore:
             self._client = None
             if self.is_server:  # a server has no per-process lock to give up
                 return
-            try:
-                from milvus_lite.server_manager import server_manager_instance
-            except ImportError:  # pragma: no cover - a remote Milvus needs no release
-                pass
-            else:
-                server_manager_instance.release_server(str(self.path))
+            _release_lite_server(self.path)
         self._release_owner()
 
     def __enter__(self) -> ScreenshotStore:
@@ -283,11 +289,35 @@ class ScreenshotStore:
         self._client.flush(self.collection)
         if self.is_server:
             self._wait_for_index()
-        # Rebuild the segment indexes now rather than in milvus-lite's background thread,
-        # during which searches silently fall back to a memory-hungry brute force.
-        self._client.release_collection(self.collection)
+            self._client.release_collection(self.collection)
+        else:
+            self._drain_lite()
+        # Index every segment now rather than in milvus-lite's background thread, during
+        # which searches silently fall back to a memory-hungry brute force.
         self._client.load_collection(self.collection)
         self._dirty = False
+
+    def _drain_lite(self) -> None:
+        """Stop milvus-lite's in-process server, which waits for its background work, and
+        open it again.
+
+        A milvus-lite flush hands compaction and index building to a background thread,
+        which writes each segment's index file in place, unlocked. Loading the collection
+        meanwhile read a file still being written (``read error in ... .idx: 3998 !=
+        196608 (Resource temporarily unavailable)``): 1 to 2 runs in 30 of three ingests
+        with a flush each, and CI failed on it. Milvus-lite has no public wait for that
+        thread; closing its server does wait (``Collection.close``).
+        """
+        from pymilvus import MilvusClient
+
+        self._client.close()
+        self._client = None
+        _release_lite_server(self.path)
+        try:
+            self._client = MilvusClient(str(self.path))
+        except Exception as e:
+            raise StoreError(f"cannot reopen vector store {self.path} after a flush: "
+                             f"{type(e).__name__}: {e}") from None
 
     def _wait_for_index(self, timeout_s: float = 900.0) -> None:
         """Wait until a server has indexed every flushed row.
