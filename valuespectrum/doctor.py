@@ -169,8 +169,8 @@ stop_ray(started)
 _MILVUS = """
 import tempfile, pathlib
 from pymilvus import MilvusClient
-from milvus_lite.server_manager import server_manager_instance
 from importlib.metadata import version
+from valuespectrum.store.vector_store import release_lite_server
 with tempfile.TemporaryDirectory() as d:
     db = str(pathlib.Path(d) / "doctor.db")
     c = MilvusClient(db)
@@ -181,7 +181,7 @@ with tempfile.TemporaryDirectory() as d:
     c.close()
     # stop the in-process server: it waits for the flush's background index build, which
     # otherwise writes into the folder while it is deleted ("Directory not empty")
-    server_manager_instance.release_server(db)
+    release_lite_server(db)
 assert [r["id"] for r in rows] == [1], rows
 print(f"temp .db: insert + query (milvus-lite {version('milvus-lite')})")
 """

@@ -63,7 +63,7 @@ LITE_READ_CONSISTENCY = "Strong"
 INDEX_PARAMS = {"IVF_FLAT": {}, "FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}}
 
 
-def _release_lite_server(path: str | Path) -> None:
+def release_lite_server(path: str | Path) -> None:
     """Stop milvus-lite's in-process server for a ``.db`` (which a closed pymilvus client
     leaves running, holding the data directory's lock), after its background work ends."""
     from milvus_lite.server_manager import server_manager_instance
@@ -190,7 +190,7 @@ class ScreenshotStore:
             self._client = None
             if self.is_server:  # a server has no per-process lock to give up
                 return
-            _release_lite_server(self.path)
+            release_lite_server(self.path)
         self._release_owner()
 
     def __enter__(self) -> ScreenshotStore:
@@ -312,7 +312,7 @@ class ScreenshotStore:
 
         self._client.close()
         self._client = None
-        _release_lite_server(self.path)
+        release_lite_server(self.path)
         try:
             self._client = MilvusClient(str(self.path))
         except Exception as e:
