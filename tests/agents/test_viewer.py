@@ -42,3 +42,58 @@ async def test_a_dead_endpoint_still_ends_the_trial(feed_server, persona):
         async for _ in agent.scroll(3, seed=1):
             pass
     await env.close()
+
+
+async def test_kept_work_runs_while_the_model_decides_and_arrives_with_its_step(
+        feed_server, persona):
+    """The actor encodes the stored JPEG this way: off the step's critical path."""
+    import asyncio
+
+    both = asyncio.Barrier(2)  # passed only when keep and the model run at the same time
+
+    async def keep(obs):
+        await asyncio.wait_for(both.wait(), 5)
+        return f"kept {obs.item_id}"
+
+    async def reply(messages, config):
+        await asyncio.wait_for(both.wait(), 5)
+        return "Yes."
+
+    env = HttpFeedEnvironment(feed_server.url, "tiktok", "viewer-keep")
+    agent = ViewerAgent(persona, ScriptedBackend(reply), make_strategy("simple"), env)
+    steps = [o async for o in agent.scroll(3, seed=1, keep=keep)]
+    await env.close()
+    assert [o.decision.yes for o in steps] == [True, True, True]  # no model call timed out
+    assert [o.kept for o in steps] == [f"kept {o.observation.item_id}" for o in steps]
+
+
+async def test_a_failed_step_cancels_its_kept_work_and_a_failed_keep_fails_the_step(
+        feed_server, persona):
+    import asyncio
+
+    cancelled: list[str] = []
+
+    async def slow_keep(obs):
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(obs.item_id)
+            raise
+
+    env = HttpFeedEnvironment(feed_server.url, "tiktok", "viewer-keep-fail")
+    dead = ScriptedBackend([BackendUnavailable("connection refused")], latency_s=0.05)
+    agent = ViewerAgent(persona, dead, make_strategy("simple"), env)
+    with pytest.raises(BackendUnavailable):
+        async for _ in agent.scroll(3, seed=1, keep=slow_keep):
+            pass
+    await asyncio.sleep(0)  # the cancellation reaches the task
+    assert len(cancelled) == 1
+
+    async def broken_keep(obs):
+        raise OSError("No space left on device")
+
+    agent = ViewerAgent(persona, ScriptedBackend("Yes."), make_strategy("simple"), env)
+    with pytest.raises(OSError, match="No space left"):
+        async for _ in agent.scroll(3, seed=1, keep=broken_keep):
+            pass
+    await env.close()

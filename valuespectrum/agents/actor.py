@@ -180,10 +180,10 @@ class ViewerHost:
                 strategy = strategy_for_trial(trial)
                 env = await self.environment(trial)
                 agent = ViewerAgent(trial.persona, backend, strategy, env)
-                async for outcome in agent.scroll(trial.scrolls, seed=trial.seed):
-                    jpeg = await self.stored_jpeg(outcome.observation) if trial.screenshots \
-                        else None
-                    yield StepEvent(step_record(outcome, **labels), jpeg)
+                # the stored JPEG is encoded while the model decides, not after the step
+                keep = self.stored_jpeg if trial.screenshots else None
+                async for outcome in agent.scroll(trial.scrolls, seed=trial.seed, keep=keep):
+                    yield StepEvent(step_record(outcome, **labels), outcome.kept)
                 yield EndEvent("done", restarts, node_id=node)
                 return
             except (EnvironmentCrashed, EnvironmentTimeout) as e:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -30,6 +32,7 @@ class StepOutcome:
     action: Stay | Skip
     result: StepResult
     wall_s: float
+    kept: Any = None  # what `scroll(keep=...)` made of the observation (e.g. the stored JPEG)
 
 
 class ViewerAgent:
@@ -78,16 +81,38 @@ class ViewerAgent:
             return Stay(dwell_s=obs.duration_s if obs.duration_s else self.default_dwell_s)
         return Skip()
 
-    async def scroll(self, scrolls: int, *, seed: int | None = None) -> AsyncIterator[StepOutcome]:
-        """Run `scrolls` steps from a fresh reset, yielding each outcome as it happens."""
+    async def scroll(self, scrolls: int, *, seed: int | None = None,
+                     keep: Callable[[Observation], Awaitable[Any]] | None = None,
+                     ) -> AsyncIterator[StepOutcome]:
+        """Run `scrolls` steps from a fresh reset, yielding each outcome as it happens.
+
+        keep: work on each observation that need not delay the step, such as encoding the
+        screenshot the run directory stores. It runs while the model decides, and its
+        result is the outcome's `kept`; if it fails, the step fails with its error.
+        """
         obs = await self.env.reset(seed=seed)
         for step in range(scrolls):
             t0 = time.perf_counter()
-            decision = await self.decide(obs)
-            action = self.choose(obs, decision)
-            result = await self.env.act(action)
-            yield StepOutcome(step, obs, decision, action, result, time.perf_counter() - t0)
+            kept = asyncio.ensure_future(keep(obs)) if keep is not None else None
+            try:
+                decision = await self.decide(obs)
+                action = self.choose(obs, decision)
+                result = await self.env.act(action)
+            except BaseException:
+                if kept is not None:
+                    _drop(kept)
+                raise
+            wall_s = time.perf_counter() - t0
+            yield StepOutcome(step, obs, decision, action, result, wall_s,
+                              kept=None if kept is None else await kept)
             obs = result.observation
+
+
+def _drop(task: asyncio.Future) -> None:
+    """Cancel `task` of a failed step; the step's own error is the one that counts."""
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as lost
+    task.cancel()
 
 
 def screenshot_jpeg(png: bytes, quality: int = 80) -> bytes:
