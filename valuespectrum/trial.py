@@ -33,11 +33,15 @@ class PlatformSpec(Frozen):
         style: A feed style of the recommender registry (tiktok, youtube, ...).
         environment: An environment kind of the environment registry (playwright, http...).
         options: Kind-specific environment options (validated by the environment registry).
+        name: The platform's label in trial ids, tables and contrasts (default: its style).
+            Two platforms of one style that differ in their environment or its options
+            (an observation mode, a screenshot format) are two arms with two names.
     """
 
     style: str
     environment: str = "playwright"
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-.]+$")
 
     @field_validator("style")
     @classmethod
@@ -60,9 +64,23 @@ class PlatformSpec(Frozen):
         validate_options(self.environment, self.options, self.style)
         return self
 
+    @model_validator(mode="after")
+    def _name_is_no_other_style(self) -> PlatformSpec:
+        from valuespectrum.feed.recommenders import STYLES
+
+        if self.name is not None and self.name != self.style and self.name in STYLES:
+            raise ValueError(f"name: {self.name!r} is the name of another feed style; a "
+                             f"{self.style} platform named so would read as that feed")
+        return self
+
     @property
     def label(self) -> str:
-        return self.style
+        """The platform's one name in every table, trial id and journal."""
+        return self.name or self.style
+
+    def matches(self, other: PlatformSpec) -> bool:
+        """Same environment kind and options: the two differ only in their feed."""
+        return (self.environment, self.options) == (other.environment, other.options)
 
 
 class StrategyOptions(Frozen):

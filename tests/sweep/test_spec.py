@@ -105,11 +105,50 @@ def test_a_style_listed_twice_is_refused_since_its_trials_would_collide(tmp_path
     p = write(tmp_path, BASE.replace(
         "platforms: [tiktok]", "platforms:\n  - {style: tiktok, environment: http}\n"
         "  - {style: tiktok, environment: http, options: {screenshot: jpeg}}"))
-    with pytest.raises(ConfigError, match="exp.yaml.*style tiktok is listed twice"):
+    with pytest.raises(ConfigError, match="exp.yaml.*tiktok is listed twice.*own `name`"):
         load_experiment(p)
     spec, _ = load_experiment(write(tmp_path, BASE.replace("[tiktok]", "[tiktok, youtube]")))
     ids = [t.trial_id for t in expand(spec)]
     assert len(ids) == len(set(ids))
+
+
+def test_named_platforms_make_arms_that_differ_only_in_an_environment_option(tmp_path):
+    arms = BASE.replace("platforms: [tiktok]", """platforms:
+  - {style: tiktok, environment: http, name: tiktok-png}
+  - {style: tiktok, environment: http, name: tiktok-jpeg, options: {screenshot: jpeg}}
+""")
+    spec, _ = load_experiment(write(tmp_path, arms))
+    trials = expand(spec)
+    by_platform = {t.platform.label: t for t in trials}
+    assert sorted(by_platform) == ["tiktok-jpeg", "tiktok-png"]
+    png, jpeg = by_platform["tiktok-png"], by_platform["tiktok-jpeg"]
+    assert "tiktok-png" in png.trial_id and "tiktok-jpeg" in jpeg.trial_id
+    assert png.platform.style == jpeg.platform.style == "tiktok"  # one feed
+    assert png.seed == jpeg.seed  # trial i meets the same random draws in both arms
+
+
+@pytest.mark.parametrize("platforms, error", [
+    ("[{style: tiktok, name: youtube}]", "platforms.0.*'youtube' is the name of another feed"),
+    ("[{style: tiktok, name: 'tik tok'}]", "platforms.0.name"),
+    ("[{style: tiktok, name: a}, {style: youtube, name: a}]", "a is listed twice"),
+])
+def test_bad_platform_names(tmp_path, platforms, error):
+    with pytest.raises(ConfigError, match=error):
+        load_experiment(write(tmp_path, BASE.replace("[tiktok]", platforms)))
+
+
+@pytest.mark.parametrize("contrast, error", [
+    ("{dimension: platform, treatment: tiktok, control: tiktokk}",
+     "contrasts.0.control: no platform is called 'tiktokk'; the sweep's are tiktok, random"),
+    ("{dimension: model, treatment: gpt-4o, control: always-yes}",
+     "contrasts.0.treatment: no model is called 'gpt-4o'"),
+    ("{dimension: persona, treatment: pet_owner, control: nobody}",
+     "exp.yaml: contrasts.0.control: no persona is called 'nobody'"),
+])
+def test_a_contrast_naming_no_arm_of_the_sweep_is_refused(tmp_path, contrast, error):
+    text = BASE.replace("[tiktok]", "[tiktok, random]") + f"contrasts: [{contrast}]\n"
+    with pytest.raises(ConfigError, match=re.escape(error)):
+        load_experiment(write(tmp_path, text))
 
 
 def test_window_larger_than_scrolls(tmp_path):

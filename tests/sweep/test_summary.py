@@ -139,3 +139,42 @@ def test_named_contrasts_and_holm_over_the_run(tmp_path, rd):
 
     assert [c["p_adjusted"] for c in s["contrasts"]] == pytest.approx(
         list(multipletests(ps, method="holm")[1]), abs=1e-6)
+
+
+def test_named_platforms_meet_the_control_feed_with_their_own_environment_options(
+        tmp_path, rd):
+    """Two observation modes as arms: each learning arm's control is the frozen twin that
+    shows posts the same way, never the other mode's."""
+    platforms = [
+        {"style": "tiktok", "environment": "http", "name": "tiktok-shot"},
+        {"style": "tiktok", "environment": "http", "name": "tiktok-text",
+         "options": {"observation": "screenshot_text"}},
+        {"style": "tiktok-frozen", "environment": "http", "name": "frozen-shot"},
+        {"style": "tiktok-frozen", "environment": "http", "name": "frozen-text",
+         "options": {"observation": "screenshot_text"}},
+    ]
+    for label in ("tiktok-shot", "tiktok-text", "frozen-shot", "frozen-text"):
+        record_trial(rd, label, "embed-minilm", label, [0, 0, 1, 1])
+    s = summarize(tmp_path, spec(platforms, contrasts=[
+        {"dimension": "platform", "treatment": "tiktok-text", "control": "tiktok-shot"}]))
+    cells = {c["platform"]: c for c in s["cells"]}
+    assert {p: (c["style"], c["control"]) for p, c in cells.items()} == {
+        "tiktok-shot": ("tiktok", False), "tiktok-text": ("tiktok", False),
+        "frozen-shot": ("tiktok-frozen", True), "frozen-text": ("tiktok-frozen", True)}
+    pairs = [(c["treatment"].split("|")[2], c["control"].split("|")[2])
+             for c in s["contrasts"]]
+    assert pairs == [("tiktok-shot", "frozen-shot"), ("tiktok-text", "frozen-text"),
+                     ("tiktok-text", "tiktok-shot")]  # the last: the spec's own contrast
+    assert [c["kind"] for c in s["contrasts"]] == ["control feed"] * 2 + ["spec: platform"]
+
+
+def test_a_control_feed_shown_through_another_environment_is_no_matched_control(tmp_path, rd):
+    record_trial(rd, "a", "embed-minilm", "tiktok", [0, 0, 1, 1])
+    record_trial(rd, "b", "embed-minilm", "tiktok-frozen", [0, 0, 1, 1])
+    s = summarize(tmp_path, spec([{"style": "tiktok", "environment": "http"},
+                                  {"style": "tiktok-frozen", "environment": "playwright"}]))
+    assert s["contrasts"] == []
+    s = summarize(tmp_path, spec([{"style": "tiktok", "environment": "http"},
+                                  {"style": "tiktok-frozen", "environment": "http"}]))
+    assert [(c["treatment"], c["control"]) for c in s["contrasts"]] == [
+        ("p|embed-minilm|tiktok|simple", "p|embed-minilm|tiktok-frozen|simple")]

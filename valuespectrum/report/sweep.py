@@ -26,6 +26,7 @@ def figure_delta(rows: list[dict[str, Any]], path: Path) -> Path:
     strategies = sorted({g["strategy"] for g in rows})
     models = sorted({g["model"] for g in rows})
     platforms = sorted({g["platform"] for g in rows})
+    styles = _styles(rows)
     fig, axes = plt.subplots(1, len(strategies), squeeze=False, sharey=True,
                              figsize=(max(5, 1.6 * len(models) * len(strategies) + 2), 4.2))
     width = 0.8 / max(1, len(platforms))
@@ -44,7 +45,7 @@ def figure_delta(rows: list[dict[str, Any]], path: Path) -> Path:
                 err[0].append(v - lo if lo is not None else 0.0)
                 err[1].append(hi - v if hi is not None else 0.0)
             ax.bar(xs, ys, width, yerr=err if xs else None, capsize=3, label=platform,
-                   color=colors(j), hatch="//" if not _learning(platform) else None,
+                   color=colors(j), hatch="//" if not _learning(styles[platform]) else None,
                    edgecolor="black", linewidth=0.5)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(np.arange(len(models)))
@@ -60,11 +61,16 @@ def figure_delta(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _learning(platform: str) -> bool:
+def _learning(style: str) -> bool:
     from valuespectrum.feed.recommenders import STYLES
 
-    style = STYLES.get(platform)
-    return bool(style and style.learning)
+    entry = STYLES.get(style)
+    return bool(entry and entry.learning)
+
+
+def _styles(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Platform label -> feed style (summaries written before platforms had names: itself)."""
+    return {r["platform"]: r.get("style", r["platform"]) for r in rows}
 
 
 def figure_value_drift(cells: list[dict[str, Any]], path: Path) -> Path | None:
@@ -75,6 +81,7 @@ def figure_value_drift(cells: list[dict[str, Any]], path: Path) -> Path | None:
 
     plt = _plt()
     platforms = sorted({c["platform"] for c in cells})
+    styles = _styles(cells)
     personas = sorted({c["persona"] for c in cells})
     values = [v.value for v in SchwartzValue]
     if not cells:
@@ -100,7 +107,7 @@ def figure_value_drift(cells: list[dict[str, Any]], path: Path) -> Path | None:
                            fontsize=8)
         ax.set_yticks(range(len(personas)))
         ax.set_yticklabels(personas, fontsize=8)
-        ax.set_title(platform + ("" if _learning(platform) else " (control)"), fontsize=9)
+        ax.set_title(platform + ("" if _learning(styles[platform]) else " (control)"), fontsize=9)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8,
                  label="Δ share of served posts (last − first window)")
     fig.suptitle("Value drift of the feed: which values the feed turned toward")
@@ -148,8 +155,10 @@ def write_sweep_report(run_dir: str | Path) -> Path:
                   f"| {fmt_ci(r['ci'])} | {fmt_p(r['p_value'])} | {fmt_p(r['p_adjusted'])} |"
                   for r in s["contrasts"]]
     else:
-        lines.append("No contrast: the sweep has no control feed (add the learning feed's "
-                     "frozen twin, e.g. `tiktok-frozen`, or `random`).")
+        lines.append("No contrast: the sweep has no control feed shown through the same "
+                     "environment and options as a learning feed (add the learning feed's "
+                     "frozen twin, e.g. `tiktok-frozen`, or `random`, with the same "
+                     "environment and options).")
     lines += ["", "## The paper's measures, with their values under no effect", "",
               "I_avg is biased when answers are independent: its null column is the exact "
               "expected I_avg with no effect at the cell's first-window yes-rate.", "",

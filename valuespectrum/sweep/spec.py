@@ -152,12 +152,22 @@ class SweepSpec(Frozen):
                 f"window ({self.window}) must be at most half of scrolls ({self.scrolls}): "
                 "the first and the last window must not overlap")
         check_unique_labels(self.models)
-        styles = [p.label for p in self.platforms]
-        dupes = sorted({x for x in styles if styles.count(x) > 1})
-        if dupes:  # trial ids carry the style: two such platforms would share their trials
-            raise ValueError(f"platforms: style {', '.join(dupes)} is listed twice; a sweep "
-                             "compares styles, so an environment or its options must be "
-                             "compared in separate runs")
+        labels = [p.label for p in self.platforms]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:  # trial ids carry the label: two such platforms would share their trials
+            raise ValueError(f"platforms: {', '.join(dupes)} is listed twice; to compare "
+                             "environments or options of one style, give each platform its "
+                             "own `name` (e.g. {style: tiktok, name: tiktok-frames, options: "
+                             "{observation: frames}})")
+        values = {"model": [m.label for m in self.models], "platform": labels,
+                  "strategy": self.strategies}
+        for i, c in enumerate(self.contrasts):  # personas are checked once they are resolved
+            for side in ("treatment", "control"):
+                known = values.get(c.dimension)
+                if known is not None and getattr(c, side) not in known:
+                    raise ValueError(f"contrasts.{i}.{side}: no {c.dimension} is called "
+                                     f"{getattr(c, side)!r}; the sweep's are "
+                                     f"{', '.join(known)}")
         return self
 
     @model_validator(mode="after")
@@ -267,8 +277,10 @@ def plan_for(trials: list[TrialSpec], context: dict[str, Any]) -> Plan:
     """
     entries = {}
     for t in trials:
+        # a platform's name is a label (the trial id, this entry's key, carries it)
         data = t.model_dump(mode="json", exclude={
-            "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS)})
+            "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS),
+            "platform": {"name"}})
         style_params = context["recommenders"].get(t.platform.style)
         entries[t.trial_id] = fingerprint(data, context["corpus"], style_params,
                                           context["prompts"])
@@ -312,6 +324,11 @@ def sweep_spec_from_data(data: Any, base: str | Path, source: str,
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: personas: two personas are named "
                           f"{sorted({n for n in names if names.count(n) > 1})}")
+    for i, c in enumerate(spec.contrasts):
+        for side in ("treatment", "control"):
+            if c.dimension == "persona" and getattr(c, side) not in names:
+                raise ConfigError(f"{source}: contrasts.{i}.{side}: no persona is called "
+                                  f"{getattr(c, side)!r}; the sweep's are {', '.join(names)}")
     spec._personas = personas
     grid = len(personas) * len(spec.models) * len(spec.platforms) * len(spec.strategies)
     if grid * spec.trials > MAX_TRIALS:

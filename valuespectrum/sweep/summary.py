@@ -190,18 +190,38 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
         if rec.trial_id in trials:
             members[rec.cell].append(rec.trial_id)
     kinds = {m.label: m.kind for m in spec.models}
+    by_label = {p.label: p for p in getattr(spec, "platforms", [])}
+
+    def style_of(platform: str) -> str:
+        p = by_label.get(platform)
+        return p.style if p is not None else platform
 
     def control(model: str, platform: str) -> bool:
         """A feed that does not learn, or a viewer that does not look (registry-driven)."""
-        style = STYLES.get(platform)
+        style = STYLES.get(style_of(platform))
         return (style is not None and not style.learning) or kinds.get(model) == "control"
+
+    def control_feeds(platform: str, available: set[str]) -> list[str]:
+        """The control feeds of a learning platform among `available`: the platforms of its
+        style's frozen twin (the matched control, first), then of `random`, that match it
+        in environment kind and options, so the two differ only in whether the feed learns."""
+        mine = by_label.get(platform)
+        out = []
+        for style in controls_of(style_of(platform), {style_of(a) for a in available}):
+            for other in sorted(available):
+                theirs = by_label.get(other)
+                if style_of(other) == style and (mine is None or theirs is None
+                                                 or mine.matches(theirs)):
+                    out.append(other)
+        return out
 
     cells, cell_trials = [], {}
     for cell, (persona, model, platform, strategy) in sorted(meta.items()):
         ts = [trials[t] for t in sorted(members.get(cell, []))]
         cell_trials[cell] = ts
         row = {"cell": cell, "persona": persona, "model": model, "platform": platform,
-               "strategy": strategy, "control": control(model, platform),
+               "style": style_of(platform), "strategy": strategy,
+               "control": control(model, platform),
                **cell_stats(ts, window, seed)}
         row["failed_trials"] = sum(1 for r in records.values()
                                    if r.cell == cell and r.status != "done")
@@ -224,8 +244,8 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
                                             for c in cells}):
         keys = [(p, model, platform, strategy) for p in personas]
         ts = [t for k in keys if k in index for t in cell_trials[index[k]]]
-        row = {"model": model, "platform": platform, "strategy": strategy,
-               "control": control(model, platform), "personas": len(
+        row = {"model": model, "platform": platform, "style": style_of(platform),
+               "strategy": strategy, "control": control(model, platform), "personas": len(
                    [k for k in keys if k in index]), **cell_stats(ts, window, seed)}
         row["delta"] = _est(hierarchical_mean(persona_deltas(keys), seed=seed))
         row.pop("value_drift")
@@ -233,7 +253,7 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
 
     contrasts = []
     for c in cells:  # each cell against its control feeds
-        for ctrl in controls_of(c["platform"], platforms):
+        for ctrl in control_feeds(c["platform"], platforms):
             key = (c["persona"], c["model"], c["platform"], c["strategy"])
             ckey = (c["persona"], c["model"], ctrl, c["strategy"])
             if ckey in index:
@@ -241,7 +261,7 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
                 contrasts.append(_contrast_row("control feed", c["cell"], index[ckey], res))
     if len(personas) > 1:  # each group against its control feeds, personas pooled
         for g in groups:
-            for ctrl in controls_of(g["platform"], platforms):
+            for ctrl in control_feeds(g["platform"], platforms):
                 t_keys = [(p, g["model"], g["platform"], g["strategy"]) for p in personas]
                 c_keys = [(p, g["model"], ctrl, g["strategy"]) for p in personas]
                 res = contrast(persona_deltas(t_keys), persona_deltas(c_keys), seed=seed)

@@ -26,14 +26,22 @@ def spec_facts(src: SweepSource) -> list[tuple[str, str]]:
     personas = ", ".join(f"{p.get('name')} ({', '.join(p.get('values', []))})"
                          for p in s.get("personas", []) if isinstance(p, dict))
     models = ", ".join(m.get("name") or m.get("spec", "?") for m in s.get("models", []))
-    platforms = ", ".join(f"{p.get('style')} on {p.get('environment')}"
-                          for p in s.get("platforms", []) if isinstance(p, dict))
+    platforms = ", ".join(_platform(p) for p in s.get("platforms", []) if isinstance(p, dict))
     plan = src.plan().context.get("prompts", {})
     return [("personas", esc(personas)), ("models", esc(models)), ("platforms", esc(platforms)),
             ("strategies", esc(", ".join(s.get("strategies", [])))),
             ("design", esc(f"{s.get('trials')} trials per cell × {s.get('scrolls')} scrolls, "
                            f"windows of {s.get('window')}, seed {s.get('seed')}")),
             ("prompts", esc(f"{s.get('prompts') or 'packaged'} (version {plan.get('version', '?')})"))]
+
+
+def _platform(p: dict[str, Any]) -> str:
+    """`name: style on environment (options)`, as the saved spec gives it."""
+    options = p.get("options") or {}
+    text = f"{p.get('style')} on {p.get('environment')}"
+    if options:
+        text += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(options.items())) + ")"
+    return f"{p['name']}: {text}" if p.get("name") else text
 
 
 def status_facts(ov: dict[str, Any]) -> list[tuple[str, str]]:
