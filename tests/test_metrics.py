@@ -15,6 +15,7 @@ from valuespectrum.metrics import (
     i_avg_ci,
     null_i_avg,
     null_i_avg_cumulative,
+    paired_contrast,
     pooled_increase,
     trend,
     trial_increase,
@@ -132,6 +133,54 @@ def test_contrast_p_value_agrees_with_scipy_for_one_stratum():
     ref = permutation_test((t, c), lambda x, y, axis: x.mean(axis) - y.mean(axis),
                            n_resamples=20_000, vectorized=True, rng=1).pvalue
     assert ours == pytest.approx(ref, abs=0.02)
+
+
+def test_paired_contrast_p_value_agrees_with_scipys_paired_permutation_test():
+    from scipy.stats import permutation_test
+
+    rng = np.random.default_rng(4)
+    c = rng.normal(0, 0.2, 15)
+    t = c + rng.normal(0.08, 0.1, 15)
+    ours = paired_contrast({"a": list(zip(t, c, strict=True))}, n_perm=20_000)
+    ref = permutation_test((t, c), lambda x, y, axis: (x - y).mean(axis),
+                           permutation_type="samples", n_resamples=20_000, vectorized=True,
+                           rng=1).pvalue
+    assert ours.p_value == pytest.approx(ref, abs=0.02)
+    assert ours.diff == pytest.approx(float((t - c).mean()))
+    assert ours.n_treatment == ours.n_control == 15
+
+
+def test_pairs_that_share_their_seed_effect_see_a_difference_the_unpaired_reading_misses():
+    """Common random numbers: each seed moves both arms' Δ alike, the arms differ by 0.05."""
+    rng = np.random.default_rng(5)
+    seed_effect = rng.normal(0, 0.3, (2, 10))  # two personas x 10 trial seeds
+    t = seed_effect + 0.05 + rng.normal(0, 0.02, (2, 10))
+    c = seed_effect + rng.normal(0, 0.02, (2, 10))
+    unpaired = contrast({"a": t[0], "b": t[1]}, {"a": c[0], "b": c[1]})
+    paired = paired_contrast({k: list(zip(t[i], c[i], strict=True))
+                              for i, k in enumerate("ab")})
+    assert paired.diff == pytest.approx(unpaired.diff)  # every trial has its pair
+    assert unpaired.ci[0] < 0 < unpaired.ci[1] and unpaired.p_value > 0.05
+    assert 0 < paired.ci[0] < 0.05 < paired.ci[1] and paired.p_value < 0.001
+    assert paired.strata == 2 and paired.n_treatment == 20
+
+
+def test_paired_contrast_under_no_effect_rejects_about_five_percent():
+    rng = np.random.default_rng(6)
+    rejected = 0
+    for _ in range(300):
+        seed_effect = rng.normal(0, 0.3, 10)
+        pairs = list(zip(seed_effect + rng.normal(0, 0.1, 10),
+                         seed_effect + rng.normal(0, 0.1, 10), strict=True))
+        rejected += paired_contrast({"a": pairs}, n_boot=200, n_perm=999,
+                                    seed=int(rng.integers(1 << 30))).p_value < 0.05
+    assert 0.02 <= rejected / 300 <= 0.09
+
+
+def test_paired_contrast_skips_missing_halves_and_identical_arms_show_no_difference():
+    same = paired_contrast({"a": [(0.2, 0.2), (0.1, 0.1), (math.nan, 0.3)]})
+    assert same.diff == 0 and same.ci == (0, 0) and same.p_value == 1 and same.n_treatment == 2
+    assert math.isnan(paired_contrast({"a": [(math.nan, 1.0)]}).diff)
 
 
 def test_hierarchical_mean_weighs_personas_equally():

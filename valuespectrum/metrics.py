@@ -381,12 +381,7 @@ def contrast(treatment: Mapping[str, Sequence[float]], control: Mapping[str, Seq
         bt = t[k][rng.integers(0, len(t[k]), (n_boot, len(t[k])))].mean(axis=1)
         bc = c[k][rng.integers(0, len(c[k]), (n_boot, len(c[k])))].mean(axis=1)
         boot[i] = bt - bc
-    if len(keys) > 1:
-        pick = rng.integers(0, len(keys), (n_boot, len(keys)))
-        stats = boot[pick, np.arange(n_boot)[:, None]].mean(axis=1)
-    else:
-        stats = boot[0]
-    lo, hi = np.quantile(stats, [0.025, 0.975])
+    lo, hi = _over_personas(boot, rng)
     # permutation: shuffle the arm labels within each persona
     perm = np.zeros(n_perm)
     for k in keys:
@@ -396,8 +391,60 @@ def contrast(treatment: Mapping[str, Sequence[float]], control: Mapping[str, Seq
         perm += order[:, :nt].mean(axis=1) - order[:, nt:].mean(axis=1)
     perm /= len(keys)
     p = (1 + np.sum(np.abs(perm) >= abs(observed) - 1e-12)) / (1 + n_perm)
-    return Contrast(observed, (float(lo), float(hi)), float(p),
+    return Contrast(observed, (lo, hi), float(p),
                     sum(len(t[k]) for k in keys), sum(len(c[k]) for k in keys), len(keys))
+
+
+def _over_personas(boot: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """95 % percentile interval of the mean over personas, from each persona's bootstrap
+    replicates (rows); personas are resampled too when there are several."""
+    n, n_boot = boot.shape
+    if n > 1:
+        pick = rng.integers(0, n, (n_boot, n))
+        stats = boot[pick, np.arange(n_boot)[:, None]].mean(axis=1)
+    else:
+        stats = boot[0]
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def paired_contrast(pairs: Mapping[str, Sequence[tuple[float, float]]], *, seed: int = 0,
+                    n_boot: int = N_BOOT, n_perm: int = N_PERM) -> Contrast:
+    """Compare a treatment with its control trial by trial, stratified by persona.
+
+    For arms that share their random draws: trial i of a persona has one seed in every arm
+    of a sweep, so its Δ in the treatment and in the control form a pair, and what the
+    trial's seed does to Δ (its opening posts, its exploration coins) cancels in the pair's
+    difference.
+
+    Args:
+        pairs: persona -> the (treatment Δ, control Δ) of each trial index both arms have.
+
+    Returns:
+        The mean over personas of the mean paired difference (`contrast`'s difference when
+        every trial has its pair); a bootstrap interval that resamples personas (when there
+        are several), then pairs within each persona; and a two-sided p-value that flips
+        the sign of each pair's difference at random (under no effect the two trials of a
+        pair are exchangeable). `n_treatment` and `n_control` are the number of pairs.
+    """
+    d = {k: np.array([a - b for a, b in v if math.isfinite(a) and math.isfinite(b)], float)
+         for k, v in pairs.items()}
+    keys = sorted(k for k in d if len(d[k]))
+    if not keys:
+        return Contrast(math.nan, (math.nan, math.nan), math.nan, 0, 0, 0)
+    rng = np.random.default_rng(seed)
+    observed = float(np.mean([d[k].mean() for k in keys]))
+    boot = np.stack([d[k][rng.integers(0, len(d[k]), (n_boot, len(d[k])))].mean(axis=1)
+                     for k in keys])
+    lo, hi = _over_personas(boot, rng)
+    flips = np.zeros(n_perm)
+    for k in keys:
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(n_perm, len(d[k])))
+        flips += (signs * d[k]).mean(axis=1)
+    flips /= len(keys)
+    p = (1 + np.sum(np.abs(flips) >= abs(observed) - 1e-12)) / (1 + n_perm)
+    n = sum(len(d[k]) for k in keys)
+    return Contrast(observed, (lo, hi), float(p), n, n, len(keys))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -23,14 +23,14 @@ def rd(tmp_path):
 
 
 def record_trial(rd: SweepResults, tid: str, model: str, platform: str, decisions,
-                 status="done", persona="p", tags=None):
+                 status="done", persona="p", tags=None, index=0):
     cell = f"{persona}|{model}|{platform}|simple"
     for i, d in enumerate(decisions):
         rd.append_step(StepRecord(trial_id=tid, cell=cell, persona=persona, model=model,
                                   platform=platform, strategy="simple", step=i, decision=d,
                                   value_tags=tuple(tags[i]) if tags else ()))
     rd.finish_trial(TrialRecord(trial_id=tid, cell=cell, persona=persona, model=model,
-                                platform=platform, strategy="simple", index=0, seed=0,
+                                platform=platform, strategy="simple", index=index, seed=0,
                                 status=status, steps=len(decisions)))
 
 
@@ -178,3 +178,34 @@ def test_a_control_feed_shown_through_another_environment_is_no_matched_control(
                                   {"style": "tiktok-frozen", "environment": "http"}]))
     assert [(c["treatment"], c["control"]) for c in s["contrasts"]] == [
         ("p|embed-minilm|tiktok|simple", "p|embed-minilm|tiktok-frozen|simple")]
+
+
+def test_contrasts_are_also_read_pair_by_pair_over_the_trials_that_share_a_seed(tmp_path, rd):
+    # trial i's seed moves both feeds alike (its opening posts); tiktok's last answer is yes
+    base = [[0, 0, 0, 0], [0, 0, 1, 0], [1, 0, 1, 1], [0, 0, 1, 1]]  # Δ 0, .5, .5, 1
+    for i, d in enumerate(base):
+        record_trial(rd, f"t{i}", "embed-minilm", "tiktok", d[:3] + [1], index=i)
+        record_trial(rd, f"f{i}", "embed-minilm", "tiktok-frozen", d, index=i)
+    record_trial(rd, "f4", "embed-minilm", "tiktok-frozen", [1, 1, 1, 1], index=4)  # no pair
+    s = summarize(tmp_path, spec(("tiktok", "tiktok-frozen")))
+    (row,) = s["contrasts"]
+    assert row["n_treatment"] == 4 and row["n_control"] == 5
+    paired = row["paired"]
+    assert paired["pairs"] == 4
+    assert paired["diff"] == pytest.approx(0.25)  # the pairs differ by .5, .5, 0, 0
+    assert paired["p_adjusted"] == paired["p_value"]  # the only paired contrast
+    # the unpaired reading spends the seed's effect on its interval
+    assert paired["ci"][1] - paired["ci"][0] < row["ci"][1] - row["ci"][0]
+
+
+def test_a_persona_contrast_compares_the_two_personas_and_is_not_paired(tmp_path, rd):
+    for i in range(5):
+        record_trial(rd, f"a{i}", "embed-minilm", "tiktok", [0, 0, 1, 1], persona="pet_owner",
+                     index=i)
+        record_trial(rd, f"b{i}", "embed-minilm", "tiktok", [1, 1, 1, 1], persona="athlete",
+                     index=i)
+    s = summarize(tmp_path, spec(("tiktok",), personas=["pet_owner", "athlete"], contrasts=[
+        {"dimension": "persona", "treatment": "pet_owner", "control": "athlete"}]))
+    (row,) = s["contrasts"]
+    assert row["diff"] == 1.0 and row["p_value"] < 0.01  # was None: no persona in both arms
+    assert row["personas"] == 1 and row["paired"] is None  # their seeds differ

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.report.terminal import fmt, fmt_ci, fmt_p
+from valuespectrum.report.terminal import fmt, fmt_ci, fmt_p, paired_cells
 
 
 def _plt():
@@ -147,12 +147,18 @@ def write_sweep_report(run_dir: str | Path) -> Path:
             f"| {g['cost_usd']:.4f} |")
     lines += ["", "## Contrasts with the controls", "",
               "Difference in Δ (treatment − control) with a persona-stratified bootstrap "
-              "interval and permutation p-value; p adj. is Holm over all contrasts below.", ""]
+              "interval and permutation p-value; p adj. is Holm over all contrasts below. "
+              "The paired columns read the same contrast trial by trial: trial i of a persona "
+              "has one seed in both arms, so what the seed does to Δ cancels in each pair "
+              "(bootstrap over pairs, sign-flip p, Holm over the paired readings; — where the "
+              "arms do not share seeds).", ""]
     if s["contrasts"]:
-        lines += ["| kind | treatment | control | diff | 95% CI | p | p adj. |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["| kind | treatment | control | diff | 95% CI | p | p adj. | pairs "
+                  "| paired 95% CI | paired p adj. |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['kind']} | {r['treatment']} | {r['control']} | {fmt(r['diff'])} "
-                  f"| {fmt_ci(r['ci'])} | {fmt_p(r['p_value'])} | {fmt_p(r['p_adjusted'])} |"
+                  f"| {fmt_ci(r['ci'])} | {fmt_p(r['p_value'])} | {fmt_p(r['p_adjusted'])} "
+                  f"| {' | '.join(paired_cells(r))} |"
                   for r in s["contrasts"]]
     else:
         lines.append("No contrast: the sweep has no control feed shown through the same "

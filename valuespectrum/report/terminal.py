@@ -30,6 +30,15 @@ def _label(row: dict[str, Any]) -> str:
     return row["model"] + (" (control)" if row["control"] else "")
 
 
+def paired_cells(contrast: dict[str, Any]) -> tuple[str, str, str]:
+    """Pairs, interval and adjusted p of a contrast's paired reading ("—" when it has none:
+    the arms do not share seeds, or the summary predates it)."""
+    paired = contrast.get("paired")
+    if not paired:
+        return "—", "—", "—"
+    return str(paired["pairs"]), fmt_ci(paired["ci"]), fmt_p(paired.get("p_adjusted"))
+
+
 def print_summary(console: Console, run_dir: str | Path) -> None:
     """Print Δ, the contrasts with controls, the trend and I_avg (with its null value)."""
     path = Path(run_dir) / "summary.json"
@@ -54,12 +63,14 @@ def print_summary(console: Console, run_dir: str | Path) -> None:
             fmt(r["i_avg_null"], "+.1f"), str(len(r["excluded"])))
     console.print(t)
     if s["contrasts"]:
-        c = Table(title="contrasts: difference in Δ, treatment − control (Holm-adjusted p)")
-        for col in ("treatment", "control", "diff", "95% CI", "p", "p adj."):
+        c = Table(title="contrasts: difference in Δ, treatment − control (Holm-adjusted p; "
+                        "paired: trial i against trial i, which share their seed)")
+        for col in ("treatment", "control", "diff", "95% CI", "p", "p adj.", "pairs",
+                    "paired 95% CI", "paired p adj."):
             c.add_column(col, justify="left" if col in ("treatment", "control") else "right")
         for r in s["contrasts"]:
             c.add_row(r["treatment"], r["control"], fmt(r["diff"]), fmt_ci(r["ci"]),
-                      fmt_p(r["p_value"]), fmt_p(r["p_adjusted"]))
+                      fmt_p(r["p_value"]), fmt_p(r["p_adjusted"]), *paired_cells(r))
         console.print(c)
     console.print("Δ: change in yes-rate, 0 with no effect. I_avg: the paper's measure; "
                   "(null) is its expected value with no effect at the cell's base rate.",

@@ -32,6 +32,7 @@ from valuespectrum.metrics import (
     i_avg_ci,
     null_i_avg,
     null_i_avg_cumulative,
+    paired_contrast,
     pooled_increase,
     trend,
     trial_windows,
@@ -56,10 +57,18 @@ DEFINITIONS = {
     "contrast": "difference in mean delta, treatment - control, matched on the other "
                 "dimensions; persona-stratified bootstrap CI and permutation p; p_adjusted is "
                 "Holm over all contrasts of the run",
+    "paired": "the same contrast trial by trial: trial i of a persona has one seed in both "
+              "arms; mean of the pairs' differences, bootstrap over pairs (personas first), "
+              "sign-flip p; p_adjusted is Holm over the run's paired contrasts; None when "
+              "the arms do not share seeds (two personas)",
     "ci": "95% bootstrap interval over trials (studentized for means, percentile for ratios;"
           " personas then trials when pooled)",
     "excluded": f"trials with more than {MAX_INVALID:.0%} of a window invalid",
 }
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 def _num(x: float | None) -> float | None:
@@ -73,8 +82,10 @@ def _est(e: Estimate, k: float = 1.0) -> dict[str, Any]:
 class _Trial:
     """One finished trial's answers and served posts, by position."""
 
-    def __init__(self, trial_id: str, rows: list[dict[str, Any]], scrolls: int) -> None:
+    def __init__(self, trial_id: str, rows: list[dict[str, Any]], scrolls: int,
+                 index: int = -1) -> None:
         self.trial_id = trial_id
+        self.index = index  # its index in the cell: trial i of a persona has one seed per arm
         self.decisions: list[int | None] = [None] * scrolls
         self.tags: list[set[str] | None] = [None] * scrolls
         self.match: list[bool | None] = [None] * scrolls
@@ -161,10 +172,21 @@ def _deltas(trials: Iterable[_Trial], window: int) -> list[float]:
     return [w.delta for w in (trial_windows(t.decisions, window) for t in trials) if w.usable]
 
 
-def _contrast_row(label: str, treatment: str, control: str, c: Contrast) -> dict[str, Any]:
-    return {"kind": label, "treatment": treatment, "control": control, "diff": _num(c.diff),
-            "ci": [_num(c.ci[0]), _num(c.ci[1])], "p_value": _num(c.p_value),
-            "n_treatment": c.n_treatment, "n_control": c.n_control, "personas": c.strata}
+def _deltas_by_index(trials: Iterable[_Trial], window: int) -> dict[int, float]:
+    """Δ of each usable trial, by its index in the cell."""
+    return {t.index: w.delta for t in trials
+            if (w := trial_windows(t.decisions, window)).usable}
+
+
+def _contrast_row(label: str, treatment: str, control: str, c: Contrast,
+                  paired: Contrast | None) -> dict[str, Any]:
+    row = {"kind": label, "treatment": treatment, "control": control, "diff": _num(c.diff),
+           "ci": [_num(c.ci[0]), _num(c.ci[1])], "p_value": _num(c.p_value),
+           "n_treatment": c.n_treatment, "n_control": c.n_control, "personas": c.strata}
+    row["paired"] = None if paired is None else {
+        "diff": _num(paired.diff), "ci": [_num(paired.ci[0]), _num(paired.ci[1])],
+        "p_value": _num(paired.p_value), "pairs": paired.n_treatment}
+    return row
 
 
 def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None) -> dict[str, Any]:
@@ -181,7 +203,8 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
     for row in results.step_rows(done):
         by_trial[row["trial_id"]].append(row)
     window, seed, scrolls = spec.window, spec.seed, spec.scrolls
-    trials = {t: _Trial(t, by_trial[t], scrolls) for t in done}
+    trials = {t: _Trial(t, by_trial[t], scrolls, records[t].index if t in records else -1)
+              for t in done}
 
     meta: dict[str, tuple[str, str, str, str]] = {}
     members: dict[str, list[str]] = defaultdict(list)
@@ -239,6 +262,27 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
                 out[key[0]].extend(_deltas(cell_trials[cell], window))
         return out
 
+    def compare(kind: str, treatment: str, control: str, t_keys: list[tuple[str, ...]],
+                c_keys: list[tuple[str, ...]]) -> dict[str, Any]:
+        """A contrast row: t_keys[i] against c_keys[i], stratified by their persona (one
+        stratum per pair of keys when the personas are what differs); paired by trial index
+        when both sides share their seeds (the same persona), else `paired` is None."""
+        t: dict[str, list[float]] = defaultdict(list)
+        c: dict[str, list[float]] = defaultdict(list)
+        pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        same_seeds = all(tk[0] == ck[0] for tk, ck in zip(t_keys, c_keys, strict=True))
+        for tk, ck in zip(t_keys, c_keys, strict=True):
+            if tk not in index or ck not in index:
+                continue
+            stratum = tk[0] if tk[0] == ck[0] else f"{tk[0]} | {ck[0]}"
+            t[stratum].extend(_deltas(cell_trials[index[tk]], window))
+            c[stratum].extend(_deltas(cell_trials[index[ck]], window))
+            dt = _deltas_by_index(cell_trials[index[tk]], window)
+            dc = _deltas_by_index(cell_trials[index[ck]], window)
+            pairs[stratum].extend((dt[i], dc[i]) for i in sorted(dt.keys() & dc.keys()))
+        paired = paired_contrast(pairs, seed=seed) if same_seeds else None
+        return _contrast_row(kind, treatment, control, contrast(t, c, seed=seed), paired)
+
     groups = []
     for model, platform, strategy in sorted({(c["model"], c["platform"], c["strategy"])
                                             for c in cells}):
@@ -257,18 +301,16 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
             key = (c["persona"], c["model"], c["platform"], c["strategy"])
             ckey = (c["persona"], c["model"], ctrl, c["strategy"])
             if ckey in index:
-                res = contrast(persona_deltas([key]), persona_deltas([ckey]), seed=seed)
-                contrasts.append(_contrast_row("control feed", c["cell"], index[ckey], res))
+                contrasts.append(compare("control feed", c["cell"], index[ckey], [key], [ckey]))
     if len(personas) > 1:  # each group against its control feeds, personas pooled
         for g in groups:
             for ctrl in control_feeds(g["platform"], platforms):
                 t_keys = [(p, g["model"], g["platform"], g["strategy"]) for p in personas]
                 c_keys = [(p, g["model"], ctrl, g["strategy"]) for p in personas]
-                res = contrast(persona_deltas(t_keys), persona_deltas(c_keys), seed=seed)
                 label = f"*|{g['model']}|{{}}|{g['strategy']}"
-                contrasts.append(_contrast_row("control feed, personas pooled",
-                                               label.format(g["platform"]), label.format(ctrl),
-                                               res))
+                contrasts.append(compare("control feed, personas pooled",
+                                         label.format(g["platform"]), label.format(ctrl),
+                                         t_keys, c_keys))
     for named in getattr(spec, "contrasts", []):  # pairs the spec names
         d = DIMENSIONS.index(named.dimension)
         others = [sorted({k[i] for k in index}) for i in range(4) if i != d]
@@ -278,14 +320,16 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
                 k.insert(d, value)
                 return tuple(k)
             if key(named.treatment) in index and key(named.control) in index:
-                res = contrast(persona_deltas([key(named.treatment)]),
-                               persona_deltas([key(named.control)]), seed=seed)
-                contrasts.append(_contrast_row(f"spec: {named.dimension}",
-                                               index[key(named.treatment)],
-                                               index[key(named.control)], res))
-    for row, p in zip(contrasts, holm([r["p_value"] if r["p_value"] is not None else math.nan
-                                       for r in contrasts]), strict=True):
+                contrasts.append(compare(f"spec: {named.dimension}",
+                                         index[key(named.treatment)],
+                                         index[key(named.control)],
+                                         [key(named.treatment)], [key(named.control)]))
+    for row, p in zip(contrasts, holm([_nan(r["p_value"]) for r in contrasts]), strict=True):
         row["p_adjusted"] = _num(p)
+    with_pairs = [r["paired"] for r in contrasts if r["paired"] is not None]
+    for paired, p in zip(with_pairs, holm([_nan(r["p_value"]) for r in with_pairs]),
+                         strict=True):  # the paired reading: a family of its own
+        paired["p_adjusted"] = _num(p)
 
     statuses: dict[str, int] = defaultdict(int)
     for r in records.values():
