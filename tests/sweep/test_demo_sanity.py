@@ -33,6 +33,7 @@ def test_the_demo_contrasts_the_learning_feed_with_its_controls(tmp_path):
     proc = run_vspec(["run", str(path), "--plain"], tmp_path, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "contrasts: difference in Δ" in proc.stdout
+    assert "tiktok − tiktok-frozen" in proc.stdout  # what the two cells differ in, named
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     cells = {c["platform"]: c for c in summary["cells"]}
     tiktok, twin, random = cells["tiktok"], cells["tiktok-frozen"], cells["random"]
@@ -48,3 +49,5 @@ def test_the_demo_contrasts_the_learning_feed_with_its_controls(tmp_path):
     assert set(pairs) == {("tiktok", "tiktok-frozen"), ("tiktok", "random")}
     assert all(c["p_adjusted"] is not None and c["p_adjusted"] >= c["p_value"]
                for c in pairs.values())
+    # and pair by pair: each trial against the control's trial of the same seed
+    assert all(c["paired"]["pairs"] == spec["trials"] for c in pairs.values())

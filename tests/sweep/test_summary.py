@@ -209,3 +209,16 @@ def test_a_persona_contrast_compares_the_two_personas_and_is_not_paired(tmp_path
     (row,) = s["contrasts"]
     assert row["diff"] == 1.0 and row["p_value"] < 0.01  # was None: no persona in both arms
     assert row["personas"] == 1 and row["paired"] is None  # their seeds differ
+
+
+@pytest.mark.parametrize("treatment, control, label", [
+    ("p|m|tiktok|simple", "p|m|tiktok-frozen|simple", ("tiktok − tiktok-frozen", "p, m, simple")),
+    ("*|m|tiktok|isq", "*|m|random|isq", ("tiktok − random", "all personas, m, isq")),
+    ("a|m|tiktok|simple", "b|m|tiktok|isq", ("a|simple − b|isq", "m, tiktok")),
+])
+def test_the_terminal_names_what_a_contrast_compares(treatment, control, label):
+    from valuespectrum.report.terminal import contrast_label, paired_cells
+
+    row = {"treatment": treatment, "control": control, "paired": None}
+    assert contrast_label(row) == label
+    assert paired_cells(row) == ("—", "—", "—")

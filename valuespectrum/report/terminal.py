@@ -30,6 +30,18 @@ def _label(row: dict[str, Any]) -> str:
     return row["model"] + (" (control)" if row["control"] else "")
 
 
+def contrast_label(contrast: dict[str, Any]) -> tuple[str, str]:
+    """("tiktok − tiktok-frozen", "pet_owner, embed-minilm, simple"): what the two cells of
+    a contrast differ in, and what they share (cell keys are persona|model|platform|strategy)."""
+    t, c = contrast["treatment"].split("|"), contrast["control"].split("|")
+    if len(t) != len(c):
+        return f"{contrast['treatment']} − {contrast['control']}", ""
+    differ = [i for i in range(len(t)) if t[i] != c[i]]
+    shared = ", ".join("all personas" if x == "*" else x
+                       for i, x in enumerate(t) if i not in differ)
+    return (" − ".join("|".join(side[i] for i in differ) for side in (t, c)), shared)
+
+
 def paired_cells(contrast: dict[str, Any]) -> tuple[str, str, str]:
     """Pairs, interval and adjusted p of a contrast's paired reading ("—" when it has none:
     the arms do not share seeds, or the summary predates it)."""
@@ -65,11 +77,11 @@ def print_summary(console: Console, run_dir: str | Path) -> None:
     if s["contrasts"]:
         c = Table(title="contrasts: difference in Δ, treatment − control (Holm-adjusted p; "
                         "paired: trial i against trial i, which share their seed)")
-        for col in ("treatment", "control", "diff", "95% CI", "p", "p adj.", "pairs",
-                    "paired 95% CI", "paired p adj."):
-            c.add_column(col, justify="left" if col in ("treatment", "control") else "right")
+        for col in ("treatment − control", "matched on", "diff", "95% CI", "p", "p adj.",
+                    "pairs", "paired 95% CI", "paired p adj."):
+            c.add_column(col, justify="right" if col[0] in "dp9" else "left")
         for r in s["contrasts"]:
-            c.add_row(r["treatment"], r["control"], fmt(r["diff"]), fmt_ci(r["ci"]),
+            c.add_row(*contrast_label(r), fmt(r["diff"]), fmt_ci(r["ci"]),
                       fmt_p(r["p_value"]), fmt_p(r["p_adjusted"]), *paired_cells(r))
         console.print(c)
     console.print("Δ: change in yes-rate, 0 with no effect. I_avg: the paper's measure; "
