@@ -23,14 +23,14 @@ def rd(tmp_path):
 
 
 def record_trial(rd: SweepResults, tid: str, model: str, platform: str, decisions,
-                 status="done", persona="p", tags=None, index=0):
+                 status="done", persona="p", tags=None, seed=0):
     cell = f"{persona}|{model}|{platform}|simple"
     for i, d in enumerate(decisions):
         rd.append_step(StepRecord(trial_id=tid, cell=cell, persona=persona, model=model,
                                   platform=platform, strategy="simple", step=i, decision=d,
                                   value_tags=tuple(tags[i]) if tags else ()))
     rd.finish_trial(TrialRecord(trial_id=tid, cell=cell, persona=persona, model=model,
-                                platform=platform, strategy="simple", index=index, seed=0,
+                                platform=platform, strategy="simple", index=0, seed=seed,
                                 status=status, steps=len(decisions)))
 
 
@@ -184,9 +184,9 @@ def test_contrasts_are_also_read_pair_by_pair_over_the_trials_that_share_a_seed(
     # trial i's seed moves both feeds alike (its opening posts); tiktok's last answer is yes
     base = [[0, 0, 0, 0], [0, 0, 1, 0], [1, 0, 1, 1], [0, 0, 1, 1]]  # Δ 0, .5, .5, 1
     for i, d in enumerate(base):
-        record_trial(rd, f"t{i}", "embed-minilm", "tiktok", d[:3] + [1], index=i)
-        record_trial(rd, f"f{i}", "embed-minilm", "tiktok-frozen", d, index=i)
-    record_trial(rd, "f4", "embed-minilm", "tiktok-frozen", [1, 1, 1, 1], index=4)  # no pair
+        record_trial(rd, f"t{i}", "embed-minilm", "tiktok", d[:3] + [1], seed=100 + i)
+        record_trial(rd, f"f{i}", "embed-minilm", "tiktok-frozen", d, seed=100 + i)
+    record_trial(rd, "f4", "embed-minilm", "tiktok-frozen", [1, 1, 1, 1], seed=104)  # no pair
     s = summarize(tmp_path, spec(("tiktok", "tiktok-frozen")))
     (row,) = s["contrasts"]
     assert row["n_treatment"] == 4 and row["n_control"] == 5
@@ -201,14 +201,14 @@ def test_contrasts_are_also_read_pair_by_pair_over_the_trials_that_share_a_seed(
 def test_a_persona_contrast_compares_the_two_personas_and_is_not_paired(tmp_path, rd):
     for i in range(5):
         record_trial(rd, f"a{i}", "embed-minilm", "tiktok", [0, 0, 1, 1], persona="pet_owner",
-                     index=i)
+                     seed=i)
         record_trial(rd, f"b{i}", "embed-minilm", "tiktok", [1, 1, 1, 1], persona="athlete",
-                     index=i)
+                     seed=10 + i)
     s = summarize(tmp_path, spec(("tiktok",), personas=["pet_owner", "athlete"], contrasts=[
         {"dimension": "persona", "treatment": "pet_owner", "control": "athlete"}]))
     (row,) = s["contrasts"]
     assert row["diff"] == 1.0 and row["p_value"] < 0.01  # was None: no persona in both arms
-    assert row["personas"] == 1 and row["paired"] is None  # their seeds differ
+    assert row["personas"] == 1 and row["paired"] is None  # no trial shares a seed
 
 
 @pytest.mark.parametrize("treatment, control, label", [

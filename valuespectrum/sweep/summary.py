@@ -57,10 +57,10 @@ DEFINITIONS = {
     "contrast": "difference in mean delta, treatment - control, matched on the other "
                 "dimensions; persona-stratified bootstrap CI and permutation p; p_adjusted is "
                 "Holm over all contrasts of the run",
-    "paired": "the same contrast trial by trial: trial i of a persona has one seed in both "
-              "arms; mean of the pairs' differences, bootstrap over pairs (personas first), "
-              "sign-flip p; p_adjusted is Holm over the run's paired contrasts; None when "
-              "the arms do not share seeds (two personas)",
+    "paired": "the same contrast trial by trial, over the trials of the two arms that share "
+              "a seed (trial i of a persona has one seed in every arm); mean of the pairs' "
+              "differences, bootstrap over pairs (personas first), sign-flip p; p_adjusted "
+              "is Holm over the run's paired contrasts; None when no trials share a seed",
     "ci": "95% bootstrap interval over trials (studentized for means, percentile for ratios;"
           " personas then trials when pooled)",
     "excluded": f"trials with more than {MAX_INVALID:.0%} of a window invalid",
@@ -83,9 +83,9 @@ class _Trial:
     """One finished trial's answers and served posts, by position."""
 
     def __init__(self, trial_id: str, rows: list[dict[str, Any]], scrolls: int,
-                 index: int = -1) -> None:
+                 seed: int | None = None) -> None:
         self.trial_id = trial_id
-        self.index = index  # its index in the cell: trial i of a persona has one seed per arm
+        self.seed = seed  # trial i of a persona has one seed in every arm: it pairs them
         self.decisions: list[int | None] = [None] * scrolls
         self.tags: list[set[str] | None] = [None] * scrolls
         self.match: list[bool | None] = [None] * scrolls
@@ -172,10 +172,10 @@ def _deltas(trials: Iterable[_Trial], window: int) -> list[float]:
     return [w.delta for w in (trial_windows(t.decisions, window) for t in trials) if w.usable]
 
 
-def _deltas_by_index(trials: Iterable[_Trial], window: int) -> dict[int, float]:
-    """Δ of each usable trial, by its index in the cell."""
-    return {t.index: w.delta for t in trials
-            if (w := trial_windows(t.decisions, window)).usable}
+def _deltas_by_seed(trials: Iterable[_Trial], window: int) -> dict[int, float]:
+    """Δ of each usable trial, by its seed."""
+    return {t.seed: w.delta for t in trials
+            if t.seed is not None and (w := trial_windows(t.decisions, window)).usable}
 
 
 def _contrast_row(label: str, treatment: str, control: str, c: Contrast,
@@ -203,7 +203,7 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
     for row in results.step_rows(done):
         by_trial[row["trial_id"]].append(row)
     window, seed, scrolls = spec.window, spec.seed, spec.scrolls
-    trials = {t: _Trial(t, by_trial[t], scrolls, records[t].index if t in records else -1)
+    trials = {t: _Trial(t, by_trial[t], scrolls, records[t].seed if t in records else None)
               for t in done}
 
     meta: dict[str, tuple[str, str, str, str]] = {}
@@ -265,22 +265,22 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
     def compare(kind: str, treatment: str, control: str, t_keys: list[tuple[str, ...]],
                 c_keys: list[tuple[str, ...]]) -> dict[str, Any]:
         """A contrast row: t_keys[i] against c_keys[i], stratified by their persona (one
-        stratum per pair of keys when the personas are what differs); paired by trial index
-        when both sides share their seeds (the same persona), else `paired` is None."""
+        stratum per pair of keys when the personas are what differs); read pair by pair
+        over the trials of the two sides that share a seed (`paired` None when none do:
+        two personas' trials, or runs planned under the earlier seed rule)."""
         t: dict[str, list[float]] = defaultdict(list)
         c: dict[str, list[float]] = defaultdict(list)
         pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        same_seeds = all(tk[0] == ck[0] for tk, ck in zip(t_keys, c_keys, strict=True))
         for tk, ck in zip(t_keys, c_keys, strict=True):
             if tk not in index or ck not in index:
                 continue
             stratum = tk[0] if tk[0] == ck[0] else f"{tk[0]} | {ck[0]}"
             t[stratum].extend(_deltas(cell_trials[index[tk]], window))
             c[stratum].extend(_deltas(cell_trials[index[ck]], window))
-            dt = _deltas_by_index(cell_trials[index[tk]], window)
-            dc = _deltas_by_index(cell_trials[index[ck]], window)
-            pairs[stratum].extend((dt[i], dc[i]) for i in sorted(dt.keys() & dc.keys()))
-        paired = paired_contrast(pairs, seed=seed) if same_seeds else None
+            dt = _deltas_by_seed(cell_trials[index[tk]], window)
+            dc = _deltas_by_seed(cell_trials[index[ck]], window)
+            pairs[stratum].extend((dt[k], dc[k]) for k in sorted(dt.keys() & dc.keys()))
+        paired = paired_contrast(pairs, seed=seed) if any(pairs.values()) else None
         return _contrast_row(kind, treatment, control, contrast(t, c, seed=seed), paired)
 
     groups = []
