@@ -167,6 +167,16 @@ def test_a_cell_against_itself_differs_by_zero_in_an_ad_hoc_contrast(run_dir):
     assert client.get("/compare?a=tiny:cell:x&b=tiny:trial:y").status_code == 400
 
 
+def test_the_run_page_shows_each_contrast_pair_by_pair_too(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (contrast,) = summary["contrasts"]  # tiktok against its frozen twin
+    paired = contrast["paired"]
+    assert paired["pairs"] == 2  # trial i of both feeds has one seed
+    text = TestClient(create_app(open_runs([run_dir]))).get("/run/tiny").text
+    assert "paired by seed: pairs, [95% CI], p adj." in text
+    assert f"2: [{paired['ci'][0]:+.3f}, {paired['ci'][1]:+.3f}]" in text
+
+
 def test_only_the_runs_images_are_served(run_dir):
     client = TestClient(create_app(open_runs([run_dir])))
     for url in ("/run/tiny/files/spec.yaml", "/run/tiny/files/../tiny/spec.yaml",

@@ -97,12 +97,15 @@ def contrast_table(src: SweepSource, links: Links, contrasts: list[dict[str, Any
         cmp = None
         if "*" not in c["treatment"]:
             cmp = links.compare(f"{src.rid}:cell:{c['treatment']}", f"{src.rid}:cell:{c['control']}")
+        paired = c.get("paired")  # None: no trials share a seed (or an older summary)
         rows.append([esc(c["kind"]), esc(c["treatment"]), esc(c["control"]),
                      f"{num(c['diff'])} {ci(c['ci'])}", p_value(c["p_value"]),
                      p_value(c.get("p_adjusted")),
+                     f"{paired['pairs']}: {ci(paired['ci'])}, p adj. "
+                     f"{p_value(paired.get('p_adjusted'))}" if paired else "—",
                      f'<a href="{esc(cmp)}">side by side</a>' if cmp else ""])
-    return table(["kind", "treatment", "control", "diff in Δ [95% CI]", "p", "p adj. (Holm)", ""],
-                 rows)
+    return table(["kind", "treatment", "control", "diff in Δ [95% CI]", "p", "p adj. (Holm)",
+                  "paired by seed: pairs, [95% CI], p adj.", ""], rows)
 
 
 def run_page(src: SweepSource, links: Links) -> str:
@@ -115,7 +118,8 @@ def run_page(src: SweepSource, links: Links) -> str:
                  headline_table(summary, lambda r: links.cell(src.rid, r["cell"])),
                  "<h2>Contrasts with the controls</h2>",
                  contrast_table(src, links, summary.get("contrasts", []))
-                 if summary.get("contrasts") else "<p>No contrast: the sweep has no control feed.</p>"]
+                 if summary.get("contrasts") else "<p>No contrast: the sweep has no control feed "
+                 "shown through the same environment and options as a learning feed.</p>"]
     else:
         body.append("<p>The statistics are written when the run ends; live counts below.</p>")
     cells = []
