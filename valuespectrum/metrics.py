@@ -418,7 +418,7 @@ def paired_contrast(pairs: Mapping[str, Sequence[tuple[float, float]]], *, seed:
     difference.
 
     Args:
-        pairs: persona -> the (treatment Δ, control Δ) of each trial index both arms have.
+        pairs: persona -> the (treatment Δ, control Δ) of each trial seed both arms have.
 
     Returns:
         The mean over personas of the mean paired difference (`contrast`'s difference when

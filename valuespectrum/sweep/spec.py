@@ -67,6 +67,19 @@ class ContrastSpec(Frozen):
     control: str
 
 
+def unknown_contrast_value(contrasts: list[ContrastSpec],
+                           known: dict[str, list[str]]) -> str | None:
+    """The first contrast side naming no arm of the sweep, among the dimensions in `known`
+    (dimension -> the sweep's values), as an error message; None when all are known."""
+    for i, c in enumerate(contrasts):
+        values = known.get(c.dimension)
+        for side in ("treatment", "control"):
+            if values is not None and getattr(c, side) not in values:
+                return (f"contrasts.{i}.{side}: no {c.dimension} is called "
+                        f"{getattr(c, side)!r}; the sweep's are {', '.join(values)}")
+    return None
+
+
 class SweepSpec(Frozen):
     """A persona sweep: personas x models x platforms x strategies, N trials per cell."""
 
@@ -159,15 +172,11 @@ class SweepSpec(Frozen):
                              "environments or options of one style, give each platform its "
                              "own `name` (e.g. {style: tiktok, name: tiktok-frames, options: "
                              "{observation: frames}})")
-        values = {"model": [m.label for m in self.models], "platform": labels,
-                  "strategy": self.strategies}
-        for i, c in enumerate(self.contrasts):  # personas are checked once they are resolved
-            for side in ("treatment", "control"):
-                known = values.get(c.dimension)
-                if known is not None and getattr(c, side) not in known:
-                    raise ValueError(f"contrasts.{i}.{side}: no {c.dimension} is called "
-                                     f"{getattr(c, side)!r}; the sweep's are "
-                                     f"{', '.join(known)}")
+        problem = unknown_contrast_value(self.contrasts, {  # personas: once resolved
+            "model": [m.label for m in self.models], "platform": labels,
+            "strategy": self.strategies})
+        if problem:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")
@@ -324,11 +333,9 @@ def sweep_spec_from_data(data: Any, base: str | Path, source: str,
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: personas: two personas are named "
                           f"{sorted({n for n in names if names.count(n) > 1})}")
-    for i, c in enumerate(spec.contrasts):
-        for side in ("treatment", "control"):
-            if c.dimension == "persona" and getattr(c, side) not in names:
-                raise ConfigError(f"{source}: contrasts.{i}.{side}: no persona is called "
-                                  f"{getattr(c, side)!r}; the sweep's are {', '.join(names)}")
+    problem = unknown_contrast_value(spec.contrasts, {"persona": names})
+    if problem:
+        raise ConfigError(f"{source}: {problem}")
     spec._personas = personas
     grid = len(personas) * len(spec.models) * len(spec.platforms) * len(spec.strategies)
     if grid * spec.trials > MAX_TRIALS:

@@ -168,14 +168,14 @@ def cell_stats(trials: list[_Trial], window: int, seed: int) -> dict[str, Any]:
     return out
 
 
+def _usable_deltas(trials: Iterable[_Trial], window: int) -> list[tuple[int | None, float]]:
+    """(seed, Δ) of each usable trial, in order."""
+    return [(t.seed, w.delta) for t in trials
+            if (w := trial_windows(t.decisions, window)).usable]
+
+
 def _deltas(trials: Iterable[_Trial], window: int) -> list[float]:
-    return [w.delta for w in (trial_windows(t.decisions, window) for t in trials) if w.usable]
-
-
-def _deltas_by_seed(trials: Iterable[_Trial], window: int) -> dict[int, float]:
-    """Δ of each usable trial, by its seed."""
-    return {t.seed: w.delta for t in trials
-            if t.seed is not None and (w := trial_windows(t.decisions, window)).usable}
+    return [d for _, d in _usable_deltas(trials, window)]
 
 
 def _contrast_row(label: str, treatment: str, control: str, c: Contrast,
@@ -275,10 +275,12 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
             if tk not in index or ck not in index:
                 continue
             stratum = tk[0] if tk[0] == ck[0] else f"{tk[0]} | {ck[0]}"
-            t[stratum].extend(_deltas(cell_trials[index[tk]], window))
-            c[stratum].extend(_deltas(cell_trials[index[ck]], window))
-            dt = _deltas_by_seed(cell_trials[index[tk]], window)
-            dc = _deltas_by_seed(cell_trials[index[ck]], window)
+            ut = _usable_deltas(cell_trials[index[tk]], window)
+            uc = _usable_deltas(cell_trials[index[ck]], window)
+            t[stratum].extend(d for _, d in ut)
+            c[stratum].extend(d for _, d in uc)
+            dt = {k: d for k, d in ut if k is not None}  # by seed: the pairs
+            dc = {k: d for k, d in uc if k is not None}
             pairs[stratum].extend((dt[k], dc[k]) for k in sorted(dt.keys() & dc.keys()))
         paired = paired_contrast(pairs, seed=seed) if any(pairs.values()) else None
         return _contrast_row(kind, treatment, control, contrast(t, c, seed=seed), paired)
