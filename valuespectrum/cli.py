@@ -89,6 +89,48 @@ def personas_validate(paths: list[Path] = typer.Argument(..., help="persona YAML
         raise typer.Exit(2)
 
 
+@personas_app.command("relevance")
+def personas_relevance(
+    name: str = typer.Argument(..., help="persona name"),
+    persona_dir: Path = PersonaDirOpt,
+    corpus: Path | None = typer.Option(
+        None, "--corpus", help="corpus directory (default: $VSPEC_HOME/corpus/openclipart)"),
+    examples: int = typer.Option(10, min=0, help="relevant posts to show (a seeded sample)"),
+    seed: int = typer.Option(0, help="seed of the sample of examples"),
+) -> None:
+    """How many corpus posts the persona's `relevant:` labels pick, by category, with examples."""
+    import random
+    from collections import Counter
+
+    from rich.table import Table
+
+    from valuespectrum.feed.corpus import Corpus, CorpusError, default_corpus_dir
+    from valuespectrum.personas import PersonaLibrary, item_folder
+
+    try:
+        persona = PersonaLibrary(persona_dir).get(name)
+        loaded = Corpus.load(corpus or default_corpus_dir())
+    except (ConfigError, CorpusError) as e:
+        fail(str(e))
+    if persona.relevant is None:
+        fail(f"persona '{name}' has no `relevant:` labels (docs/sweeps.md#relevance-labels)")
+    hits = [it for it in loaded.items if persona.relevant.matches(it)]
+    console.print(f"[bold]{name}[/]: {len(hits):,} of {len(loaded):,} posts relevant "
+                  f"({len(hits) / len(loaded):.1%}) in {loaded.root}", highlight=False)
+    by_cat = Counter(it.category for it in hits)
+    totals = loaded.categories()
+    table = Table("category", "relevant", "of", "share")
+    for cat, n in by_cat.most_common():
+        table.add_row(cat, f"{n:,}", f"{totals[cat]:,}", f"{n / totals[cat]:.0%}")
+    console.print(table)
+    if hits and examples:
+        shown = random.Random(seed).sample(hits, min(examples, len(hits)))
+        ex = Table("item", "folder", "caption and hashtags", title=f"{len(shown)} examples")
+        for it in shown:
+            ex.add_row(it.item_id, item_folder(it), it.text)
+        console.print(ex)
+
+
 def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str | None = None,
                   restart: bool = False, output: Path | None = None, live: bool | None = None,
                   report: bool = True) -> None:

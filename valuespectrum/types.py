@@ -288,6 +288,9 @@ class StepRecord(Frozen):
     value_match: bool | None = Field(
         default=None, description="the post carries one of the persona's values"
     )
+    relevant: bool | None = Field(
+        default=None, description="the post is relevant to the persona by its labels "
+        "(personas.is_relevant); None: the persona has no labels or the post is unknown")
     decision: int | None = Field(default=None, description="1 yes, 0 no, None invalid")
     score: float | None = None
     isq_visual_appeal: int | None = None

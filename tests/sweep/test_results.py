@@ -94,3 +94,43 @@ def test_a_restarted_trial_drops_its_staged_steps(results):
     results.stage_step(rec("a", 0, 0))
     assert results.commit() == 1
     assert [r["decision"] for r in results.step_rows()] == [0]
+
+
+def test_the_driver_records_each_posts_relevance_and_steps_parquet_keeps_it(results):
+    """Relevance is set where category and value tags are (the driver's `_enrich`), from the
+    persona's labels, and reaches steps.parquet as a boolean column (null: no labels)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import pyarrow.parquet as pq
+
+    from valuespectrum.personas import PersonaLibrary
+    from valuespectrum.sweep.driver import SweepRunner
+    from valuespectrum.types import FeedItem
+
+    def post(item_id: str, path: str, caption: str) -> FeedItem:
+        return FeedItem(item_id=item_id, image_path=f"images/{path}", caption=caption,
+                        creator="@c", category=path.split("/")[0], duration_s=10,
+                        posted="2024-08-01", popularity=0.5)
+
+    posts = {p.item_id: p for p in (post("dog", "animals/mammals/dogs/d.png", "Dog"),
+                                    post("cone", "food/desserts/c.png", "Ice Cream Cone"))}
+    runner = SimpleNamespace(_corpus=type("C", (), {
+        "get": staticmethod(posts.__getitem__),
+        "__contains__": lambda self, k: k in posts})())
+    pet = PersonaLibrary(Path(__file__).resolve().parents[2] / "personas").get("pet_owner")
+    unlabelled = pet.model_copy(update={"relevant": None})
+    out = []
+    for step, (item_id, who) in enumerate([("dog", pet), ("cone", pet), ("dog", unlabelled),
+                                           ("gone", pet)]):
+        r = rec("a", step).model_copy(update={"item_id": item_id})
+        out.append(SweepRunner._enrich(runner, r, SimpleNamespace(persona=who)))
+    assert [r.relevant for r in out] == [True, False, None, None]
+    assert out[0].category == "animals" and out[1].category == "food"
+    for r in out:
+        results.append_step(r)
+    results.finish_trial(trial("a", steps=4))
+    steps_p, _ = results.consolidate(["a"])
+    table = pq.read_table(steps_p)
+    assert str(table.schema.field("relevant").type) == "bool"
+    assert table.column("relevant").to_pylist() == [True, False, None, None]

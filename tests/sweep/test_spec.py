@@ -292,3 +292,28 @@ def test_the_screenshot_format_is_part_of_the_plan(tmp_path):
 
     png, jpeg = plan("png"), plan("jpeg")
     assert png.keys() == jpeg.keys() and png != jpeg  # resuming with another format is refused
+
+
+def test_relevance_labels_are_part_of_the_plan_and_no_labels_plan_as_before(tmp_path):
+    """Steps record relevance by the persona's labels, so a run does not resume under
+    changed labels; a persona without labels plans as it did before labels existed."""
+    from valuespectrum.runs import fingerprint
+    from valuespectrum.sweep.spec import OPERATIONAL_FIELDS
+
+    inline = ("personas:\n  - name: dog_lover\n    description: Loves dogs.\n"
+              "    traits: [I have a dog.]\n    values: [benevolence]\n%s")
+    context = {"recommenders": {}, "corpus": "c", "prompts": "p"}
+    plans = []
+    for labels in ("", "    relevant: {hashtags: [dog]}\n", "    relevant: {hashtags: [cat]}\n"):
+        spec, personas = load_experiment(write(tmp_path, BASE.replace(
+            "personas: [pet_owner]\n", inline % labels)))
+        trials = expand(spec, personas)
+        plans.append(plan_for(trials, context).entries)
+    assert plans[0] != plans[1] != plans[2]
+    t = trials[0].model_copy(update={"persona": personas[0].model_copy(
+        update={"relevant": None})})
+    before = t.model_dump(mode="json", exclude={
+        "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS),
+        "platform": {"name"}})
+    del before["persona"]["relevant"]  # the persona as dumped before the field existed
+    assert plans[0][t.trial_id] == fingerprint(before, "c", None, "p")

@@ -20,6 +20,7 @@ from typing import Any
 from valuespectrum.agents.actor import ActorOptions
 from valuespectrum.cluster import ClusterError, api_keys, release_run, start_ray, stop_ray
 from valuespectrum.models.shared import run_scope
+from valuespectrum.personas import is_relevant
 from valuespectrum.runs import RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
 from valuespectrum.sweep.results import SweepResults, TrialRecord
@@ -179,7 +180,8 @@ class SweepRunner:
         tags = tuple(v.value for v in item.value_tags)
         wanted = {v.value for v in trial.persona.values}
         return record.model_copy(update={"category": item.category, "value_tags": tags,
-                                         "value_match": bool(wanted & set(tags))})
+                                         "value_match": bool(wanted & set(tags)),
+                                         "relevant": is_relevant(trial.persona, item)})
 
     def _trial_record(self, trial: TrialSpec, status: str, steps: int, restarts: int,
                       error: str | None, started: float, node_id: str = "") -> TrialRecord:

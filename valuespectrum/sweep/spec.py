@@ -278,11 +278,11 @@ def expand(spec: SweepSpec, personas: list[Persona] | None = None,
 def plan_for(trials: list[TrialSpec], context: dict[str, Any]) -> Plan:
     """Each trial's fingerprint: what its recorded steps depend on.
 
-    The trial itself (persona content, model, platform and environment kind, strategy and
-    its options, scrolls, seed, prompt set) without where and how the model is reached
-    (endpoint URL, key variable, limits, retries, cache, price, vLLM launch options: the
-    same model answers), plus the context: corpus fingerprint, the recommender parameters
-    of the trial's feed style, the prompt-set version.
+    The trial itself (persona content, with the relevance labels recorded per step; model,
+    platform and environment kind, strategy and its options, scrolls, seed, prompt set)
+    without where and how the model is reached (endpoint URL, key variable, limits, retries,
+    cache, price, vLLM launch options: the same model answers), plus the context: corpus
+    fingerprint, the recommender parameters of the trial's feed style, the prompt-set version.
     """
     entries = {}
     for t in trials:
@@ -290,6 +290,9 @@ def plan_for(trials: list[TrialSpec], context: dict[str, Any]) -> Plan:
         data = t.model_dump(mode="json", exclude={
             "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS),
             "platform": {"name"}})
+        if data["persona"].get("relevant") is None:
+            # a persona without relevance labels plans as it did before labels existed
+            data["persona"].pop("relevant", None)
         style_params = context["recommenders"].get(t.platform.style)
         entries[t.trial_id] = fingerprint(data, context["corpus"], style_params,
                                           context["prompts"])

@@ -62,6 +62,8 @@ def step_card(src: SweepSource, links: Links, row: dict[str, Any], *, focusable:
            if shot else '<div class="noshot">no screenshot</div>')
     tags = ", ".join(row.get("value_tags") or []) or "no value tags"
     match = " · persona value" if row.get("value_match") else ""
+    # the persona's relevance labels (personas.is_relevant); absent: no labels, older run
+    match += {True: " · relevant", False: " · not relevant"}.get(row.get("relevant"), "")
     error = f'<div class="error">{esc(row["error"])}</div>' if row.get("error") else ""
     isq = isq_line(row)
     return (f'<a class="step {kind}" id="s-{row["step"]}" data-step="{row["step"]}" '
@@ -170,7 +172,7 @@ def step_page(src: SweepSource, links: Links, row: dict[str, Any], total: int,
     replies = table(["question", "reply"], [[esc(k), f"<pre>{esc(v)}</pre>"]
                                             for k, v in answers.items()])
     fields = [(k, esc(_plain(row.get(k)))) for k in (
-        "item_id", "category", "value_tags", "value_match", "action", "dwell_s", "watched_s",
+        "item_id", "category", "value_tags", "value_match", "relevant", "action", "dwell_s", "watched_s",
         "watch_ratio", "t_s", "prompt_version", "isq_format", "url") if row.get(k) not in (None, "")]
     facts = [("decision", badge(label, kind)), ("ISQ", esc(isq_line(row)) or "–"),
              ("usage", esc(usage_line(row)))]
