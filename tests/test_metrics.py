@@ -7,15 +7,13 @@ import pytest
 
 from valuespectrum.metrics import (
     bootstrap_ci,
-    contrast,
     delta,
-    hierarchical_mean,
     holm,
     i_avg,
     i_avg_ci,
+    mean_contrast,
     null_i_avg,
     null_i_avg_cumulative,
-    paired_contrast,
     pooled_increase,
     trend,
     trial_increase,
@@ -115,79 +113,6 @@ def test_holm_matches_a_hand_computation():
     assert out[0] == pytest.approx(0.01) and math.isnan(out[1])
 
 
-def test_contrast_separates_a_real_difference_and_not_noise():
-    rng = np.random.default_rng(0)
-    same = contrast({"a": rng.normal(0, 0.1, 20)}, {"a": rng.normal(0, 0.1, 20)})
-    assert same.ci[0] <= 0 <= same.ci[1] and same.p_value > 0.05
-    real = contrast({"a": rng.normal(0.3, 0.1, 20), "b": rng.normal(0.3, 0.1, 20)},
-                    {"a": rng.normal(0, 0.1, 20), "b": rng.normal(0, 0.1, 20)})
-    assert real.ci[0] > 0.2 and real.p_value < 0.001 and real.strata == 2
-
-
-def test_contrast_p_value_agrees_with_scipy_for_one_stratum():
-    from scipy.stats import permutation_test
-
-    rng = np.random.default_rng(3)
-    t, c = rng.normal(0.1, 0.2, 15), rng.normal(0, 0.2, 15)
-    ours = contrast({"a": t}, {"a": c}, n_perm=20_000).p_value
-    ref = permutation_test((t, c), lambda x, y, axis: x.mean(axis) - y.mean(axis),
-                           n_resamples=20_000, vectorized=True, rng=1).pvalue
-    assert ours == pytest.approx(ref, abs=0.02)
-
-
-def test_paired_contrast_p_value_agrees_with_scipys_paired_permutation_test():
-    from scipy.stats import permutation_test
-
-    rng = np.random.default_rng(4)
-    c = rng.normal(0, 0.2, 15)
-    t = c + rng.normal(0.08, 0.1, 15)
-    ours = paired_contrast({"a": list(zip(t, c, strict=True))}, n_perm=20_000)
-    ref = permutation_test((t, c), lambda x, y, axis: (x - y).mean(axis),
-                           permutation_type="samples", n_resamples=20_000, vectorized=True,
-                           rng=1).pvalue
-    assert ours.p_value == pytest.approx(ref, abs=0.02)
-    assert ours.diff == pytest.approx(float((t - c).mean()))
-    assert ours.n_treatment == ours.n_control == 15
-
-
-def test_pairs_that_share_their_seed_effect_see_a_difference_the_unpaired_reading_misses():
-    """Common random numbers: each seed moves both arms' Δ alike, the arms differ by 0.05."""
-    rng = np.random.default_rng(5)
-    seed_effect = rng.normal(0, 0.3, (2, 10))  # two personas x 10 trial seeds
-    t = seed_effect + 0.05 + rng.normal(0, 0.02, (2, 10))
-    c = seed_effect + rng.normal(0, 0.02, (2, 10))
-    unpaired = contrast({"a": t[0], "b": t[1]}, {"a": c[0], "b": c[1]})
-    paired = paired_contrast({k: list(zip(t[i], c[i], strict=True))
-                              for i, k in enumerate("ab")})
-    assert paired.diff == pytest.approx(unpaired.diff)  # every trial has its pair
-    assert unpaired.ci[0] < 0 < unpaired.ci[1] and unpaired.p_value > 0.05
-    assert 0 < paired.ci[0] < 0.05 < paired.ci[1] and paired.p_value < 0.001
-    assert paired.strata == 2 and paired.n_treatment == 20
-
-
-def test_paired_contrast_under_no_effect_rejects_about_five_percent():
-    rng = np.random.default_rng(6)
-    rejected = 0
-    for _ in range(300):
-        seed_effect = rng.normal(0, 0.3, 10)
-        pairs = list(zip(seed_effect + rng.normal(0, 0.1, 10),
-                         seed_effect + rng.normal(0, 0.1, 10), strict=True))
-        rejected += paired_contrast({"a": pairs}, n_boot=200, n_perm=999,
-                                    seed=int(rng.integers(1 << 30))).p_value < 0.05
-    assert 0.02 <= rejected / 300 <= 0.09
-
-
-def test_paired_contrast_skips_missing_halves_and_identical_arms_show_no_difference():
-    same = paired_contrast({"a": [(0.2, 0.2), (0.1, 0.1), (math.nan, 0.3)]})
-    assert same.diff == 0 and same.ci == (0, 0) and same.p_value == 1 and same.n_treatment == 2
-    assert math.isnan(paired_contrast({"a": [(math.nan, 1.0)]}).diff)
-
-
-def test_hierarchical_mean_weighs_personas_equally():
-    est = hierarchical_mean({"a": [1.0, 1.0, 1.0, 1.0], "b": [0.0, 0.0]})
-    assert est.value == 0.5 and est.n == 6
-
-
 def test_trend_finds_a_rising_yes_rate_and_not_a_flat_one():
     rng = np.random.default_rng(1)
     ids = [f"t{i}" for i in range(20) for _ in range(100)]
@@ -232,8 +157,7 @@ def test_under_no_effect_delta_is_calibrated_and_i_avg_drifts_to_its_null():
         est = delta(ws, n_boot=2000, seed=int(rng.integers(1 << 31)))
         covered += est.ci[0] <= 0 <= est.ci[1]
         other = [trial_windows(a, n).delta for a in answers[trials:]]
-        c = contrast({"x": [w.delta for w in ws]}, {"x": other}, n_boot=500, n_perm=1000,
-                     seed=int(rng.integers(1 << 31)))
+        c = mean_contrast([w.delta for w in ws], other, paired=False)
         small_p += c.p_value < 0.05
         i_avgs.append(i_avg(answers[:trials].tolist(), n).value)
     assert 0.92 <= covered / runs <= 0.98, covered / runs

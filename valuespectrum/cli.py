@@ -252,7 +252,7 @@ def sensitivity_command(
                                        "the spec's output + '-sensitivity')"),
     live: bool | None = typer.Option(None, "--live/--plain", help="live view or plain lines"),
 ) -> None:
-    """Run a sweep once per value of a parameter; plot Δ, trend and I_avg against it."""
+    """Run a sweep once per value of a parameter; plot the lead contrast, Δ and I_avg."""
     import json
 
     from valuespectrum.report.terminal import fmt, fmt_ci, fmt_p
@@ -271,31 +271,119 @@ def sensitivity_command(
 
     result = json.loads(path.read_text())
     t = Table(title=f"sensitivity to {result['parameter']}")
-    for col in ("value", "model", "platform", "strategy", "Δ", "95% CI", "trend", "I_avg %",
-                "(null)", "vs control", "p adj."):
+    for col in ("value", "model", "platform", "strategy", "session", "lead vs matched control",
+                "p", "Δ [95% CI]", "I_avg % (null)"):
         t.add_column(col)
     for r in result["rows"]:
         c = r["contrast"] or {}
         t.add_row(str(r["value"]), r["model"], r["platform"], r["strategy"],
-                  fmt(r["delta"]["value"]), fmt_ci(r["delta"]["ci"]),
-                  fmt(r["trend"]["slope"], "+.2f"), fmt(r["i_avg"]["value"], "+.1f"),
-                  fmt(r["i_avg_null"], "+.1f"),
-                  f"{fmt(c.get('diff'))} {fmt_ci(c.get('ci'))}" if c else "–",
-                  fmt_p(c.get("p_adjusted")))
+                  fmt((r.get("session") or {}).get("value"), ".3f"),
+                  f"{c.get('estimand', '')} {fmt(c.get('diff'))} {fmt_ci(c.get('ci'))}"
+                  if c else "–",
+                  (f"{fmt_p(c.get('p_adjusted'))} adj." if c.get("family") == "confirmatory"
+                   else f"{fmt_p(c.get('p_value'))} expl.") if c else "–",
+                  f"{fmt(r['delta']['value'])} {fmt_ci(r['delta']['ci'])}",
+                  f"{fmt(r['i_avg']['value'], '+.1f')} ({fmt(r['i_avg_null'], '+.1f')})")
     console.print(t)
     console.print(f"wrote {path} and {path.with_suffix('.png')}", highlight=False)
 
 
+@app.command("power")
+def power_command(
+    source: Path = typer.Argument(..., help="a sweep spec, or a finished pilot run directory "
+                                            "(its measured rates are the inputs)"),
+    effects: str = typer.Option("0.05,0.10,0.20", "--effects",
+                                help="effects on the session yes-rate, comma-separated"),
+    trials: int | None = typer.Option(None, "--trials", min=2,
+                                      help="trials per cell to report power at (default: "
+                                           "the spec's)"),
+    target: float = typer.Option(0.8, "--target", min=0.05, max=0.99,
+                                 help="power the trials needed should reach"),
+    sims: int = typer.Option(400, "--sims", min=50, max=100_000,
+                             help="simulated studies per power estimate"),
+    shape: str = typer.Option("step", "--shape", help="step: the feed adapts at once; ramp: "
+                              "the effect grows linearly over the session (same mean)"),
+    base_rate: float | None = typer.Option(None, "--base-rate", help="control arm's yes-rate"),
+    between_sd: float | None = typer.Option(None, "--between-sd",
+                                            help="SD of trials' yes-rates within an arm"),
+    pair_corr: float | None = typer.Option(None, "--pair-corr",
+                                           help="correlation of a pair's two trials"),
+    lag1: float | None = typer.Option(None, "--lag1", help="lag-1 correlation of answers"),
+    seed: int = typer.Option(0, "--seed", help="seed of the simulation"),
+) -> None:
+    """Power of a sweep's declared analysis, and the trials it needs, by simulation."""
+    from rich.table import Table
+
+    from valuespectrum.report.contrast_rows import ESTIMAND_LABELS
+    from valuespectrum.sweep.power_plan import (
+        family_size,
+        inputs_from_run,
+        inputs_from_spec,
+        power_table,
+    )
+    from valuespectrum.sweep.reread import saved_sweep_spec
+    from valuespectrum.sweep.spec import load_sweep_spec
+
+    overrides = {"base_rate": base_rate, "between_sd": between_sd, "pair_corr": pair_corr,
+                 "lag1": lag1}
+    try:
+        with user_errors(FileNotFoundError):
+            values = [float(e) for e in effects.split(",") if e.strip()]
+            if shape not in ("step", "ramp"):
+                raise ConfigError(f"--shape: expected step or ramp, got {shape!r}")
+            if source.is_dir():
+                spec = saved_sweep_spec(source)
+                inputs = inputs_from_run(source, spec, **overrides)
+            else:
+                spec = load_sweep_spec(source)
+                inputs = inputs_from_spec(spec, **overrides)
+            rows = power_table(spec, inputs, values, trials=trials, target=target, sims=sims,
+                               shape=shape, seed=seed)
+    except ValueError as e:
+        fail(f"{source}: {e}")
+    plan = spec.analysis
+    console.print(
+        f"{spec.name}: {ESTIMAND_LABELS.get(plan.estimand, plan.estimand)}, {plan.reading}, "
+        f"α {plan.alpha:g}, Holm over {family_size(spec)} confirmatory contrast(s); "
+        f"{spec.scrolls} scrolls; effect shape {shape}; {sims} simulated studies per figure "
+        f"(seed {seed})", markup=False, highlight=False)
+    console.print(f"inputs ({inputs.source}): control yes-rate {inputs.base_rate:.3f}, SD "
+                  f"between trials {inputs.between_sd:.3f}, pair correlation "
+                  f"{inputs.pair_corr:.2f}, lag-1 correlation {inputs.lag1:.2f}",
+                  markup=False, highlight=False)
+    t = Table("effect", f"power at {rows[0]['trials']} trials per cell" if rows else "power",
+              f"trials per cell for {target:.0%}")
+    for r in rows:
+        t.add_row(f"{r['effect']:+.3f}", f"{r['power']:.0%}",
+                  str(r["trials_for_target"]) if r["trials_for_target"] is not None
+                  else "more than 1000")
+    console.print(t)
+
+
 @app.command("report")
-def report_command(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+def report_command(
+    run_dir: Path = typer.Argument(..., help="a run directory"),
+    analysis: list[str] = typer.Option(
+        [], "--analysis", help="re-read a sweep another way, e.g. estimand=delta or "
+        "reading=unpaired,window=25 (repeatable): written to RUN_DIR/exploratory/..., every "
+        "table labelled exploratory"),
+) -> None:
     """Write RUN_DIR/report.md with its figures (sweep or Value-Spectrum run)."""
-    from valuespectrum.report.sweep import write_report
+    from valuespectrum.report.sweep import write_report, write_sweep_report
 
     try:
-        out = write_report(run_dir)
+        if analysis:
+            from valuespectrum.report.terminal import print_summary
+            from valuespectrum.sweep.reread import reread
+
+            folder = reread(run_dir, analysis)
+            out = write_sweep_report(run_dir, folder)
+            print_summary(console, folder)
+        else:
+            out = write_report(run_dir)
     except (FileNotFoundError, ConfigError, KeyError, ValueError) as e:
         fail(str(e))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", markup=False, highlight=False)
 
 
 from valuespectrum.environments import cli as env_cli  # noqa: E402 - light: typer only

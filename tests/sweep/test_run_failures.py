@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from pathlib import Path
@@ -148,8 +149,18 @@ def test_resuming_under_an_edited_spec_is_refused_and_the_run_is_left_alone(
     with pytest.raises(PlanChanged, match=r"recommenders\.tiktok\.warmup_views: .* -> 3"):
         SweepRunner(spec(recommenders={"tiktok": {"warmup_views": 3}})).run()
 
+    # the declared analysis plan and its window were fixed before the results were seen
+    with pytest.raises(PlanChanged, match=r"different plan\. Changed: window: 2 -> 1"):
+        SweepRunner(spec(window=1)).run()
+    with pytest.raises(PlanChanged, match=r"Changed: analysis\.estimand: 'session' -> 'delta'"):
+        SweepRunner(spec(analysis={"estimand": "delta"})).run()
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())
+    assert plan["context"]["analysis"]["estimand"] == "session"
+    assert plan["context"]["window"] == 2 and "analysis" in plan["entries"]
+    assert (tmp_path / "run" / "steps.parquet").read_bytes() == before
+
     # settings that do not change what was recorded may change; the done trial is kept
-    again = SweepRunner(spec(concurrency=2, window=1)).run()
+    again = SweepRunner(spec(concurrency=2)).run()
     assert again.skipped == 1 and again.statuses == {}
 
     # --restart starts over under the new plan

@@ -317,3 +317,44 @@ def test_relevance_labels_are_part_of_the_plan_and_no_labels_plan_as_before(tmp_
         "platform": {"name"}})
     del before["persona"]["relevant"]  # the persona as dumped before the field existed
     assert plans[0][t.trial_id] == fingerprint(before, "c", None, "p")
+
+
+def test_the_analysis_block_is_validated_naming_the_field(tmp_path):
+    spec, _ = load_experiment(write(tmp_path, BASE))
+    assert (spec.analysis.estimand, spec.analysis.reading, spec.analysis.alpha) == (
+        "session", "paired", 0.05)
+    with pytest.raises(ConfigError, match=r"analysis\.estimand"):
+        load_experiment(write(tmp_path, BASE + "analysis: {estimand: drift}\n"))
+    with pytest.raises(ConfigError, match=r"analysis\.alpha"):
+        load_experiment(write(tmp_path, BASE + "analysis: {alpha: 0.7}\n"))
+    with pytest.raises(ConfigError, match="confirmatory: named .* names none"):
+        load_experiment(write(tmp_path, BASE + "analysis: {confirmatory: named}\n"))
+
+
+def test_the_declared_analysis_and_window_are_one_plan_entry(tmp_path):
+    from valuespectrum.sweep.spec import analysis_context
+
+    context = {"recommenders": {}, "corpus": "c", "prompts": "p"}
+
+    def entries(window: int = 10, extra: str = "") -> dict:
+        spec = load_sweep_spec(write(tmp_path, BASE + f"scrolls: 20\nwindow: {window}\n" + extra))
+        return plan_for(expand(spec), {**context, **analysis_context(spec)}).entries
+
+    base = entries()
+    for other in (entries(window=5), entries(extra="analysis: {reading: unpaired}\n")):
+        assert other["analysis"] != base["analysis"]
+        assert {k: v for k, v in other.items() if k != "analysis"} == \
+            {k: v for k, v in base.items() if k != "analysis"}  # the trials are the same
+
+
+def test_trials_start_round_robin_over_the_cells_and_resume_in_that_order(tmp_path):
+    from valuespectrum.sweep.spec import run_order
+
+    spec, personas = load_experiment(write(tmp_path, BASE.replace(
+        "platforms: [tiktok]", "platforms: [tiktok, tiktok-frozen, random]") + "trials: 3\n"))
+    order = run_order(expand(spec, personas))
+    assert [(t.platform.label, t.index) for t in order[:4]] == [
+        ("tiktok", 0), ("tiktok-frozen", 0), ("random", 0), ("tiktok", 1)]
+    done = {order[0].trial_id, order[4].trial_id}
+    rest = run_order([t for t in expand(spec, personas) if t.trial_id not in done])
+    assert rest == [t for t in order if t.trial_id not in done]

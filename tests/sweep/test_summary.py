@@ -34,6 +34,12 @@ def record_trial(rd: SweepResults, tid: str, model: str, platform: str, decision
                                 status=status, steps=len(decisions)))
 
 
+def rows(s, estimand="session", reading="paired"):
+    """The contrast rows of one estimand and reading (summary.json has one per comparison
+    x estimand x reading)."""
+    return [r for r in s["contrasts"] if r["estimand"] == estimand and r["reading"] == reading]
+
+
 def spec(platforms=("tiktok", "random"), **kw) -> SweepSpec:
     fields = dict(name="s", personas=["pet_owner"], persona_dir=str(ROOT / "personas"),
                   models=["embed:minilm", "random:0.5", "always:no"],
@@ -60,7 +66,7 @@ def test_controls_are_non_learning_feeds_and_non_looking_viewers(tmp_path, rd):
     assert groups[("always-no", "tiktok")]["i_avg"]["value"] is None  # excluded, not infinite
     assert groups[("always-no", "tiktok")]["delta"]["value"] == 0.0  # Δ needs no exclusion
     # the learning cell's controls: its frozen twin (matched) first, then the random feed
-    assert [(c["treatment"], c["control"]) for c in s["contrasts"]
+    assert [(c["treatment"], c["control"]) for c in rows(s)
             if c["treatment"].startswith("p|embed-minilm")] == \
         [("p|embed-minilm|tiktok|simple", "p|embed-minilm|tiktok-frozen|simple"),
          ("p|embed-minilm|tiktok|simple", "p|embed-minilm|random|simple")]
@@ -120,25 +126,74 @@ def test_only_planned_trials_count_and_partial_steps_are_marked(tmp_path, rd):
     assert {r["trial_id"]: r["trial_status"] for r in steps} == {"a": "done", "b": "unfinished"}
 
 
-def test_named_contrasts_and_holm_over_the_run(tmp_path, rd):
+def test_named_contrasts_are_exploratory_unless_the_plan_names_them(tmp_path, rd):
     for i in range(6):
-        record_trial(rd, f"a{i}", "embed-minilm", "tiktok", [0, 0, 1, 1])
-        record_trial(rd, f"b{i}", "random-0.5", "tiktok", [1, 1, 1, 1])
-        record_trial(rd, f"c{i}", "embed-minilm", "random", [1, 0, 1, 0])
-        record_trial(rd, f"d{i}", "random-0.5", "random", [0, 1, 1, 0])
-    s = summarize(tmp_path, spec(contrasts=[{"dimension": "model", "treatment": "embed-minilm",
-                                             "control": "random-0.5"}]))
-    named = [c for c in s["contrasts"] if c["kind"] == "spec: model"]
-    assert {(c["treatment"], c["control"]) for c in named} == {
+        record_trial(rd, f"a{i}", "embed-minilm", "tiktok", [0, 0, 1, 1], seed=i)
+        record_trial(rd, f"b{i}", "random-0.5", "tiktok", [1, 1, 1, 1], seed=i)
+        record_trial(rd, f"c{i}", "embed-minilm", "random", [1, 0, 1, 0], seed=i)
+        record_trial(rd, f"d{i}", "random-0.5", "random", [0, 1, 1, 0], seed=i)
+    named = [{"dimension": "model", "treatment": "embed-minilm", "control": "random-0.5"}]
+    s = summarize(tmp_path, spec(contrasts=named))
+    mine = [c for c in rows(s, "delta", "unpaired") if c["kind"] == "spec: model"]
+    assert {(c["treatment"], c["control"]) for c in mine} == {
         ("p|embed-minilm|tiktok|simple", "p|random-0.5|tiktok|simple"),
         ("p|embed-minilm|random|simple", "p|random-0.5|random|simple")}
-    tiktok = next(c for c in named if "tiktok" in c["treatment"])
+    tiktok = next(c for c in mine if "tiktok" in c["treatment"])
     assert tiktok["diff"] == 1.0 and tiktok["p_value"] < 0.01  # Δ 1 vs Δ 0, no overlap
-    ps = [c["p_value"] for c in s["contrasts"]]
+    # no twin in this sweep: nothing is confirmatory, every p is unadjusted
+    assert {c["family"] for c in s["contrasts"]} == {"exploratory"}
+    assert all(c["p_adjusted"] is None for c in s["contrasts"])
+    s = summarize(tmp_path, spec(contrasts=named, analysis={"confirmatory": "named"}))
+    family = [c for c in s["contrasts"] if c["family"] == "confirmatory"]
+    assert {(c["kind"], c["estimand"], c["reading"]) for c in family} == {
+        ("spec: model", "session", "paired")}
+    assert len(family) == 2 and s["contrasts"][:2] == family  # confirmatory rows lead
     from statsmodels.stats.multitest import multipletests
 
-    assert [c["p_adjusted"] for c in s["contrasts"]] == pytest.approx(
-        list(multipletests(ps, method="holm")[1]), abs=1e-6)
+    assert [c["p_adjusted"] for c in family] == pytest.approx(
+        list(multipletests([c["p_value"] for c in family], method="holm")[1]), abs=1e-6)
+
+
+def test_holm_covers_the_twin_family_only_and_every_row_carries_its_reading(tmp_path, rd):
+    for i in range(5):
+        record_trial(rd, f"t{i}", "embed-minilm", "tiktok", [1, 1, 1, i % 2], seed=i)
+        record_trial(rd, f"f{i}", "embed-minilm", "tiktok-frozen", [0, 1, 0, i % 2], seed=i)
+        record_trial(rd, f"r{i}", "embed-minilm", "random", [0, 0, 1, 0], seed=i)
+    s = summarize(tmp_path, spec(("tiktok", "tiktok-frozen", "random")))
+    keys = {"kind", "treatment", "control", "estimand", "reading", "diff", "ci", "p_value",
+            "p_adjusted", "min_p", "family"}
+    assert all(keys <= set(r) for r in s["contrasts"])
+    (lead,) = [r for r in s["contrasts"] if r["family"] == "confirmatory"]
+    assert (lead["control"], lead["estimand"], lead["reading"]) == (
+        "p|embed-minilm|tiktok-frozen|simple", "session", "paired")
+    assert lead["p_adjusted"] == lead["p_value"]  # a family of one
+    assert lead["diff"] == pytest.approx(0.5) and lead["pairs"] == 5 and lead["min_p"] == 0
+    assert (lead["p_value"] < 0.05) == (lead["ci"][0] > 0)
+    random = [r for r in s["contrasts"] if r["control"].endswith("random|simple")]
+    assert random and all(r["family"] == "exploratory" and r["p_adjusted"] is None
+                          for r in random)
+    estimands = {r["estimand"] for r in s["contrasts"]}
+    assert estimands == {"session", "exposure", "exposure_values", "last_window", "delta",
+                         "i_avg"}
+    assert s["analysis"]["estimand"] == "session" and s["analysis"]["declared"] is True
+    # the curves: each comparison with a control feed, paired by seed
+    (twin_curve, _) = s["curves"]
+    assert twin_curve["paired"] and len(twin_curve["edges"]) == 5  # 4 scrolls: 4 bins
+
+
+def test_another_reading_than_the_declared_plan_is_all_exploratory(tmp_path, rd):
+    from valuespectrum.sweep.analysis import AnalysisPlan
+
+    for i in range(4):
+        record_trial(rd, f"t{i}", "embed-minilm", "tiktok", [1, 1, 1, 1], seed=i)
+        record_trial(rd, f"f{i}", "embed-minilm", "tiktok-frozen", [0, 1, 0, 0], seed=i)
+    s = summarize(tmp_path, spec(("tiktok", "tiktok-frozen")),
+                  analysis=AnalysisPlan(estimand="delta"), window=1)
+    assert s["analysis"]["declared"] is False
+    assert s["analysis"]["departs"] == ["estimand delta instead of session",
+                                        "window 1 instead of 2"]
+    assert {r["family"] for r in s["contrasts"]} == {"exploratory"}
+    assert s["contrasts"][0]["estimand"] == "delta"
 
 
 def test_named_platforms_meet_the_control_feed_with_their_own_environment_options(
@@ -162,10 +217,10 @@ def test_named_platforms_meet_the_control_feed_with_their_own_environment_option
         "tiktok-shot": ("tiktok", False), "tiktok-text": ("tiktok", False),
         "frozen-shot": ("tiktok-frozen", True), "frozen-text": ("tiktok-frozen", True)}
     pairs = [(c["treatment"].split("|")[2], c["control"].split("|")[2])
-             for c in s["contrasts"]]
+             for c in rows(s)]
     assert pairs == [("tiktok-shot", "frozen-shot"), ("tiktok-text", "frozen-text"),
                      ("tiktok-text", "tiktok-shot")]  # the last: the spec's own contrast
-    assert [c["kind"] for c in s["contrasts"]] == ["control feed"] * 2 + ["spec: platform"]
+    assert [c["kind"] for c in rows(s)] == ["control feed"] * 2 + ["spec: platform"]
 
 
 def test_a_control_feed_shown_through_another_environment_is_no_matched_control(tmp_path, rd):
@@ -176,7 +231,7 @@ def test_a_control_feed_shown_through_another_environment_is_no_matched_control(
     assert s["contrasts"] == []
     s = summarize(tmp_path, spec([{"style": "tiktok", "environment": "http"},
                                   {"style": "tiktok-frozen", "environment": "http"}]))
-    assert [(c["treatment"], c["control"]) for c in s["contrasts"]] == [
+    assert [(c["treatment"], c["control"]) for c in rows(s)] == [
         ("p|embed-minilm|tiktok|simple", "p|embed-minilm|tiktok-frozen|simple")]
 
 
@@ -188,14 +243,15 @@ def test_contrasts_are_also_read_pair_by_pair_over_the_trials_that_share_a_seed(
         record_trial(rd, f"f{i}", "embed-minilm", "tiktok-frozen", d, seed=100 + i)
     record_trial(rd, "f4", "embed-minilm", "tiktok-frozen", [1, 1, 1, 1], seed=104)  # no pair
     s = summarize(tmp_path, spec(("tiktok", "tiktok-frozen")))
-    (row,) = s["contrasts"]
-    assert row["n_treatment"] == 4 and row["n_control"] == 5
-    paired = row["paired"]
-    assert paired["pairs"] == 4
+    (unpaired,) = rows(s, "delta", "unpaired")
+    (paired,) = rows(s, "delta", "paired")
+    assert unpaired["n_treatment"] == 4 and unpaired["n_control"] == 5
+    assert paired["pairs"] == 4 and paired["n_treatment"] == paired["n_control"] == 4
     assert paired["diff"] == pytest.approx(0.25)  # the pairs differ by .5, .5, 0, 0
-    assert paired["p_adjusted"] == paired["p_value"]  # the only paired contrast
     # the unpaired reading spends the seed's effect on its interval
-    assert paired["ci"][1] - paired["ci"][0] < row["ci"][1] - row["ci"][0]
+    assert paired["ci"][1] - paired["ci"][0] < unpaired["ci"][1] - unpaired["ci"][0]
+    (session,) = rows(s)  # the lead: session yes-rate, paired: +1/4 in pairs 0 and 1
+    assert session["family"] == "confirmatory" and session["diff"] == pytest.approx(0.125)
 
 
 def test_a_persona_contrast_compares_the_two_personas_and_is_not_paired(tmp_path, rd):
@@ -206,9 +262,10 @@ def test_a_persona_contrast_compares_the_two_personas_and_is_not_paired(tmp_path
                      seed=10 + i)
     s = summarize(tmp_path, spec(("tiktok",), personas=["pet_owner", "athlete"], contrasts=[
         {"dimension": "persona", "treatment": "pet_owner", "control": "athlete"}]))
-    (row,) = s["contrasts"]
-    assert row["diff"] == 1.0 and row["p_value"] < 0.01  # was None: no persona in both arms
-    assert row["personas"] == 1 and row["paired"] is None  # no trial shares a seed
+    (row,) = rows(s, "delta", "unpaired")
+    assert row["diff"] == 1.0 and row["p_value"] < 0.01 and row["personas"] == 1
+    (paired,) = rows(s, "delta", "paired")  # no trial shares a seed
+    assert paired["diff"] is None and paired["reason"] == "no trials of the two arms share a seed"
 
 
 @pytest.mark.parametrize("treatment, control, label", [
@@ -217,8 +274,6 @@ def test_a_persona_contrast_compares_the_two_personas_and_is_not_paired(tmp_path
     ("a|m|tiktok|simple", "b|m|tiktok|isq", ("a|simple − b|isq", "m, tiktok")),
 ])
 def test_the_terminal_names_what_a_contrast_compares(treatment, control, label):
-    from valuespectrum.report.terminal import contrast_label, paired_cells
+    from valuespectrum.report.terminal import contrast_label
 
-    row = {"treatment": treatment, "control": control, "paired": None}
-    assert contrast_label(row) == label
-    assert paired_cells(row) == ("—", "—", "—")
+    assert contrast_label({"treatment": treatment, "control": control}) == label

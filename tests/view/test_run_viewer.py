@@ -121,12 +121,14 @@ def test_keyboard_moves_between_steps_and_opens_one(viewer, view_runs, page):
 
 def test_two_cells_side_by_side(viewer, page):
     page.goto(f"{viewer}run/pet-owner-drift/cell?id={quote(TREATMENT)}")
-    page.locator("table").filter(has_text="diff in Δ").get_by_role("link",
-                                                                   name="side by side").click()
+    page.locator("table").filter(has_text="treatment − control").get_by_role(
+        "link", name="side by side").first.click()
     assert page.locator("body").get_attribute("data-page") == "compare"
     heads = page.locator("table.side-by-side thead th").all_inner_texts()
     assert TREATMENT in heads[1] and CONTROL in heads[2]
-    assert "Planned contrast (control feed)" in page.locator("main").inner_text()
+    text = page.locator("main").inner_text()
+    assert "Planned comparison (control feed, confirmatory): session, paired" in text
+    assert "yes-rate per scroll bin" in text  # the curves with their simultaneous bands
     assert page.locator("svg.chart").first.locator("path.mean").count() == 2
     doc_shot(page, "compare")
 

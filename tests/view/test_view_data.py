@@ -162,19 +162,19 @@ def test_a_cell_against_itself_differs_by_zero_in_an_ad_hoc_contrast(run_dir):
     client = TestClient(create_app(open_runs([run_dir])))
     cell = quote("tiny:cell:pet_owner|random-0.5|tiktok|simple")
     text = client.get(f"/compare?a={cell}&b={cell}").text
-    assert "Ad hoc contrast" in text and "left − right: +0.000 [" in text
-    assert "permutation p 1.000" in text
+    assert "Ad hoc contrast (exploratory" in text and "left − right: +0.000 [" in text
+    assert "p 1.000" in text and "yes-rate per scroll bin" in text
     assert client.get("/compare?a=tiny:cell:x&b=tiny:trial:y").status_code == 400
 
 
-def test_the_run_page_shows_each_contrast_pair_by_pair_too(run_dir):
+def test_the_run_page_leads_with_the_declared_contrast_and_draws_its_curves(run_dir):
     summary = json.loads((run_dir / "summary.json").read_text())
-    (contrast,) = summary["contrasts"]  # tiktok against its frozen twin
-    paired = contrast["paired"]
-    assert paired["pairs"] == 2  # trial i of both feeds has one seed
+    (lead,) = [c for c in summary["contrasts"] if c["family"] == "confirmatory"]
+    assert (lead["estimand"], lead["reading"], lead["pairs"]) == ("session", "paired", 2)
     text = TestClient(create_app(open_runs([run_dir]))).get("/run/tiny").text
-    assert "paired by seed: pairs, [95% CI], p adj." in text
-    assert f"2: [{paired['ci'][0]:+.3f}, {paired['ci'][1]:+.3f}]" in text
+    assert "declared plan: session yes-rate, paired by seed" in text
+    assert f"{lead['diff']:+.3f} [{lead['ci'][0]:+.3f}, {lead['ci'][1]:+.3f}]" in text
+    assert "Yes-rate over the session" in text and "simultaneous 95 %" in text
 
 
 def test_only_the_runs_images_are_served(run_dir):

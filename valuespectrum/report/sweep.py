@@ -1,4 +1,5 @@
-"""Report of a persona sweep: report.md with its figures, led by Δ and the contrasts."""
+"""Report of a persona sweep: report.md with its figures, led by the declared plan's contrasts
+and the yes-rate curves with their simultaneous bands; the paper's measures after."""
 
 from __future__ import annotations
 
@@ -6,7 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.report.terminal import fmt, fmt_ci, fmt_p, paired_cells
+from valuespectrum.report.contrast_rows import (
+    ESTIMAND_LABELS,
+    comparisons,
+    contrast_label,
+    fmt,
+    fmt_ci,
+    fmt_p,
+    p_text,
+    plan_of,
+    plan_text,
+    reach_notes,
+    row_for,
+)
 
 
 def _plt():
@@ -16,6 +29,53 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def figure_curves(curves: list[dict[str, Any]], path: Path, exploratory: bool = False
+                  ) -> Path | None:
+    """Per comparison: both arms' yes-rate by scroll bin (left) and their difference
+    (right), each with its simultaneous 95 % band; the dotted line marks half the gap."""
+    if not curves:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(len(curves), 2, squeeze=False, figsize=(11, 3.4 * len(curves)))
+    for (left, right), c in zip(axes, curves, strict=True):
+        edges = c["edges"]
+        x = [(edges[i] + edges[i + 1] - 1) / 2 for i in range(len(edges) - 1)]
+        label, _ = contrast_label(c)
+        t_name, c_name = label.split(" − ", 1) if " − " in label else ("treatment", "control")
+        for key, name, color in (("treatment_rate", t_name, "tab:red"),
+                                 ("control_rate", c_name, "tab:blue")):
+            band = c[key]
+            left.plot(x, _nan(band["mean"]), color=color, label=name)
+            left.fill_between(x, _nan(band["lo"]), _nan(band["hi"]), color=color, alpha=0.2)
+        left.set_ylim(0, 1)
+        left.set_ylabel("yes-rate")
+        left.set_title(f"{label}: each arm", fontsize=9)
+        left.legend(fontsize=8)
+        d = c["difference"]
+        right.plot(x, _nan(d["mean"]), color="black")
+        right.fill_between(x, _nan(d["lo"]), _nan(d["hi"]), color="grey", alpha=0.3,
+                           label="simultaneous 95% band")
+        right.axhline(0, color="black", linewidth=0.8)
+        if c.get("half_gap_scroll") is not None:
+            right.axvline(c["half_gap_scroll"], color="tab:green", linestyle=":",
+                          label=f"half the gap: scroll {c['half_gap_scroll']:g}")
+        right.set_title(f"difference ({'paired by seed' if c['paired'] else 'unpaired'})",
+                        fontsize=9)
+        right.legend(fontsize=8)
+        for ax in (left, right):
+            ax.set_xlabel("scroll")
+            ax.grid(alpha=0.3)
+    fig.suptitle("Yes-rate over the session" + (" (EXPLORATORY reading)" if exploratory else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _nan(values: list[float | None]) -> list[float]:
+    return [float("nan") if v is None else v for v in values]
 
 
 def figure_delta(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -116,55 +176,100 @@ def figure_value_drift(cells: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def write_sweep_report(run_dir: str | Path) -> Path:
-    """Write RUN_DIR/report.md and RUN_DIR/figures/*.png from summary.json."""
+def write_sweep_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write report.md and figures/*.png from summary.json (into `out_dir`, default the
+    run directory: an exploratory re-reading writes elsewhere, see `vspec report`)."""
     run_dir = Path(run_dir)
-    s = json.loads((run_dir / "summary.json").read_text())
-    figs = run_dir / "figures"
-    figs.mkdir(exist_ok=True)
+    out_dir = Path(out_dir) if out_dir else run_dir
+    s = json.loads((out_dir / "summary.json").read_text())
+    figs = out_dir / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
     groups, cells = s["groups"], s["cells"]
-    lines = [f"# Sweep report: {s['name']}", "",
-             f"{s['scrolls']} scrolls per trial, windows of n = {s['window']} (first and last,"
-             f" by position). Trial statuses: "
-             f"{', '.join(f'{k} {v}' for k, v in s['trial_statuses'].items())}.", ""]
-    if groups:
-        figure_delta(groups, figs / "delta.png")
-        lines += ["![Δ per model and platform](figures/delta.png)", ""]
-    lines += ["## Δ per model × platform × strategy (personas pooled)", "",
-              "Δ = last-window yes-rate − first-window yes-rate, mean over trials; 0 with no "
-              "effect at any base rate. Intervals resample personas, then trials.", "",
-              "| model | platform | strategy | control | trials | yes first→last | Δ | 95% CI "
-              "| trend /100 scrolls | 95% CI | p | excluded | cost $ |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for g in groups:
-        tr = g["trend"]
-        lines.append(
-            f"| {g['model']} | {g['platform']} | {g['strategy']} | {'yes' if g['control'] else ''}"
-            f" | {g['trials']} | {fmt(g['yes_rate_first']['value'], '.2f')}→"
-            f"{fmt(g['yes_rate_last']['value'], '.2f')} | {fmt(g['delta']['value'])} "
-            f"| {fmt_ci(g['delta']['ci'])} | {fmt(tr['slope'], '+.2f') if not tr['reason'] else tr['reason']} "
-            f"| {fmt_ci(tr['ci'], '+.2f')} | {fmt_p(tr['p_value'])} | {len(g['excluded'])} "
-            f"| {g['cost_usd']:.4f} |")
-    lines += ["", "## Contrasts with the controls", "",
-              "Difference in Δ (treatment − control) with a persona-stratified bootstrap "
-              "interval and permutation p-value; p adj. is Holm over all contrasts below. "
-              "The paired columns read the same contrast trial by trial: trial i of a persona "
-              "has one seed in both arms, so what the seed does to Δ cancels in each pair "
-              "(bootstrap over pairs, sign-flip p, Holm over the paired readings; — where the "
-              "arms do not share seeds).", ""]
-    if s["contrasts"]:
-        lines += ["| kind | treatment | control | diff | 95% CI | p | p adj. | pairs "
-                  "| paired 95% CI | paired p adj. |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['kind']} | {r['treatment']} | {r['control']} | {fmt(r['diff'])} "
-                  f"| {fmt_ci(r['ci'])} | {fmt_p(r['p_value'])} | {fmt_p(r['p_adjusted'])} "
-                  f"| {' | '.join(paired_cells(r))} |"
-                  for r in s["contrasts"]]
+    plan = plan_of(s)
+    exploratory = not plan.get("declared", True)
+    lines = [f"# Sweep report: {s['name']}" + (" (EXPLORATORY re-reading)" if exploratory
+                                                 else ""), "",
+             f"{s['scrolls']} scrolls per trial. Trial statuses: "
+             f"{', '.join(f'{k} {v}' for k, v in s['trial_statuses'].items())}.", "",
+             f"**{plan_text(s)}.**", ""]
+    leads = comparisons(s)
+    lead = plan["estimand"]
+    lines += [f"## What the feed did: {ESTIMAND_LABELS.get(lead, lead)}, treatment − control",
+              "", "The lead estimand, then the exposure of the same sessions to posts relevant "
+              "to the persona (ground truth: it does not depend on the viewer's answers), then "
+              "Δ. p adj.: Holm over the confirmatory family; expl.: exploratory, unadjusted.",
+              ""]
+    if leads:
+        second = "exposure" if lead != "exposure" else "session"
+        lines += [f"| treatment − control | matched on | family | n | {lead} diff | 95% CI "
+                  f"| p | {second} diff | 95% CI | p | Δ diff | 95% CI |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in leads:
+            o, d = row_for(s, r, second), row_for(s, r, "delta")
+            label, matched = contrast_label(r)
+            lines.append(
+                f"| {label} | {matched} | {r['family']} | {r['n']} | {fmt(r['diff'])} "
+                f"| {fmt_ci(r['ci'])} | {p_text(r)} | {fmt(o and o['diff'])} "
+                f"| {fmt_ci(o and o['ci'])} | {p_text(o)} | {fmt(d and d['diff'])} "
+                f"| {fmt_ci(d and d['ci'])} |")
+        lines += [""] + [f"- {n}" for n in reach_notes(s)]
     else:
         lines.append("No contrast: the sweep has no control feed shown through the same "
                      "environment and options as a learning feed (add the learning feed's "
                      "frozen twin, e.g. `tiktok-frozen`, or `random`, with the same "
                      "environment and options).")
+    if figure_curves(s.get("curves", []), figs / "curves.png", exploratory):
+        lines += ["", "## Yes-rate over the session", "",
+                  "Each arm's yes-rate per scroll bin and their difference, with simultaneous "
+                  "95 % bands (sup-t over the bins, bootstrap over pairs): the whole band "
+                  "holds at once. The dotted line marks the scroll by which half of the "
+                  "last-window gap was closed.", "", "![Yes-rate curves](figures/curves.png)",
+                  ""]
+        lines += [f"- {contrast_label(c)[0]}: last-window gap {fmt(c['final_gap'])}, half of "
+                  f"it closed by scroll {c['half_gap_scroll']}" for c in s["curves"]
+                  if c.get("half_gap_scroll") is not None]
+    lines += ["", "## Each arm", "",
+              "Session yes-rate and exposure with t intervals over trials (personas as fixed "
+              "strata when pooled).", "",
+              "| model | platform | strategy | control | trials | session | 95% CI | exposure "
+              "| value exposure | cost $ |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for g in groups:
+        lines.append(
+            f"| {g['model']} | {g['platform']} | {g['strategy']} | {'yes' if g['control'] else ''}"
+            f" | {g['trials']} | {fmt(g['session']['value'], '.3f')} "
+            f"| {fmt_ci(g['session']['ci'], '.3f')} | {fmt(g['exposure']['value'], '.3f')} "
+            f"| {fmt(g['exposure_values']['value'], '.3f')} | {g['cost_usd']:.4f} |")
+    if groups:
+        figure_delta(groups, figs / "delta.png")
+        lines += ["", "## The paper's replication measures: Δ per model × platform × strategy",
+                  "", f"Δ = yes-rate in the last {s['window']} scrolls − in the first "
+                  f"{s['window']}, mean over trials; 0 with no effect at any base rate. The "
+                  "trend (a logistic slope per 100 scrolls) is exploratory.", "",
+                  "![Δ per model and platform](figures/delta.png)", "",
+                  "| model | platform | strategy | trials | yes first→last | Δ | 95% CI "
+                  "| trend /100 scrolls (expl.) | 95% CI | p | excluded |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for g in groups:
+        tr = g["trend"]
+        lines.append(
+            f"| {g['model']} | {g['platform']} | {g['strategy']} "
+            f"| {g['trials']} | {fmt(g['yes_rate_first']['value'], '.2f')}→"
+            f"{fmt(g['yes_rate_last']['value'], '.2f')} | {fmt(g['delta']['value'])} "
+            f"| {fmt_ci(g['delta']['ci'])} | {fmt(tr['slope'], '+.2f') if not tr['reason'] else tr['reason']} "
+            f"| {fmt_ci(tr['ci'], '+.2f')} | {fmt_p(tr['p_value'])} | {len(g['excluded'])} |")
+    lines += ["", "## Every contrast", "",
+              "Each comparison on every estimand, paired by seed and unpaired (t intervals "
+              "that agree with their tests; `cannot reach` marks a contrast whose smallest "
+              "possible p times its family's size exceeds alpha).", ""]
+    if s["contrasts"]:
+        lines += ["| kind | treatment | control | estimand | reading | family | n | diff "
+                  "| 95% CI | p | p adj. | note |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['kind']} | {r['treatment']} | {r['control']} | {r['estimand']} "
+                  f"| {r['reading']} | {r['family']} | {r['n']} | {fmt(r['diff'])} "
+                  f"| {fmt_ci(r['ci'])} | {fmt_p(r['p_value'])} | {fmt_p(r['p_adjusted'])} "
+                  f"| {r.get('cannot_reach') or r.get('reason') or ''} |"
+                  for r in s["contrasts"]]
     lines += ["", "## The paper's measures, with their values under no effect", "",
               "I_avg is biased when answers are independent: its null column is the exact "
               "expected I_avg with no effect at the cell's first-window yes-rate.", "",
@@ -195,7 +300,7 @@ def write_sweep_report(run_dir: str | Path) -> Path:
             f"| {reasons} | {c['failed_trials']} |")
     lines += ["", "## Definitions", ""]
     lines += [f"- **{k}**: {v}" for k, v in s["definitions"].items()]
-    out = run_dir / "report.md"
+    out = out_dir / "report.md"
     out.write_text("\n".join(lines) + "\n")
     return out
 

@@ -24,7 +24,14 @@ from valuespectrum.personas import is_relevant
 from valuespectrum.runs import RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
 from valuespectrum.sweep.results import SweepResults, TrialRecord
-from valuespectrum.sweep.spec import RESUMABLE_FIELDS, SweepSpec, expand, plan_for
+from valuespectrum.sweep.spec import (
+    RESUMABLE_FIELDS,
+    SweepSpec,
+    analysis_context,
+    expand,
+    plan_for,
+    run_order,
+)
 from valuespectrum.trial import TRIAL_SEEDS, EndEvent, RestartEvent, StepEvent, TrialSpec
 from valuespectrum.types import StepRecord
 
@@ -403,7 +410,7 @@ class SweepRunner:
         self._keys = api_keys(m for m in self.spec.models)  # before anything starts
         self.run_dir.acquire()  # RunWriteError here: not writable, before any model call
         try:  # before anything is written: a refused directory stays as it was
-            plan = plan_for(self.trials, self._load_feed())
+            plan = plan_for(self.trials, {**self._load_feed(), **analysis_context(self.spec)})
             self.run_dir.begin(self.spec.saved(), plan, restart=self.restart,
                                resumable=RESUMABLE_FIELDS)
         except BaseException:
@@ -415,7 +422,7 @@ class SweepRunner:
             repaired = self.results.repair()
             damaged = self.results.damaged_tables()
             done = self.results.completed() & {t.trial_id for t in self.trials}
-            todo = [t for t in self.trials if t.trial_id not in done]
+            todo = run_order([t for t in self.trials if t.trial_id not in done])
             outcome = RunOutcome(self.run_dir.root, planned=len(self.trials), skipped=len(done),
                                  repaired=repaired, damaged_tables=damaged)
             self._notify("start", self.trials, done)

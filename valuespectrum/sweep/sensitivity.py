@@ -4,9 +4,10 @@
         --param recommenders.tiktok.warmup_views=0,10,25,50,100
 
 Each value is a normal run (resumable, refused on a changed plan) in
-``OUTPUT/<param>=<value>/``; ``OUTPUT/sensitivity.json`` and ``sensitivity.png`` plot Δ, the
-trend slope and I_avg (with its null value) against the parameter, with their intervals,
-for every model x platform x strategy group, and the contrast with its control feed.
+``OUTPUT/<param>=<value>/``; ``OUTPUT/sensitivity.json`` and ``sensitivity.png`` plot the
+lead contrast (each learning group against its matched control, on the declared estimand),
+Δ and I_avg (with its null value) against the parameter, with their intervals, for every
+model x platform x strategy group.
 Publish this beside any result whose parameters were set by hand.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from valuespectrum.config import ConfigError, read_yaml
+from valuespectrum.report.contrast_rows import comparisons
 from valuespectrum.runs import write_json
 from valuespectrum.sweep.spec import SweepSpec, sweep_spec_from_data
 
@@ -69,11 +71,13 @@ def variants(spec_path: str | Path, param: str, sets: list[str] | None = None
 def _row(value: Any, group: dict[str, Any], contrast: dict[str, Any] | None) -> dict[str, Any]:
     return {"value": value, "model": group["model"], "platform": group["platform"],
             "strategy": group["strategy"], "delta": group["delta"],
+            "session": {k: group["session"][k] for k in ("value", "ci")},
             "trend": {k: group["trend"][k] for k in ("slope", "ci", "p_value")},
             "i_avg": {k: group["i_avg"][k] for k in ("value", "ci")},
             "i_avg_null": group["i_avg_null"],
             "contrast": None if contrast is None else {
-                k: contrast[k] for k in ("control", "diff", "ci", "p_value", "p_adjusted")}}
+                k: contrast[k] for k in ("control", "estimand", "reading", "diff", "ci",
+                                         "p_value", "p_adjusted", "family")}}
 
 
 def run_sensitivity(spec_path: str | Path, param: str, *, sets: list[str] | None = None,
@@ -100,10 +104,11 @@ def run_sensitivity(spec_path: str | Path, param: str, *, sets: list[str] | None
                                   progress=make_progress(spec) if make_progress else None).run()
             statuses[str(value)] = outcome.statuses or {"resumed": outcome.skipped}
             summary = json.loads((out / "summary.json").read_text())
+            leads = comparisons(summary)  # the declared estimand and reading
             if len({c["persona"] for c in summary["cells"]}) > 1:
-                pooled = [c for c in summary["contrasts"] if "pooled" in c["kind"]]
+                pooled = [c for c in leads if "pooled" in c["kind"]]
             else:
-                pooled = [c for c in summary["contrasts"] if c["kind"] == "control feed"]
+                pooled = [c for c in leads if c["kind"] == "control feed"]
             for g in summary["groups"]:  # the first control is the matched one (the twin)
                 match = next((c for c in pooled
                               if c["treatment"].split("|")[1:] == [g["model"], g["platform"],
@@ -119,7 +124,8 @@ def run_sensitivity(spec_path: str | Path, param: str, *, sets: list[str] | None
 
 
 def figure_sensitivity(result: dict[str, Any], path: Path) -> Path:
-    """Δ, trend slope and I_avg (dotted: its null value) against the parameter."""
+    """The lead contrast with the matched control, Δ and I_avg (dotted: its null value)
+    against the parameter."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,8 +141,9 @@ def figure_sensitivity(result: dict[str, Any], path: Path) -> Path:
                       key=lambda r: pos[r["value"]])
         x = [pos[r["value"]] + (k - len(keys) / 2) * 0.04 for r in mine]
         label = " / ".join(key)
-        for ax, get in zip(axes, (lambda r: (r["delta"]["value"], r["delta"]["ci"]),
-                                  lambda r: (r["trend"]["slope"], r["trend"]["ci"]),
+        for ax, get in zip(axes, (lambda r: (r["contrast"]["diff"], r["contrast"]["ci"])
+                                  if r.get("contrast") else (None, [None, None]),
+                                  lambda r: (r["delta"]["value"], r["delta"]["ci"]),
                                   lambda r: (r["i_avg"]["value"], r["i_avg"]["ci"])), strict=True):
             pts = [get(r) for r in mine]
             y = [p[0] if p[0] is not None else float("nan") for p in pts]
@@ -145,7 +152,7 @@ def figure_sensitivity(result: dict[str, Any], path: Path) -> Path:
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
         axes[2].plot(x, [r["i_avg_null"] if r["i_avg_null"] is not None else float("nan")
                          for r in mine], ":", color="grey")
-    titles = ("Δ yes-rate (last − first window)", "trend: log-odds per 100 scrolls",
+    titles = ("lead contrast: learning − matched control", "Δ yes-rate (last − first window)",
               "I_avg % (dotted: value under no effect)")
     for ax, title in zip(axes, titles, strict=True):
         ax.axhline(0, color="black", linewidth=0.8)

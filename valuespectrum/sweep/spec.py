@@ -12,6 +12,7 @@ Example::
     trials: 10
     scrolls: 100
     window: 50
+    analysis: {estimand: session}    # the declared analysis plan (sweep/analysis.py)
     output: runs/{name}              # an output: relative to the current directory
 """
 
@@ -32,6 +33,7 @@ from valuespectrum.specs import (
     resolve_input,
     resolve_output,
 )
+from valuespectrum.sweep.analysis import AnalysisPlan
 from valuespectrum.trial import (
     PlatformSpec,
     StrategyOptions,
@@ -47,12 +49,16 @@ from valuespectrum.types import Frozen
 MAX_TRIALS = 200_000
 
 #: Fields that may change between a run and its resumption (they do not change results).
+#: `window` and `analysis` are not among them: they are the declared analysis plan, and a
+#: plan fixed before the run cannot change after its results are seen.
 RESUMABLE_FIELDS = frozenset({
     "description", "concurrency", "agents_per_actor", "feed_servers", "budget_usd",
-    "trial_timeout_s",
-    "max_restarts", "window", "screenshots", "output", "cache_dir", "persona_dir",
-    "contrasts", "analysis",
+    "trial_timeout_s", "max_restarts", "screenshots", "output", "cache_dir", "persona_dir",
+    "contrasts",
 })
+
+#: The plan entry that fingerprints the declared analysis (the `analysis` block and window).
+ANALYSIS_ENTRY = "analysis"
 
 
 class ContrastSpec(Frozen):
@@ -118,6 +124,8 @@ class SweepSpec(Frozen):
     max_restarts: int = Field(default=2, ge=0, le=100,
                               description="environment rebuilds (or actor restarts) per trial")
     contrasts: list[ContrastSpec] = Field(default_factory=list)
+    analysis: AnalysisPlan = Field(default_factory=AnalysisPlan,
+                                   description="the declared analysis plan")
 
     _personas: list[Persona] = PrivateAttr(default_factory=list)
     _base: Path = PrivateAttr(default_factory=Path.cwd)
@@ -172,6 +180,9 @@ class SweepSpec(Frozen):
                              "environments or options of one style, give each platform its "
                              "own `name` (e.g. {style: tiktok, name: tiktok-frames, options: "
                              "{observation: frames}})")
+        if self.analysis.confirmatory == "named" and not self.contrasts:
+            raise ValueError("analysis.confirmatory: named makes the spec's `contrasts:` the "
+                             "confirmatory family, but the spec names none")
         problem = unknown_contrast_value(self.contrasts, {  # personas: once resolved
             "model": [m.label for m in self.models], "platform": labels,
             "strategy": self.strategies})
@@ -296,7 +307,26 @@ def plan_for(trials: list[TrialSpec], context: dict[str, Any]) -> Plan:
         style_params = context["recommenders"].get(t.platform.style)
         entries[t.trial_id] = fingerprint(data, context["corpus"], style_params,
                                           context["prompts"])
+    if "analysis" in context:  # the declared analysis: one entry, so old runs still resume
+        entries[ANALYSIS_ENTRY] = fingerprint(context["window"], context["analysis"])
     return Plan(context=context, entries=entries)
+
+
+def planned_trials(plan: Plan) -> list[str]:
+    """The trial ids a sweep's plan holds (its entries less the analysis entry)."""
+    return [k for k in plan.entries if k != ANALYSIS_ENTRY]
+
+
+def analysis_context(spec: SweepSpec) -> dict[str, Any]:
+    """The plan context of a sweep's declared analysis: its window and `analysis` block."""
+    return {"window": spec.window, "analysis": spec.analysis.model_dump(mode="json")}
+
+
+def run_order(trials: list[TrialSpec]) -> list[TrialSpec]:
+    """The order trials start in: round-robin over the cells by trial index (trial 0 of
+    every cell, then trial 1...), so a stop, a budget cut or an endpoint that drifts over
+    the hours of a run hits every arm alike. Stable: resuming keeps the order."""
+    return sorted(trials, key=lambda t: t.index)
 
 
 def load_sweep_spec(path: str | Path) -> SweepSpec:

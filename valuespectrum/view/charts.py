@@ -161,3 +161,79 @@ def step_chart(series: Sequence[Series], *, title: str, y_label: str, window: in
                       f'{escape(s.label)} ({shown})</span>')
     return ('<figure class="chart-box">' + "".join(parts) + f'<figcaption>{"".join(legend)}'
             f'<br>{escape(note)}</figcaption></figure>')
+
+
+def band_chart(lines: Sequence[tuple[str, Sequence[float | None], Sequence[float | None],
+                                     Sequence[float | None], str]],
+               centres: Sequence[float], *, title: str, y_label: str, y_range: tuple[float, float],
+               marker: float | None = None, height: int = 220, width: int = 640) -> str:
+    """An SVG chart of binned curves, each with its band: (label, mean, lo, hi, color).
+
+    `marker` draws a dotted vertical line at that scroll (half the gap closed). The band's
+    meaning is the caller's to state (the sweep's curves: simultaneous 95 % bands)."""
+    left, right, top, bottom = 46, 12, 24, 34
+    lo_y, hi_y = y_range
+    span = max(centres[-1], 1.0) if centres else 1.0
+    pw, ph = width - left - right, height - top - bottom
+
+    def x(v: float) -> float:
+        return left + pw * v / span
+
+    def y(v: float) -> float:
+        return top + ph * (1 - (min(max(v, lo_y), hi_y) - lo_y) / (hi_y - lo_y))
+
+    def val(v: float | None) -> float:
+        return math.nan if v is None else float(v)
+
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="{escape(title)}">',
+             f'<title>{escape(title)}</title>',
+             f'<text x="{left}" y="15" class="chart-title">{escape(title)}</text>']
+    tick = "+.2g" if lo_y < 0 else "g"
+    for v in np.linspace(lo_y, hi_y, 5):
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                     f'class="grid"/><text x="{left - 6}" y="{y(v) + 4:.1f}" class="tick" '
+                     f'text-anchor="end">{format(v, tick)}</text>')
+    if lo_y < 0 < hi_y:
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
+                     'class="zero" stroke="black"/>')
+    for c in (0, *centres[::max(1, len(centres) // 5)]):
+        parts.append(f'<text x="{x(c):.1f}" y="{top + ph + 14}" class="tick" '
+                     f'text-anchor="middle">{c:g}</text>')
+    parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 4}" class="tick" '
+                 'text-anchor="middle">scroll (bin centre)</text>')
+    parts.append(f'<text transform="translate(11,{top + ph / 2:.1f}) rotate(-90)" class="tick" '
+                 f'text-anchor="middle">{escape(y_label)}</text>')
+    xs = [x(c) for c in centres]
+    for label, mean, lo, hi, color in lines:
+        ok = [i for i in range(len(centres)) if lo[i] is not None and hi[i] is not None]
+        if ok:
+            pts = [f"{xs[i]:.1f},{y(hi[i]):.1f}" for i in ok]
+            pts += [f"{xs[i]:.1f},{y(lo[i]):.1f}" for i in reversed(ok)]
+            parts.append(f'<polygon points="{" ".join(pts)}" class="band" fill="{color}"/>')
+        parts.append(f'<path d="{_path(xs, [y(val(v)) if v is not None else math.nan for v in mean])}" '
+                     f'class="mean" stroke="{color}" data-series="{escape(label)}"/>')
+    if marker is not None:
+        parts.append(f'<line x1="{x(marker):.1f}" x2="{x(marker):.1f}" y1="{top}" '
+                     f'y2="{top + ph}" stroke="#2a9d4a" stroke-dasharray="3,3"/>')
+    parts.append("</svg>")
+    legend = "".join(f'<span class="key"><i style="background:{color}"></i>{escape(label)}'
+                     f'</span>' for label, *_, color in lines)
+    return f'<figure class="chart-box">{"".join(parts)}<figcaption>{legend}</figcaption></figure>'
+
+
+def curve_charts(curve: dict[str, Any], names: tuple[str, str]) -> str:
+    """A summary curve (`session_curves(...).to_json()`): the two arms, then the difference."""
+    edges = curve["edges"]
+    centres = [(edges[i] + edges[i + 1] - 1) / 2 for i in range(len(edges) - 1)]
+    t, c, d = curve["treatment_rate"], curve["control_rate"], curve["difference"]
+    arms = band_chart([(names[0], t["mean"], t["lo"], t["hi"], COLORS[1]),
+                       (names[1], c["mean"], c["lo"], c["hi"], COLORS[0])], centres,
+                      title="yes-rate per scroll bin", y_label="yes-rate", y_range=(0.0, 1.0))
+    half = curve.get("half_gap_scroll")
+    diff = band_chart([("difference", d["mean"], d["lo"], d["hi"], "#333333")], centres,
+                      title=f"difference ({'paired by seed' if curve.get('paired') else 'unpaired'})"
+                      + (f"; half the gap closed by scroll {half:g}" if half is not None else ""),
+                      y_label="yes-rate difference", y_range=(-1.0, 1.0), marker=half)
+    return arms + diff + ('<p class="note">Bands: simultaneous 95 % (sup-t over the bins): the '
+                          'whole band holds at once.</p>')

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from valuespectrum.report.contrast_rows import comparisons
 from valuespectrum.view.links import StaticLinks, file_slug
 from valuespectrum.view.sources import SERVABLE, RunSource, ViewError
 from valuespectrum.view.spectrum_source import SpectrumSource
@@ -53,7 +54,7 @@ def compare_pairs(runs: dict[str, RunSource]) -> set[tuple[str, str]]:
     for rid, src in runs.items():
         if not isinstance(src, SweepSource):
             continue
-        for c in (src.summary() or {}).get("contrasts", []):
+        for c in comparisons(src.summary() or {}):
             if "*" in c["treatment"]:
                 continue
             pairs.add((f"{rid}:cell:{c['treatment']}", f"{rid}:cell:{c['control']}"))

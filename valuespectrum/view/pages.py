@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from valuespectrum.metrics import session_contrast, session_curves
+from valuespectrum.report.contrast_rows import comparisons, p_text, row_for
+from valuespectrum.view.charts import curve_charts
 from valuespectrum.view.html import badge, ci, definition_list, esc, num, p_value, page, pct
 from valuespectrum.view.links import Links
 from valuespectrum.view.sources import RunSource
@@ -10,6 +13,7 @@ from valuespectrum.view.sweep_pages import (
     cell_charts,
     cell_stats_facts,
     contrast_table,
+    curves_section,
     headline_table,
     spec_facts,
     status_facts,
@@ -25,7 +29,7 @@ def _sweep_card(src: SweepSource, links: Links) -> str:
     if summary:
         parts.append(headline_table(summary, lambda r: links.cell(src.rid, r["cell"])))
         if summary.get("contrasts"):
-            parts.append(contrast_table(src, links, summary["contrasts"][:6]))
+            parts.append(contrast_table(src, links, summary))
     else:
         parts.append("<p>No statistics yet: they are written when the run ends.</p>")
     return "".join(parts)
@@ -73,43 +77,45 @@ def runs_page(runs: dict[str, RunSource], links: Links) -> str:
                 live=links.signature("*") if any_live else None, signature=signature)
 
 
-def _trial_deltas(rows: list[dict], scrolls: int, window: int) -> list[float]:
-    """Per usable trial: last-window minus first-window yes-rate (as the summary computes)."""
-    from valuespectrum.metrics import trial_windows
-
+def _trial_answers(rows: list[dict], scrolls: int) -> list[list[int | None]]:
     decisions: dict[str, list] = {}
     for r in rows:
         d = decisions.setdefault(r["trial_id"], [None] * scrolls)
         if 0 <= r["step"] < scrolls:
             d[r["step"]] = r["decision"]
-    windows = [trial_windows(d, window) for d in decisions.values()]
-    return [w.delta for w in windows if w.usable]
+    return [decisions[t] for t in sorted(decisions)]
 
 
 def _difference(srcs: list[SweepSource], cells: tuple[str, str],
                 series: list[list[dict]]) -> str:
-    """The difference in Δ of two cells with its interval: the run's planned contrast when
-    the pair is one (Holm-adjusted with the run's others), else an ad hoc contrast."""
-    from valuespectrum.metrics import contrast
-
+    """The two cells' session contrast with its interval and curves: the run's planned
+    comparison when the pair is one (its family, p and bands), else an ad hoc unpaired one."""
     if srcs[0] is srcs[1]:
-        for c in (srcs[0].summary() or {}).get("contrasts", []):
+        summary = srcs[0].summary() or {}
+        for c in comparisons(summary):
             if (c["treatment"], c["control"]) in (cells, cells[::-1]):
-                sign = 1 if (c["treatment"], c["control"]) == cells else -1
-                return (f"<p>Planned contrast ({esc(c['kind'])}): difference in Δ, treatment − "
-                        f"control: {num(c['diff'])} {ci(c['ci'])}, p {p_value(c['p_value'])}, "
-                        f"Holm-adjusted {p_value(c.get('p_adjusted'))}"
-                        + (" (the left cell is the control)" if sign < 0 else "") + ".</p>")
+                flipped = (c["treatment"], c["control"]) != cells
+                exposure = row_for(summary, c, "exposure")
+                text = (f"<p>Planned comparison ({esc(c['kind'])}, {esc(c['family'])}): "
+                        f"{esc(c['estimand'])}, {esc(c['reading'])}, treatment − control: "
+                        f"{num(c['diff'])} {ci(c['ci'])}, {esc(p_text(c))}; exposure "
+                        f"{num(exposure and exposure['diff'])} {ci(exposure and exposure['ci'])}"
+                        + (" (the left cell is the control)" if flipped else "") + ".</p>")
+                return text + curves_section(summary, c["treatment"], c["control"])
     specs = [s.spec for s in srcs]
-    window, scrolls = specs[0].get("window"), specs[0].get("scrolls")
-    if not window or (specs[1].get("window"), specs[1].get("scrolls")) != (window, scrolls):
-        return "<p>No difference in Δ: the two runs use different windows or trial lengths.</p>"
-    deltas = [_trial_deltas(rows, int(scrolls), int(window)) for rows in series]
-    res = contrast({"all": deltas[0]}, {"all": deltas[1]}, seed=int(specs[0].get("seed") or 0))
-    return (f"<p>Ad hoc contrast (not a planned one: no multiplicity adjustment): difference in "
-            f"Δ, left − right: {num(res.diff)} {ci(res.ci)} (bootstrap over trials, "
-            f"{res.n_treatment} vs {res.n_control} trials), permutation p "
-            f"{p_value(res.p_value)}; 0 under no difference.</p>")
+    scrolls = specs[0].get("scrolls")
+    if not scrolls or specs[1].get("scrolls") != scrolls:
+        return "<p>No contrast: the two runs' trials have different lengths.</p>"
+    answers = [_trial_answers(rows, int(scrolls)) for rows in series]
+    res = session_contrast(answers[0], answers[1], paired=False)
+    curves = session_curves(answers[0], answers[1], scrolls=int(scrolls), bins=20,
+                            window=int(specs[0].get("window") or 1), paired=False)
+    return (f"<p>Ad hoc contrast (exploratory: not a planned one, no multiplicity adjustment):"
+            f" session yes-rate, left − right: {num(res.diff)} {ci(res.ci)} (Welch's t over "
+            f"{res.n_treatment} vs {res.n_control} trials, unpaired), p {p_value(res.p_value)};"
+            f" 0 under no difference.</p>"
+            + curve_charts({**curves.to_json(), "treatment": cells[0], "control": cells[1]},
+                           ("left", "right")))
 
 
 def parse_ref(ref: str) -> tuple[str, str, str]:

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from valuespectrum.view.charts import COLORS, Series, matrix, rolling_width, step_chart
+from valuespectrum.report.contrast_rows import (
+    ESTIMAND_LABELS,
+    comparisons,
+    contrast_label,
+    p_text,
+    plan_of,
+    plan_text,
+    row_for,
+)
+from valuespectrum.view.charts import (
+    COLORS,
+    Series,
+    curve_charts,
+    matrix,
+    rolling_width,
+    step_chart,
+)
 from valuespectrum.view.html import (
     badge,
     ci,
@@ -77,35 +93,65 @@ def headline_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def headline_table(summary: dict[str, Any], link: Any = None) -> str:
-    """Δ, trend and I_avg (with its null) per group or cell; `link(row)` names a cell page."""
+    """Each arm: session yes-rate and exposure with their intervals, then the paper's Δ, the
+    (exploratory) trend and I_avg with its null; `link(row)` names a cell page."""
     rows = []
     for r in headline_rows(summary):
         name = f"{r['model']} · {r['platform']} · {r['strategy']}"
         href = link(r) if link and "cell" in r else None
+        session, exposure = r.get("session") or {}, r.get("exposure") or {}
         rows.append([f'<a href="{esc(href)}">{esc(name)}</a>' if href else esc(name),
                      "control" if r.get("control") else "", str(r["trials"]),
+                     f"{num(session.get('value'), '.3f')} {ci(session.get('ci'), '.3f')}",
+                     num(exposure.get("value"), ".3f"),
                      f"{num(r['delta']['value'])} {ci(r['delta']['ci'])}", _trend(r["trend"]),
                      _i_avg(r), str(len(r["excluded"]))])
-    return table(["model · platform · strategy", "", "trials", "Δ yes-rate [95% CI]",
-                  "trend /100 scrolls", "I_avg % [CI] (null)", "excluded"], rows)
+    return table(["model · platform · strategy", "", "trials", "session yes-rate [95% CI]",
+                  "exposure", "Δ yes-rate [95% CI]", "trend /100 scrolls (exploratory)",
+                  "I_avg % [CI] (null)", "excluded"], rows)
 
 
-def contrast_table(src: SweepSource, links: Links, contrasts: list[dict[str, Any]]) -> str:
-    """Contrasts with their interval, p and Holm-adjusted p, each linked side by side."""
+def _with_ci(row: dict[str, Any] | None) -> str:
+    return "–" if row is None else f"{num(row.get('diff'))} {ci(row.get('ci'))}"
+
+
+def contrast_table(src: SweepSource, links: Links, summary: dict[str, Any],
+                   only: str | None = None) -> str:
+    """The comparisons on the plan's estimand (then exposure and Δ), with family and p
+    (Holm-adjusted when confirmatory), each linked side by side; `only`: a cell's."""
+    leads = [c for c in comparisons(summary)
+             if only is None or only in (c["treatment"], c["control"])]
+    plan = plan_of(summary)
+    second = "exposure" if plan["estimand"] != "exposure" else "session"
     rows = []
-    for c in contrasts:
+    for c in leads:
         cmp = None
         if "*" not in c["treatment"]:
             cmp = links.compare(f"{src.rid}:cell:{c['treatment']}", f"{src.rid}:cell:{c['control']}")
-        paired = c.get("paired")  # None: no trials share a seed (or an older summary)
-        rows.append([esc(c["kind"]), esc(c["treatment"]), esc(c["control"]),
-                     f"{num(c['diff'])} {ci(c['ci'])}", p_value(c["p_value"]),
-                     p_value(c.get("p_adjusted")),
-                     f"{paired['pairs']}: {ci(paired['ci'])}, p adj. "
-                     f"{p_value(paired.get('p_adjusted'))}" if paired else "—",
+        other = row_for(summary, c, second)
+        note = c.get("cannot_reach") or c.get("reason") or ""
+        rows.append([esc(contrast_label(c)[0]), esc(c["family"]),
+                     str(c.get("n") or "–"), _with_ci(c), esc(p_text(c)), _with_ci(other),
+                     esc(p_text(other)), _with_ci(row_for(summary, c, "delta")), esc(note),
                      f'<a href="{esc(cmp)}">side by side</a>' if cmp else ""])
-    return table(["kind", "treatment", "control", "diff in Δ [95% CI]", "p", "p adj. (Holm)",
-                  "paired by seed: pairs, [95% CI], p adj.", ""], rows)
+    head = ESTIMAND_LABELS.get(plan["estimand"], plan["estimand"])
+    return (f"<p>{esc(plan_text(summary))}.</p>" + table(
+        ["treatment − control", "family", "pairs" if plan["reading"] == "paired" else "trials",
+         f"{head} [95% CI]", "p", f"{ESTIMAND_LABELS[second]} [95% CI]", "p", "Δ [95% CI]",
+         "note", ""], rows))
+
+
+def curves_section(summary: dict[str, Any], treatment: str | None = None,
+                   control: str | None = None) -> str:
+    """The yes-rate curves of the summary's comparisons (or of one pair of cells)."""
+    out = []
+    for c in summary.get("curves", []):
+        if treatment is not None and (c["treatment"], c["control"]) != (treatment, control):
+            continue
+        label = contrast_label(c)[0]
+        names = tuple(label.split(" − ", 1)) if " − " in label else ("treatment", "control")
+        out.append(f"<h3>{esc(label)}</h3>" + curve_charts(c, names))
+    return "".join(out)
 
 
 def run_page(src: SweepSource, links: Links) -> str:
@@ -116,10 +162,12 @@ def run_page(src: SweepSource, links: Links) -> str:
     if summary:
         body += ["<h2>Drift per model, platform and strategy</h2>",
                  headline_table(summary, lambda r: links.cell(src.rid, r["cell"])),
-                 "<h2>Contrasts with the controls</h2>",
-                 contrast_table(src, links, summary.get("contrasts", []))
+                 "<h2>What the feed did: contrasts with the controls</h2>",
+                 contrast_table(src, links, summary)
                  if summary.get("contrasts") else "<p>No contrast: the sweep has no control feed "
                  "shown through the same environment and options as a learning feed.</p>"]
+        if summary.get("curves"):
+            body += ["<h2>Yes-rate over the session</h2>", curves_section(summary)]
     else:
         body.append("<p>The statistics are written when the run ends; live counts below.</p>")
     cells = []
@@ -206,9 +254,8 @@ def cell_page(src: SweepSource, links: Links, cell: str) -> str:
     body = [definition_list(facts)]
     body.append("<h2>Statistics</h2>" + (definition_list(cell_stats_facts(st)) if st else
                 "<p>Written when the run ends (summary.json); the chart is live.</p>"))
-    mine = [c for c in summary.get("contrasts", []) if cell in (c["treatment"], c["control"])]
-    if mine:
-        body += ["<h2>Contrasts</h2>", contrast_table(src, links, mine)]
+    if any(cell in (c["treatment"], c["control"]) for c in summary.get("contrasts", [])):
+        body += ["<h2>Contrasts</h2>", contrast_table(src, links, summary, only=cell)]
     body.append("<h2>Scroll by scroll</h2>")
     body.append(cell_charts([(cell, src.cell_series(cell))], scrolls, window))
     rows = []

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from valuespectrum.runs import read_jsonl
+from valuespectrum.sweep.spec import planned_trials
 from valuespectrum.view.journal_index import NARROW_SELECT, TABLE, JournalIndex
 from valuespectrum.view.sources import RunSource
 
@@ -199,7 +200,7 @@ class SweepSource(RunSource):
     def status(self) -> str:
         if self.writer() is not None:
             return "running"
-        planned = len(self.plan().entries)
+        planned = len(planned_trials(self.plan()))
         done = sum(1 for r in self.trial_records().values() if r["status"] == "done")
         if self.summary() is not None and done >= planned:
             return "finished"
@@ -216,5 +217,5 @@ class SweepSource(RunSource):
         for r in records.values():
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1
         return {"status": self.status(), "writer": self.writer(), "live": self.live(),
-                "planned": len(self.plan().entries), "statuses": statuses,
+                "planned": len(planned_trials(self.plan())), "statuses": statuses,
                 **(totals[0] if totals else {"steps": 0, "trials_seen": 0, "cost_usd": 0.0})}

@@ -18,19 +18,22 @@ answers; ``yes/n`` when none is missing):
   The "cumulative" reading replaces counts by sums of running counts Y(i), as the formula
   reads literally; its null value is simulated (`null_i_avg_cumulative`).
 
+These are the paper's replication measures: they compare two windows of one trial, so an
+adaptation that is over before the first window closes is invisible to them (the lead
+estimand, the session contrast against a matched control, is in `contrasts`).
+
 Intervals are 95 % bootstrap intervals over trials (studentized for means, percentile for
-the pooled ratio), or over personas then trials when cells are pooled. Contrasts between a cell and its control are differences in
-mean Δ with a persona-stratified bootstrap interval and a persona-stratified permutation
-p-value; `holm` adjusts a run's family of p-values. `trend` fits a logistic regression of
-yes on scroll index with trial-clustered standard errors (statsmodels), so drift is also
-measured from every scroll, not only two windows.
+the pooled ratio). `trend` fits a logistic regression of yes on scroll index with
+trial-clustered standard errors (statsmodels), so drift is also measured from every
+scroll; its p-value is exploratory (it rejects 5.7-6.6 % of null cells of 10 trials with
+dependent answers, docs/metrics.md).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -38,11 +41,10 @@ from typing import Literal
 import numpy as np
 
 __all__ = [
-    "Contrast", "Estimate", "IAvgResult", "Trend", "TrialIncrease", "TrialWindows",
-    "ValueShareDrift", "bootstrap_ci", "bootstrap_mean", "contrast", "delta",
-    "hierarchical_mean", "holm",
-    "i_avg", "i_avg_ci", "null_i_avg", "null_i_avg_cumulative", "pooled_increase", "trend",
-    "trial_increase", "trial_windows", "value_share_drift",
+    "Estimate", "IAvgResult", "Trend", "TrialIncrease", "TrialWindows", "ValueShareDrift",
+    "bootstrap_ci", "bootstrap_mean", "delta", "i_avg", "i_avg_ci", "null_i_avg",
+    "null_i_avg_cumulative", "pooled_increase", "trend", "trial_increase", "trial_windows",
+    "value_share_drift",
 ]
 
 Definition = Literal["count", "cumulative"]
@@ -52,7 +54,6 @@ Decisions = Sequence[int | bool | None]
 #: whose window is mostly unreadable says little about that window).
 MAX_INVALID = 0.2
 N_BOOT = 10_000
-N_PERM = 10_000
 
 
 # --------------------------------------------------------------------------- windows
@@ -174,29 +175,6 @@ def bootstrap_mean(samples: Sequence[float | None], *, seed: int = 0,
     x = _finite(samples)
     value = float(x.mean()) if len(x) else math.nan
     return Estimate(value, bootstrap_ci(x, seed=seed, n_boot=n_boot), len(x))
-
-
-def hierarchical_mean(groups: Mapping[str, Sequence[float]], *, seed: int = 0,
-                      n_boot: int = N_BOOT) -> Estimate:
-    """The mean over groups (personas) of their means, with a two-level bootstrap interval.
-
-    Resamples groups, then members within each group, so trials clustered by persona are
-    not treated as independent. With one group it is the ordinary bootstrap of the mean.
-    """
-    g = {k: v for k, v in _strata(groups).items() if len(v)}
-    if not g:
-        return Estimate(math.nan)
-    if len(g) == 1:
-        return bootstrap_mean(next(iter(g.values())), seed=seed, n_boot=n_boot)
-    rng = np.random.default_rng(seed)
-    keys = sorted(g)
-    value = float(np.mean([g[k].mean() for k in keys]))
-    means = np.stack([g[k][rng.integers(0, len(g[k]), (n_boot, len(g[k])))].mean(axis=1)
-                      for k in keys])
-    pick = rng.integers(0, len(keys), (n_boot, len(keys)))
-    stats = means[pick, np.arange(n_boot)[:, None]].mean(axis=1)
-    lo, hi = np.quantile(stats, [0.025, 0.975])
-    return Estimate(value, (float(lo), float(hi)), sum(len(v) for v in g.values()))
 
 
 def delta(windows: Sequence[TrialWindows], *, seed: int = 0, n_boot: int = N_BOOT) -> Estimate:
@@ -332,131 +310,6 @@ def null_i_avg_cumulative(p: float, n: int, draws: int = 20_000, seed: int = 0) 
     la = (rng.random((draws, n)) < p) @ weights
     ok = f > 0
     return float(np.mean((la[ok] - f[ok]) / f[ok]) * 100.0) if ok.any() else math.nan
-
-
-# --------------------------------------------------------------------------- contrasts
-
-
-@dataclass(frozen=True)
-class Contrast:
-    """Difference in mean Δ, treatment minus control, with interval and p-values."""
-
-    diff: float
-    ci: tuple[float, float]
-    p_value: float
-    n_treatment: int
-    n_control: int
-    strata: int
-    p_adjusted: float = math.nan
-
-
-def _strata(groups: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
-    return {k: _finite(v) for k, v in groups.items()}
-
-
-def contrast(treatment: Mapping[str, Sequence[float]], control: Mapping[str, Sequence[float]],
-             *, seed: int = 0, n_boot: int = N_BOOT, n_perm: int = N_PERM) -> Contrast:
-    """Compare per-trial Δ of a treatment with its control, stratified by persona.
-
-    Args:
-        treatment, control: persona -> per-trial Δ values. Only personas present in both
-            count; the difference is the mean over personas of (mean treatment − mean
-            control), so every persona weighs the same.
-
-    Returns:
-        The difference; a bootstrap interval that resamples personas (when there are
-        several), then trials within each arm and persona; and a two-sided permutation
-        p-value that shuffles arm labels within each persona.
-    """
-    t, c = _strata(treatment), _strata(control)
-    keys = sorted(k for k in t if k in c and len(t[k]) and len(c[k]))
-    if not keys:
-        return Contrast(math.nan, (math.nan, math.nan), math.nan, 0, 0, 0)
-    rng = np.random.default_rng(seed)
-    diffs = np.array([t[k].mean() - c[k].mean() for k in keys])
-    observed = float(diffs.mean())
-    # bootstrap: trials within arm and persona, then personas
-    boot = np.empty((len(keys), n_boot))
-    for i, k in enumerate(keys):
-        bt = t[k][rng.integers(0, len(t[k]), (n_boot, len(t[k])))].mean(axis=1)
-        bc = c[k][rng.integers(0, len(c[k]), (n_boot, len(c[k])))].mean(axis=1)
-        boot[i] = bt - bc
-    lo, hi = _over_personas(boot, rng)
-    # permutation: shuffle the arm labels within each persona
-    perm = np.zeros(n_perm)
-    for k in keys:
-        pooled = np.concatenate([t[k], c[k]])
-        nt = len(t[k])
-        order = rng.permuted(np.broadcast_to(pooled, (n_perm, len(pooled))), axis=1)
-        perm += order[:, :nt].mean(axis=1) - order[:, nt:].mean(axis=1)
-    perm /= len(keys)
-    p = (1 + np.sum(np.abs(perm) >= abs(observed) - 1e-12)) / (1 + n_perm)
-    return Contrast(observed, (lo, hi), float(p),
-                    sum(len(t[k]) for k in keys), sum(len(c[k]) for k in keys), len(keys))
-
-
-def _over_personas(boot: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """95 % percentile interval of the mean over personas, from each persona's bootstrap
-    replicates (rows); personas are resampled too when there are several."""
-    n, n_boot = boot.shape
-    if n > 1:
-        pick = rng.integers(0, n, (n_boot, n))
-        stats = boot[pick, np.arange(n_boot)[:, None]].mean(axis=1)
-    else:
-        stats = boot[0]
-    lo, hi = np.quantile(stats, [0.025, 0.975])
-    return float(lo), float(hi)
-
-
-def paired_contrast(pairs: Mapping[str, Sequence[tuple[float, float]]], *, seed: int = 0,
-                    n_boot: int = N_BOOT, n_perm: int = N_PERM) -> Contrast:
-    """Compare a treatment with its control trial by trial, stratified by persona.
-
-    For arms that share their random draws: trial i of a persona has one seed in every arm
-    of a sweep, so its Δ in the treatment and in the control form a pair, and what the
-    trial's seed does to Δ (its opening posts, its exploration coins) cancels in the pair's
-    difference.
-
-    Args:
-        pairs: persona -> the (treatment Δ, control Δ) of each trial seed both arms have.
-
-    Returns:
-        The mean over personas of the mean paired difference (`contrast`'s difference when
-        every trial has its pair); a bootstrap interval that resamples personas (when there
-        are several), then pairs within each persona; and a two-sided p-value that flips
-        the sign of each pair's difference at random (under no effect the two trials of a
-        pair are exchangeable). `n_treatment` and `n_control` are the number of pairs.
-    """
-    d = {k: np.array([a - b for a, b in v if math.isfinite(a) and math.isfinite(b)], float)
-         for k, v in pairs.items()}
-    keys = sorted(k for k in d if len(d[k]))
-    if not keys:
-        return Contrast(math.nan, (math.nan, math.nan), math.nan, 0, 0, 0)
-    rng = np.random.default_rng(seed)
-    observed = float(np.mean([d[k].mean() for k in keys]))
-    boot = np.stack([d[k][rng.integers(0, len(d[k]), (n_boot, len(d[k])))].mean(axis=1)
-                     for k in keys])
-    lo, hi = _over_personas(boot, rng)
-    flips = np.zeros(n_perm)
-    for k in keys:
-        signs = rng.choice(np.array([-1.0, 1.0]), size=(n_perm, len(d[k])))
-        flips += (signs * d[k]).mean(axis=1)
-    flips /= len(keys)
-    p = (1 + np.sum(np.abs(flips) >= abs(observed) - 1e-12)) / (1 + n_perm)
-    n = sum(len(d[k]) for k in keys)
-    return Contrast(observed, (lo, hi), float(p), n, n, len(keys))
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values (statsmodels); NaNs stay NaN and are left out of the family."""
-    from statsmodels.stats.multitest import multipletests
-
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(len(p), math.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], method="holm")[1]
-    return out.tolist()
 
 
 # --------------------------------------------------------------------------- trend
