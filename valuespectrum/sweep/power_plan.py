@@ -89,7 +89,8 @@ def inputs_from_run(run_dir: Path, spec: SweepSpec, **overrides: float) -> Power
     pairs = [(trials[learning[key[c]]].values(spec.window)["session"],
               trials[c].values(spec.window)["session"]) for c in c_ids if key[c] in learning]
     pairs = [p for p in pairs if all(map(math.isfinite, p))]
-    corr = float(np.corrcoef(np.array(pairs).T)[0, 1]) if len(pairs) > 2 else 0.0
+    x = np.array(pairs).T if len(pairs) > 2 else np.zeros((2, 0))
+    corr = float(np.corrcoef(x)[0, 1]) if x.shape[1] and (x.std(axis=1) > 0).all() else 0.0
     measured = {
         "base_rate": float(rates.mean()) if rates.size else DEFAULT_INPUTS["base_rate"],
         "between_sd": float(rates.std(ddof=1)) if rates.size > 1 else 0.0,
