@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from valuespectrum.config import ConfigError, load_yaml_model, validate
+from valuespectrum.feed.population import CoWatchModel, simulate_population
 from valuespectrum.types import FeedItem, Frozen
 
 if TYPE_CHECKING:
@@ -404,10 +405,8 @@ class CoWatchRecommender(_Base):
 
     def __init__(self, corpus: Corpus, params: CoWatchParams, learning: bool = True) -> None:
         super().__init__(corpus, params, learning)
-        self.model = None
+        self.model: CoWatchModel | None = None
         if learning:
-            from valuespectrum.feed.population import simulate_population
-
             self.model = simulate_population(self.popularity, **params.population())
 
     def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
