@@ -162,7 +162,7 @@ def test_cowatch_params_follow_the_rule_and_are_validated(corpus):
     session_fields = set(type(params.tiktok).model_fields)
     assert params.cowatch.model_dump(include=session_fields) == params.tiktok.model_dump()
     with pytest.raises(ConfigError, match="population watches"):
-        make_recommender("cowatch", corpus, {"users": 1_000_000, "watches_per_user": 100})
+        make_recommender("cowatch", corpus, {"users": 50_001, "watches_per_user": 100})
     with pytest.raises(ConfigError, match="cowatch.*clusters"):
         with_overrides(params, {"cowatch": {"clusters": 0}})
 
