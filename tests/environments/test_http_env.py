@@ -22,6 +22,21 @@ async def test_http_environment_passes_the_checker(feed_server):
     assert "reset determinism" in passed and "act after close raises EnvironmentClosed" in passed
 
 
+async def test_the_collaborative_feed_and_its_twin_pass_the_checker_past_the_cold_start(
+        feed_server):
+    served = {}
+    for style in ("cowatch", "cowatch-frozen"):
+        # 25 alternating Stay/Skip steps: past the cold start (10 views), into exploit picks
+        passed = await check_environment(
+            lambda s=style: HttpFeedEnvironment(feed_server.url, s, f"chk-{s}"), steps=25)
+        assert "reset determinism" in passed
+        served[style] = feed_server.platform.history(f"chk-{style}")["served"]
+        assert len(served[style]) == len(set(served[style])) == 27
+    # one seed: the same first post; the watch events move the learning feed only
+    assert served["cowatch"][0] == served["cowatch-frozen"][0]
+    assert served["cowatch"] != served["cowatch-frozen"]
+
+
 async def test_observations_show_the_served_post(feed_server, corpus):
     async with HttpFeedEnvironment(feed_server.url, "youtube", "obs") as env:
         first = await env.reset(seed=2)

@@ -24,6 +24,20 @@ async def test_playwright_environment_passes_the_checker(browser_host, feed_serv
     assert browser_host.is_alive()  # closing an environment leaves the shared browser up
 
 
+async def test_the_collaborative_feed_through_the_browser(browser_host, feed_server):
+    """cowatch past its cold start in real Chromium: the page serves what it picks."""
+    served = {}
+    for style in ("cowatch", "cowatch-frozen"):
+        passed = await check_environment(
+            lambda s=style: PlaywrightFeedEnvironment(browser_host, feed_server.url, s,
+                                                      f"pw-{s}"), steps=15)
+        assert "reset determinism" in passed
+        served[style] = feed_server.platform.history(f"pw-{style}")["served"]
+        assert len(served[style]) == len(set(served[style])) == 17
+    assert served["cowatch"][0] == served["cowatch-frozen"][0]
+    assert served["cowatch"] != served["cowatch-frozen"]
+
+
 @pytest.mark.parametrize("image, signature", [("jpeg", b"\xff\xd8\xff"), ("none", b"")])
 async def test_jpeg_and_no_screenshot_pass_the_checker(browser_host, feed_server, image, signature):
     from valuespectrum.environments.observation import ObservationMode

@@ -101,19 +101,19 @@ def test_recommenders_use_the_platforms_features_not_a_viewers_embedding(corpus)
     noisy = Corpus(corpus.root, corpus.items,
                    np.random.default_rng(0).standard_normal(corpus.embeddings.shape)
                    .astype(np.float32), corpus.meta)
-    for style in ("tiktok", "youtube", "instagram"):
+    for style in ("tiktok", "youtube", "instagram", "cowatch"):
         a = animal_lover(FeedPlatform(corpus), style, 3, 40)
         b = animal_lover(FeedPlatform(noisy), style, 3, 40)
         assert np.array_equal(a, b)
     source = (Path(__file__).parents[2] / "valuespectrum" / "feed")
-    for name in ("recommenders.py", "features.py", "platform.py"):
+    for name in ("recommenders.py", "features.py", "platform.py", "population.py"):
         text = (source / name).read_text()
         assert "embedders" not in text and ".embeddings" not in text, name
 
 
 def test_the_packaged_schedule_follows_its_rule():
     params = load_recommender_params()
-    for style in ("tiktok", "youtube", "instagram"):
+    for style in ("tiktok", "youtube", "instagram", "cowatch"):
         p = params.for_style(style)
         assert p.explore_start == 1.0
         assert p.warmup_views == pytest.approx(1 / (1 - p.decay))
@@ -122,7 +122,8 @@ def test_the_packaged_schedule_follows_its_rule():
     assert no_warmup.exploration(0) == no_warmup.explore
 
 
-@pytest.mark.parametrize("style", ["tiktok", "youtube", "instagram", "random", "tiktok-frozen"])
+@pytest.mark.parametrize("style", ["tiktok", "youtube", "instagram", "cowatch", "random",
+                                   "tiktok-frozen", "cowatch-frozen"])
 def test_same_seed_same_feed_and_no_repeats(platform, style):
     a = animal_lover(platform, style, 5, 30)
     first = list(platform.history("lover")["served"])

@@ -26,12 +26,15 @@ def test_style_pages_have_the_post_and_agent_api(client, style):
     assert js.status_code == 200 and "window.vspec" in js.text and "advance(seconds)" in js.text
 
 
-def test_a_frozen_twin_page_looks_like_its_learning_feed(client):
+@pytest.mark.parametrize("style", [s.name for s in STYLES.values() if s.learning])
+def test_a_frozen_twin_page_looks_like_its_learning_feed(client, style):
     """Arms differ only in learning: the viewer sees the same page chrome on both."""
-    twin = client.get("/tiktok-frozen?session=b&seed=1&clock=manual").text
-    base = client.get("/tiktok?session=c&seed=1&clock=manual").text
-    assert 'class="style-tiktok"' in twin and "For You" in twin
-    assert twin.replace('data-style="tiktok-frozen"', 'data-style="tiktok"') == base
+    twin = client.get(f"/{style}-frozen?session=b&seed=1&clock=manual").text
+    base = client.get(f"/{style}?session=c&seed=1&clock=manual").text
+    assert f'class="style-{style}"' in twin and STYLES[style].brand in twin
+    assert twin.replace(f'data-style="{style}-frozen"', f'data-style="{style}"') == base
+    css = client.get("/static/feed.css").text
+    assert f".style-{style} .bar" in css  # each learning feed has its own look
 
 
 def test_api_session_next_events_history(client, corpus):

@@ -28,7 +28,7 @@ platforms: [tiktok]
 """
 
 
-@pytest.mark.parametrize("name", ["demo", "paper", "sweep-controls"])
+@pytest.mark.parametrize("name", ["demo", "paper", "sweep-controls", "feed-kinds"])
 def test_shipped_specs_load_and_expand_from_any_directory(name, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # inputs resolve against the spec's folder, not the cwd
     spec, personas = load_experiment(ROOT / "experiments" / f"{name}.yaml")

@@ -177,7 +177,7 @@ class AppiumWebEnvironment(AppiumSession):
     Args:
         server: a started AppiumServer (shared per actor).
         feed_url: the feed server's base URL.
-        style: tiktok | youtube | instagram | random.
+        style: a feed style of `feed.recommenders.STYLES` (tiktok, cowatch, random...).
         session_id: the feed session this environment drives (reset re-opens it).
         viewport: the emulated phone's CSS pixels.
         timeout_s: how long to wait for the page or the next post.

@@ -62,8 +62,9 @@ def collect_command(
         "--environment", help="environment kind: http, playwright, appium-web, platform, "
                               "android")] = "http",
     platform: Annotated[str, typer.Option(
-        "--platform", help="feed style (tiktok, youtube, instagram, random); a real "
-                           "platform's profile for --environment platform")] = "tiktok",
+        "--platform", help="feed style (tiktok, youtube, instagram, cowatch, random, or a "
+                           "-frozen twin); a real platform's profile for --environment "
+                           "platform")] = "tiktok",
     options: Annotated[list[str], typer.Option(
         "--option", help="environment option KEY=VALUE (repeatable), e.g. account=alice")] = [],  # noqa: B006
     output: Annotated[Path | None, typer.Option(

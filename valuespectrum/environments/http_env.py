@@ -118,7 +118,7 @@ class HttpFeedEnvironment(EnvironmentBase):
 
     Args:
         feed_url: the server's base URL (e.g. `FeedServer.url`).
-        style: tiktok | youtube | instagram | random.
+        style: a feed style of `feed.recommenders.STYLES` (tiktok, cowatch, random...).
         session_id: the feed session this environment drives (reset re-opens it).
         viewport: size of the rendered screenshot.
         timeout_s: per-request timeout.

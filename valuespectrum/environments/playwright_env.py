@@ -292,7 +292,7 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
     Args:
         host: a started BrowserHost (shared); see `own_host`.
         feed_url: the feed server's base URL.
-        style: tiktok | youtube | instagram | random.
+        style: a feed style of `feed.recommenders.STYLES` (tiktok, cowatch, random...).
         session_id: the feed session this environment drives (reset re-opens it).
         viewport: CSS pixels of the phone-sized viewport.
         timeout_s: how long to wait for a page or the next post.

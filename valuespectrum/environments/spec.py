@@ -31,7 +31,7 @@ class EnvironmentSpec(Frozen):
             default), "http" (no browser, PIL-drawn posts), "appium-web" (mobile Chromium
             through Appium), "android" (a device), "platform" (a real site's profile).
         feed_url: base URL of the feed server (e.g. `FeedServer.url`).
-        style: platform style: tiktok | youtube | instagram | random.
+        style: a feed style of `feed.recommenders.STYLES` (tiktok, cowatch, a -frozen twin...).
         session_id: feed session id; give every concurrent viewer its own.
         viewport: (width, height) in CSS pixels.
         timeout_s: how long to wait for the feed before raising EnvironmentTimeout.

@@ -95,7 +95,7 @@ def feed_serve(
                                       help="0 picks a free port")] = 8000,
     corpus: Annotated[Path | None, typer.Option("--corpus", help=CORPUS_HELP)] = None,
 ) -> None:
-    """Serve the feed pages (/tiktok, /youtube, /instagram, /random) until Ctrl-C."""
+    """Serve the feed pages (/tiktok, /cowatch, /random..., one per feed style) until Ctrl-C."""
     import time
 
     from valuespectrum.feed.corpus import CorpusError, default_corpus_dir

@@ -1,9 +1,11 @@
 """What the simulated platform knows about a post: its category and its hashtags.
 
-Recommenders learn in this space and in no other. No viewer uses it: the CPU viewers read
-the post's text through their own embedder (MiniLM, CLIP) and API models read pixels. A
-recommender ranking by the viewer's own MiniLM vectors would learn the viewer's decision
-rule exactly, which no real platform can; tags and categories are what a platform has.
+The content styles (tiktok, youtube, instagram) learn in this space. It is not a viewer's
+embedding (ranking by the viewer's own MiniLM vectors would learn its decision rule
+exactly, which no real platform can), but it is made of the words a text-reading viewer
+decides on: `embed:minilm` reads the caption and hashtags, and the hashtags and caption
+carry the category. docs/feed.md measures how closely these features predict a viewer's
+yes; the collaborative style (cowatch, `feed.population`) never reads them.
 
 Features are TF-IDF weights of the tokens ``category:<name>`` and ``#<tag>`` (tags that
 occur in at least two posts: a tag seen once links nothing), rows L2-normalised, as a

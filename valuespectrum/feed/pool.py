@@ -35,12 +35,13 @@ def feed_actor_class() -> Any:
     # no CPU asked: like the driver, it serves the viewers and must never wait for a slot
     @ray.remote(num_cpus=0, max_restarts=0)
     class FeedActor:
-        def __init__(self, corpus_dir: str, params: Any, host: str) -> None:
+        def __init__(self, corpus_dir: str, params: Any, host: str,
+                     styles: tuple[str, ...] = ()) -> None:
             from valuespectrum.feed.corpus import Corpus
             from valuespectrum.feed.platform import FeedPlatform
             from valuespectrum.feed.server import FeedServer
 
-            platform = FeedPlatform(Corpus.load(corpus_dir), params)
+            platform = FeedPlatform(Corpus.load(corpus_dir), params, preload=styles)
             self.server = FeedServer(platform, host=host, port=0).start()
 
         def url(self) -> str:
@@ -69,10 +70,12 @@ class FeedPool:
         processes: Feed processes to start (0: the driver serves the feed itself).
         host: Interface the server(s) bind: loopback locally, the driver node's IP on a
             cluster.
+        styles: The feed styles the sweep serves: their recommenders are built before the
+            first viewer arrives (cowatch's population takes seconds).
     """
 
     def __init__(self, corpus: Any, corpus_dir: str, params: Any, processes: int = 0,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", styles: Sequence[str] = ()) -> None:
         self.corpus = corpus
         #: the driver's own platform (`processes` 0; None with feed processes)
         self.platform: Any = None
@@ -80,6 +83,7 @@ class FeedPool:
         self.params = params
         self.processes = processes
         self.host = host
+        self.styles = tuple(styles)
         self._server: Any = None
         self._actors: list[Any] = []
         self.urls: tuple[str, ...] = ()
@@ -90,7 +94,7 @@ class FeedPool:
             from valuespectrum.feed.platform import FeedPlatform
             from valuespectrum.feed.server import FeedServer
 
-            self.platform = FeedPlatform(self.corpus, self.params)
+            self.platform = FeedPlatform(self.corpus, self.params, preload=self.styles)
             self._server = FeedServer(self.platform, host=self.host, port=0).start()
             self.urls = (self._server.url,)
             return self
@@ -101,7 +105,7 @@ class FeedPool:
                                               soft=False)
         cls = feed_actor_class().options(scheduling_strategy=here)
         # pinned to the driver's node, they bind where the driver's own server would
-        self._actors = [cls.remote(self.corpus_dir, self.params, self.host)
+        self._actors = [cls.remote(self.corpus_dir, self.params, self.host, self.styles)
                         for _ in range(self.processes)]
         self.urls = tuple(ray.get([a.url.remote() for a in self._actors], timeout=300))
         return self

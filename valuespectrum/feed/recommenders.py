@@ -4,11 +4,18 @@ Each keeps its per-viewer state in a `SessionState` (never in the recommender), 
 randomness from the generator it is given, and never serves an item twice in a session
 until the corpus is exhausted. Parameters come from `valuespectrum/data/recommenders.yaml`.
 
-Learning styles (tiktok, youtube, instagram) learn from watch events in the platform's own
-tag/category space (`feed.features`), never in a viewer's embedding. Each has a frozen twin
-(``tiktok-frozen``...): the same code, parameters, popularity and exploration schedule, with
-learning switched off, so a learning feed and its twin differ in exactly one thing.
-``random`` stays as a second control.
+Two kinds of learning style, as real platforms have both (docs/feed.md has the table of
+what each learns from and which viewers read it):
+
+- content styles (tiktok, youtube, instagram) learn from watch events in the platform's own
+  tag/category space (`feed.features`), never in a viewer's embedding;
+- the collaborative style (cowatch) learns from what a simulated background population
+  watched (`feed.population`): item-to-item co-watch similarity, no feature of a post's
+  text at all.
+
+Each has a frozen twin (``tiktok-frozen``...): the same code, parameters, popularity and
+exploration schedule, with learning switched off, so a learning feed and its twin differ in
+exactly one thing. ``random`` stays as a second control.
 """
 
 from __future__ import annotations
@@ -22,13 +29,19 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from valuespectrum.config import ConfigError, load_yaml_model, validate
+from valuespectrum.feed.population import CoWatchModel, simulate_population
 from valuespectrum.types import FeedItem, Frozen
 
 if TYPE_CHECKING:
     from valuespectrum.feed.corpus import Corpus
+
+#: Population watch events a `cowatch` recommender may simulate: ten times the packaged
+#: 500,000; at the cap the build took 9 s and 339 MiB on the 8,102-post corpus.
+MAX_POPULATION_WATCHES = 5_000_000
+
 
 def validate_style(style: str) -> str:
     """Return `style` if it is a registered feed style, else raise ValueError naming them."""
@@ -40,15 +53,18 @@ def validate_style(style: str) -> str:
 class InterestParams(Frozen):
     """How watch ratios move a session's interest vector, and the cold-start schedule.
 
-    The interest vector lives in the platform's tag/category space (`feed.features`):
-    ``v <- decay * v + learning_rate * (watch_ratio - baseline) * x_item``.
+    ``v <- decay * v + learning_rate * (watch_ratio - baseline) * x_item``, where ``x_item``
+    is the post's row in the style's space: its tag/category features (tiktok, youtube,
+    instagram; `feed.features`), or the post itself (cowatch: a one-hot row over the posts,
+    read through the population's co-watch matrix).
 
     Every learning style uses the same kind of schedule: the share of exploration picks is
     ``explore + (explore_start - explore) * exp(-views / warmup_views)``. The packaged
-    values follow a rule fixed before any drift was measured: ``explore_start = 1`` (a new
-    account: nothing is known), ``warmup_views = 1 / (1 - decay)`` (the interest vector's
-    memory, in views), and ``explore`` as in the styles' first design. ``warmup_views: 0``
-    means no warm-up.
+    values follow a rule: ``explore_start = 1`` (a new account: nothing is known),
+    ``warmup_views = 1 / (1 - decay)`` (the interest vector's memory, in views), and
+    ``explore`` as in the styles' first design; cowatch takes tiktok's whole block, so the
+    two differ only in the space they learn in. ``warmup_views: 0`` means no warm-up. The
+    rule came after drift had been measured, not before (docs/feed.md has the commit order).
     """
 
     learning_rate: float = Field(1.0, ge=0)
@@ -84,6 +100,40 @@ class InstagramParams(InterestParams):
     noise: float = Field(0.1, ge=0)
 
 
+class CoWatchParams(InterestParams):
+    """The collaborative style: session learning as tiktok, plus the simulated population.
+
+    The population (`feed.population.simulate_population`) is built once per recommender
+    from `population_seed`; its parameters are part of a trial's plan fingerprint like any
+    other style parameter.
+    """
+
+    top_k: int = Field(8, ge=1)
+    temperature: float = Field(0.05, gt=0)
+    population_seed: int = Field(0, ge=0, description="seed of the simulated population")
+    users: int = Field(5000, ge=1, le=1_000_000, description="simulated users")
+    watches_per_user: int = Field(100, ge=1, le=100_000,
+                                  description="posts each simulated user watches")
+    clusters: int = Field(20, ge=1, le=10_000, description="latent taste clusters")
+    concentration: float = Field(0.1, gt=0, le=100,
+                                 description="Dirichlet parameter of a user's cluster mixture")
+    neighbours: int = Field(100, ge=1, le=2_000, description="co-watched posts kept per post")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> CoWatchParams:
+        if self.users * self.watches_per_user > MAX_POPULATION_WATCHES:
+            raise ValueError(f"users x watches_per_user = "
+                             f"{self.users * self.watches_per_user:,} population watches; "
+                             f"at most {MAX_POPULATION_WATCHES:,} (memory)")
+        return self
+
+    def population(self) -> dict[str, Any]:
+        """The keyword arguments of `simulate_population`."""
+        return {"users": self.users, "watches_per_user": self.watches_per_user,
+                "clusters": self.clusters, "concentration": self.concentration,
+                "neighbours": self.neighbours, "seed": self.population_seed}
+
+
 class RandomParams(Frozen):
     pass
 
@@ -95,6 +145,7 @@ class RecommenderParams(Frozen):
     tiktok: TikTokParams = TikTokParams()
     youtube: YouTubeParams = YouTubeParams()
     instagram: InstagramParams = InstagramParams()
+    cowatch: CoWatchParams = CoWatchParams()
     random: RandomParams = RandomParams()
 
     def for_style(self, style: str) -> Frozen:
@@ -202,7 +253,6 @@ class _Base:
         self.params = params
         self.learning = learning
         self.popularity = np.array([it.popularity for it in corpus.items], dtype=np.float64)
-        self.features = corpus.tag_features()
 
     def _serve(self, session: SessionState, row: int) -> FeedItem:
         session.seen[row] = True
@@ -231,8 +281,12 @@ class _Base:
         return int(cand[top[rng.choice(top.size, p=p / p.sum())]])
 
     def _similarities(self, session: SessionState) -> np.ndarray:
-        """Cosine of every post's tag/category features to the session's interest."""
-        return self.features @ _unit(session.interest)
+        """Every post's score against the session's interest (the style's space)."""
+        raise NotImplementedError
+
+    def _row(self, i: int) -> np.ndarray:
+        """Post `i` in the style's space, dense: what a watch event adds to the interest."""
+        raise NotImplementedError
 
     def update(self, session: SessionState, item: FeedItem, watch_ratio: float) -> None:
         if not self.learning:
@@ -244,6 +298,22 @@ class _Base:
         session.interest = p.decay * session.interest + p.learning_rate * (
             watch_ratio - p.baseline) * row
 
+    @staticmethod
+    def _has_interest(session: SessionState) -> bool:
+        return session.interest is not None and float(np.linalg.norm(session.interest)) > 1e-9
+
+
+class _ContentBase(_Base):
+    """A content style: the interest lives in the platform's tag/category features."""
+
+    def __init__(self, corpus: Corpus, params: Any, learning: bool = True) -> None:
+        super().__init__(corpus, params, learning)
+        self.features = corpus.tag_features()
+
+    def _similarities(self, session: SessionState) -> np.ndarray:
+        """Cosine of every post's tag/category features to the session's interest."""
+        return self.features @ _unit(session.interest)
+
     def _row(self, i: int) -> np.ndarray:
         """Row `i` of the feature matrix, dense (what `getrow(i).toarray()` gives, read
         straight from the CSR arrays: scipy's getrow built a matrix per watch event)."""
@@ -253,17 +323,13 @@ class _Base:
         np.add.at(row, f.indices[lo:hi], f.data[lo:hi])
         return row
 
-    @staticmethod
-    def _has_interest(session: SessionState) -> bool:
-        return session.interest is not None and float(np.linalg.norm(session.interest)) > 1e-9
-
 
 def _unit(v: np.ndarray | None) -> np.ndarray:
     assert v is not None
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-class TikTokRecommender(_Base):
+class TikTokRecommender(_ContentBase):
     """Explore: a popularity-weighted pick. Exploit: the k most similar posts (softmax)."""
 
     params: TikTokParams
@@ -276,7 +342,7 @@ class TikTokRecommender(_Base):
         return self._serve(session, self._similar_pick(session, cand, rng, p.top_k, p.temperature))
 
 
-class YouTubeRecommender(_Base):
+class YouTubeRecommender(_ContentBase):
     """Explore: popular, recent ("topical") posts. Exploit: the k most similar posts."""
 
     params: YouTubeParams
@@ -301,7 +367,7 @@ class YouTubeRecommender(_Base):
         return self._serve(session, int(top[rng.choice(top.size, p=w / w.sum())]))
 
 
-class InstagramRecommender(_Base):
+class InstagramRecommender(_ContentBase):
     """Popularity-led ranking with noise; exploit picks add a weak personal term."""
 
     params: InstagramParams
@@ -317,6 +383,63 @@ class InstagramRecommender(_Base):
         return self._serve(session, int(cand[int(np.argmax(score))]))
 
 
+class CoWatchRecommender(_Base):
+    """Collaborative: posts the population co-watched with what this session stayed on.
+
+    The interest is a vector over the posts (a watch event adds ``(watch_ratio - baseline)``
+    at the post's own row); a candidate's score is the interest-weighted mean of its co-watch
+    cosines to the watched posts (``N^T v / |v|_1``, `feed.population`). Explore: a
+    popularity-weighted pick, as tiktok. Exploit: sample among the `top_k` best-scored unseen
+    posts (softmax, `temperature`), among those with a positive score only; with none (the
+    session skipped everything it was shown, or exhausted their neighbours) the pick is a
+    popularity pick, as a platform that has nothing to go on would serve. No caption,
+    hashtag, title, keyword or category is read, at construction or per pick.
+
+    Args:
+        corpus: The posts (only their number, ids and popularity prior are used).
+        params: `CoWatchParams`.
+        learning: False makes the frozen twin, which never exploits and therefore never
+            builds the population.
+    """
+
+    params: CoWatchParams
+
+    def __init__(self, corpus: Corpus, params: CoWatchParams, learning: bool = True) -> None:
+        super().__init__(corpus, params, learning)
+        self.model: CoWatchModel | None = None
+        if learning:
+            self.model = simulate_population(self.popularity, **params.population())
+
+    def next_item(self, session: SessionState, rng: np.random.Generator) -> FeedItem:
+        cand = session.unseen()
+        p = self.params
+        if self._explores(session, rng):
+            return self._serve(session, self._popular_pick(cand, rng))
+        scores = self._similarities(session)[cand]
+        positive = np.flatnonzero(scores > 0)
+        if positive.size == 0:
+            return self._serve(session, self._popular_pick(cand, rng))
+        k = min(p.top_k, positive.size)
+        # best first; equal scores by the population's random rank, never by corpus row
+        order = np.lexsort((self.model.tiebreak[cand[positive]], -scores[positive]))[:k]
+        top = positive[order]
+        logits = scores[top] / p.temperature
+        w = np.exp(logits - logits.max())
+        return self._serve(session, int(cand[top[rng.choice(top.size, p=w / w.sum())]]))
+
+    def _similarities(self, session: SessionState) -> np.ndarray:
+        v = session.interest
+        assert v is not None and self.model is not None
+        watched = np.flatnonzero(v)
+        weights = v[watched] / max(float(np.abs(v[watched]).sum()), 1e-12)
+        return np.asarray(self.model.neighbours[watched].T @ weights, dtype=np.float64)
+
+    def _row(self, i: int) -> np.ndarray:
+        row = np.zeros(len(self.corpus), dtype=np.float64)
+        row[i] = 1.0
+        return row
+
+
 class RandomRecommender(_Base):
     """The second control: uniformly random unseen posts; watch events change nothing."""
 
@@ -330,29 +453,50 @@ class RandomRecommender(_Base):
 
 @dataclass(frozen=True)
 class FeedStyle:
-    """One registered feed style: its recommender, its parameter block, whether it learns."""
+    """One registered feed style.
+
+    Attributes:
+        name: The style's name (page path, spec value).
+        recommender: Its `Recommender` class.
+        params_key: Its parameter block (a frozen twin shares its style's).
+        learning: Whether watch events change what it serves.
+        description: One line on how it picks posts.
+        learns_from: What its learning reads of a post (docs/feed.md tabulates which
+            viewers read the same thing).
+        brand: The brand line of its page (a frozen twin shows its style's).
+    """
 
     name: str
     recommender: type
     params_key: str
     learning: bool
     description: str
+    learns_from: str
+    brand: str
 
 
 def _styles() -> dict[str, FeedStyle]:
+    tags = "the post's category and hashtags (TF-IDF)"
     learning = (
         FeedStyle("tiktok", TikTokRecommender, "tiktok", True,
-                  "interest-led: strong exploitation after the cold start"),
+                  "interest-led: strong exploitation after the cold start", tags, "For You"),
         FeedStyle("youtube", YouTubeRecommender, "youtube", True,
-                  "personal posts mixed with popular, recent ones"),
+                  "personal posts mixed with popular, recent ones", tags, "Shorts"),
         FeedStyle("instagram", InstagramRecommender, "instagram", True,
-                  "popularity-led ranking with a weak personal term"),
+                  "popularity-led ranking with a weak personal term", tags, "Reels"),
+        FeedStyle("cowatch", CoWatchRecommender, "cowatch", True,
+                  "collaborative: posts a simulated population co-watched with what the "
+                  "viewer stayed on",
+                  "which posts a simulated population watched together (no text of a post)",
+                  "Up Next"),
     )
     twins = tuple(FeedStyle(f"{s.name}-frozen", s.recommender, s.params_key, False,
                             f"the matched control of {s.name}: same popularity and "
-                            "exploration schedule, learning switched off") for s in learning)
+                            "exploration schedule, learning switched off", "nothing",
+                            s.brand) for s in learning)
     random = FeedStyle("random", RandomRecommender, "random", False,
-                       "uniformly random posts; watch events change nothing")
+                       "uniformly random posts; watch events change nothing", "nothing",
+                       "Random")
     return {s.name: s for s in (*learning, *twins, random)}
 
 

@@ -1,6 +1,7 @@
 """The feed web server: one vertical-post page per platform style, a JSON API, images.
 
-Pages: `/tiktok`, `/youtube`, `/instagram`, `/random` with query parameters `session`,
+Pages: one per feed style of `recommenders.STYLES` (`/tiktok`, `/cowatch`, `/random`, the
+`-frozen` twins...) with query parameters `session`,
 `seed`, `clock=manual|realtime` and `speed`. JSON API (all errors are 4xx JSON with an
 `error` message): `POST /api/session`, `GET /api/next?session=`, `POST /api/events` (with
 `next: true`, the answer carries the next post too), `POST /api/events/batch` (many
@@ -41,9 +42,6 @@ MAX_BODY_BYTES = 64 * 1024
 #: this many bytes (a client sends up to 128 of ~200 bytes each; see FeedClient).
 MAX_BATCH = 1024
 MAX_BATCH_BYTES = 1024 * 1024
-
-BRANDS = {"tiktok": "For You", "youtube": "Shorts", "instagram": "Reels", "random": "Random"}
-
 
 def _static_dir() -> Path:
     return Path(str(resources.files("valuespectrum") / "feed" / "static"))
@@ -161,7 +159,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
             return _error(404, f"no page {style!r}: try {', '.join('/' + s for s in STYLES)}")
         look = STYLES[style].params_key  # a frozen twin looks exactly like its learning feed
         html = (template.replace("{{STYLE}}", style).replace("{{LOOK}}", look)
-                .replace("{{BRAND}}", BRANDS[look]))
+                .replace("{{BRAND}}", STYLES[look].brand))
         return HTMLResponse(html)
 
     @_guarded

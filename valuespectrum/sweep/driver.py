@@ -175,9 +175,10 @@ class SweepRunner:
             import ray
 
             host = ray.util.get_node_ip_address()
+        styles = sorted({t.platform.style for t in self.trials})
         return FeedPool(self._corpus, str(self.spec.corpus_path()),
                         self.spec.recommender_params(), self.spec.feed_servers,
-                        host=host).start()
+                        host=host, styles=styles).start()
 
     # ------------------------------------------------------------------ records
     def _enrich(self, record: StepRecord, trial: TrialSpec) -> StepRecord:
