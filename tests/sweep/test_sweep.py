@@ -66,6 +66,14 @@ def test_every_scroll_is_recorded_with_its_screenshot(full_run):
         assert len(set(items)) == len(items)
 
 
+def test_trials_start_round_robin_over_the_cells(full_run):
+    """Trial 0 of every cell starts before any trial 1: a stop or a drifting endpoint hits
+    every arm alike."""
+    trials = sorted(load_table(full_run / "trials.parquet"), key=lambda t: t["started"])
+    indices = [t["index"] for t in trials]
+    assert indices == sorted(indices) and indices.count(0) == N_TRIALS // TRIALS
+
+
 def test_i_avg_in_the_summary_equals_a_hand_computation(full_run):
     steps = load_table(full_run / "steps.parquet")
     summary = json.loads((full_run / "summary.json").read_text())
