@@ -13,15 +13,12 @@ from pathlib import Path
 import typer
 
 from valuespectrum.config import ConfigError
-from valuespectrum.console import console, err_console, fail, user_errors
+from valuespectrum.console import command_group, console, err_console, fail, user_errors
 
-app = typer.Typer(
-    name="vspec",
-    help="ValueSpectrum: measure and steer the value preferences of VLM viewers of short-video feeds.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-personas_app = typer.Typer(help="The YAML persona library.", no_args_is_help=True)
+app = command_group(
+    "ValueSpectrum: measure and steer the value preferences of VLM viewers of short-video feeds.",
+    name="vspec")
+personas_app = command_group("The YAML persona library.")
 app.add_typer(personas_app, name="personas")
 
 from valuespectrum.feed.cli import corpus_app, feed_app  # noqa: E402 - light: typer only

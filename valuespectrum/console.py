@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -13,6 +13,20 @@ from rich.console import Console
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
+
+
+def command_group(help: str, **options: Any) -> typer.Typer:
+    """A `vspec` command group: the only way the package makes a `typer.Typer`.
+
+    Help texts are printed as written (``rich_markup_mode=None``): with typer's default,
+    rich markup, a help string such as ``clip:ARCH[/PRETRAINED]`` raised
+    ``rich.errors.MarkupError`` and `--help` ended in a traceback; ``[bold]`` would vanish
+    silently. Errors (an unknown option) are click's plain two-line usage and one error
+    line. `tests/test_cli_help.py` walks every command's `--help`, and
+    `tests/test_layout.py` checks that no other module builds a Typer.
+    """
+    return typer.Typer(help=help, rich_markup_mode=None, no_args_is_help=True,
+                       pretty_exceptions_enable=False, **options)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
