@@ -2,8 +2,8 @@
 
 The first SIGINT sets `requested`: the driver lets the steps in flight finish and be
 journaled, starts nothing new, records the trials it stopped as ``interrupted`` and writes
-the tables and the summary. A second SIGINT restores the handler that was in place before (Python's, or SIG_IGN
-in a process started in the background) and raises
+the tables and the summary. A second SIGINT restores the handler that was in place before
+(Python's, or SIG_IGN in a process started in the background) and raises
 `KeyboardInterrupt` at once; the tables are then left as they were. Inside an event loop it
 is raised at the loop's next step, not in whatever the signal interrupted: raised inside a
 weakref callback or a `__del__`, Python printed "Exception ignored ... KeyboardInterrupt"
