@@ -250,7 +250,32 @@ def report_command(run_dir: Path = typer.Argument(..., help="a run directory")) 
         out = write_report(run_dir)
     except (FileNotFoundError, ConfigError, KeyError, ValueError) as e:
         fail(str(e))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", highlight=False)
+    note = versions_note(run_dir)
+    if note:
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
+
+
+def versions_note(run_dir: Path) -> str | None:
+    """One line naming what differs between the run's versions.json and this environment."""
+    import json
+
+    from valuespectrum.runs import RunDirectory
+    from valuespectrum.versions import run_versions, versions_changes
+
+    path = run_dir / RunDirectory.VERSIONS
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"note: {path} is missing: the versions this run was computed with are unknown"
+    except (OSError, ValueError) as e:
+        return f"note: {path} is unreadable ({e}): the run's versions are unknown"
+    changes = versions_changes(recorded, run_versions())
+    if not changes:
+        return None
+    shown = "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
+    return (f"note: this run was computed under other versions than the ones reading it now "
+            f"(run -> now): {shown}")
 
 
 from valuespectrum.environments import cli as env_cli  # noqa: E402 - light: typer only
