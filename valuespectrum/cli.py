@@ -138,7 +138,7 @@ def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report
         write_sweep_report(outcome.run_dir)
     console.print(
         f"run directory: {outcome.run_dir} ({outcome.planned} trials, {outcome.skipped} resumed, "
-        f"{outcome.wall_s:.0f} s)", highlight=False)
+        f"{outcome.wall_s:.0f} s)", markup=False, highlight=False, soft_wrap=True)
     if outcome.fatal:
         fail(f"the run stopped early: {outcome.fatal}; fix the cause and rerun the same "
              "command to resume", code=1)
@@ -168,7 +168,7 @@ def _run_spectrum(spec, ray_address, restart, output, report) -> None:
               for a, per in summary["scores"].items()}
     console.print(table1_markdown(scores, plain), markup=False, highlight=False)
     console.print(f"run directory: {run.root}" + (f"; report: {out}" if out else ""),
-                  markup=False, highlight=False)
+                  markup=False, highlight=False, soft_wrap=True)  # a path is never wrapped
     if summary["stopped"]:
         fail(f"some models stopped early: {summary['stopped']}; rerun the same command to "
              "resume", code=1)

@@ -6,6 +6,7 @@ Layout of RUN_DIR (both kinds)::
     spec.yaml          the resolved spec (kind: sweep | spectrum); reruns as it is
     plan.json          the plan fingerprint: what every planned entry's results depend on
     versions.json      the lock's sha256 and package versions of the run (valuespectrum.versions)
+    logs/output.log    what third-party code printed (progress bars, warnings), never the terminal
     journal/*.jsonl    records appended and fsync'd as they arrive (the source of truth)
     *.parquet          tables rebuilt from the journals (atomic replace)
     summary.json       the run's statistics
@@ -408,6 +409,7 @@ class RunDirectory:
     PLAN = "plan.json"
     VERSIONS = "versions.json"
     JOURNALS = "journal"
+    LOGS = "logs"
     LOCK = ".writer.lock"
 
     def __init__(self, root: str | Path, kind: str) -> None:
@@ -445,6 +447,17 @@ class RunDirectory:
     # ------------------------------------------------------------------ files
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
+
+    def log_path(self) -> Path:
+        """``logs/output.log``: what third-party code printed during the run (made here).
+
+        The driver's own file descriptors point there while the run runs
+        (`console.output_to_log`), and so do its actors' and tasks'
+        (`cluster.send_output_to`); the terminal shows only vspec's own lines.
+        """
+        logs = self.root / self.LOGS
+        logs.mkdir(exist_ok=True)
+        return logs / "output.log"
 
     def journal(self, name: str) -> Journal:
         """The journal `journal/<name>.jsonl` (name made file-safe)."""

@@ -82,7 +82,10 @@ class SweepProgress:
         if done:
             self.console.print(f"resuming: {len(done)} of {len(trials)} trials already done")
         if self.live_mode:
-            self._live = Live(self, console=self.console, refresh_per_second=4, transient=False)
+            # sys.stdout / sys.stderr stay as they are: what others print goes to the run's
+            # log (console.output_to_log), not through the live view
+            self._live = Live(self, console=self.console, refresh_per_second=4, transient=False,
+                              redirect_stdout=False, redirect_stderr=False)
             self._live.start()
         else:
             self.console.print(f"running {len(trials) - len(done)} trials")
