@@ -21,21 +21,23 @@ import yaml
 from typer.testing import CliRunner
 
 from valuespectrum.cli import app
-from valuespectrum.feed.cli import ensure_default_corpus
+from valuespectrum.feed.corpus import ensure_default_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_corpus_other_than_the_default_is_never_built(tmp_path, monkeypatch):
     monkeypatch.setenv("VSPEC_HOME", str(tmp_path / "home"))
-    assert ensure_default_corpus(tmp_path / "mine") is False
-    assert ensure_default_corpus(None) is False
+    said = []
+    assert ensure_default_corpus(tmp_path / "mine", said.append) is False
+    assert ensure_default_corpus(None, said.append) is False
+    assert said == []
     assert not (tmp_path / "mine").exists() and not (tmp_path / "home").exists()
 
 
 def test_without_openclipart_run_names_the_fix_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("VSPEC_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr("valuespectrum.feed.cli.OPENCLIPART", tmp_path / "no-openclipart")
+    monkeypatch.setattr("valuespectrum.feed.corpus.OPENCLIPART", tmp_path / "no-openclipart")
     spec = yaml.safe_load((ROOT / "experiments" / "demo.yaml").read_text())
     spec.update(persona_dir=str(ROOT / "personas"), output=str(tmp_path / "run"))
     (tmp_path / "demo.yaml").write_text(yaml.safe_dump(spec))
@@ -45,7 +47,7 @@ def test_without_openclipart_run_names_the_fix_in_one_line(tmp_path, monkeypatch
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "sudo apt-get install -y openclipart-png openclipart-svg" in lines[0]
-    assert not (tmp_path / "run").exists()  # nothing started
+    assert not (tmp_path / "run" / "spec.yaml").exists()  # nothing started
 
 
 def _clean_env(tmp_path: Path, venv: Path) -> dict[str, str]:
@@ -111,7 +113,7 @@ def test_pip_install_doctor_and_a_first_run_in_a_fresh_venv(tmp_path):
                          cwd=tmp_path)
     t_run = time.monotonic() - t0
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    first = run.stdout.splitlines()[0]
+    first = run.stdout.splitlines()[0]  # said before the sweep starts
     assert first.startswith(f"first use: building the default corpus in {tmp_path}/home/"
                             "corpus/openclipart"), run.stdout[:2000]
     assert sum("default corpus" in ln for ln in run.stdout.splitlines()) == 1

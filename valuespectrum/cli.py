@@ -21,11 +21,7 @@ app = command_group(
 personas_app = command_group("The YAML persona library.")
 app.add_typer(personas_app, name="personas")
 
-from valuespectrum.feed.cli import (  # noqa: E402 - light: typer only
-    corpus_app,
-    ensure_default_corpus,
-    feed_app,
-)
+from valuespectrum.feed.cli import corpus_app, feed_app  # noqa: E402 - light: typer only
 
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(feed_app, name="feed")
@@ -101,8 +97,6 @@ def run_spec_file(spec_path: Path, *, kind: str | None = None, ray_address: str 
             spec = load_any(spec_path)
             if kind is not None and spec.kind != kind:
                 fail(f"{spec_path}: a {spec.kind} spec; run it with `vspec run {spec_path}`")
-            ensure_default_corpus(spec.corpus_path() if spec.kind == "sweep"
-                                  else (spec.ingest_source() or {}).get("corpus"))
             if spec.kind == "spectrum":
                 _run_spectrum(spec, ray_address, restart, output, report)
             else:

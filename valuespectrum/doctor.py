@@ -221,11 +221,15 @@ def check_corpus() -> list[Check]:
     """The default corpus (`$VSPEC_HOME/corpus/openclipart`) and the packages it is built from.
 
     A corpus not built yet is optional: the first `vspec run` of a spec that reads it builds
-    it (`feed.cli.ensure_default_corpus`). Its source, Debian's openclipart packages, is
+    it (`feed.corpus.ensure_default_corpus`). Its source, Debian's openclipart packages, is
     then required, unless the corpus is already there.
     """
-    from valuespectrum.feed.cli import OPENCLIPART, OPENCLIPART_FIX
-    from valuespectrum.feed.corpus import MANIFEST, default_corpus_dir
+    from valuespectrum.feed.corpus import (
+        MANIFEST,
+        OPENCLIPART,
+        OPENCLIPART_FIX,
+        default_corpus_dir,
+    )
 
     root = default_corpus_dir()
     built = (root / MANIFEST).is_file()

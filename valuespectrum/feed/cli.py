@@ -24,48 +24,6 @@ def _print_report(report) -> None:
     )
 
 
-OPENCLIPART = Path("/usr/share/openclipart")
-OPENCLIPART_FIX = "sudo apt-get install -y openclipart-png openclipart-svg"
-
-
-def ensure_default_corpus(path: str | Path | None) -> bool:
-    """Build the default corpus on first use, saying so in one line; True if it built it.
-
-    `vspec run` calls this with the corpus its spec reads. Only the default corpus
-    (`$VSPEC_HOME/corpus/openclipart`) is built this way, from Debian's openclipart
-    packages; any other missing corpus is left to the run's own error. What the build's
-    libraries print (the embedder's loading bar) goes to `$VSPEC_HOME/logs/corpus-build.log`.
-
-    Raises:
-        CorpusError: the openclipart packages are missing (the message names the fix).
-    """
-    from valuespectrum.console import output_to_log
-    from valuespectrum.feed.corpus import (
-        MANIFEST,
-        CorpusError,
-        build_openclipart,
-        default_corpus_dir,
-    )
-    from valuespectrum.specs import vspec_home
-
-    if path is None:
-        return False
-    root = default_corpus_dir()
-    if Path(path).resolve() != root.resolve() or (root / MANIFEST).is_file():
-        return False
-    if not (OPENCLIPART / "png").is_dir() or not (OPENCLIPART / "svg").is_dir():
-        raise CorpusError(f"{root}: the default corpus is not built, and its source "
-                          f"{OPENCLIPART} is missing: {OPENCLIPART_FIX}")
-    log = vspec_home() / "logs" / "corpus-build.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    console.print(f"first use: building the default corpus in {root} from {OPENCLIPART} "
-                  f"(once, 1 to 3 min; log: {log})", markup=False, highlight=False,
-                  soft_wrap=True)
-    with output_to_log(log, "corpus build"):
-        build_openclipart(root, source=OPENCLIPART)
-    return True
-
-
 @corpus_app.command("build")
 def corpus_build(
     source: Annotated[str, typer.Argument(help="corpus source; only 'openclipart' for now")],

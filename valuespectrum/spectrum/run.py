@@ -286,6 +286,15 @@ class SpectrumRun:
                 (self.root / "retrieval.parquet").unlink()
             if progress:
                 self._say_repaired()
+            from valuespectrum.console import console
+            from valuespectrum.feed.corpus import ensure_default_corpus
+
+            def say(line: str) -> None:
+                if progress:
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+            if not (self.root / "retrieval.parquet").exists():  # else nothing is ingested
+                ensure_default_corpus((self.spec.ingest_source() or {}).get("corpus"), say)
             if self.spec.parallel == "ray":  # before the store: Ray forks, the store's gRPC can't
                 started = start_ray(self.ray_address, log_to_driver=False)
             items = self.retrieve(progress=progress)

@@ -146,9 +146,10 @@ class SweepRunner:
     # ------------------------------------------------------------------ setup
     def _load_feed(self) -> dict[str, Any]:
         """Load the corpus and recommender parameters; returns the plan context."""
-        from valuespectrum.feed.corpus import Corpus
+        from valuespectrum.feed.corpus import Corpus, ensure_default_corpus
 
         params = self.spec.recommender_params()
+        ensure_default_corpus(self.spec.corpus_path(), lambda line: self._notify("note", line))
         self._corpus = Corpus.load(self.spec.corpus_path())
         styles = sorted({t.platform.style for t in self.trials})
         return {

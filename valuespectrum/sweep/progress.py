@@ -104,6 +104,12 @@ class SweepProgress:
         self._print("Ctrl-C: finishing the steps in flight, then writing the summary "
                     "(press Ctrl-C again to stop at once; rerun the command to resume)")
 
+    def note(self, message: str) -> None:
+        """One plain line of the run's own (e.g. the default corpus built on first use)."""
+        # as written: it names paths, which must stay whole to be copied
+        (self._live.console if self._live else self.console).print(
+            message, markup=False, highlight=False, soft_wrap=True)
+
     def warning(self, message: str) -> None:
         self._print(f"warning: {message}")
 
