@@ -69,7 +69,7 @@ def test_pip_install_doctor_and_a_first_run_in_a_fresh_venv(tmp_path):
     this machine pip takes torch 2.14.1 (a CUDA build, with its NVIDIA wheels: about 7 GB
     in the venv) from local disk and the rest from its cache or the registry. Measured
     here on the busy 2-core machine: 698 s in all, of which `pip install .` 391 s, doctor
-    58 s, the first run 241 s (the corpus build about 190 s); docs/testing.md. Unpacking torch is most of it, and installing from the
+    58 s, the first run 241 s (the corpus build about 190 s); again 368 + 56 + 341 s. Unpacking torch is most of it, and installing from the
     lock instead costs the same (220 s with the extras), so the test stays on the path a
     new user takes and is marked `slow`. The installed package (not the checkout) runs:
     the source is copied, and the commands run elsewhere.
