@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE = 1
 export RAY_AUTH_MODE = disabled
 export RAY_USAGE_STATS_ENABLED = 0
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench lock
 
 setup:
 	bash scripts/setup.sh
@@ -21,3 +21,8 @@ lint:
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+# Re-resolve requirements.lock (exact versions + hashes; PyPI only; ~10 s): after changing
+# the dependencies in pyproject.toml. LOCK_ARGS=--upgrade moves every pin. docs/testing.md
+lock:
+	bash scripts/lock.sh

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Idempotent set-up: venv, torch (first), the package with its extras, Debian packages
-# (chromium, chromium-driver, openclipart, adb, node), Appium 3 with its Chromium and
-# UiAutomator2 drivers in .appium/, and the default corpus. Re-running it when everything
-# is present takes seconds.
+# Idempotent set-up: Debian packages (chromium, chromium-driver, openclipart, adb, node),
+# a venv with the exact versions of requirements.lock (pip --require-hashes: torch 2.14.1
+# and everything else pinned and hashed) and the package itself (editable, --no-deps),
+# Appium 3 with its Chromium and UiAutomator2 drivers in .appium/, and the default corpus.
+# The venv is reinstalled when requirements.lock, pyproject.toml or VSPEC_EXTRAS change.
+# Re-running it when everything is present takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,17 +37,23 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
 fi
-if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
-  say "installing torch==2.14.1 torchvision==0.29.1 (before anything that needs torch)"
-  "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
-fi
 stamp="$VENV/.vspec-installed"
-# VSPEC_EXTRAS: the package extras (GPU nodes of ray_cluster.yaml add vllm)
+# VSPEC_EXTRAS: the package extras. clip, android and dev are in requirements.lock; any
+# other (vllm, on the GPU nodes of ray_cluster.yaml) is installed on top, unpinned.
 extras=${VSPEC_EXTRAS:-clip,android,dev}
-want=$( (cat pyproject.toml; echo "$extras") | sha256sum | cut -c1-16)
+want=$( (cat requirements.lock pyproject.toml; echo "$extras") | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$VENV/bin/python" -c "import valuespectrum" 2>/dev/null; then
-  say "installing valuespectrum with extras $extras"
-  "$VENV/bin/pip" install -q -e ".[$extras]"
+  # exact versions with their hashes (torch 2.14.1 / torchvision 0.29.1 among them); pip
+  # refuses a file whose hash is not in the lock. `make lock` refreshes the lock.
+  say "installing the locked dependencies (requirements.lock, sha256 $(sha256sum requirements.lock | cut -c1-16))"
+  "$VENV/bin/pip" install -q --require-hashes -r requirements.lock
+  say "installing valuespectrum (editable, no dependencies: they come from the lock)"
+  "$VENV/bin/pip" install -q --no-deps -e .
+  unlocked=$(echo "$extras" | tr ',' '\n' | grep -vxE 'clip|android|dev' | paste -sd, - || true)
+  if [ -n "$unlocked" ]; then
+    say "installing the extras $unlocked (not in the lock: unpinned)"
+    "$VENV/bin/pip" install -q -e ".[$unlocked]"
+  fi
   echo "$want" > "$stamp"
 fi
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +16,7 @@ from vspec_helpers import ROOT, VSPEC
 from valuespectrum import doctor
 from valuespectrum.cli import app
 
-REQUIRED = ("chromium", "playwright", "ray", "milvus-lite", "minilm", "corpus")
+REQUIRED = ("chromium", "playwright", "ray", "milvus-lite", "minilm", "openclipart", "corpus")
 OPTIONAL = ("chromium-driver", "appium", "adb", "key OPENAI_API_KEY", "gpu (nvidia-smi)",
             "gpu (torch.cuda)", "vllm")
 
@@ -92,12 +94,26 @@ def test_missing_optional_parts_never_fail_it(monkeypatch, tmp_path):
     assert "export OPENAI_API_KEY=..." in r.output
 
 
-def test_missing_corpus_names_the_build_command(monkeypatch, tmp_path):
+@pytest.mark.skipif(not Path("/usr/share/openclipart/svg").is_dir(), reason="no openclipart")
+def test_a_corpus_not_built_yet_is_optional_vspec_run_builds_it(monkeypatch, tmp_path):
     monkeypatch.setenv("VSPEC_HOME", str(tmp_path / "empty-home"))
     monkeypatch.setattr(doctor, "GROUPS", (doctor.check_corpus,))
     r = CliRunner().invoke(app, ["doctor"])
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 0, r.output
+    assert re.search(r"^OK +openclipart +[\d,]+ PNG files", r.output, re.M), r.output
+    assert re.search(r"^MISSING corpus .*first `vspec run`.*\(optional\)$", r.output, re.M)
     assert f"vspec corpus build openclipart --output {tmp_path / 'empty-home'}" in r.output
+
+
+def test_without_corpus_and_openclipart_it_names_the_apt_packages(monkeypatch, tmp_path):
+    monkeypatch.setenv("VSPEC_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setattr("valuespectrum.feed.corpus.OPENCLIPART", tmp_path / "no-openclipart")
+    monkeypatch.setattr(doctor, "GROUPS", (doctor.check_corpus,))
+    r = CliRunner().invoke(app, ["doctor"])
+    assert r.exit_code == 1, r.output
+    assert "MISSING openclipart" in r.output
+    assert "fix: sudo apt-get install -y openclipart-png openclipart-svg" in r.output
+    assert "cannot run: openclipart" in r.output
 
 
 def test_a_hung_check_is_reported_not_waited_for():

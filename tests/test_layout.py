@@ -46,3 +46,9 @@ def test_one_fail_helper_and_one_ray_init():
     assert [p.name for p, s in sources.items() if "def fail(" in s or "def _fail(" in s] \
         == ["console.py"]
     assert [p.name for p, s in sources.items() if "ray.init(" in s] == ["cluster.py"]
+
+
+def test_every_command_group_is_made_by_command_group():
+    """Its help is printed as written (no rich markup); see console.command_group."""
+    makers = [p.name for p in PKG.rglob("*.py") if "typer.Typer(" in p.read_text()]
+    assert makers == ["console.py"]

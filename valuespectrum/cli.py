@@ -13,15 +13,12 @@ from pathlib import Path
 import typer
 
 from valuespectrum.config import ConfigError
-from valuespectrum.console import console, err_console, fail, user_errors
+from valuespectrum.console import command_group, console, err_console, fail, user_errors
 
-app = typer.Typer(
-    name="vspec",
-    help="ValueSpectrum: measure and steer the value preferences of VLM viewers of short-video feeds.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-personas_app = typer.Typer(help="The YAML persona library.", no_args_is_help=True)
+app = command_group(
+    "ValueSpectrum: measure and steer the value preferences of VLM viewers of short-video feeds.",
+    name="vspec")
+personas_app = command_group("The YAML persona library.")
 app.add_typer(personas_app, name="personas")
 
 from valuespectrum.feed.cli import corpus_app, feed_app  # noqa: E402 - light: typer only
@@ -183,7 +180,7 @@ def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report
         write_sweep_report(outcome.run_dir)
     console.print(
         f"run directory: {outcome.run_dir} ({outcome.planned} trials, {outcome.skipped} resumed, "
-        f"{outcome.wall_s:.0f} s)", highlight=False)
+        f"{outcome.wall_s:.0f} s)", markup=False, highlight=False, soft_wrap=True)
     if outcome.fatal:
         fail(f"the run stopped early: {outcome.fatal}; fix the cause and rerun the same "
              "command to resume", code=1)
@@ -213,7 +210,7 @@ def _run_spectrum(spec, ray_address, restart, output, report) -> None:
               for a, per in summary["scores"].items()}
     console.print(table1_markdown(scores, plain), markup=False, highlight=False)
     console.print(f"run directory: {run.root}" + (f"; report: {out}" if out else ""),
-                  markup=False, highlight=False)
+                  markup=False, highlight=False, soft_wrap=True)  # a path is never wrapped
     if summary["stopped"]:
         fail(f"some models stopped early: {summary['stopped']}; rerun the same command to "
              "resume", code=1)
@@ -384,6 +381,31 @@ def report_command(
     except (FileNotFoundError, ConfigError, KeyError, ValueError) as e:
         fail(str(e))
     console.print(f"wrote {out}", markup=False, highlight=False)
+    note = versions_note(run_dir)
+    if note:
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
+
+
+def versions_note(run_dir: Path) -> str | None:
+    """One line naming what differs between the run's versions.json and this environment."""
+    import json
+
+    from valuespectrum.runs import RunDirectory
+    from valuespectrum.versions import run_versions, versions_changes
+
+    path = run_dir / RunDirectory.VERSIONS
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"note: {path} is missing: the versions this run was computed with are unknown"
+    except (OSError, ValueError) as e:
+        return f"note: {path} is unreadable ({e}): the run's versions are unknown"
+    changes = versions_changes(recorded, run_versions())
+    if not changes:
+        return None
+    shown = "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
+    return (f"note: this run was computed under other versions than the ones reading it now "
+            f"(run -> now): {shown}")
 
 
 from valuespectrum.environments import cli as env_cli  # noqa: E402 - light: typer only

@@ -16,6 +16,15 @@ Every `ray.init` of the package happens in `start_ray`:
   for file ... gcs_server_port" failure. The benchmark therefore starts Ray before the
   store and opens the store in a `StoreActor` (docs/cluster.md).
 
+Output: a run's actors and tasks are quiet. Ray is started or joined with
+``log_to_driver=False``, so nothing a worker prints is forwarded to the driver's terminal,
+and every actor or task a run starts calls `send_output_to` first, which points its file
+descriptors 1 and 2 at the run's log (``RUN_DIR/logs/output.log``): progress bars
+("Loading weights: 100%|...") and warnings of the libraries they load land there. Their
+errors still reach the user as exceptions (a trial's error, a failed arm). Output a worker
+printed before that call, and that of workers on a node without the run directory, stays
+in Ray's own worker logs (``/tmp/ray/session_latest/logs``).
+
 API keys never travel in specs, records, or Ray runtime environments (Ray logs those in
 plain text): the driver reads them with `api_keys` and sends them to its actors and tasks
 as method arguments, which call `install_api_keys`.
@@ -69,7 +78,7 @@ def _local_init(ray: Any, num_cpus: int | None, log_to_driver: bool) -> None:
 
 
 def start_ray(address: str | None = None, *, num_cpus: int | None = None,
-              log_to_driver: bool = True) -> bool:
+              log_to_driver: bool = False) -> bool:
     """Start a local Ray, or join the cluster at `address`; returns True if this call did.
 
     Does nothing (returns False) when Ray is already initialised in this process.
@@ -117,6 +126,39 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None,
         f"in {logs}. Check free memory and disk space in /tmp, that no other `ray start` "
         "holds the ports, and `vspec doctor`; or join a running cluster with --ray-address."
     ) from first
+
+
+def send_output_to(log_path: str | None, what: str = "worker") -> bool:
+    """Point this process's stdout and stderr (fds 1 and 2) at a run's log file.
+
+    Called first in every actor and task a run starts (and again after an actor restart),
+    so third-party progress bars and warnings, Python's or native, go to the run's log
+    instead of a terminal. Appends, with one header line per process.
+
+    Returns:
+        Whether it did: False without a path, or when the file cannot be opened (a node of
+        a cluster that does not hold the run directory: the output then stays in Ray's
+        worker logs).
+    """
+    if not log_path:
+        return False
+    try:
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    import socket
+
+    os.write(2, f"--- vspec: {what} (pid {os.getpid()} on {socket.gethostname()}) ---\n"
+             .encode())
+    return True
 
 
 def stop_ray(started: bool) -> None:

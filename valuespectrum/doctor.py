@@ -3,7 +3,8 @@
 Each check prints one line: OK or MISSING, what was found, and the exact command that
 fixes it. The exit status is 0 only when the embedded default can run: the HTTP and
 Playwright environments (Chromium), a local Ray, milvus-lite, the MiniLM embedder and the
-default corpus. Optional parts (chromium-driver, Appium and its drivers, adb and a device,
+default corpus, or the openclipart packages `vspec run` builds it from on first use.
+Optional parts (chromium-driver, Appium and its drivers, adb and a device,
 API keys, a GPU, vLLM) are reported but never fail it.
 
 Heavy checks (Ray, milvus-lite, MiniLM, a Chromium launch, torch) run in a subprocess with a
@@ -216,20 +217,39 @@ def check_runtime() -> list[Check]:
     return out
 
 
-def check_corpus() -> Check:
-    """The default corpus: `$VSPEC_HOME/corpus/openclipart` with its manifest."""
-    from valuespectrum.feed.corpus import MANIFEST, default_corpus_dir
+def check_corpus() -> list[Check]:
+    """The default corpus (`$VSPEC_HOME/corpus/openclipart`) and the packages it is built from.
+
+    A corpus not built yet is optional: the first `vspec run` of a spec that reads it builds
+    it (`feed.corpus.ensure_default_corpus`). Its source, Debian's openclipart packages, is
+    then required, unless the corpus is already there.
+    """
+    from valuespectrum.feed.corpus import (
+        MANIFEST,
+        OPENCLIPART,
+        OPENCLIPART_FIX,
+        default_corpus_dir,
+    )
 
     root = default_corpus_dir()
-    if not (root / MANIFEST).is_file():
-        return Check("corpus", False, f"no {MANIFEST} in {root}",
-                     f"vspec corpus build openclipart --output {root}  (needs apt packages "
-                     "openclipart-png openclipart-svg)")
+    built = (root / MANIFEST).is_file()
+    missing = [p for p in ("png", "svg") if not (OPENCLIPART / p).is_dir()]
+    if missing:
+        source = Check("openclipart", False, f"no {', '.join(missing)}/ in {OPENCLIPART} (the "
+                       "default corpus's images and metadata)", OPENCLIPART_FIX,
+                       required=not built)
+    else:
+        n = sum(len(files) for _, _, files in os.walk(OPENCLIPART / "png"))
+        source = Check("openclipart", True, f"{n:,} PNG files in {OPENCLIPART}")
+    build = f"vspec corpus build openclipart --output {root}"
+    if not built:
+        return [source, Check("corpus", False, f"not built yet in {root}: the first `vspec run` "
+                              "of a spec that reads it builds it (1 to 3 min)",
+                              f"{build}  (or let `vspec run` build it)", required=False)]
     import pyarrow.parquet as pq
 
     n = pq.ParquetFile(root / MANIFEST).metadata.num_rows
-    return Check("corpus", n > 0, f"{n:,} posts in {root}", "" if n else
-                 f"vspec corpus build openclipart --output {root}")
+    return [source, Check("corpus", n > 0, f"{n:,} posts in {root}", "" if n else build)]
 
 
 def check_api_keys() -> list[Check]:

@@ -5,7 +5,8 @@ Layout of RUN_DIR (both kinds)::
     .writer.lock       the single writer's lock; names its holder (pid, host, command)
     spec.yaml          the resolved spec (kind: sweep | spectrum); reruns as it is
     plan.json          the plan fingerprint: what every planned entry's results depend on
-    versions.json      package versions of the run
+    versions.json      the lock's sha256 and package versions of the run (valuespectrum.versions)
+    logs/output.log    what third-party code printed (progress bars, warnings), never the terminal
     journal/*.jsonl    records appended and fsync'd as they arrive (the source of truth)
     *.parquet          tables rebuilt from the journals (atomic replace)
     summary.json       the run's statistics
@@ -37,24 +38,18 @@ import socket
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, get_args, get_origin
 
 import yaml
+
+from valuespectrum.versions import package_versions, run_versions
 
 __all__ = [
     "Journal", "Plan", "PlanChanged", "RunDirectory", "RunError", "RunLockedError",
     "RunWriteError", "WriterLock", "arrow_schema", "fingerprint", "package_versions", "read_jsonl",
     "read_table", "spec_changes", "sync_files", "unreadable_tables", "write_json", "write_table",
 ]
-
-VERSIONED_PACKAGES = (
-    "valuespectrum", "ray", "playwright", "openai", "pydantic", "numpy", "pyarrow", "scipy",
-    "statsmodels", "pymilvus", "milvus-lite", "sentence-transformers", "torch",
-    "open_clip_torch", "Appium-Python-Client",
-)
-
 
 class RunError(RuntimeError):
     """A run directory cannot be used as asked; the message says why and what to do."""
@@ -340,16 +335,6 @@ def write_json(path: str | Path, data: Any) -> Path:
     return _replace_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def package_versions() -> dict[str, str]:
-    out = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 # --------------------------------------------------------------------------- plans
 
 
@@ -424,6 +409,7 @@ class RunDirectory:
     PLAN = "plan.json"
     VERSIONS = "versions.json"
     JOURNALS = "journal"
+    LOGS = "logs"
     LOCK = ".writer.lock"
 
     def __init__(self, root: str | Path, kind: str) -> None:
@@ -461,6 +447,17 @@ class RunDirectory:
     # ------------------------------------------------------------------ files
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
+
+    def log_path(self) -> Path:
+        """``logs/output.log``: what third-party code printed during the run (made here).
+
+        The driver's own file descriptors point there while the run runs
+        (`console.output_to_log`), and so do its actors' and tasks'
+        (`cluster.send_output_to`); the terminal shows only vspec's own lines.
+        """
+        logs = self.root / self.LOGS
+        logs.mkdir(exist_ok=True)
+        return logs / "output.log"
 
     def journal(self, name: str) -> Journal:
         """The journal `journal/<name>.jsonl` (name made file-safe)."""
@@ -541,7 +538,7 @@ class RunDirectory:
                               sort_keys=False, allow_unicode=True)
         _replace_atomically(self.root / self.SPEC, lambda tmp: tmp.write_text(text, "utf-8"))
         write_json(self.root / self.PLAN, merged.to_json())
-        write_json(self.root / self.VERSIONS, package_versions())
+        write_json(self.root / self.VERSIONS, run_versions())
         return resuming
 
     def clear(self) -> None:

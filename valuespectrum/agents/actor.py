@@ -35,6 +35,8 @@ class ActorOptions:
     max_restarts: int = 2
     jpeg_quality: int = 80
     api_keys: dict[str, str] | None = field(default=None, repr=False)
+    #: The run's log (`RunDirectory.log_path`): the actor's stdout and stderr go there.
+    log_path: str | None = None
 
 
 class ViewerHost:
@@ -349,6 +351,10 @@ def viewer_actor_class():
     @ray.remote(num_cpus=0.5, max_restarts=3)
     class ViewerActor:
         def __init__(self, options: ActorOptions) -> None:
+            from valuespectrum.cluster import send_output_to
+
+            # before anything loads a model: its progress bars and warnings go to the log
+            send_output_to(options.log_path, "viewer actor")
             self._host = ViewerHost(options)
 
         async def start_trial(self, trial: TrialSpec, token: int) -> None:

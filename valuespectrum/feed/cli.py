@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from valuespectrum.console import console, fail
+from valuespectrum.console import command_group, console, fail
 
-corpus_app = typer.Typer(help="Build, import and inspect feed corpora.", no_args_is_help=True)
-feed_app = typer.Typer(help="Serve the local short-video feed.", no_args_is_help=True)
+corpus_app = command_group("Build, import and inspect feed corpora.")
+feed_app = command_group("Serve the local short-video feed.")
 
 CORPUS_HELP = "corpus directory (default: $VSPEC_HOME/corpus/openclipart, VSPEC_HOME=./.vspec)"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,47 @@ def default_corpus_dir(name: str = "openclipart") -> Path:
     from valuespectrum.specs import vspec_home
 
     return vspec_home() / "corpus" / name
+
+
+#: Debian's openclipart-png / -svg: the source of the default corpus.
+OPENCLIPART = Path("/usr/share/openclipart")
+OPENCLIPART_FIX = "sudo apt-get install -y openclipart-png openclipart-svg"
+
+
+def ensure_default_corpus(path: str | Path | None, say: Callable[[str], None]) -> bool:
+    """Build the default corpus on first use, saying so in one line; True if it built it.
+
+    A run calls this where it loads its corpus (after taking its run directory's lock).
+    Only the default corpus (`$VSPEC_HOME/corpus/openclipart`) is built this way, from
+    Debian's openclipart packages; any other missing corpus is left to `Corpus.load`'s
+    error. What the build's libraries print (the embedder's loading bar) goes to
+    `$VSPEC_HOME/logs/corpus-build.log`.
+
+    Args:
+        path: The corpus the run reads.
+        say: Prints the one line (the run's progress, or the console).
+
+    Raises:
+        CorpusError: the openclipart packages are missing (the message names the fix).
+    """
+    from valuespectrum.console import output_to_log
+    from valuespectrum.specs import vspec_home
+
+    if path is None:
+        return False
+    root = default_corpus_dir()
+    if Path(path).resolve() != root.resolve() or (root / MANIFEST).is_file():
+        return False
+    if not (OPENCLIPART / "png").is_dir() or not (OPENCLIPART / "svg").is_dir():
+        raise CorpusError(f"{root}: the default corpus is not built, and its source "
+                          f"{OPENCLIPART} is missing: {OPENCLIPART_FIX}")
+    log = vspec_home() / "logs" / "corpus-build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"first use: building the default corpus in {root} from {OPENCLIPART} (once, 1 to 3 "
+        f"min; log: {log})")
+    with output_to_log(log, "corpus build"):
+        build_openclipart(root, source=OPENCLIPART)
+    return True
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,13 @@ def feed_actor_class() -> Any:
     @ray.remote(num_cpus=0, max_restarts=0)
     class FeedActor:
         def __init__(self, corpus_dir: str, params: Any, host: str,
-                     styles: tuple[str, ...] = ()) -> None:
+                     styles: tuple[str, ...] = (), log_path: str | None = None) -> None:
+            from valuespectrum.cluster import send_output_to
             from valuespectrum.feed.corpus import Corpus
             from valuespectrum.feed.platform import FeedPlatform
             from valuespectrum.feed.server import FeedServer
 
+            send_output_to(log_path, "feed actor")
             platform = FeedPlatform(Corpus.load(corpus_dir), params, preload=styles)
             self.server = FeedServer(platform, host=host, port=0).start()
 
@@ -72,11 +74,14 @@ class FeedPool:
             cluster.
         styles: The feed styles the sweep serves: their recommenders are built before the
             first viewer arrives (cowatch's population takes seconds).
+        log_path: The run's log; the feed processes' stdout and stderr go there.
     """
 
     def __init__(self, corpus: Any, corpus_dir: str, params: Any, processes: int = 0,
-                 host: str = "127.0.0.1", styles: Sequence[str] = ()) -> None:
+                 host: str = "127.0.0.1", styles: Sequence[str] = (),
+                 log_path: str | None = None) -> None:
         self.corpus = corpus
+        self.log_path = log_path
         #: the driver's own platform (`processes` 0; None with feed processes)
         self.platform: Any = None
         self.corpus_dir = corpus_dir
@@ -105,7 +110,8 @@ class FeedPool:
                                               soft=False)
         cls = feed_actor_class().options(scheduling_strategy=here)
         # pinned to the driver's node, they bind where the driver's own server would
-        self._actors = [cls.remote(self.corpus_dir, self.params, self.host, self.styles)
+        self._actors = [cls.remote(self.corpus_dir, self.params, self.host, self.styles,
+                                   self.log_path)
                         for _ in range(self.processes)]
         self.urls = tuple(ray.get([a.url.remote() for a in self._actors], timeout=300))
         return self

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-models_app = typer.Typer(help="Model backends: probe a spec, show prices.", no_args_is_help=True)
+from valuespectrum.console import command_group
+
+models_app = command_group("Model backends: probe a spec, show prices.")
 
 
 def _probe_png(caption: str) -> bytes:

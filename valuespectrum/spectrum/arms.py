@@ -60,6 +60,8 @@ class ArmConfig(Frozen):
     concurrency: int = 4
     seed: int = 0
     prompts: dict[str, Any] = {}
+    #: The run's log: a Ray task's stdout and stderr go there (`cluster.send_output_to`).
+    log_path: str | None = None
 
 
 class ResultRow(Frozen):
@@ -226,8 +228,9 @@ def arm_stream(arm: Arm, items: list[SpectrumItem], images: Mapping[str, bytes |
     `api_keys` (variable name -> key) arrive as an argument, so arms also work on a remote
     cluster without the keys being written into Ray's runtime-env logs.
     """
-    from valuespectrum.cluster import install_api_keys
+    from valuespectrum.cluster import install_api_keys, send_output_to
 
+    send_output_to(cfg.log_path, f"arm {arm.label}")  # a pooled worker: again for each task
     install_api_keys(api_keys)
     loop = asyncio.new_event_loop()
     agen = answer_items(arm, items, images, cfg)

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-spectrum_app = typer.Typer(help="The Value-Spectrum benchmark (Table 1, Figures 2-9).",
-                           no_args_is_help=True)
+from valuespectrum.console import command_group
+
+spectrum_app = command_group("The Value-Spectrum benchmark (Table 1, Figures 2-9).")
 
 
 @spectrum_app.command("run")

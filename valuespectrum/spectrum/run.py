@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.config import ConfigError
+from valuespectrum.console import output_to_log
 from valuespectrum.models.shared import run_scope
 from valuespectrum.runs import (
     Plan,
@@ -121,7 +122,8 @@ class SpectrumRun:
         cache = s.cache_path()
         return ArmConfig(run_name=self.scope, cache_dir=str(cache) if cache else None,
                          budget_usd=s.budget_usd, followups=s.followups,
-                         concurrency=s.concurrency, seed=s.seed, prompts=self.prompts)
+                         concurrency=s.concurrency, seed=s.seed, prompts=self.prompts,
+                         log_path=str(self.run_dir.log_path()))
 
     # ------------------------------------------------------------------ retrieval
     def retrieve(self, progress: bool = True) -> list[SpectrumItem]:
@@ -141,7 +143,8 @@ class SpectrumRun:
         if s.parallel == "ray":
             import ray
 
-            owner = StoreActor.spawn(s.store_uri(), s.embedder, s.values_path())
+            owner = StoreActor.spawn(s.store_uri(), s.embedder, s.values_path(),
+                                     log_path=self.run_dir.log_path())
             try:
                 got = ray.get(owner.prepare.remote(**args))
                 ray.get(owner.close.remote())
@@ -257,22 +260,41 @@ class SpectrumRun:
 
     def run(self, progress: bool = True) -> dict[str, Any]:
         """Everything: retrieval, answers, tables, summary. Returns the summary."""
-        from valuespectrum.cluster import api_keys, release_run, start_ray, stop_ray
-        from valuespectrum.report.spectrum import write_summary
+        from valuespectrum.cluster import api_keys
 
         plan = self.plan()
         api_keys(m for a in self.arms for m in (a.model, a.text_model) if m is not None)
         self.run_dir.acquire()
-        started = False
         try:
             self.run_dir.begin(self.spec.saved(), plan, restart=self.restart,
                                resumable=RESUMABLE_FIELDS)
+            # third-party output (Ray, the store's and arms' models) goes to the run's log
+            with output_to_log(self.run_dir.log_path()):
+                return self._run(progress)
+        finally:
+            self.run_dir.release()
+
+    def _run(self, progress: bool) -> dict[str, Any]:
+        from valuespectrum.cluster import release_run, start_ray, stop_ray
+        from valuespectrum.report.spectrum import write_summary
+
+        started = False
+        try:
             self.repaired = {j.path.stem: n for j in self.run_dir.journals() if (n := j.repair())}
             self.damaged = unreadable_tables(self.root, ("retrieval.parquet", "results.parquet"))
             if "retrieval.parquet" in self.damaged:  # read back on resume: retrieve again
                 (self.root / "retrieval.parquet").unlink()
             if progress:
                 self._say_repaired()
+            from valuespectrum.console import console
+            from valuespectrum.feed.corpus import ensure_default_corpus
+
+            def say(line: str) -> None:
+                if progress:
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+            if not (self.root / "retrieval.parquet").exists():  # else nothing is ingested
+                ensure_default_corpus((self.spec.ingest_source() or {}).get("corpus"), say)
             if self.spec.parallel == "ray":  # before the store: Ray forks, the store's gRPC can't
                 started = start_ray(self.ray_address, log_to_driver=False)
             items = self.retrieve(progress=progress)
@@ -283,7 +305,6 @@ class SpectrumRun:
             self.consolidate(items)
             return write_summary(self.root, self.arms, stopped)
         finally:
-            self.run_dir.release()
             stop_ray(started)
 
     def _say_repaired(self) -> None:
@@ -305,7 +326,12 @@ class SpectrumRun:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         total = sum(len(v) for v in self.pending(items).values())
+        from valuespectrum.console import console
+
+        # the run's console (the terminal, see console.output_to_log); sys.stdout and
+        # sys.stderr are not redirected into the bar: what others print goes to the log
         with Progress("[progress.description]{task.description}", BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress) as bar:
+                      MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress,
+                      console=console, redirect_stdout=False, redirect_stderr=False) as bar:
             task = bar.add_task(f"{len(self.arms)} arms x {len(items)} images", total=total)
             return self.answer(items, lambda n: bar.advance(task, n))

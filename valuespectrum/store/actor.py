@@ -129,13 +129,15 @@ class StoreActor:
 
     @staticmethod
     def spawn(db: str | Path, embedder_name: str, values_path: str | Path | None = None,
-              name: str | None = None, here: bool | None = None):
+              name: str | None = None, here: bool | None = None,
+              log_path: str | Path | None = None):
         """Start (or, with `name`, reuse) the owning actor; returns its handle.
 
         The actor asks for no CPU so it never starves viewer actors; calls to it are
         serialised by Ray, which is exactly the single-owner discipline Milvus-lite needs.
         A milvus-lite file lives on this machine, so by default (`here=None`) the actor is
-        pinned to the calling process's node unless `db` is a server URI.
+        pinned to the calling process's node unless `db` is a server URI. With `log_path`
+        (a run's log), the actor's stdout and stderr (the embedder's loading bars) go there.
         """
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -146,5 +148,17 @@ class StoreActor:
         if here if here is not None else "://" not in str(db):
             opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
                 ray.get_runtime_context().get_node_id(), soft=False)
-        return ray.remote(StoreOwner).options(**opts).remote(
-            str(db), embedder_name, str(values_path) if values_path else None)
+        return ray.remote(_StoreActorBody).options(**opts).remote(
+            str(db), embedder_name, str(values_path) if values_path else None,
+            str(log_path) if log_path else None)
+
+
+class _StoreActorBody(StoreOwner):
+    """A `StoreOwner` in its own Ray actor process, which first sends its output to a log."""
+
+    def __init__(self, db: str, embedder_name: str, values_path: str | None,
+                 log_path: str | None) -> None:
+        from valuespectrum.cluster import send_output_to
+
+        send_output_to(log_path, "store actor")
+        super().__init__(db, embedder_name, values_path)

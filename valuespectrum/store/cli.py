@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from valuespectrum.console import console, err_console, fail
+from valuespectrum.console import command_group, console, err_console, fail
 
-store_app = typer.Typer(help="The screenshot vector store (milvus-lite file or Milvus server).",
-                        no_args_is_help=True)
+store_app = command_group(
+    "The screenshot vector store (milvus-lite file or Milvus server).")
 
 
 def default_db() -> Path:

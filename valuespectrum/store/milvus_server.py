@@ -58,6 +58,22 @@ def answers(uri: str) -> bool:
         return False
 
 
+#: Resets SIGINT to its default action, then execs the command (argv[1:]).
+_SIGINT_DEFAULT_EXEC = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "os.execv(sys.argv[1], sys.argv[1:])")
+
+
+def with_sigint_default(cmd: list[str]) -> list[str]:
+    """`cmd` started with SIGINT at its default action, whatever this process has.
+
+    A child inherits an ignored SIGINT (a process started with `&` from a script, e.g.
+    `nohup make test &`), and the server's wrapper, a Python script, would then ignore the
+    SIGINT that stops it. A handler is reset to the default by exec; an ignored signal is
+    not, so a small Python step sets the default before exec'ing the command.
+    """
+    return [sys.executable, "-c", _SIGINT_DEFAULT_EXEC, *cmd]
+
+
 @contextlib.contextmanager
 def local_milvus_server(data_dir: str | Path, port: int | None = None,
                         timeout_s: float = 180.0) -> Iterator[str]:
@@ -79,7 +95,8 @@ def local_milvus_server(data_dir: str | Path, port: int | None = None,
     uri = f"http://127.0.0.1:{port}"
     log_path = data / "server.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([exe, "--data", str(data), "--proxy-port", str(port)],
+        proc = subprocess.Popen(with_sigint_default([exe, "--data", str(data), "--proxy-port",
+                                                     str(port)]),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + timeout_s

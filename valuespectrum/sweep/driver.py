@@ -19,6 +19,7 @@ from typing import Any
 
 from valuespectrum.agents.actor import ActorOptions
 from valuespectrum.cluster import ClusterError, api_keys, release_run, start_ray, stop_ray
+from valuespectrum.console import output_to_log
 from valuespectrum.models.shared import run_scope
 from valuespectrum.personas import is_relevant
 from valuespectrum.runs import RunDirectory, RunError, fingerprint
@@ -153,9 +154,10 @@ class SweepRunner:
     # ------------------------------------------------------------------ setup
     def _load_feed(self) -> dict[str, Any]:
         """Load the corpus and recommender parameters; returns the plan context."""
-        from valuespectrum.feed.corpus import Corpus
+        from valuespectrum.feed.corpus import Corpus, ensure_default_corpus
 
         params = self.spec.recommender_params()
+        ensure_default_corpus(self.spec.corpus_path(), lambda line: self._notify("note", line))
         self._corpus = Corpus.load(self.spec.corpus_path())
         styles = sorted({t.platform.style for t in self.trials})
         return {
@@ -178,7 +180,8 @@ class SweepRunner:
         styles = sorted({t.platform.style for t in self.trials})
         return FeedPool(self._corpus, str(self.spec.corpus_path()),
                         self.spec.recommender_params(), self.spec.feed_servers,
-                        host=host, styles=styles).start()
+                        host=host, styles=styles,
+                        log_path=str(self.run_dir.log_path())).start()
 
     # ------------------------------------------------------------------ records
     def _enrich(self, record: StepRecord, trial: TrialSpec) -> StepRecord:
@@ -334,7 +337,8 @@ class SweepRunner:
         options = ActorOptions(feed_urls=feed_urls,
                                cache_dir=self.cache_dir,
                                budget_usd=self.spec.budget_usd, budget_name=self.scope,
-                               max_restarts=self.spec.max_restarts, api_keys=self._keys)
+                               max_restarts=self.spec.max_restarts, api_keys=self._keys,
+                               log_path=str(self.run_dir.log_path()))
         placement = viewer_actor_options({p.environment for p in self.spec.platforms},
                                          per_actor, ray.cluster_resources())
         problem = capacity_problem(n_actors, concurrency, per_actor,
@@ -417,6 +421,11 @@ class SweepRunner:
         except BaseException:
             self.run_dir.release()
             raise
+        # third-party output (Ray, the actors' model loading) goes to the run's log
+        with output_to_log(self.run_dir.log_path()):
+            return self._run(t0)
+
+    def _run(self, t0: float) -> RunOutcome:
         started_ray = False
         failure: BaseException | None = None
         try:

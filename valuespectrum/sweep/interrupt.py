@@ -2,7 +2,8 @@
 
 The first SIGINT sets `requested`: the driver lets the steps in flight finish and be
 journaled, starts nothing new, records the trials it stopped as ``interrupted`` and writes
-the tables and the summary. A second SIGINT restores Python's handler and raises
+the tables and the summary. A second SIGINT restores the handler that was in place before
+(Python's, or SIG_IGN in a process started in the background) and raises
 `KeyboardInterrupt` at once; the tables are then left as they were. Inside an event loop it
 is raised at the loop's next step, not in whatever the signal interrupted: raised inside a
 weakref callback or a `__del__`, Python printed "Exception ignored ... KeyboardInterrupt"
@@ -57,8 +58,10 @@ class GracefulInterrupt:
             self.on_first()
 
     def _restore(self) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:  # the handler in place before, which may be SIG_IGN (nohup ... &)
+            # None: set outside Python; the closest Python can restore is the default action
+            signal.signal(signal.SIGINT,
+                          signal.SIG_DFL if self._previous is None else self._previous)
             self._installed = False
 
     def __enter__(self) -> GracefulInterrupt:

@@ -82,7 +82,10 @@ class SweepProgress:
         if done:
             self.console.print(f"resuming: {len(done)} of {len(trials)} trials already done")
         if self.live_mode:
-            self._live = Live(self, console=self.console, refresh_per_second=4, transient=False)
+            # sys.stdout / sys.stderr stay as they are: what others print goes to the run's
+            # log (console.output_to_log), not through the live view
+            self._live = Live(self, console=self.console, refresh_per_second=4, transient=False,
+                              redirect_stdout=False, redirect_stderr=False)
             self._live.start()
         else:
             self.console.print(f"running {len(trials) - len(done)} trials")
@@ -100,6 +103,12 @@ class SweepProgress:
     def interrupting(self) -> None:
         self._print("Ctrl-C: finishing the steps in flight, then writing the summary "
                     "(press Ctrl-C again to stop at once; rerun the command to resume)")
+
+    def note(self, message: str) -> None:
+        """One plain line of the run's own (e.g. the default corpus built on first use)."""
+        # as written: it names paths, which must stay whole to be copied
+        (self._live.console if self._live else self.console).print(
+            message, markup=False, highlight=False, soft_wrap=True)
 
     def warning(self, message: str) -> None:
         self._print(f"warning: {message}")
