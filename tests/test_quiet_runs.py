@@ -29,9 +29,12 @@ SWEEP_LINES = [
     r"progress: \d+/\d+ trials, \d+ steps, [\d.]+ steps/s$",
     r"\[\d+/\d+\] \S+: done, \d+ steps, yes-rate [\d.]+$",
     r"[\u2500-\u257f]",  # a table's borders and rows
-    r" +\S.*: drift per cell \(first vs last \d+ of \d+ scrolls\) *$",
-    r" +contrasts: difference in Δ, treatment − control .* *$",
-    r"Δ: change in yes-rate, 0 with no effect\. ",
+    r" *\S.*: what the feed did, treatment − control.*$",
+    r"(declared plan: |EXPLORATORY reading \().*$",
+    r" *each arm \((cell|group)s\); Δ and I_avg: first vs last \d+ of \d+ scrolls *$",
+    r"\S.* − \S.*: (last-window gap|cannot reach) .*$",
+    r"session: share of yes over a whole trial; ",
+    r"p adj\.: Holm over the confirmatory family; ",
     r"run directory: \S+ \(\d+ trials, \d+ resumed, \d+ s\)$",
 ]
 
@@ -93,7 +96,7 @@ def test_the_live_view_on_a_terminal_shows_no_third_party_output(tmp_path, corpu
     os.close(master)
     assert proc.wait(timeout=600) == 0
     out = b"".join(chunks).decode(errors="replace")
-    assert "run directory:" in out and "drift per cell" in out
+    assert "run directory:" in out and "what the feed did" in out
     assert not [n for n in NOISE if n in out], out[-3000:]
     assert_logged(tmp_path / "live", "driver", "viewer actor")
 

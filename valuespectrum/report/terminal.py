@@ -63,8 +63,8 @@ def contrast_table(s: dict[str, Any]) -> Table | None:
     lead = plan["estimand"]
     second = "exposure" if lead != "exposure" else "session"
     shared = {contrast_label(r)[1] for r in leads}
-    caption = plan_text(s) + (f"; matched on {next(iter(shared))}" if len(shared) == 1 else "")
-    t = Table(title=f"{s['name']}: what the feed did, treatment − control", caption=caption)
+    matched = f" (matched on {next(iter(shared))})" if len(shared) == 1 else ""
+    t = Table(title=f"{s['name']}: what the feed did, treatment − control{matched}")
     columns = ["treatment − control", *(["matched on"] if len(shared) > 1 else []), "family",
                "pairs" if plan["reading"] == "paired" else "trials",
                f"{SHORT.get(lead, lead)} [95% CI]", "p", f"{SHORT.get(second, second)} [95% CI]",
@@ -123,19 +123,25 @@ def print_summary(console: Console, run_dir: str | Path) -> None:
         return
     s = json.loads(path.read_text())
     table = contrast_table(s)
+    lines = []
     if table is not None:
+        console.print(plan_text(s), highlight=False, markup=False)
         console.print(table)
-        for note in reach_notes(s):
-            console.print(note, highlight=False, markup=False)
-    console.print(cell_table(s))
-    for line in curve_lines(s):
+        lines += reach_notes(s)
+    else:
+        lines.append("No contrast: the sweep has no control feed shown through the same "
+                     "environment and options as a learning feed.")
+    for line in lines:
         console.print(line, highlight=False, markup=False)
-    console.print(
-        "session yes-rate: share of yes over a whole trial; exposure: share of served posts "
-        "relevant to the persona (ground truth, not the viewer's answers). p adj.: Holm over "
-        "the confirmatory family; expl.: exploratory, unadjusted. Δ and I_avg: the paper's "
-        "window measures; (null) is I_avg's value with no effect.", highlight=False,
-        markup=False)
-    if table is None:
-        console.print("No contrast: the sweep has no control feed shown through the same "
-                      "environment and options as a learning feed.", markup=False)
+    console.print(cell_table(s))
+    for line in [*curve_lines(s), *LEGEND]:
+        console.print(line, highlight=False, markup=False)
+
+
+#: What the tables' words mean, a line each (short enough for a 150-column terminal).
+LEGEND = (
+    "session: share of yes over a whole trial; exposure: share of served posts relevant to "
+    "the persona (ground truth, not the viewer's answers).",
+    "p adj.: Holm over the confirmatory family; expl.: exploratory, unadjusted. Δ and I_avg: "
+    "the paper's window measures; (null): I_avg with no effect.",
+)
