@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -43,6 +44,31 @@ from valuespectrum.types import (
 DEFAULT_TOP_FRACTION = 0.28
 #: The profile of "the model's own taste" (strategies without a persona).
 NEUTRAL_PROFILE = "A typical viewer scrolling short videos for entertaining, appealing content."
+
+
+#: How `Persona.profile_text()` introduces the interests (after description and traits).
+INTERESTS_PREFIX = "Interests: "
+
+
+def profile_statements(profile: str, *, interests_only: bool = False) -> list[str]:
+    """The statements of a profile text, one by one: its sentences (description, traits)
+    and each interest of its ``Interests: a, b, c`` tail.
+
+    A viewer is sent the profile as one text (`Question.persona`); comparing a post with
+    each statement asks "is this post about one of the things this person says?".
+
+    Args:
+        profile: A profile text (`Persona.profile_text()`, or any text).
+        interests_only: Only the interests (the whole profile when it lists none).
+    """
+    head, sep, tail = profile.rpartition(INTERESTS_PREFIX)
+    if not sep:
+        head, tail = profile, ""
+    interests = [x.strip() for x in tail.split(",") if x.strip()]
+    if interests_only:
+        return interests or [profile.strip()]
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+", head) if x.strip()]
+    return sentences + interests or [profile.strip()]
 
 
 def request_view(messages: Sequence[Message], config: GenerateConfig
