@@ -114,6 +114,7 @@ def main() -> None:
         return
     lib = PersonaLibrary(ROOT / "personas")
     names = lib.names()
+    personas = {n: lib.get(n) for n in names}
     calibration, held_out = split(names)
     print(f"corpus: {corpus.root} ({len(corpus):,} posts)")
     print(f"split (seed {SPLIT_SEED}): calibration {', '.join(calibration)}")
@@ -125,11 +126,11 @@ def main() -> None:
         vecs = embedder.embed_texts(DESIGNS[design](persona.profile_text()))
         return (posts @ vecs.T).max(axis=1)
 
-    labels = {n: np.array([lib.get(n).relevant.matches(it) for it in corpus.items])
+    labels = {n: np.array([personas[n].relevant.matches(it) for it in corpus.items])
               for n in names}
     best = (-1.0, "", 0.0)
     for design in DESIGNS:
-        s = {n: sims(lib.get(n), design) for n in calibration}
+        s = {n: sims(personas[n], design) for n in calibration}
         for t in THRESHOLDS:
             macro = float(np.mean([prf(s[n] >= t, labels[n])[2] for n in calibration]))
             if macro > best[0]:
@@ -145,7 +146,7 @@ def main() -> None:
               f"{'F1':>5s}")
         rows = []
         for n in [m for m in names if m in group or TWINS.get(m) in group]:
-            yes = sims(lib.get(n), design) >= threshold
+            yes = sims(personas[n], design) >= threshold
             p, r, f = prf(yes, labels[n])
             rows.append((p, r, f))
             print(f"{n:24s} {int(labels[n].sum()):8d} {int(yes.sum()):6d} {p:5.2f} {r:5.2f} "

@@ -34,7 +34,7 @@ def test_parse_and_label(text, label, provider):
     ("foo:bar", "unknown provider 'foo'"),
     ("random:1.5", "probability between 0 and 1"),
     ("always:maybe", "always:yes"),
-    ("embed:bert", "expected 'minilm' or 'clip:<arch>"),
+    ("embed:bert", "expected 'minilm', 'minilm-percentile' or 'clip:<arch>"),
     ("clip:ViT-B-32", "unknown provider 'clip'"),
     ({"spec": "openai:gpt-4o", "api_key": "sk-123"}, "api_key: unknown field"),
     ({"spec": "openai:gpt-4o", "retries": -1}, "retries"),

@@ -94,7 +94,13 @@ def _scripted(spec: ModelSpec) -> Backend:
 def _check_embed(target: str) -> None:
     from valuespectrum.embedders import validate_embedder
 
-    validate_embedder(target)
+    if target == "minilm-percentile":  # the percentile control reads MiniLM too
+        return
+    try:
+        validate_embedder(target)
+    except ValueError:
+        raise ValueError(f"unknown CPU viewer {target!r}: expected 'minilm', "
+                         "'minilm-percentile' or 'clip:<arch>[/<pretrained>]'") from None
 
 
 def _check_random(target: str) -> None:
