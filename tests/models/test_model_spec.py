@@ -89,7 +89,7 @@ def test_validation_reads_the_provider_registry():
     from valuespectrum.models.providers import PROVIDERS
 
     for name, p in PROVIDERS.items():
-        target = {"random": "0.5", "always": "yes", "embed": "minilm"}.get(name, "m")
+        target = {"random": "0.5", "always": "yes", "embed": "minilm", "ocr": "minilm"}.get(name, "m")
         spec = ModelSpec.parse(f"{name}:{target}")
         assert spec.kind == p.kind and spec.is_baseline == p.local
         assert (spec.resolved_price() is not None) == (p.kind != "api") or p.kind == "api"
