@@ -3,9 +3,10 @@
 Takes N screenshots of the feed page in Chromium (the playwright environment, `random`
 style, on the built corpus), then for each:
 
-- reads it as `ocr:minilm` does and compares the text with the page's own text (the post's
-  caption and hashtags; a character-level match, difflib's ratio), for the preprocessing the
-  viewer uses and for plain grayscale;
+- reads it as `ocr:minilm` does and compares what it judges (`post_text`: the lines read,
+  without the creator's) with the page's own text (the post's caption and hashtags; a
+  character-level match, difflib's ratio), for the preprocessing the viewer uses and for
+  plain grayscale;
 - times the read: wall and CPU (this process plus the tesseract child processes);
 - asks `ocr:minilm` (pixels) and `embed:minilm` (the page's text) the `simple` question for
   every packaged persona: agreement of the two decisions on the same posts.
@@ -21,7 +22,6 @@ import argparse
 import asyncio
 import difflib
 import os
-import re
 import resource
 import statistics
 import sys
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _norm(text: str) -> str:
-    return " ".join(re.sub(r"@\S+", " ", text).lower().split())
+    return " ".join(text.lower().split())
 
 
 def _cpu() -> float:
@@ -76,7 +76,7 @@ async def main() -> None:
     from PIL import Image, ImageOps
 
     from valuespectrum.models import build_backend
-    from valuespectrum.models.ocr import read_screenshot
+    from valuespectrum.models.ocr import post_text, read_screenshot
     from valuespectrum.personas import PersonaLibrary
     from valuespectrum.strategies import make_strategy
     from valuespectrum.types import Observation, VisibleText
@@ -86,14 +86,15 @@ async def main() -> None:
     walls, cpus, fidelity, plain, empty = [], [], [], [], 0
     for png, page in shots:
         w0, c0 = time.perf_counter(), _cpu()
-        text = read_screenshot(png)
+        text = post_text(read_screenshot(png))
         walls.append(time.perf_counter() - w0)
         cpus.append(_cpu() - c0)
         empty += not _norm(text)
         fidelity.append(difflib.SequenceMatcher(None, _norm(page), _norm(text)).ratio())
         gray = ImageOps.grayscale(Image.open(io.BytesIO(png)))
         plain.append(difflib.SequenceMatcher(
-            None, _norm(page), _norm(pytesseract.image_to_string(gray, lang="eng"))).ratio())
+            None, _norm(page), _norm(post_text(pytesseract.image_to_string(gray, lang="eng"))))
+            .ratio())
     print(f"read (viewer's preprocessing): mean match with the page text {statistics.mean(fidelity):.3f}, "
           f"{sum(f >= 0.9 for f in fidelity)}/{len(shots)} at >= 0.9, {empty} empty")
     print(f"read (plain grayscale):        mean match {statistics.mean(plain):.3f}")

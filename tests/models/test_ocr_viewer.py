@@ -52,6 +52,17 @@ async def test_it_decides_from_the_pixels_never_from_the_page_text(ocr, pet_owne
     assert (await simple.decide(blank, pet_owner, ocr)).yes is False  # nothing to read
 
 
+def test_the_creators_line_is_left_out_even_when_ocr_splits_the_handle():
+    """OCR reads "@bold_sketch" as "@bold_ sketch" now and then: dropping only the @word
+    left "sketch", a post about drawing to an artist."""
+    from valuespectrum.models.ocr import post_text
+
+    assert post_text("@bold_ sketch\nStar 95pt46step\n\n#stars #shapes\n") == \
+        "Star 95pt46step #stars #shapes"
+    assert post_text("C) @lazy_chef\nCoffee") == "Coffee"  # an icon read before it
+    assert post_text("@a\nralf@ark.in-berlin.de #penguin") == "ralf@ark.in-berlin.de #penguin"
+
+
 async def test_caption_llm_decides_on_what_it_read(ocr, pet_owner):
     d = await make_strategy("caption_llm").decide(shown(DOG, TAX), pet_owner, ocr)
     assert d.yes is True and "Golden retriever" in " ".join(d.answers.values())

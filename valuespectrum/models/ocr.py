@@ -2,9 +2,10 @@
 VLM that has to see.
 
 It never reads the text the environment took from the page (`ImagePart.alt_text`) nor the
-corpus: it runs Tesseract on the screenshot, keeps what it read (without ``@handles``: the
-creator's name is not the post's content, and the text viewer ``embed:minilm`` leaves it out
-too), and answers by the ``embed:minilm`` rule on that text. A screenshot with no readable
+corpus: it runs Tesseract on the screenshot, keeps what it read except the lines with an
+``@handle`` (the creator's line: the creator's name is not the post's content, and the text
+viewer ``embed:minilm`` leaves it out too), and answers by the ``embed:minilm`` rule on
+that text. A screenshot with no readable
 text is a post it knows nothing about: it says no.
 
 The screenshot is read in grayscale, inverted (the feed's caption is light on dark;
@@ -40,7 +41,7 @@ from valuespectrum.types import Completion, GenerateConfig, Message, Question, U
 LANGUAGE = "eng"
 INSTALL = ("sudo apt-get install -y tesseract-ocr tesseract-ocr-eng && "
            "pip install pytesseract  (scripts/setup.sh does both)")
-_HANDLE = re.compile(r"@\S+")
+_HANDLE = re.compile(r"(?:^|\s)@\S")
 
 
 def tesseract_version() -> str:
@@ -64,20 +65,22 @@ def tesseract_version() -> str:
 
 
 def read_screenshot(image: bytes) -> str:
-    """Everything Tesseract reads on an encoded screenshot (PNG or JPEG), as one line."""
+    """Everything Tesseract reads on an encoded screenshot (PNG or JPEG), line by line."""
     import pytesseract
     from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(image)) as im:
         gray = ImageOps.grayscale(im)
     big = ImageOps.invert(gray).resize((gray.width * 2, gray.height * 2), Image.LANCZOS)
-    text = pytesseract.image_to_string(big, lang=LANGUAGE)
-    return " ".join(text.split())
+    return pytesseract.image_to_string(big, lang=LANGUAGE)
 
 
 def post_text(read: str) -> str:
-    """What the viewer judges: the text read, without ``@handles``."""
-    return " ".join(_HANDLE.sub(" ", read).split())
+    """What the viewer judges: the lines read, as one line, without the lines that hold a
+    word starting with ``@`` (the creator's line). The whole line goes: OCR splits handles
+    ("@bold_ sketch"), and "sketch" alone would read as a post about drawing."""
+    return " ".join(" ".join(line.split()) for line in read.splitlines()
+                    if line.strip() and not _HANDLE.search(line))
 
 
 class OcrViewer(AffinityViewer):
