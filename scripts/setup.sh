@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: Debian packages (chromium, chromium-driver, openclipart, adb, node),
+# Idempotent set-up: Debian packages (chromium, chromium-driver, openclipart, adb, node,
+# tesseract-ocr),
 # a venv with the exact versions of requirements.lock (pip --require-hashes: torch 2.14.1
 # and everything else pinned and hashed) and the package itself (editable, --no-deps),
 # Appium 3 with its Chromium and UiAutomator2 drivers in .appium/, and the default corpus.
@@ -22,6 +23,9 @@ need_apt=()
 [ -d /usr/share/openclipart/png ] || need_apt+=(openclipart-png)
 [ -d /usr/share/openclipart/svg ] || need_apt+=(openclipart-svg)
 [ -x /usr/bin/adb ] || need_apt+=(adb)
+# ocr:minilm, the pixel-reading CPU viewer: Tesseract and its English model
+[ -x /usr/bin/tesseract ] || need_apt+=(tesseract-ocr)
+ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || need_apt+=(tesseract-ocr-eng)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""

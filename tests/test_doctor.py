@@ -17,7 +17,7 @@ from valuespectrum import doctor
 from valuespectrum.cli import app
 
 REQUIRED = ("chromium", "playwright", "ray", "milvus-lite", "minilm", "openclipart", "corpus")
-OPTIONAL = ("chromium-driver", "appium", "adb", "key OPENAI_API_KEY", "gpu (nvidia-smi)",
+OPTIONAL = ("tesseract", "chromium-driver", "appium", "adb", "key OPENAI_API_KEY", "gpu (nvidia-smi)",
             "gpu (torch.cuda)", "vllm")
 
 
@@ -123,3 +123,18 @@ def test_a_hung_check_is_reported_not_waited_for():
     ok, detail = doctor._probe("import time; time.sleep(60)", timeout_s=2)
     assert not ok and detail == "no answer in 2 s"
     assert time.monotonic() - t0 < 30
+
+
+def test_tesseract_is_checked_with_its_english_model_and_its_absence_names_the_fix(
+        monkeypatch, tmp_path):
+    import pytesseract
+
+    monkeypatch.setattr(doctor, "GROUPS", (doctor.check_tesseract,))
+    r = CliRunner().invoke(app, ["doctor"])
+    assert r.exit_code == 0, r.output
+    assert "OK      tesseract" in r.output and "with 'eng' (ocr:minilm)" in r.output
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "none"))
+    r = CliRunner().invoke(app, ["doctor"])
+    assert r.exit_code == 0, r.output  # optional: only ocr:minilm needs it
+    assert "MISSING tesseract" in r.output and "(optional)" in r.output
+    assert "sudo apt-get install -y tesseract-ocr tesseract-ocr-eng" in r.output

@@ -4,8 +4,8 @@ Each check prints one line: OK or MISSING, what was found, and the exact command
 fixes it. The exit status is 0 only when the embedded default can run: the HTTP and
 Playwright environments (Chromium), a local Ray, milvus-lite, the MiniLM embedder and the
 default corpus, or the openclipart packages `vspec run` builds it from on first use.
-Optional parts (chromium-driver, Appium and its drivers, adb and a device,
-API keys, a GPU, vLLM) are reported but never fail it.
+Optional parts (Tesseract for ocr:minilm, chromium-driver, Appium and its drivers, adb and
+a device, API keys, a GPU, vLLM) are reported but never fail it.
 
 Heavy checks (Ray, milvus-lite, MiniLM, a Chromium launch, torch) run in a subprocess with a
 timeout: a hang shows up as a MISSING line, and this process never holds the gRPC threads
@@ -252,6 +252,20 @@ def check_corpus() -> list[Check]:
     return [source, Check("corpus", n > 0, f"{n:,} posts in {root}", "" if n else build)]
 
 
+def check_tesseract() -> Check:
+    """Tesseract with its English model and pytesseract: the pixel-reading viewer ocr:minilm."""
+    from valuespectrum.models.base import BackendUnavailable
+    from valuespectrum.models.ocr import INSTALL, tesseract_version
+
+    try:
+        version = tesseract_version()
+    except BackendUnavailable as e:
+        return Check("tesseract", False, f"{str(e).split(':')[0]} (ocr:minilm only)",
+                     INSTALL.replace("pip install", f"{sys.executable} -m pip install"),
+                     required=False)
+    return Check("tesseract", True, f"{version} with 'eng' (ocr:minilm)", required=False)
+
+
 def check_api_keys() -> list[Check]:
     """Which providers' key variables are set: names only, never values."""
     from valuespectrum.models.providers import PROVIDERS
@@ -294,8 +308,8 @@ def check_gpu() -> list[Check]:
 
 
 #: The checks in the order they are printed (each returns one Check or a list).
-GROUPS = (check_chromium, check_runtime, check_corpus, check_appium, check_adb, check_api_keys,
-          check_gpu)
+GROUPS = (check_chromium, check_runtime, check_corpus, check_tesseract, check_appium, check_adb,
+          check_api_keys, check_gpu)
 
 
 def doctor_command() -> None:

@@ -60,7 +60,7 @@ async def test_plain_answers_all_three_questions(minilm, make_obs):
 
 
 async def test_founder_and_pet_owner_disagree(minilm, personas, make_obs):
-    pitch = make_obs("Pitch deck for a tech startup raising seed funding", "startup", "business")
+    pitch = make_obs("Business plan for a technology startup", "business", "technology")
     simple = make_strategy("simple")
     assert (await simple.decide(pitch, personas.get("startup_founder"), minilm)).yes is True
     assert (await simple.decide(pitch, personas.get("pet_owner"), minilm)).yes is False
@@ -68,7 +68,7 @@ async def test_founder_and_pet_owner_disagree(minilm, personas, make_obs):
 
 async def test_deterministic_and_json_schema_filled(minilm):
     msgs = [Message.text("system", "I love dogs."),
-            Message(role="user", content=(ImagePart(png=b"x", alt_text="a puppy"),
+            Message(role="user", content=(ImagePart(png=b"x", alt_text="a dog"),
                                           TextPart(text="Rate it")))]
     schema = {"type": "object", "properties": {
         "score": {"type": "integer", "minimum": 1, "maximum": 10},
@@ -79,7 +79,7 @@ async def test_deterministic_and_json_schema_filled(minilm):
     assert a.text == b.text
     obj = json.loads(a.text)
     assert 1 <= obj["score"] <= 10 and obj["liked"] is True and obj["verdict"] == "yes"
-    assert "puppy" in obj["why"]
+    assert "dog" in obj["why"]
 
 
 @pytest.mark.parametrize(("spec", "rate"), [("random:0.3", 0.3), ("always:yes", 1.0),
@@ -142,7 +142,7 @@ async def test_a_text_only_question_is_about_its_subject(minilm, personas):
 
     owner = personas.get("pet_owner").profile_text()
     config = GenerateConfig(question=Question(kind="yes_no", persona=owner,
-                                              subject="a kitten asleep in a basket"))
+                                              subject="kittens and puppies asleep in a basket"))
     msgs = [Message(role="user", content=(TextPart(text="anything at all"),))]
     assert (await minilm.generate(msgs, config)).text.startswith("Yes")
     config = config.model_copy(update={"question": config.question.model_copy(
@@ -153,3 +153,48 @@ async def test_a_text_only_question_is_about_its_subject(minilm, personas):
 def test_clip_without_weights_is_a_clear_error():
     with pytest.raises(BackendUnavailable, match="open_clip weights cannot be loaded"):
         build_backend(ModelSpec.parse("embed:clip:ViT-B-32/laion2b_s34b_b79k"))
+
+
+def test_the_percentile_rule_is_a_control_of_its_own_and_old_params_are_told_where_it_went():
+    from valuespectrum.config import ConfigError
+    from valuespectrum.models.baselines import make_baseline
+
+    control = make_baseline(ModelSpec.parse({"spec": "embed:minilm-percentile",
+                                             "params": {"top_fraction": 0.2}}))
+    assert control.rule == "percentile" and control.top_fraction == 0.2
+    assert ModelSpec.parse("embed:minilm-percentile").label == "embed-minilm-percentile"
+    with pytest.raises(ConfigError, match=r"x.yaml: .*params.top_fraction: a parameter of the "
+                                          r"percentile rule, now the control "
+                                          r"'embed:minilm-percentile'"):
+        ModelSpec.parse({"spec": "embed:minilm", "params": {"top_fraction": 0.2}}, "x.yaml")
+    with pytest.raises(ConfigError, match="embed:minilm takes threshold; unknown thresh"):
+        ModelSpec.parse({"spec": "embed:minilm", "params": {"thresh": 0.2}})
+    strict = make_baseline(ModelSpec.parse({"spec": "embed:minilm",
+                                            "params": {"threshold": 0.9}}))
+    assert strict.rule == "threshold" and strict.similarity_threshold == 0.9
+
+
+async def test_the_threshold_rule_says_yes_by_similarity_not_by_share(minilm, personas, make_obs):
+    """embed:minilm answers by an absolute similarity to the persona's interests: a feed of
+    nothing but off-topic posts gets no yes at all (the percentile control would still say
+    yes to its top 28%), and its ratings agree with its yes/no."""
+    owner = personas.get("pet_owner")
+    off_topic = [make_obs(t, "office") for t in (
+        "Quarterly tax form", "Stapler", "Filing cabinet", "Spreadsheet icon", "Paper clip",
+        "Printer toner", "Office chair", "Calendar page", "Ring binder", "Desk lamp")]
+    simple, isq = make_strategy("simple"), make_strategy("isq")
+    assert [(await simple.decide(o, owner, minilm)).yes for o in off_topic] == [False] * 10
+    control = build_backend("embed:minilm-percentile")
+    assert any([(await simple.decide(o, owner, control)).yes for o in off_topic])
+    for post in (DOG, KITTEN, STOCKS, TAXES):
+        d_simple = await simple.decide(make_obs(*post), owner, minilm)
+        d_isq = await isq.decide(make_obs(*post), owner, minilm)
+        assert d_simple.yes == d_isq.yes
+
+
+def test_a_run_planned_under_another_rule_of_embed_minilm_does_not_resume():
+    from valuespectrum.models.baselines import viewer_rule
+
+    assert "threshold 0.35" in viewer_rule(ModelSpec.parse("embed:minilm"))
+    assert viewer_rule(ModelSpec.parse("embed:minilm-percentile")) is None
+    assert viewer_rule(ModelSpec.parse("random:0.5")) is None

@@ -34,7 +34,7 @@ def test_parse_and_label(text, label, provider):
     ("foo:bar", "unknown provider 'foo'"),
     ("random:1.5", "probability between 0 and 1"),
     ("always:maybe", "always:yes"),
-    ("embed:bert", "expected 'minilm' or 'clip:<arch>"),
+    ("embed:bert", "expected 'minilm', 'minilm-percentile' or 'clip:<arch>"),
     ("clip:ViT-B-32", "unknown provider 'clip'"),
     ({"spec": "openai:gpt-4o", "api_key": "sk-123"}, "api_key: unknown field"),
     ({"spec": "openai:gpt-4o", "retries": -1}, "retries"),
@@ -89,7 +89,7 @@ def test_validation_reads_the_provider_registry():
     from valuespectrum.models.providers import PROVIDERS
 
     for name, p in PROVIDERS.items():
-        target = {"random": "0.5", "always": "yes", "embed": "minilm"}.get(name, "m")
+        target = {"random": "0.5", "always": "yes", "embed": "minilm", "ocr": "minilm"}.get(name, "m")
         spec = ModelSpec.parse(f"{name}:{target}")
         assert spec.kind == p.kind and spec.is_baseline == p.local
         assert (spec.resolved_price() is not None) == (p.kind != "api") or p.kind == "api"

@@ -156,6 +156,26 @@ def test_every_page_renders_and_nothing_is_written_into_the_run(run_dir, tmp_pat
     assert tree(run_dir) == before
 
 
+def test_a_filmstrip_says_which_stays_were_on_posts_relevant_to_the_persona(run_dir):
+    client = TestClient(create_app(open_runs([run_dir])))
+    seen, todo, trial = set(), ["/"], None
+    while todo and trial is None:  # follow links until a trial's filmstrip
+        url = todo.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        r = client.get(url)
+        if "/trial/" in url and "/step/" not in url:
+            trial = url
+            break
+        todo += [h.replace("&amp;", "&").split("#")[0]
+                 for h in re.findall(r'href="(/[^"]*)"', r.text)]
+    strip = client.get(trial).text
+    assert strip.count("· relevant<") == 3 and strip.count("· not relevant<") == 3
+    step = client.get(trial.split("?")[0] + "/step/0").text
+    assert re.search(r"<dt>relevant</dt>\s*<dd>\s*(true|yes)", step, re.IGNORECASE), step
+
+
 def test_a_cell_against_itself_differs_by_zero_in_an_ad_hoc_contrast(run_dir):
     from urllib.parse import quote
 

@@ -1,9 +1,14 @@
 """CPU viewers that answer the same strategies as real VLMs, as controls.
 
-- ``embed:minilm`` (default, offline): MiniLM similarity between the persona's profile and
-  the post's visible text (`ImagePart.alt_text`), turned into a percentile against a
-  packaged reference set of real feed-item texts, so every persona says yes to about the
-  top `top_fraction` (default 28%) of posts by affinity.
+- ``embed:minilm`` (default, offline): yes when the post's visible text
+  (`ImagePart.alt_text`) is about one of the persona's interests: its MiniLM cosine
+  similarity with one of them reaches an absolute threshold, calibrated on the relevance
+  labels of half the personas (docs/models.md).
+- ``embed:minilm-percentile`` (a control): MiniLM similarity to the whole profile as a
+  percentile against packaged reference posts; every persona says yes to about the top
+  `top_fraction` (default 28%) of posts, whatever they show (the default until issue 23).
+- ``ocr:minilm`` (`valuespectrum.models.ocr`): reads the screenshot's pixels with
+  Tesseract, then decides by the ``embed:minilm`` rule.
 - ``embed:clip:<arch>/<pretrained>``: open_clip image-vs-persona similarity (weights must
   load).
 - ``random:<p>``: yes with probability p, seeded by the content and the request's seed.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -41,8 +47,40 @@ from valuespectrum.types import (
 )
 
 DEFAULT_TOP_FRACTION = 0.28
+#: The `embed:minilm` threshold rule, calibrated on the relevance labels of the calibration
+#: half of the personas (benchmarks/calibrate_embed_baseline.py; docs/models.md gives the
+#: commits): a post's largest cosine similarity with one of the persona's interests.
+DEFAULT_THRESHOLD = 0.35
+PROFILE_DESIGN = "interests"
+#: Similarity above (below) the threshold that maps to affinity 1 (0): the 1-10 ratings.
+AFFINITY_SPAN = 0.25
 #: The profile of "the model's own taste" (strategies without a persona).
 NEUTRAL_PROFILE = "A typical viewer scrolling short videos for entertaining, appealing content."
+
+
+#: How `Persona.profile_text()` introduces the interests (after description and traits).
+INTERESTS_PREFIX = "Interests: "
+
+
+def profile_statements(profile: str, *, interests_only: bool = False) -> list[str]:
+    """The statements of a profile text, one by one: its sentences (description, traits)
+    and each interest of its ``Interests: a, b, c`` tail.
+
+    A viewer is sent the profile as one text (`Question.persona`); comparing a post with
+    each statement asks "is this post about one of the things this person says?".
+
+    Args:
+        profile: A profile text (`Persona.profile_text()`, or any text).
+        interests_only: Only the interests (the whole profile when it lists none).
+    """
+    head, sep, tail = profile.rpartition(INTERESTS_PREFIX)
+    if not sep:
+        head, tail = profile, ""
+    interests = [x.strip() for x in tail.split(",") if x.strip()]
+    if interests_only:
+        return interests or [profile.strip()]
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+", head) if x.strip()]
+    return sentences + interests or [profile.strip()]
 
 
 def request_view(messages: Sequence[Message], config: GenerateConfig
@@ -137,16 +175,42 @@ def answer_for(question: Question, config: GenerateConfig, a: float, yes: bool, 
 
 
 class EmbeddingViewer(AffinityViewer):
-    """MiniLM text affinity, calibrated as a percentile against reference feed items.
+    """MiniLM similarity between the post's visible text and the persona.
+
+    Two rules (`rule`):
+
+    - ``threshold`` (``embed:minilm``, the default viewer): yes when the post's largest
+      cosine similarity with any of the persona's interests (each embedded on its own;
+      the whole profile when it lists none) reaches `threshold`, an absolute value
+      calibrated on the relevance labels of half the personas
+      (`benchmarks/calibrate_embed_baseline.py`, docs/models.md). Without a persona (the
+      plain strategy's neutral profile) there are no labels to calibrate against, and it
+      answers by the percentile rule.
+    - ``percentile`` (``embed:minilm-percentile``, a control): the similarity to the whole
+      profile as a percentile against packaged reference posts; yes to about the top
+      `top_fraction` (default 28%) of posts, whatever the persona.
+
+    Affinities (the 1-10 ratings of scale and ISQ questions) map the rule's threshold to
+    0.5, so a rating and a yes/no answer agree.
 
     Args:
-        top_fraction: Share of typical posts a persona says yes to (threshold = 1 - it).
+        rule: ``threshold`` or ``percentile``.
+        threshold: Cosine similarity at which the threshold rule says yes.
+        top_fraction: Share of typical posts the percentile rule says yes to.
         embedder: An `Embedder` (default MiniLM, offline).
     """
 
-    def __init__(self, name: str = "embed:minilm", *, top_fraction: float = DEFAULT_TOP_FRACTION,
-                 embedder: Any = None) -> None:
-        super().__init__(name, 1.0 - top_fraction)
+    def __init__(self, name: str = "embed:minilm", *, rule: str = "threshold",
+                 threshold: float = DEFAULT_THRESHOLD,
+                 top_fraction: float = DEFAULT_TOP_FRACTION, embedder: Any = None) -> None:
+        if rule not in ("threshold", "percentile"):
+            raise ConfigError(f"{name}: unknown rule {rule!r} (threshold or percentile)")
+        if not 0.0 < top_fraction < 1.0:
+            raise ConfigError(f"{name}: top_fraction must be between 0 and 1, got {top_fraction}")
+        if not -1.0 <= threshold <= 1.0:
+            raise ConfigError(f"{name}: threshold is a cosine similarity in [-1, 1], "
+                              f"got {threshold}")
+        super().__init__(name, 0.5)
         if embedder is None:
             from valuespectrum.embedders import EmbedderUnavailable, MiniLMEmbedder
 
@@ -154,10 +218,14 @@ class EmbeddingViewer(AffinityViewer):
                 embedder = MiniLMEmbedder()
             except EmbedderUnavailable as e:
                 raise BackendUnavailable(f"{name}: {e}") from e
+        self.rule = rule
+        self.similarity_threshold = threshold
+        self.top_fraction = top_fraction
         self.embedder = embedder
         self._reference: np.ndarray | None = None
         self._vectors: dict[str, np.ndarray] = {}
         self._profiles: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._interests: dict[str, np.ndarray] = {}
 
     def _vector(self, text: str) -> np.ndarray:
         vec = self._vectors.get(text)
@@ -176,13 +244,31 @@ class EmbeddingViewer(AffinityViewer):
             self._profiles[profile] = (vec, np.sort(self._reference @ vec))
         return self._profiles[profile]
 
+    def _interest_vectors(self, profile: str) -> np.ndarray:
+        if profile not in self._interests:
+            texts = profile_statements(profile, interests_only=True)
+            self._interests[profile] = self.embedder.embed_texts(texts)
+        return self._interests[profile]
+
+    def similarity(self, profile: str, post: str) -> float:
+        """The threshold rule's similarity: the post's best cosine with an interest."""
+        return float((self._interest_vectors(profile) @ self._vector(post)).max())
+
+    def _percentile(self, profile: str, post: str) -> float:
+        vec, ref = self._profile(profile)
+        sim = float(self._vector(post) @ vec)
+        return float(np.searchsorted(ref, sim, side="right")) / len(ref)
+
     def affinity(self, profile: str, post: str, images: list[ImagePart],
                  seed: int | None = None) -> float:
         if not post:
             return 0.0
-        vec, ref = self._profile(profile)
-        sim = float(self._vector(post) @ vec)
-        return float(np.searchsorted(ref, sim, side="right")) / len(ref)
+        if self.rule == "threshold" and profile != NEUTRAL_PROFILE:
+            gap = self.similarity(profile, post) - self.similarity_threshold
+            return 0.5 + gap / (2 * AFFINITY_SPAN)
+        # percentile p: yes iff p >= 1 - top_fraction, mapped so that the cut lands on 0.5
+        p, cut = self._percentile(profile, post), 1.0 - self.top_fraction
+        return 0.5 * p / cut if p < cut else 0.5 + 0.5 * (p - cut) / self.top_fraction
 
 
 class ClipViewer(AffinityViewer):
@@ -251,16 +337,42 @@ def reference_texts() -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
+#: The target of the percentile control (``embed:minilm-percentile``).
+PERCENTILE_TARGET = "minilm-percentile"
+
+
+def _number(spec: ModelSpec, params: dict[str, Any], key: str, default: float) -> float:
+    value = params.pop(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{spec.spec}: params.{key}: expected a number, got {value!r}") from None
+
+
+def viewer_rule(spec: ModelSpec) -> str | None:
+    """The decision rule of a CPU viewer whose rule changed under the same spec string, for
+    a run's plan: a run recorded under another rule is then not resumed with this one."""
+    if spec.provider == "embed" and spec.target == "minilm":
+        threshold = spec.params.get("threshold", DEFAULT_THRESHOLD)
+        return f"minilm threshold {threshold} on the best {PROFILE_DESIGN} similarity"
+    return None
+
+
 def make_baseline(spec: ModelSpec) -> AffinityViewer:
     """Build the CPU viewer named by a spec (``embed:``, ``random:``, ``always:``)."""
     from valuespectrum.embedders import parse_embedder
 
     params = dict(spec.params)
     if spec.provider == "embed":
-        kind, arch, pretrained = parse_embedder(spec.target)
-        if kind == "minilm":
+        kind, arch, pretrained = (("minilm", None, None) if spec.target == PERCENTILE_TARGET
+                                  else parse_embedder(spec.target))
+        if spec.target == PERCENTILE_TARGET:
             viewer: AffinityViewer = EmbeddingViewer(
-                spec.spec, top_fraction=float(params.pop("top_fraction", DEFAULT_TOP_FRACTION)))
+                spec.spec, rule="percentile",
+                top_fraction=_number(spec, params, "top_fraction", DEFAULT_TOP_FRACTION))
+        elif kind == "minilm":  # ModelSpec refuses the percentile rule's top_fraction here
+            viewer = EmbeddingViewer(
+                spec.spec, threshold=_number(spec, params, "threshold", DEFAULT_THRESHOLD))
         else:
             viewer = ClipViewer(spec.spec, arch or "", pretrained,
                                 **{k: float(params.pop(k)) for k in ("low", "high", "threshold")

@@ -76,6 +76,19 @@ def _baseline(spec: ModelSpec) -> Backend:
     return make_baseline(spec)
 
 
+def _ocr(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.baselines import DEFAULT_THRESHOLD
+    from valuespectrum.models.ocr import OcrViewer
+
+    # ModelSpec has checked the params (threshold only)
+    return OcrViewer(spec.spec, threshold=float(spec.params.get("threshold", DEFAULT_THRESHOLD)))
+
+
+def _check_ocr(target: str) -> None:
+    if target != "minilm":
+        raise ValueError("expected 'ocr:minilm' (Tesseract OCR, then the embed:minilm rule)")
+
+
 def _scripted(spec: ModelSpec) -> Backend:
     from valuespectrum.config import ConfigError
     from valuespectrum.models.scripted import ScriptedBackend
@@ -94,7 +107,13 @@ def _scripted(spec: ModelSpec) -> Backend:
 def _check_embed(target: str) -> None:
     from valuespectrum.embedders import validate_embedder
 
-    validate_embedder(target)
+    if target == "minilm-percentile":  # the percentile control reads MiniLM too
+        return
+    try:
+        validate_embedder(target)
+    except ValueError:
+        raise ValueError(f"unknown CPU viewer {target!r}: expected 'minilm', "
+                         "'minilm-percentile' or 'clip:<arch>[/<pretrained>]'") from None
 
 
 def _check_random(target: str) -> None:
@@ -125,6 +144,8 @@ PROVIDERS: MappingProxyType[str, Provider] = MappingProxyType({p.name: p for p i
     Provider("vllm", "served", _vllm, json_schema=True),
     Provider("embed", "viewer", _baseline, check_target=_check_embed,
              reads_pixels=lambda target: target.startswith("clip")),  # minilm reads text
+    # reads the screenshot's pixels (Tesseract), never the page's text
+    Provider("ocr", "viewer", _ocr, check_target=_check_ocr, reads_pixels=lambda target: True),
     Provider("random", "control", _baseline, check_target=_check_random,
              reads_pixels=lambda target: False),
     Provider("always", "control", _baseline, check_target=_check_always,

@@ -117,6 +117,22 @@ class ModelSpec(Frozen):
                              "replicas > 1 launches its own servers (leave base_url out)")
         return self
 
+    @model_validator(mode="after")
+    def _viewer_params(self) -> ModelSpec:
+        """A CPU viewer's options are checked when the spec is read, not when a trial
+        starts: a spec written for the percentile rule gets told where it went."""
+        if self.provider == "embed" and self.target == "minilm" and "top_fraction" in self.params:
+            raise ValueError(
+                "params.top_fraction: a parameter of the percentile rule, now the control "
+                "'embed:minilm-percentile'; 'embed:minilm' says yes above an absolute similarity "
+                "(params: {threshold: ...}, docs/models.md)")
+        allowed = {"embed:minilm": {"threshold"}, "embed:minilm-percentile": {"top_fraction"},
+                   "ocr:minilm": {"threshold"}}.get(self.spec)
+        if allowed is not None and set(self.params) - allowed:
+            raise ValueError(f"params: {self.spec} takes {', '.join(sorted(allowed))}; unknown "
+                             f"{', '.join(sorted(set(self.params) - allowed))}")
+        return self
+
     @field_validator("spec")
     @classmethod
     def _check_spec(cls, v: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, read_yaml, validate
+from valuespectrum.models.baselines import viewer_rule
 from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
 from valuespectrum.personas import Persona, PersonaLibrary
 from valuespectrum.runs import Plan, fingerprint
@@ -304,6 +305,9 @@ def plan_for(trials: list[TrialSpec], context: dict[str, Any]) -> Plan:
         if data["persona"].get("relevant") is None:
             # a persona without relevance labels plans as it did before labels existed
             data["persona"].pop("relevant", None)
+        rule = viewer_rule(t.model)
+        if rule is not None:  # a CPU viewer whose rule changed under the same spec string
+            data["viewer_rule"] = rule
         style_params = context["recommenders"].get(t.platform.style)
         entries[t.trial_id] = fingerprint(data, context["corpus"], style_params,
                                           context["prompts"])
