@@ -82,7 +82,8 @@ def _centred(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def simultaneous_band(samples: np.ndarray | Sequence[np.ndarray], *, alpha: float = 0.05,
                       n_boot: int = N_BOOT_CURVE, seed: int = 0,
-                      subtract: np.ndarray | None = None) -> Band:
+                      subtract: np.ndarray | None = None,
+                      bounds: tuple[float, float] | None = None) -> Band:
     """The mean over rows of `samples` (units x bins) with a simultaneous 1 − α band.
 
     The sup-t band: the critical value is the 1 − α quantile of the largest standardised
@@ -97,6 +98,8 @@ def simultaneous_band(samples: np.ndarray | Sequence[np.ndarray], *, alpha: floa
     With `subtract` (a second units x bins array, independent of the first), the curve is
     ``mean(samples) − mean(subtract)`` and the two arms' deviations get their own
     multipliers (degrees of freedom: the smaller arm's n − 1). NaN cells are left out.
+    `bounds` clips the band to the values the curve can take (rates: 0 to 1; their
+    difference: −1 to 1), which loses no coverage.
     """
     a = np.asarray(samples, dtype=float)
     arms = [a] if subtract is None else [a, np.asarray(subtract, dtype=float)]
@@ -126,6 +129,8 @@ def simultaneous_band(samples: np.ndarray | Sequence[np.ndarray], *, alpha: floa
     crit = float(stats.t.isf(stats.norm.sf(z), df))  # the same tail level under t(df)
     lo = np.where(ok, curve - crit * se, curve)
     hi = np.where(ok, curve + crit * se, curve)
+    if bounds is not None:
+        lo, hi = np.clip(lo, *bounds), np.clip(hi, *bounds)
     return Band([_num(v) for v in curve], [_num(v) for v in lo], [_num(v) for v in hi],
                 crit, n)
 
@@ -179,17 +184,21 @@ def session_curves(treatment: Sequence[Sequence[int | bool | None]],
     if paired:
         if len(treatment) != len(control):
             raise ValueError("paired curves need as many treatment as control trials")
-        diff = simultaneous_band(t - c, alpha=alpha, n_boot=n_boot, seed=seed)
+        diff = simultaneous_band(t - c, alpha=alpha, n_boot=n_boot, seed=seed,
+                                 bounds=(-1.0, 1.0))
     else:
-        diff = simultaneous_band(t, alpha=alpha, n_boot=n_boot, seed=seed, subtract=c)
+        diff = simultaneous_band(t, alpha=alpha, n_boot=n_boot, seed=seed, subtract=c,
+                                 bounds=(-1.0, 1.0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         tl = np.array([_window_rate(a, scrolls - window, scrolls) for a in treatment])
         cl = np.array([_window_rate(a, scrolls - window, scrolls) for a in control])
         final = (float(np.nanmean(tl - cl)) if paired else
                  float(np.nanmean(tl) - np.nanmean(cl))) if len(tl) and len(cl) else math.nan
-    return SessionCurves(edges, simultaneous_band(t, alpha=alpha, n_boot=n_boot, seed=seed),
-                         simultaneous_band(c, alpha=alpha, n_boot=n_boot, seed=seed + 1),
+    return SessionCurves(edges, simultaneous_band(t, alpha=alpha, n_boot=n_boot, seed=seed,
+                                                  bounds=(0.0, 1.0)),
+                         simultaneous_band(c, alpha=alpha, n_boot=n_boot, seed=seed + 1,
+                                           bounds=(0.0, 1.0)),
                          diff, paired, final, half_gap_scroll(diff.mean, edges, final))
 
 
