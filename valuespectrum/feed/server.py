@@ -47,14 +47,17 @@ def _static_dir() -> Path:
     return Path(str(resources.files("valuespectrum") / "feed" / "static"))
 
 
-def item_json(item: FeedItem, corpus_name: str = "") -> dict[str, Any]:
+def item_json(item: FeedItem, corpus_name: str = "", image_digest: str = "") -> dict[str, Any]:
     """An item as the page and the HTTP environment see it.
 
     `link` names the post independently of the server's address (the same link
     `store.ingest.ingest_corpus` gives it), so a collection is idempotent across runs.
+    `image_digest` names the bytes `image_url` serves (`Corpus.image_digest`; "" when
+    unknown): the HTTP environment reuses a post it drew before only when it matches.
     """
     data = item.model_dump(mode="json")
     data["image_url"] = f"/media/{item.item_id}"
+    data["image_digest"] = image_digest
     data["link"] = f"corpus://{corpus_name}/{item.item_id}" if corpus_name else ""
     return data
 
@@ -147,6 +150,9 @@ def build_app(platform: FeedPlatform) -> Starlette:
     template = (_static_dir() / "feed.html").read_text(encoding="utf-8")
     name = platform.corpus.root.name
 
+    def shown(item: FeedItem) -> dict[str, Any]:
+        return item_json(item, name, platform.corpus.image_digest(item.item_id))
+
     async def index(request: Request) -> Response:
         links = "".join(f'<li><a href="/{s}">/{s}</a></li>' for s in STYLES)
         return HTMLResponse(f"<!doctype html><title>ValueSpectrum feed</title>"
@@ -175,7 +181,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
 
     @_guarded
     async def next_item(request: Request) -> Response:
-        return JSONResponse(item_json(platform.next_item(_session_param(request)), name))
+        return JSONResponse(shown(platform.next_item(_session_param(request))))
 
     def watch(data: dict[str, Any]) -> dict[str, Any]:
         """Record one watch event (a request's body); the answer (a `REFUSALS` if refused)."""
@@ -190,7 +196,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
         answer = {"item_id": item_id, "watch_ratio": ratio, "watched_s": event.watched_s,
                   "skipped": event.skipped, "t_s": event.t_s}
         if then_next:  # the next post in the same answer: one request per scroll, not two
-            answer["next"] = item_json(platform.next_item(session), name)
+            answer["next"] = shown(platform.next_item(session))
         return answer
 
     @_guarded
@@ -225,7 +231,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
 
     @_guarded
     async def item(request: Request) -> Response:
-        return JSONResponse(item_json(platform.corpus.get(request.path_params["item_id"]), name))
+        return JSONResponse(shown(platform.corpus.get(request.path_params["item_id"])))
 
     @_guarded
     async def media(request: Request) -> Response:
