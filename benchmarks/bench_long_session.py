@@ -47,7 +47,7 @@ def group_of(name: str, cmdline: list[str]) -> str | None:
         kind = next((a.split("=", 1)[1] for a in cmdline if a.startswith("--type=")), "")
         return {"": "browser", "renderer": "renderer", "gpu-process": "gpu",
                 "utility": "utility", "zygote": "zygote"}.get(kind, "utility")
-    if name == "node":
+    if name.startswith("node"):  # Playwright's driver (its name: node-MainThread)
         return "node driver"
     return None
 
@@ -176,6 +176,8 @@ async def page_counters(host) -> dict[str, float]:
         for page in context.pages:
             cdp = await context.new_cdp_session(page)
             try:
+                # live nodes only: what a collection frees is garbage, not a leak
+                await cdp.send("HeapProfiler.collectGarbage")
                 dom = await cdp.send("Memory.getDOMCounters")
                 await cdp.send("Performance.enable")
                 metrics = {m["name"]: m["value"]
@@ -215,7 +217,7 @@ async def diagnose(args: argparse.Namespace, corpus: Path, out: Path, feed_url: 
                 ended += isinstance(event, EndEvent)
                 if isinstance(event, EndEvent) and event.status != "done":
                     raise SystemExit(f"a trial ended {event.status}: {event.error}")
-            if steps >= next_at or ended >= args.agents:
+            if steps >= next_at and ended < args.agents:  # pages close as trials end
                 next_at += args.every * args.agents
                 row = {"steps": steps, "t": time.perf_counter() - t0, **sample_memory([me]),
                        "page": await page_counters(host),

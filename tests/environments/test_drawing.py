@@ -207,6 +207,26 @@ async def test_a_png_is_stored_once_as_the_same_jpeg(feed_server):
         obs.screenshot_png, 80)
 
 
+async def test_a_browser_screenshot_is_stored_without_being_kept(feed_server, tmp_path,
+                                                                 monkeypatch):
+    """A browser's screenshots never repeat: their stored copies fill no cache or disk."""
+    from valuespectrum.agents.actor import ActorOptions, ViewerHost
+    from valuespectrum.environments.drawing import DIRECTORY_VARIABLE
+
+    monkeypatch.setenv(DIRECTORY_VARIABLE, str(tmp_path / "node"))
+    host = ViewerHost(ActorOptions(feed_urls=(feed_server.url,)))
+    try:
+        async with HttpFeedEnvironment(feed_server.url, "tiktok", "browser-like") as env:
+            obs = await env.reset(seed=4)
+        shot = obs.model_copy(update={"meta": {"environment": "playwright"}})
+        assert await host.stored_jpeg(shot) == screenshot_jpeg(obs.screenshot_png, 80)
+        assert len(host.drawings) == 0 and not list((tmp_path / "node").iterdir())
+        await host.stored_jpeg(obs)  # drawn by the HTTP environment: kept
+        assert len(host.drawings) == 1 and len(list((tmp_path / "node").iterdir())) == 1
+    finally:
+        await host.shutdown()
+
+
 def test_the_directory_returns_only_whole_files_of_the_same_key(tmp_path):
     """A damaged, truncated or foreign file is a miss, never another picture."""
     directory = DrawingDirectory(tmp_path / "d")

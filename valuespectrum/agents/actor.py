@@ -20,6 +20,7 @@ from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg, step_recor
 from valuespectrum.environments.drawing import (
     ALONE_CACHE_BYTES,
     DEFAULT_CACHE_BYTES,
+    RENDERER,
     DrawnPosts,
     node_directory,
     stored_key,
@@ -298,8 +299,9 @@ class ViewerHost:
         """The screenshot as the run directory stores it (JPEG; None when none was taken).
 
         A JPEG from the browser is stored as it is, the very bytes the model was shown; a PNG
-        is re-encoded at the run's `jpeg_quality`, once per distinct PNG (the cache of drawn
-        posts keeps the copies: a post drawn once is stored the same way every time).
+        is re-encoded at the run's `jpeg_quality`. A post drawn by the HTTP environment is
+        the same PNG every time it is shown, so its copy is encoded once and kept with the
+        drawn posts; a browser's screenshots never repeat, so theirs are not kept.
         """
         if obs.image_format == "jpeg":
             return obs.screenshot_png
@@ -311,6 +313,8 @@ class ViewerHost:
             # in a thread: the other agents of this actor keep running
             return (await asyncio.to_thread(screenshot_jpeg, png, quality),)
 
+        if obs.meta.get("renderer") != RENDERER:
+            return (await encode())[0]
         return (await self.drawings.fetch(stored_key(png, quality), encode))[0]
 
     async def ping(self) -> dict[str, Any]:

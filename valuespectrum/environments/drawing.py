@@ -45,6 +45,10 @@ FONT_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 #: 4 x 128 MiB alone added ~0.4 GB to 1,000 agents' 1.7 GB (docs/scale.md).
 DEFAULT_CACHE_BYTES = 32 * 2**20
 ALONE_CACHE_BYTES = 128 * 2**20
+#: `Observation.meta["renderer"]` of posts drawn here: the same post and options give the
+#: same bytes every time, so their stored copies are cached too (a browser's screenshots
+#: never repeat, so theirs are not).
+RENDERER = "PIL"
 #: What one entry costs beyond its bytes (dict slot, tuple, key string), roughly.
 ENTRY_OVERHEAD = 256
 #: Bytes a node's directory of drawn posts holds at most: the whole default corpus drawn

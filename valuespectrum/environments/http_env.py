@@ -24,7 +24,7 @@ from valuespectrum.environments.base import (
     EnvironmentTimeout,
     utc_date,
 )
-from valuespectrum.environments.drawing import DrawnPosts, drawing_key, render_frames
+from valuespectrum.environments.drawing import RENDERER, DrawnPosts, drawing_key, render_frames
 from valuespectrum.environments.feed_client import FeedClient, Reply
 from valuespectrum.environments.observation import ObservationMode
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
@@ -80,7 +80,7 @@ class HttpFeedEnvironment(EnvironmentBase):
         self.viewport = viewport
         self.observation = observation or ObservationMode()
         self.motion = motion
-        self._meta = {"environment": "http", "renderer": "PIL"}
+        self._meta = {"environment": "http", "renderer": RENDERER}
         self.timeout_s = timeout_s
         self.reconnect_s = timeout_s if reconnect_s is None else reconnect_s
         self._own_client = client is None
