@@ -6,7 +6,8 @@ Pages: one per feed style of `recommenders.STYLES` (`/tiktok`, `/cowatch`, `/ran
 `error` message): `POST /api/session`, `GET /api/next?session=`, `POST /api/events` (with
 `next: true`, the answer carries the next post too), `POST /api/events/batch` (many
 viewers' events in one request, each answered as `/api/events` would answer it alone),
-`GET /api/history?session=`,
+`GET /api/history?session=`, `GET /api/current?session=` (the post on screen and the
+session's clock, serving nothing: what a fresh page on a session in progress shows),
 `GET /api/items/{item_id}`. Images: `/media/{item_id}` and `/images/{path}` (only paths
 listed in the manifest).
 """
@@ -226,6 +227,12 @@ def build_app(platform: FeedPlatform) -> Starlette:
         return JSONResponse({"replies": replies})
 
     @_guarded
+    async def current(request: Request) -> Response:
+        session = _session_param(request)
+        item = platform.current_item(session)
+        return JSONResponse({"item": shown(item), "t_s": platform.session(session).clock_s})
+
+    @_guarded
     async def history(request: Request) -> Response:
         return JSONResponse(platform.history(_session_param(request)))
 
@@ -256,6 +263,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
         Route("/api/events", events, methods=["POST"]),
         Route("/api/events/batch", events_batch, methods=["POST"]),
         Route("/api/history", history),
+        Route("/api/current", current),
         Route("/api/items/{item_id}", item),
         Route("/media/{item_id}", media),
         Route("/images/{path:path}", image),
