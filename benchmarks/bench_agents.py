@@ -275,6 +275,10 @@ def main() -> None:
     ap.add_argument("--screenshot", choices=["png", "jpeg", "none"], default="png",
                     help="the environment's screenshot option: drawn as PNG, drawn straight "
                          "to JPEG, or not drawn (none needs --no-screenshots)")
+    ap.add_argument("--shared-drawings", action=argparse.BooleanOptionalAction, default=True,
+                    help="the actors share drawn posts through a directory of the node (a "
+                         "fresh one, emptied before each row: every row starts cold); "
+                         "without: each actor draws for itself (its memory cache only)")
     ap.add_argument("--feed-servers", type=int, default=0,
                     help="feed processes beside the driver (0: the driver serves the feed)")
     ap.add_argument("--corpus", default=None)
@@ -291,13 +295,21 @@ def main() -> None:
                f"{a['scrolls']} scrolls/agent, feed servers {a['feed_servers']}")
         return
 
+    import shutil
+
     from valuespectrum.cluster import start_ray, stop_ray
+    from valuespectrum.environments.drawing import DIRECTORY_VARIABLE
 
     corpus = corpus_dir(args.corpus)
+    tmp = tempfile.mkdtemp(dir=os.environ.get("VSPEC_HOME"))
+    drawn = Path(tmp) / "drawn-posts"
+    # the actors read it at start; they inherit this process's environment through Ray
+    os.environ[DIRECTORY_VARIABLE] = str(drawn) if args.shared_drawings else ""
     started = start_ray(log_to_driver=False)
     print(f"HTTP environment, scripted latency {args.latency} s, {args.scrolls} scrolls/agent, "
           f"{args.per_actor or 'auto'} agents per actor, screenshot {args.screenshot}, stored "
-          f"{'yes' if args.screenshots else 'no'}, "
+          f"{'yes' if args.screenshots else 'no'}, drawn posts shared by the node's actors "
+          f"{'yes' if args.shared_drawings else 'no'}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     print("CPU ms/step: all-in (start-up and final tables included) | steady (first to last "
           "step), split driver/actors/ray")
@@ -305,8 +317,9 @@ def main() -> None:
           f"{'steady':>7} {'driver':>7} {'feed':>6} {'actors':>7} {'ray':>6} {'peak MB':>8} "
           f"{'MB/agent':>8}")
     rows = []
-    with tempfile.TemporaryDirectory(dir=os.environ.get("VSPEC_HOME")) as tmp:
+    try:
         for n in args.agents:
+            shutil.rmtree(drawn, ignore_errors=True)  # each row starts with no drawn post
             r = run(n, args, corpus, Path(tmp))
             rows.append(r)
             c = r["steady_cpu_ms_per_step"]
@@ -316,6 +329,8 @@ def main() -> None:
                   f"{r['steady_framework_cpu_ms_per_step']:>7.2f} {c['driver']:>7.2f} "
                   f"{c['feed']:>6.2f} {c['actors']:>7.2f} {c['ray']:>6.2f} "
                   f"{r['peak_pss_mb']:>8.0f} {r['peak_pss_mb'] / n:>8.1f}", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     stop_ray(started)
     proj = projection(rows, args.latency, os.cpu_count() or 1)
     print(f"projection (steady costs at {proj['from_agents']} agents): "

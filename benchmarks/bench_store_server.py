@@ -8,7 +8,14 @@ one batched call of all the values' keyword queries. Approximate top-k (IVF_FLAT
 16 of 128 cells; HNSW: ef 64), as `retrieve` without `exact`.
 
     .venv/bin/python benchmarks/bench_store_server.py                 # 20,000 x 512 (~4 min)
-    .venv/bin/python benchmarks/bench_store_server.py --n 50000      # the issue's size
+    .venv/bin/python benchmarks/bench_store_server.py --n 50000      # both at 50k
+    .venv/bin/python benchmarks/bench_store_server.py --n 500000 --backends server \
+        --indexes HNSW --data-dir /big/disk                           # the server at 500k
+
+Each row also prints the data's size on disk (milvus-lite's file, the server's data
+directory) and the peak resident memory of the processes serving it (the server's
+processes; milvus-lite's in this process and its children), sampled every 0.5 s. Check
+`df -h` first: ~1 GB of server data per 50,000 x 512.
 
 On a shared 2-core machine the figures are noisy; the lead re-measures on a quiet one.
 """
@@ -16,9 +23,11 @@ On a shared 2-core machine the figures are noisy; the lead re-measures on a quie
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,8 +40,53 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 DEFAULT_INDEX = {"milvus-lite": "IVF_FLAT", "server": "FLAT"}
 
 
-def run_one(location: str, index: str, data, records, queries, keywords, ref, ref_kw) -> dict:
+class MemoryPeak(threading.Thread):
+    """Every 0.5 s: the summed RSS (bytes) of this process and its children, or of the
+    children whose name contains `name` only; keeps the peak."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(daemon=True)
+        self.name = name
+        self.peak = 0
+        self._stop_event = threading.Event()
+
+    def sample(self) -> int:
+        import psutil
+
+        me = psutil.Process()
+        procs = me.children(recursive=True) + ([] if self.name else [me])
+        rss = 0
+        for p in procs:
+            try:
+                if self.name is None or self.name in p.name():
+                    rss += p.memory_info().rss
+            except psutil.Error:
+                continue
+        return rss
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.5):
+            self.peak = max(self.peak, self.sample())
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def disk_bytes(path: Path) -> int:
+    """Bytes of the files under `path` (a file or a directory)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run_one(location: str, index: str, data, records, queries, keywords, ref, ref_kw,
+            on_disk: Path) -> dict:
     from valuespectrum.store.vector_store import ScreenshotStore
+
+    memory = MemoryPeak("milvus" if location.startswith("http") else None)
+    memory.start()
 
     store = ScreenshotStore(location, f"bench-{index.lower()}", data.shape[1], index_type=index,
                             nlist=128, nprobe=16)
@@ -55,11 +109,15 @@ def run_one(location: str, index: str, data, records, queries, keywords, ref, re
         t_batch = time.perf_counter() - t0
         recall_kw = float(np.mean([len({int(h.path[8:14]) for h in row} & set(r)) / 5
                                    for row, r in zip(batch, ref_kw, strict=True)]))
+        disk = disk_bytes(on_disk)
     finally:
         store.close()
+        peak = memory.stop()
     return {"ingest_s": ingest, "p50_ms": float(np.percentile(lat, 50)) * 1e3,
             "p95_ms": float(np.percentile(lat, 95)) * 1e3, "recall": recall,
-            "batch_ms": t_batch * 1e3, "recall_kw": recall_kw}
+            "batch_ms": t_batch * 1e3, "recall_kw": recall_kw,
+            "disk_gb": disk / 1e9, "peak_rss_gb": peak / 1e9,
+            "load": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -70,6 +128,10 @@ def main() -> None:
     ap.add_argument("--indexes", nargs="+", default=["default", "HNSW"],
                     help="index types to build on both: default (each backend's: IVF_FLAT on "
                          "milvus-lite, FLAT on a server), FLAT, HNSW, IVF_FLAT")
+    ap.add_argument("--backends", nargs="+", choices=["milvus-lite", "server"],
+                    default=["milvus-lite", "server"])
+    ap.add_argument("--data-dir", default=None,
+                    help="where the stores are written (default: a temporary directory)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -90,25 +152,34 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        with local_milvus_server(Path(tmp) / "server") as uri:
-            print(f"server: {uri} answered after {time.perf_counter() - t0:.1f} s", flush=True)
+    with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+        with contextlib.ExitStack() as stack:
+            uri = None
+            if "server" in args.backends:
+                t0 = time.perf_counter()
+                uri = stack.enter_context(local_milvus_server(Path(tmp) / "server"))
+                print(f"server: {uri} answered after {time.perf_counter() - t0:.1f} s",
+                      flush=True)
             for wanted in args.indexes:
-                for backend, location in (("milvus-lite", str(Path(tmp) / f"{wanted}.db")),
-                                          ("server", uri)):
+                for backend in args.backends:
+                    lite = Path(tmp) / f"{wanted}.db"
+                    location, on_disk = ((str(lite), lite) if backend == "milvus-lite"
+                                         else (uri, Path(tmp) / "server"))
                     index = DEFAULT_INDEX[backend] if wanted == "default" else wanted
-                    r = run_one(location, index, data, records, queries, keywords, ref, ref_kw)
+                    r = run_one(location, index, data, records, queries, keywords, ref, ref_kw,
+                                on_disk)
                     rows.append((backend, index, r))
                     print(f"  done {backend} {index}: {r['p50_ms']:.1f} ms p50", flush=True)
 
     print(f"\n| backend | index | ingest s | top-5 p50 ms | p95 ms | recall@5 | "
-          f"{len(keywords)} queries, one call ms | recall@5 |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"{len(keywords)} queries, one call ms | recall@5 | on disk GB | peak RSS GB | "
+          f"load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for backend, index, r in rows:
         print(f"| {backend} | {index} | {r['ingest_s']:.1f} | {r['p50_ms']:.1f} | "
               f"{r['p95_ms']:.1f} | {r['recall']:.3f} | {r['batch_ms']:.0f} | "
-              f"{r['recall_kw']:.3f} |")
+              f"{r['recall_kw']:.3f} | {r['disk_gb']:.2f} | {r['peak_rss_gb']:.2f} | "
+              f"{r['load']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,27 @@ def test_api_session_next_events_history(client, corpus):
     assert client.get(f"/api/items/{item['item_id']}").json()["category"] == item["category"]
 
 
+def test_the_current_post_is_shown_again_without_serving_another(client, corpus):
+    """`GET /api/current`: what a fresh page on a session in progress shows."""
+    client.post("/api/session", json={"session": "cur", "style": "tiktok", "seed": 2})
+    none_yet = client.get("/api/current", params={"session": "cur"})
+    assert none_yet.status_code == 409 and "shows no post" in none_yet.json()["error"]
+    first = client.get("/api/next", params={"session": "cur"}).json()
+    ev = client.post("/api/events", json={"session": "cur", "item_id": first["item_id"],
+                                          "watched_s": 3.0, "next": True}).json()
+    now = client.get("/api/current", params={"session": "cur"}).json()
+    assert now["item"] == ev["next"] and now["t_s"] == pytest.approx(ev["t_s"])
+    assert now["item"]["image_digest"] == corpus.image_digest(now["item"]["item_id"])
+    again = client.get("/api/current", params={"session": "cur"}).json()
+    assert again == now  # nothing served meanwhile
+    assert client.get("/api/history", params={"session": "cur"}).json()["served"] == [
+        first["item_id"], now["item"]["item_id"]]
+    client.post("/api/events", json={"session": "cur", "item_id": now["item"]["item_id"],
+                                     "watched_s": 1.0})
+    assert client.get("/api/current", params={"session": "cur"}).status_code == 409
+    assert client.get("/api/current", params={"session": "ghost"}).status_code == 404
+
+
 def test_images_are_served_from_the_corpus_only(client, corpus):
     item = corpus.items[0]
     expected = corpus.image_path(item.item_id).read_bytes()

@@ -17,6 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg, step_record
+from valuespectrum.environments.drawing import (
+    ALONE_CACHE_BYTES,
+    DEFAULT_CACHE_BYTES,
+    RENDERER,
+    DrawnPosts,
+    node_directory,
+    stored_key,
+)
 from valuespectrum.trial import EndEvent, RestartEvent, StepEvent, TrialEvent, TrialSpec
 from valuespectrum.types import Observation
 
@@ -34,6 +42,10 @@ class ActorOptions:
     budget_name: str | None = None
     max_restarts: int = 2
     jpeg_quality: int = 80
+    #: Bytes of drawn posts (and their stored JPEGs) the actor's agents share in memory
+    #: (None: `drawing.DEFAULT_CACHE_BYTES` in front of the node's directory of drawn
+    #: posts, `drawing.ALONE_CACHE_BYTES` when the node has none).
+    drawn_posts_bytes: int | None = None
     api_keys: dict[str, str] | None = field(default=None, repr=False)
     #: The run's log (`RunDirectory.log_path`): the actor's stdout and stderr go there.
     log_path: str | None = None
@@ -55,6 +67,13 @@ class ViewerHost:
         self._appium = None
         self._appium_lock = asyncio.Lock()
         self._feed_client = None
+        # posts drawn by the HTTP environments, and PNG screenshots' stored JPEGs
+        # ... in memory, in front of the node's directory shared by its actors
+        shared = node_directory()
+        memory = options.drawn_posts_bytes
+        if memory is None:
+            memory = DEFAULT_CACHE_BYTES if shared is not None else ALONE_CACHE_BYTES
+        self.drawings = DrawnPosts(memory, shared)
         self._backends: dict[str, Any] = {}
         self.trials_run = 0
         # the event stream: (trial id, attempt token, event) waiting for `events` to send
@@ -101,6 +120,12 @@ class ViewerHost:
         if self._feed_client is None:
             self._feed_client = FeedClient()
         return self._feed_client
+
+    def feed_host(self):
+        """What the HTTP environments share: the FeedClient and the drawn posts."""
+        from valuespectrum.environments.http_env import FeedHost
+
+        return FeedHost(self.feed_client(), self.drawings)
 
     async def _close_appium(self) -> None:
         server, self._appium = self._appium, None
@@ -149,7 +174,7 @@ class ViewerHost:
             url = spec.options.get("appium_url")
             host = await self.appium(str(url) if url else None)
         elif shared == "feed":
-            host = self.feed_client()
+            host = self.feed_host()
         else:
             host = None
         return await build_environment(spec, host=host)
@@ -276,15 +301,23 @@ class ViewerHost:
         """The screenshot as the run directory stores it (JPEG; None when none was taken).
 
         A JPEG from the browser is stored as it is, the very bytes the model was shown; a PNG
-        is re-encoded at the run's `jpeg_quality`.
+        is re-encoded at the run's `jpeg_quality`. A post drawn by the HTTP environment is
+        the same PNG every time it is shown, so its copy is encoded once and kept with the
+        drawn posts; a browser's screenshots never repeat, so theirs are not kept.
         """
         if obs.image_format == "jpeg":
             return obs.screenshot_png
         if obs.image_format == "none":
             return None
-        # in a thread: the other agents of this actor keep running
-        return await asyncio.to_thread(screenshot_jpeg, obs.screenshot_png,
-                                       self.options.jpeg_quality)
+        png, quality = obs.screenshot_png, self.options.jpeg_quality
+
+        async def encode() -> tuple[bytes]:
+            # in a thread: the other agents of this actor keep running
+            return (await asyncio.to_thread(screenshot_jpeg, png, quality),)
+
+        if obs.meta.get("renderer") != RENDERER:
+            return (await encode())[0]
+        return (await self.drawings.fetch(stored_key(png, quality), encode))[0]
 
     async def ping(self) -> dict[str, Any]:
         """Health and load of this host (RLlib-style assert_healthy)."""

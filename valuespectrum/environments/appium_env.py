@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from valuespectrum.environments.appium_server import AppiumServer
 from valuespectrum.environments.base import (
     MEMORY_PRESSURE,
+    NETWORK_ENABLE,
     PURGE_EVERY,
     EnvError,
     EnvironmentBase,
@@ -221,7 +222,7 @@ class AppiumWebEnvironment(AppiumSession):
         driver.command_executor.add_command("cdp", "POST", "/session/$sessionId/goog/cdp/execute")
         cdp = self._cdp = lambda cmd, params: driver.execute(  # noqa: E731
             "cdp", {"cmd": cmd, "params": params})
-        await self._call(cdp, "Network.enable", {})
+        await self._call(cdp, *NETWORK_ENABLE)
         await self._call(cdp, "Network.setBlockedURLs", {"urls": list(engagement_globs())})
         caps = driver.capabilities
         self._meta = {"environment": "appium-web", "appium": self.server.version,

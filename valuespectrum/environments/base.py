@@ -28,6 +28,22 @@ PURGE_EVERY = 10
 MEMORY_PRESSURE = ("Memory.simulatePressureNotification", {"level": "critical"})
 
 
+#: Every this many steps a Playwright feed environment replaces its page by a fresh one on
+#: the same session (`resume=1`: the same post, nothing served). DevTools keeps a record of
+#: every request of a page whose Network domain is enabled (Playwright's session always,
+#: the guard's too) until the page navigates, and the feed page never does: its renderer
+#: grew by ~0.05 MB a scroll without end (90 -> 388 MB of USS over 6,000 scrolls, the memory
+#: signal sent; flat with the Network domain off, flat when the page is replaced every 200
+#: scrolls). 100 keeps the rise between two replacements to ~2.6 MB a page (~0.026 MB a
+#: scroll with the guard's buffers off, `NETWORK_ENABLE`), under 3 % of an agent's ~110 MB;
+#: chosen from those growth rates, before the long-session curve was measured. 0: never.
+RECYCLE_EVERY = 100
+#: How a browser environment's own DevTools session enables the Network domain (for the
+#: guard's `Network.setBlockedURLs`): with response-body buffers of 1 byte, so that it keeps
+#: no payload (its default kept them, and the renderer grew twice as fast).
+NETWORK_ENABLE = ("Network.enable", {"maxTotalBufferSize": 1, "maxResourceBufferSize": 1})
+
+
 def purge_due(step: int, every: int) -> bool:
     """Whether a browser's renderer gets the memory signal after `step` (every `every`)."""
     return every > 0 and step > 0 and step % every == 0

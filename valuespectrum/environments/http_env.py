@@ -1,18 +1,19 @@
 """A browser-free feed environment over the feed server's JSON API.
 
 The screenshot is the post drawn with PIL (image, creator, caption, hashtags on a phone-
-sized canvas), so CPU baselines and fast tests get the same Observation shape as the
-Playwright environment at a fraction of the cost. Its `screenshot` option draws the post
-straight to JPEG (no PNG to re-encode for the run directory) or, for viewers that read only
-the on-screen text, not at all (no image fetched, nothing drawn).
+sized canvas; `environments.drawing`), so CPU baselines and fast tests get the same
+Observation shape as the Playwright environment at a fraction of the cost. Its `screenshot`
+option draws the post straight to JPEG (no PNG to re-encode for the run directory) or, for
+viewers that read only the on-screen text, not at all (no image fetched, nothing drawn).
+Environments that share a `DrawnPosts` cache (a viewer actor's, through `FeedHost`) draw
+each post once and reuse its bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-import textwrap
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,86 +24,19 @@ from valuespectrum.environments.base import (
     EnvironmentTimeout,
     utc_date,
 )
+from valuespectrum.environments.drawing import RENDERER, DrawnPosts, drawing_key, render_frames
 from valuespectrum.environments.feed_client import FeedClient, Reply
-from valuespectrum.environments.observation import ObservationMode, panzoom
+from valuespectrum.environments.observation import ObservationMode
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-FONT_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
+@dataclass(frozen=True)
+class FeedHost:
+    """What a viewer actor's HTTP environments share: one `FeedClient` (a connection pool,
+    watch events in batches) and one `DrawnPosts` cache (None: every post drawn anew)."""
 
-def _font(path: str, size: int) -> Any:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.truetype(path, size)
-    except OSError:
-        return ImageFont.load_default(size)
-
-
-def _load_picture(image_bytes: bytes | None, viewport: tuple[int, int]) -> Any:
-    """The post's image fitted into the media area (as the page's CSS fits it), or None."""
-    from PIL import Image
-
-    if not image_bytes:
-        return None
-    w, h = viewport
-    try:
-        with Image.open(io.BytesIO(image_bytes)) as im:
-            im.draft("RGB", (w, h))
-            pic = im.convert("RGBA")
-        pic.thumbnail((w, int(h * 0.78)))
-        return pic
-    except Exception:  # noqa: BLE001 - a broken image still shows the text, as in a browser
-        return None
-
-
-def _compose(pic: Any, item: dict[str, Any], viewport: tuple[int, int], t_s: float,
-             motion: str, image: str = "png", jpeg_quality: int = 80) -> bytes:
-    from PIL import Image, ImageDraw
-
-    w, h = viewport
-    canvas = Image.new("RGB", (w, h), (244, 241, 234))
-    if pic is not None:
-        scale, fx, fy = (panzoom(t_s, item.get("item_id", "")) if motion == "panzoom"
-                         else (1.0, 0.0, 0.0))
-        if scale != 1.0:
-            pic = pic.resize((max(1, round(pic.width * scale)), max(1, round(pic.height * scale))))
-        x = (w - pic.width) // 2 + round(fx * w)
-        y = (h - pic.height) // 2 + round(fy * h)
-        canvas.paste(pic, (x, y), pic)
-    draw = ImageDraw.Draw(canvas)
-    regular, bold = _font(FONT, 15), _font(FONT_BOLD, 15)
-    lines = [(item.get("creator", ""), bold)]
-    lines += [(ln, regular) for ln in textwrap.wrap(item.get("caption", ""), 34)[:3]]
-    tags = " ".join(f"#{t}" for t in item.get("hashtags", ()))
-    lines += [(ln, bold) for ln in textwrap.wrap(tags, 34)[:2]]
-    top = h - 16 - 21 * len(lines)
-    draw.rectangle((0, top - 12, w, h), fill=(40, 40, 40))
-    for i, (text, font) in enumerate(lines):
-        draw.text((16, top + 21 * i), text, fill=(255, 255, 255), font=font)
-    draw.rectangle((0, h - 4, w, h), fill=(90, 90, 90))
-    out = io.BytesIO()
-    if image == "jpeg":  # encoded once, as the model and the run directory take it
-        canvas.save(out, format="JPEG", quality=jpeg_quality)
-    else:
-        canvas.save(out, format="PNG", compress_level=1)
-    return out.getvalue()
-
-
-def render_post(image_bytes: bytes | None, item: dict[str, Any],
-                viewport: tuple[int, int] = (390, 844), t_s: float = 0.0,
-                motion: str = "none") -> bytes:
-    """Draw a post like the feed page does (at video time `t_s`) and return PNG bytes."""
-    return _compose(_load_picture(image_bytes, viewport), item, viewport, t_s, motion)
-
-
-def render_frames(image_bytes: bytes | None, item: dict[str, Any], viewport: tuple[int, int],
-                  times: list[float], motion: str = "none", image: str = "png",
-                  jpeg_quality: int = 80) -> list[bytes]:
-    """The post at each video time in `times`, as PNG or JPEG (the image is decoded once)."""
-    pic = _load_picture(image_bytes, viewport)
-    return [_compose(pic, item, viewport, t, motion, image, jpeg_quality) for t in times]
+    client: FeedClient
+    drawings: DrawnPosts | None = None
 
 
 class HttpFeedEnvironment(EnvironmentBase):
@@ -128,6 +62,8 @@ class HttpFeedEnvironment(EnvironmentBase):
             (default: `timeout_s`).
         client: the `FeedClient` it shares with other environments (a viewer actor's:
             their watch events travel in batches); None opens one of its own.
+        drawings: the cache of drawn posts it shares with other environments (a viewer
+            actor's); None draws every post it shows.
 
     Attributes:
         reconnects: Requests that needed at least one reconnection.
@@ -136,18 +72,20 @@ class HttpFeedEnvironment(EnvironmentBase):
     def __init__(self, feed_url: str, style: str = "tiktok", session_id: str = "http-0",
                  viewport: tuple[int, int] = (390, 844), timeout_s: float = 10.0,
                  observation: ObservationMode | None = None, motion: str = "none",
-                 reconnect_s: float | None = None, client: FeedClient | None = None) -> None:
+                 reconnect_s: float | None = None, client: FeedClient | None = None,
+                 drawings: DrawnPosts | None = None) -> None:
         self.feed_url = feed_url.rstrip("/")
         self.style = style
         self.session_id = session_id
         self.viewport = viewport
         self.observation = observation or ObservationMode()
         self.motion = motion
-        self._meta = {"environment": "http", "renderer": "PIL"}
+        self._meta = {"environment": "http", "renderer": RENDERER}
         self.timeout_s = timeout_s
         self.reconnect_s = timeout_s if reconnect_s is None else reconnect_s
         self._own_client = client is None
         self._client = FeedClient() if client is None else client
+        self._drawings = drawings
         self._seed = 0
         self._obs: Observation | None = None
         self._step = 0
@@ -231,12 +169,9 @@ class HttpFeedEnvironment(EnvironmentBase):
             query["motion"] = self.motion
         shot = self.observation.image
         if shot == "none":  # a text-only viewer: no image fetched, nothing drawn
-            frames = [b""]
+            frames: tuple[bytes, ...] = (b"",)
         else:
-            image = await self._call("GET", item["image_url"])
-            frames = render_frames(image, item, self.viewport,
-                                   self.observation.times(item["duration_s"]), self.motion,
-                                   shot, self.observation.jpeg_quality)
+            frames = await self._drawn(item)
         self._obs = Observation(
             screenshot_png=frames[0], image_format=shot,
             text=VisibleText(caption=item["caption"], creator=item["creator"],
@@ -248,6 +183,22 @@ class HttpFeedEnvironment(EnvironmentBase):
             meta={**self._meta, "date": utc_date()},
         )
         return self._obs
+
+    async def _drawn(self, item: dict[str, Any]) -> tuple[bytes, ...]:
+        """The post's frames: from the shared cache, or fetched and drawn."""
+        o = self.observation
+        times = o.times(item["duration_s"])
+
+        async def draw() -> tuple[bytes, ...]:
+            image = await self._call("GET", item["image_url"])
+            return tuple(render_frames(image, item, self.viewport, times, self.motion, o.image,
+                                       o.jpeg_quality))
+
+        key = (None if self._drawings is None else
+               drawing_key(item, self.viewport, times, self.motion, o.image, o.jpeg_quality))
+        if key is None:
+            return await draw()
+        return await self._drawings.fetch(key, draw)
 
     async def _watch_then_next(self, item_id: str, watched: float,
                                skipped: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:

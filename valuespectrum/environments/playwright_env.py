@@ -15,7 +15,9 @@ from urllib.parse import urlencode
 
 from valuespectrum.environments.base import (
     MEMORY_PRESSURE,
+    NETWORK_ENABLE,
     PURGE_EVERY,
+    RECYCLE_EVERY,
     EnvError,
     EnvironmentBase,
     EnvironmentCrashed,
@@ -299,7 +301,14 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         own_host: close the host with the environment (when built just for it).
         observation: what is captured of each post (default: one screenshot).
         motion: ``panzoom`` animates the posts over the page's virtual clock.
+
+    Attributes:
+        recycle_every: every this many steps the page is replaced by a fresh one showing
+            the same post (`RECYCLE_EVERY`; 0: never), which frees what DevTools kept of
+            the old page's requests.
     """
+
+    recycle_every: int = RECYCLE_EVERY
 
     def __init__(self, host: BrowserHost, feed_url: str, style: str = "tiktok",
                  session_id: str = "pw-0", viewport: tuple[int, int] = (390, 844),
@@ -366,16 +375,46 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
             self._context.set_default_timeout(self.timeout_s * 1000)
             self._page = await self._guard(self._context.new_page())
             await self._block_engagement()
-        query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
-        if self.motion != "none":
-            query["motion"] = self.motion
-        await self._guard(self._page.goto(f"{self.feed_url}/{self.style}?{urlencode(query)}"))
+        await self._guard(self._page.goto(self._page_url()))
         snap = await self._guard(self._page.evaluate(
             "t => vspec.waitForItem(null, t)", self.timeout_s * 1000))
         if not snap.get("item_id") and not snap.get("error"):
             raise EnvironmentTimeout("feed page showed no post")
         self._step = 0
         return await self._capture(snap)
+
+    def _page_url(self, resume: bool = False) -> str:
+        """The feed page of this session (`resume`: showing its current post, serving none)."""
+        query = {"session": self.session_id, "seed": self._seed, "clock": "manual"}
+        if self.motion != "none":
+            query["motion"] = self.motion
+        if resume:
+            query["resume"] = 1
+        return f"{self.feed_url}/{self.style}?{urlencode(query)}"
+
+    async def _recycle_page(self) -> None:
+        """Replace the page by a fresh one on the same session, showing the same post.
+
+        The old page closes only once the new one shows the post; a new page that shows
+        another post (or none) is an EnvironmentCrashed, and the trial restarts.
+        """
+        old, self._page, self._cdp = self._page, None, None
+        try:
+            self._page = await self._guard(self._context.new_page())
+            await self._block_engagement()
+            await self._guard(self._page.goto(self._page_url(resume=True)))
+            snap = await self._guard(self._page.evaluate(
+                "t => vspec.waitForItem(null, t)", self.timeout_s * 1000))
+        finally:
+            try:
+                await old.close()
+            except Exception:  # noqa: BLE001 - a browser gone is found by the next call
+                log.debug("closing a replaced page failed", exc_info=True)
+        check_page(snap, needs_image=self.observation.image != "none")
+        shown = self._obs.item_id if self._obs is not None else None
+        if snap.get("item_id") != shown:
+            raise EnvironmentCrashed(f"a fresh page of session {self.session_id!r} shows "
+                                     f"{snap.get('item_id')!r}, not {shown!r}")
 
     async def act(self, action: Action) -> StepResult:
         """Stay: advance the page's manual clock by dwell_s, then ArrowDown; Skip: ArrowDown."""
@@ -391,7 +430,10 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         event = left_post(snap, obs.item_id)
         self._step += 1
         result = watched_step(await self._capture(snap), event, obs.item_id)
-        await self._purge_if_due(self._step)
+        if purge_due(self._step, self.recycle_every):  # a fresh page needs no purging
+            await self._recycle_page()
+        else:
+            await self._purge_if_due(self._step)
         return result
 
     async def _block_engagement(self) -> None:
@@ -399,5 +441,6 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
         from valuespectrum.environments.profiles import engagement_globs
 
         cdp = await self._devtools()
-        await self._guard(cdp.send("Network.enable"))
+        command, params = NETWORK_ENABLE
+        await self._guard(cdp.send(command, params))
         await self._guard(cdp.send("Network.setBlockedURLs", {"urls": list(engagement_globs())}))

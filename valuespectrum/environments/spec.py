@@ -95,7 +95,8 @@ async def _build_http(spec: EnvironmentSpec, host: Any) -> Environment:
     return HttpFeedEnvironment(spec.feed_url, spec.style, spec.session_id,
                                viewport=spec.viewport, timeout_s=spec.timeout_s,
                                observation=_observation(spec), motion=_motion(spec),
-                               client=host)
+                               client=host.client if host is not None else None,
+                               drawings=host.drawings if host is not None else None)
 
 
 async def _browser_host(spec: EnvironmentSpec, host: Any) -> tuple[Any, bool]:
@@ -204,8 +205,8 @@ class EnvironmentKind:
         options: The options it accepts (besides the observation options every kind takes).
         description: One line for docs and errors.
         host: The shared live handle it runs on: "browser" (a Playwright BrowserHost),
-            "appium" (an AppiumServer), "feed" (a FeedClient) or None; a ViewerHost
-            shares one per actor.
+            "appium" (an AppiumServer), "feed" (an `http_env.FeedHost`: a FeedClient and a
+            cache of drawn posts) or None; a ViewerHost shares one per actor.
     """
 
     name: str
@@ -282,7 +283,7 @@ async def build_environment(spec: EnvironmentSpec, *, host: Any = None) -> Envir
     Args:
         spec: the recipe.
         host: the shared live handle of kinds that use one (`EnvironmentKind.host`: a
-            started `BrowserHost` or `AppiumServer`, a `FeedClient`); None makes the
+            started `BrowserHost` or `AppiumServer`, an `http_env.FeedHost`); None makes the
             environment start and own its own.
     """
     return await KINDS[spec.kind].builder(spec, host)

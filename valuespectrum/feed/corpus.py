@@ -140,6 +140,7 @@ class Corpus:
             raise CorpusError(f"{root}: duplicate item ids in {MANIFEST}")
         self._by_image = {it.image_path: it.item_id for it in self.items}
         self._fingerprint: str | None = None
+        self._digests: dict[str, tuple[tuple[int, int, int], str]] = {}
         self._tag_features = None
         linked = self.meta.get("linked_source")
         self._allowed_roots = [self.root] + ([Path(linked).resolve()] if linked else [])
@@ -233,6 +234,28 @@ class Corpus:
         if not real.is_file():
             raise CorpusError(f"item {item_id}: image file {rel!r} is missing")
         return path
+
+    def image_digest(self, item_id: str) -> str:
+        """A digest of the item's image file (16 hex digits of its SHA-256), "" if unreadable.
+
+        What a drawn post's cache is keyed by (`environments.drawing`): the same digest means
+        the same image bytes. It is computed once per file and recomputed when the file's
+        size, modification time or inode changes (one `stat` per call).
+        """
+        import hashlib
+
+        rel = self.get(item_id).image_path
+        try:
+            st = os.stat(self.root / rel)
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+            known = self._digests.get(item_id)
+            if known is not None and known[0] == stamp:
+                return known[1]
+            digest = hashlib.sha256(self.image_path(item_id).read_bytes()).hexdigest()[:16]
+        except (OSError, CorpusError):  # served as a broken image; nothing to key by
+            return ""
+        self._digests[item_id] = (stamp, digest)
+        return digest
 
     def categories(self) -> Counter[str]:
         return Counter(it.category for it in self.items)

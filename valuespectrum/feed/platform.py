@@ -112,6 +112,20 @@ class FeedPlatform:
             state, rng = self._sessions[session_id]
             return self.recommender(state.style).next_item(state, rng)
 
+    def current_item(self, session_id: str) -> FeedItem:
+        """The post a session shows now: served, its watch event not yet reported.
+
+        What a fresh page on a session in progress shows (`resume=1`): nothing is served.
+        EventRejected when the session shows no post (none served, or the last reported).
+        """
+        with self._lock:
+            state = self.session(session_id)
+            item_id = state.current
+            if item_id is None or state.reported_count[item_id] >= state.served_count[item_id]:
+                raise EventRejected(f"session {session_id!r} shows no post: the next one is "
+                                    "served by GET /api/next")
+            return self.corpus.get(item_id)
+
     def record_watch(self, session_id: str, item_id: str, watched_s: float,
                      skipped: bool = False, *, served: int | None = None) -> float:
         """Record how long the viewer watched a served item; returns the watch ratio.

@@ -6,7 +6,8 @@ Pages: one per feed style of `recommenders.STYLES` (`/tiktok`, `/cowatch`, `/ran
 `error` message): `POST /api/session`, `GET /api/next?session=`, `POST /api/events` (with
 `next: true`, the answer carries the next post too), `POST /api/events/batch` (many
 viewers' events in one request, each answered as `/api/events` would answer it alone),
-`GET /api/history?session=`,
+`GET /api/history?session=`, `GET /api/current?session=` (the post on screen and the
+session's clock, serving nothing: what a fresh page on a session in progress shows),
 `GET /api/items/{item_id}`. Images: `/media/{item_id}` and `/images/{path}` (only paths
 listed in the manifest).
 """
@@ -47,14 +48,17 @@ def _static_dir() -> Path:
     return Path(str(resources.files("valuespectrum") / "feed" / "static"))
 
 
-def item_json(item: FeedItem, corpus_name: str = "") -> dict[str, Any]:
+def item_json(item: FeedItem, corpus_name: str = "", image_digest: str = "") -> dict[str, Any]:
     """An item as the page and the HTTP environment see it.
 
     `link` names the post independently of the server's address (the same link
     `store.ingest.ingest_corpus` gives it), so a collection is idempotent across runs.
+    `image_digest` names the bytes `image_url` serves (`Corpus.image_digest`; "" when
+    unknown): the HTTP environment reuses a post it drew before only when it matches.
     """
     data = item.model_dump(mode="json")
     data["image_url"] = f"/media/{item.item_id}"
+    data["image_digest"] = image_digest
     data["link"] = f"corpus://{corpus_name}/{item.item_id}" if corpus_name else ""
     return data
 
@@ -147,6 +151,9 @@ def build_app(platform: FeedPlatform) -> Starlette:
     template = (_static_dir() / "feed.html").read_text(encoding="utf-8")
     name = platform.corpus.root.name
 
+    def shown(item: FeedItem) -> dict[str, Any]:
+        return item_json(item, name, platform.corpus.image_digest(item.item_id))
+
     async def index(request: Request) -> Response:
         links = "".join(f'<li><a href="/{s}">/{s}</a></li>' for s in STYLES)
         return HTMLResponse(f"<!doctype html><title>ValueSpectrum feed</title>"
@@ -175,7 +182,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
 
     @_guarded
     async def next_item(request: Request) -> Response:
-        return JSONResponse(item_json(platform.next_item(_session_param(request)), name))
+        return JSONResponse(shown(platform.next_item(_session_param(request))))
 
     def watch(data: dict[str, Any]) -> dict[str, Any]:
         """Record one watch event (a request's body); the answer (a `REFUSALS` if refused)."""
@@ -190,7 +197,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
         answer = {"item_id": item_id, "watch_ratio": ratio, "watched_s": event.watched_s,
                   "skipped": event.skipped, "t_s": event.t_s}
         if then_next:  # the next post in the same answer: one request per scroll, not two
-            answer["next"] = item_json(platform.next_item(session), name)
+            answer["next"] = shown(platform.next_item(session))
         return answer
 
     @_guarded
@@ -220,12 +227,18 @@ def build_app(platform: FeedPlatform) -> Starlette:
         return JSONResponse({"replies": replies})
 
     @_guarded
+    async def current(request: Request) -> Response:
+        session = _session_param(request)
+        item = platform.current_item(session)
+        return JSONResponse({"item": shown(item), "t_s": platform.session(session).clock_s})
+
+    @_guarded
     async def history(request: Request) -> Response:
         return JSONResponse(platform.history(_session_param(request)))
 
     @_guarded
     async def item(request: Request) -> Response:
-        return JSONResponse(item_json(platform.corpus.get(request.path_params["item_id"]), name))
+        return JSONResponse(shown(platform.corpus.get(request.path_params["item_id"])))
 
     @_guarded
     async def media(request: Request) -> Response:
@@ -250,6 +263,7 @@ def build_app(platform: FeedPlatform) -> Starlette:
         Route("/api/events", events, methods=["POST"]),
         Route("/api/events/batch", events_batch, methods=["POST"]),
         Route("/api/history", history),
+        Route("/api/current", current),
         Route("/api/items/{item_id}", item),
         Route("/media/{item_id}", media),
         Route("/images/{path:path}", image),

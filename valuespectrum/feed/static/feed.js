@@ -8,6 +8,9 @@
   const seed = parseInt(q.get("seed") || "0", 10) || 0;
   const clock = q.get("clock") === "manual" ? "manual" : "realtime";
   const speed = parseFloat(q.get("speed") || "1") || 1;
+  // a fresh page on a session in progress (an agent's page replaced to free what the old
+  // one held): it shows the session's current post and serves nothing
+  const resume = q.get("resume") === "1";
   // animated posts: zoom and drift over the image during the first seconds (motion=panzoom);
   // the same formula as valuespectrum/environments/observation.py `panzoom`
   const motion = q.get("motion") === "panzoom" ? "panzoom" : "none";
@@ -163,6 +166,12 @@
 
   (async () => {
     try {
+      if (resume) {
+        const now = await call("GET", "/api/current?session=" + encodeURIComponent(session));
+        api.t = now.t_s;
+        await show(now.item);
+        return;
+      }
       await call("POST", "/api/session", { session, style, seed, clock, speed });
       await show(await call("GET", "/api/next?session=" + encodeURIComponent(session)));
     } catch (e) { fail(String(e.message || e)); }

@@ -1,0 +1,380 @@
+"""Memory of long Chromium sessions: PSS of the browser and viewer-actor processes against steps.
+
+Audits of real platforms scroll hundreds of posts per session. This runs one or a few
+Chromium agents for thousands of scrolls on the built-in feed with a CPU viewer that costs
+nothing (`always:yes` by default: every post watched to its end, as a heavy viewer would),
+and samples memory every second: PSS (shared pages split fairly, so sums are real) and RSS,
+split into the viewer actor (Python), Playwright's node driver and Chromium by process type
+(browser, renderer, GPU, utility/network, zygote). It prints a row every `--every` scrolls
+and the growth after the warm-up (`--warmup` scrolls per agent): the last tenth of the run
+against the warm-up's end, and a least-squares slope in MB per 1,000 scrolls.
+
+    python benchmarks/bench_long_session.py                      # 2 agents x 2,000 scrolls, Ray
+    python benchmarks/bench_long_session.py --agents 1 --scrolls 500 --figure out.png --json out.json
+    python benchmarks/bench_long_session.py --diagnose           # what grows, without Ray
+
+The default runs the real path (a sweep on the local Ray, one viewer actor, screenshots
+stored). `--diagnose` runs the same `ViewerHost` in this process (the feed in a child
+process) and adds, per row, the page's DOM counters and JavaScript heap (DevTools
+`Memory.getDOMCounters`, `Performance.getMetrics`) and the Python allocations that grew
+most since the warm-up (tracemalloc; it slows the actor down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+GROUPS = ("actor", "node driver", "browser", "renderer", "gpu", "utility", "zygote")
+
+
+def group_of(name: str, cmdline: list[str]) -> str | None:
+    """The memory group of a process below a viewer actor (None: not counted)."""
+    if "chrom" in name.lower():
+        kind = next((a.split("=", 1)[1] for a in cmdline if a.startswith("--type=")), "")
+        return {"": "browser", "renderer": "renderer", "gpu-process": "gpu",
+                "utility": "utility", "zygote": "zygote"}.get(kind, "utility")
+    if name.startswith("node"):  # Playwright's driver (its name: node-MainThread)
+        return "node driver"
+    return None
+
+
+def sample_memory(actors: list) -> dict[str, dict[str, float]]:
+    """PSS and RSS (MB) by group of the psutil processes `actors` and their descendants."""
+    import psutil
+
+    pss = dict.fromkeys(GROUPS, 0.0)
+    rss = dict.fromkeys(GROUPS, 0.0)
+    for actor in actors:
+        try:
+            procs = [(actor, "actor")] + [(p, None) for p in actor.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p, group in procs:
+            try:
+                group = group or group_of(p.name(), p.cmdline())
+                if group is None:
+                    continue
+                info = p.memory_full_info()
+            except psutil.Error:
+                continue
+            pss[group] += info.pss / 2**20
+            rss[group] += info.rss / 2**20
+    return {"pss": pss, "rss": rss}
+
+
+class StepCounter:
+    """A progress sink that counts the sweep's steps (read by the sampler)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def step(self, trial, record) -> None:
+        self.n += 1
+
+    def __getattr__(self, name):  # the other runner events are not needed here
+        return lambda *a, **k: None
+
+
+class Sampler(threading.Thread):
+    """Every second: memory of the viewer actors below this process, tagged with the steps."""
+
+    def __init__(self, counter: StepCounter) -> None:
+        super().__init__(daemon=True)
+        self.counter = counter
+        self.samples: list[dict] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        t0 = time.perf_counter()
+        while not self._stop_event.wait(1.0):
+            actors = []
+            for p in psutil.Process().children(recursive=True):
+                try:
+                    if "ViewerActor" in " ".join(p.cmdline()):
+                        actors.append(p)
+                except psutil.Error:
+                    continue
+            if actors and self.counter.n:
+                self.samples.append({"steps": self.counter.n, "t": time.perf_counter() - t0,
+                                     **sample_memory(actors)})
+
+    def stop(self) -> list[dict]:
+        self._stop_event.set()
+        self.join()
+        return self.samples
+
+
+def write_spec(out: Path, args: argparse.Namespace, corpus: Path) -> Path:
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    path = out / "long-session.yaml"
+    path.write_text(yaml.safe_dump(dict(
+        name="long-session", personas=["pet_owner"], persona_dir=str(root / "personas"),
+        models=[args.model], strategies=["simple"],
+        platforms=[{"style": args.style, "environment": "playwright",
+                    "options": dict(args.option)}],
+        trials=args.agents, scrolls=args.scrolls, window=10, concurrency=args.agents,
+        agents_per_actor=args.agents, corpus=str(corpus),
+        screenshots=dict(args.option).get("screenshot") != "none",
+        output=str(out / "run"), cache_dir=None)))
+    return path
+
+
+def run_on_ray(args: argparse.Namespace, corpus: Path, out: Path) -> list[dict]:
+    from valuespectrum.cluster import start_ray, stop_ray
+    from valuespectrum.sweep.driver import SweepRunner
+    from valuespectrum.sweep.spec import load_sweep_spec
+
+    spec = load_sweep_spec(write_spec(out, args, corpus))
+    started = start_ray(log_to_driver=False)
+    counter = StepCounter()
+    sampler = Sampler(counter)
+    sampler.start()
+    try:
+        SweepRunner(spec, progress=counter).run()
+    finally:
+        samples = sampler.stop()
+        stop_ray(started)
+    if counter.n < args.agents * args.scrolls:
+        raise SystemExit(f"only {counter.n} of {args.agents * args.scrolls} steps ran")
+    return samples
+
+
+# ------------------------------------------------------------------ --diagnose, without Ray
+def _serve(corpus: Path, urls: mp.Queue) -> None:
+    """The feed server, in its own process until killed."""
+    from valuespectrum.feed.server import FeedServer
+
+    with FeedServer.from_corpus_dir(corpus) as server:
+        urls.put(server.url)
+        while True:
+            time.sleep(3600)
+
+
+async def page_counters(host) -> dict[str, float]:
+    """DOM counters and JS heap of the host's pages, summed (DevTools, one session each)."""
+    out: dict[str, float] = {"documents": 0, "nodes": 0, "listeners": 0, "js_heap_mb": 0.0}
+    browser = (await host.browser())._browser
+    for context in browser.contexts:
+        for page in context.pages:
+            cdp = await context.new_cdp_session(page)
+            try:
+                # live nodes only: what a collection frees is garbage, not a leak
+                await cdp.send("HeapProfiler.collectGarbage")
+                dom = await cdp.send("Memory.getDOMCounters")
+                await cdp.send("Performance.enable")
+                metrics = {m["name"]: m["value"]
+                           for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+            finally:
+                await cdp.detach()
+            out["documents"] += dom["documents"]
+            out["nodes"] += dom["nodes"]
+            out["listeners"] += dom["jsEventListeners"]
+            out["js_heap_mb"] += metrics.get("JSHeapUsedSize", 0) / 2**20
+    return out
+
+
+async def diagnose(args: argparse.Namespace, corpus: Path, out: Path, feed_url: str) -> list[dict]:
+    import tracemalloc
+
+    import psutil
+
+    from valuespectrum.agents.actor import ActorOptions, ViewerHost
+    from valuespectrum.sweep.spec import expand, load_sweep_spec
+    from valuespectrum.trial import EndEvent, StepEvent
+
+    spec = load_sweep_spec(write_spec(out, args, corpus))
+    tracemalloc.start(8)
+    host = ViewerHost(ActorOptions(feed_urls=(feed_url,)))
+    me = psutil.Process()
+    stream = host.events(0.05)
+    for token, trial in enumerate(expand(spec)):
+        host.start_trial(trial, token)
+    steps = ended = 0
+    next_at, samples, warm = args.every * args.agents, [], None
+    t0 = time.perf_counter()
+    try:
+        async for batch in stream:
+            for _, _, event in batch:
+                steps += isinstance(event, StepEvent)
+                ended += isinstance(event, EndEvent)
+                if isinstance(event, EndEvent) and event.status != "done":
+                    raise SystemExit(f"a trial ended {event.status}: {event.error}")
+            if steps >= next_at and ended < args.agents:  # pages close as trials end
+                next_at += args.every * args.agents
+                row = {"steps": steps, "t": time.perf_counter() - t0, **sample_memory([me]),
+                       "page": await page_counters(host),
+                       "python_mb": tracemalloc.get_traced_memory()[0] / 2**20}
+                snap = tracemalloc.take_snapshot()
+                if warm is None and steps >= args.warmup * args.agents:
+                    warm = snap
+                if warm is not None:
+                    growth = snap.compare_to(warm, "lineno")[:5]
+                    row["python_growth"] = [f"{s.size_diff / 1024:+.0f} KiB {s.traceback[0]}"
+                                            for s in growth]
+                samples.append(row)
+                print_row(row, args.agents, diagnose=True)
+            if ended >= args.agents:
+                break
+    finally:
+        await host.shutdown()
+        tracemalloc.stop()
+    return samples
+
+
+# ------------------------------------------------------------------ output
+def total(sample: dict, kind: str = "pss") -> float:
+    return sum(sample[kind].values())
+
+
+def print_header(diagnose: bool = False) -> None:
+    extra = f" {'DOM nodes':>9} {'JS heap':>7} {'py MB':>6}" if diagnose else ""
+    print(f"{'scrolls':>7} {'steps':>6} {'min':>5} {'PSS MB':>7} {'RSS MB':>7} "
+          + " ".join(f"{g[:8]:>8}" for g in GROUPS) + extra, flush=True)
+
+
+def print_row(s: dict, agents: int, diagnose: bool = False) -> None:
+    extra = ""
+    if diagnose:
+        extra = (f" {s['page']['nodes']:>9.0f} {s['page']['js_heap_mb']:>7.1f} "
+                 f"{s['python_mb']:>6.1f}")
+    print(f"{s['steps'] / agents:>7.0f} {s['steps']:>6} {s['t'] / 60:>5.1f} {total(s):>7.0f} "
+          f"{total(s, 'rss'):>7.0f} " + " ".join(f"{s['pss'][g]:>8.1f}" for g in GROUPS) + extra,
+          flush=True)
+    for line in s.get("python_growth", []) if diagnose else []:
+        print(f"        python since warm-up: {line}")
+
+
+def growth(samples: list[dict], agents: int, warmup: int) -> dict:
+    """PSS at the warm-up's end, over the last tenth of the run, and the slope after it."""
+    import numpy as np
+
+    after = [s for s in samples if s["steps"] >= warmup * agents]
+    if len(after) < 3:
+        return {}
+    last = max(s["steps"] for s in after)
+    tail = [s for s in after if s["steps"] >= 0.9 * last]
+    x = np.array([s["steps"] / agents for s in after])
+    out = {"warm_scrolls": warmup, "warm_pss_mb": total(after[0]),
+           "end_pss_mb": float(np.mean([total(s) for s in tail])),
+           "slope_mb_per_1000_scrolls": float(np.polyfit(x, [total(s) for s in after], 1)[0]
+                                              * 1000)}
+    out["growth"] = out["end_pss_mb"] / out["warm_pss_mb"] - 1
+    for g in GROUPS:
+        out[f"slope_{g}"] = float(np.polyfit(x, [s["pss"][g] for s in after], 1)[0] * 1000)
+    return out
+
+
+def figure(samples: list[dict], agents: int, g: dict, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [s["steps"] / agents for s in samples]
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    ax.plot(x, [total(s) for s in samples], "k-", lw=1.6, label="all (PSS)")
+    for grp in GROUPS:
+        ys = [s["pss"][grp] for s in samples]
+        if max(ys) > 1:
+            ax.plot(x, ys, "-", lw=0.9, label=grp)
+    if g:
+        ax.axvline(g["warm_scrolls"], color="grey", ls=":", lw=0.8)
+        ax.axhspan(g["warm_pss_mb"], g["warm_pss_mb"] * 1.05, color="green", alpha=0.12,
+                   label="warm-up + 5 %")
+    ax.set(xlabel="scrolls per agent", ylabel="PSS (MB)", title=title, ylim=(0, None))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def option(text: str) -> tuple[str, object]:
+    """KEY=VALUE of an environment option (the value parsed as YAML)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def main() -> None:
+    from _corpus import corpus_dir
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, default=2)
+    ap.add_argument("--scrolls", type=int, default=2000)
+    ap.add_argument("--model", default="always:yes", help="a CPU viewer (costs no model time)")
+    ap.add_argument("--style", default="tiktok")
+    ap.add_argument("--option", type=option, action="append", default=[],
+                    help="environment option KEY=VALUE, e.g. screenshot=jpeg (repeatable)")
+    ap.add_argument("--every", type=int, default=100, help="print a row every N scrolls")
+    ap.add_argument("--warmup", type=int, default=200, help="scrolls per agent of warm-up")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="no Ray: the host in this process, with DOM counters and tracemalloc")
+    ap.add_argument("--corpus", default=None)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--figure", default=None)
+    args = ap.parse_args()
+    corpus = corpus_dir(args.corpus)
+    print(f"{args.agents} Chromium agent(s) x {args.scrolls} scrolls, model {args.model}, "
+          f"{args.style}, options {dict(args.option) or '{}'}, "
+          f"{'in this process (diagnose)' if args.diagnose else 'one viewer actor on Ray'}; "
+          f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print_header(args.diagnose)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("VSPEC_HOME")) as tmp:
+        if args.diagnose:
+            ctx = mp.get_context("spawn")
+            urls: mp.Queue = ctx.Queue()
+            server = ctx.Process(target=_serve, args=(corpus, urls), daemon=True)
+            server.start()
+            try:
+                samples = asyncio.run(diagnose(args, corpus, Path(tmp), urls.get(timeout=120)))
+            finally:
+                server.kill()
+        else:
+            samples = run_on_ray(args, corpus, Path(tmp))
+            shown = set()
+            for s in samples:
+                row_at = s["steps"] // (args.every * args.agents)
+                if row_at not in shown:
+                    shown.add(row_at)
+                    print_row(s, args.agents)
+            print_row(samples[-1], args.agents)
+    g = growth(samples, args.agents, args.warmup)
+    if g:
+        print(f"after {args.warmup} scrolls per agent: PSS {g['warm_pss_mb']:.0f} MB; over the "
+              f"last tenth {g['end_pss_mb']:.0f} MB ({g['growth']:+.1%}); slope "
+              f"{g['slope_mb_per_1000_scrolls']:+.1f} MB per 1,000 scrolls ("
+              + ", ".join(f"{grp} {g['slope_' + grp]:+.1f}" for grp in GROUPS) + ")")
+    if args.figure:
+        figure(samples, args.agents, g, args.figure,
+               f"{args.agents} Chromium agent(s), {args.model}, {args.scrolls} scrolls")
+        print(f"figure: {args.figure}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "samples": samples,
+                                               "growth": g}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
