@@ -380,38 +380,3 @@ async def test_a_replaced_page_goes_on_with_the_same_feed_and_pictures(browser_h
 
     kept = await scroll(0)
     assert await scroll(4) == kept  # replaced after steps 4, 8 and 12
-
-
-@pytest.mark.slow
-async def test_a_replaced_page_frees_what_devtools_kept_of_the_old_one(feed_server):
-    """DevTools keeps every request of a page with the Network domain on until the page
-    navigates, which the feed page never does: its renderer grew ~0.05 MB a scroll without
-    end. A fresh page every `recycle_every` scrolls frees it."""
-    import psutil
-
-    def renderers_uss_mb() -> float:  # USS: others' Chromium sharing pages do not move it
-        total = 0
-        for p in psutil.Process().children(recursive=True):
-            try:
-                if "--type=renderer" in p.cmdline():
-                    total += p.memory_full_info().uss
-            except psutil.Error:
-                continue
-        return total / 2**20
-
-    async def growth(host, every: int) -> float:
-        env = PlaywrightFeedEnvironment(host, feed_server.url, "tiktok", f"pw-mem{every}")
-        env.recycle_every = every
-        async with env:
-            await env.reset(seed=3)
-            for _ in range(100):  # past the first collections
-                await env.act(Skip())
-            start = renderers_uss_mb()
-            for _ in range(600):
-                await env.act(Skip())
-            return renderers_uss_mb() - start
-
-    async with BrowserHost() as host:  # its own browser: only this test's renderers
-        kept = await growth(host, 0)
-        replaced = await growth(host, 100)
-    assert kept > 15 and replaced < kept / 3, (replaced, kept)
