@@ -9,7 +9,7 @@ import pytest
 from vspec_helpers import sweep_spec
 
 from valuespectrum.config import ConfigError
-from valuespectrum.environments.http_env import render_post
+from valuespectrum.environments.drawing import render_post
 from valuespectrum.models import ModelSpec, build_backend
 from valuespectrum.models.providers import PROVIDERS
 from valuespectrum.personas import PersonaLibrary

@@ -105,7 +105,7 @@ def post_observation(item: FeedItem, image: bytes | None, step: int) -> Observat
                            item_id=item.item_id, duration_s=item.duration_s, step=step)
     # the http kind's drawing (PIL, its HTTP client): loaded when a post is drawn, so that
     # `vspec --help`, which reads DEFAULT_SAMPLE from here, stays fast
-    from valuespectrum.environments.http_env import render_post
+    from valuespectrum.environments.drawing import render_post
 
     png = render_post(image, item.model_dump(mode="json"))
     return Observation(screenshot_png=png, text=text, item_id=item.item_id,
