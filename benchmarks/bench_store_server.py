@@ -46,7 +46,8 @@ class MemoryPeak(threading.Thread):
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(daemon=True)
-        self.name = name
+        # not `self.name`: a Thread's name is a property that stores str(None) as "None"
+        self.match = name
         self.peak = 0
         self._stop_event = threading.Event()
 
@@ -54,11 +55,11 @@ class MemoryPeak(threading.Thread):
         import psutil
 
         me = psutil.Process()
-        procs = me.children(recursive=True) + ([] if self.name else [me])
+        procs = me.children(recursive=True) + ([] if self.match else [me])
         rss = 0
         for p in procs:
             try:
-                if self.name is None or self.name in p.name():
+                if self.match is None or self.match in p.name():
                     rss += p.memory_info().rss
             except psutil.Error:
                 continue
