@@ -198,3 +198,22 @@ def test_power_holds_alpha_under_no_effect_and_grows_with_effect_and_trials():
     assert power(inputs, trials=n, effect=0.2) >= 0.8 > power(inputs, trials=n - 1, effect=0.2)
     with pytest.raises(ValueError, match="between_sd"):
         PowerInputs(0.3, 0.6, 0.0, 0.3, scrolls=100, window=50).check()
+
+
+def test_power_counts_a_learning_arm_that_spreads_more_than_its_twin():
+    """A learning feed finds one viewer early and another late: its trials spread far more
+    than its twin's (the demo: SD 0.20 against 0.013). Power read off the twin alone would
+    promise a +0.05 effect in 6 pairs; with the learning arm's spread it is much lower, and
+    under no effect the test still holds alpha."""
+    twin_only = PowerInputs(0.03, 0.015, 0.3, 0.0, scrolls=100, window=50)
+    spread = PowerInputs(0.03, 0.015, 0.3, 0.0, scrolls=100, window=50, treatment_sd=0.2)
+    assert power(twin_only, trials=10, effect=0.05) > 0.9
+    assert power(spread, trials=10, effect=0.05) < 0.4
+    # no effect, the learning arm spread three times as much as the twin: still alpha
+    null = PowerInputs(0.3, 0.05, 0.3, 0.3, scrolls=100, window=50, treatment_sd=0.15)
+    assert power(null, trials=10, effect=0.0, sims=600) == pytest.approx(0.05, abs=0.025)
+    same = PowerInputs(0.3, 0.1, 0.0, 0.3, scrolls=100, window=50, treatment_sd=0.1)
+    assert abs(power(same, trials=10, effect=0.1) - power(
+        PowerInputs(0.3, 0.1, 0.0, 0.3, scrolls=100, window=50), trials=10, effect=0.1)) < 0.1
+    with pytest.raises(ValueError, match="treatment_sd"):
+        PowerInputs(0.3, 0.1, 0.0, 0.3, scrolls=100, window=50, treatment_sd=0.7).check()

@@ -302,7 +302,11 @@ def power_command(
                               "the effect grows linearly over the session (same mean)"),
     base_rate: float | None = typer.Option(None, "--base-rate", help="control arm's yes-rate"),
     between_sd: float | None = typer.Option(None, "--between-sd",
-                                            help="SD of trials' yes-rates within an arm"),
+                                            help="SD of trials' yes-rates within the "
+                                                 "control arm"),
+    treatment_sd: float | None = typer.Option(
+        None, "--treatment-sd", help="SD of trials' yes-rates within the learning arm "
+        "(default: a pilot's measured one; for a spec, the control's)"),
     pair_corr: float | None = typer.Option(None, "--pair-corr",
                                            help="correlation of a pair's two trials"),
     lag1: float | None = typer.Option(None, "--lag1", help="lag-1 correlation of answers"),
@@ -322,7 +326,7 @@ def power_command(
     from valuespectrum.sweep.spec import load_sweep_spec
 
     overrides = {"base_rate": base_rate, "between_sd": between_sd, "pair_corr": pair_corr,
-                 "lag1": lag1}
+                 "lag1": lag1, "treatment_sd": treatment_sd}
     try:
         with user_errors(FileNotFoundError):
             values = [float(e) for e in effects.split(",") if e.strip()]
@@ -344,8 +348,10 @@ def power_command(
         f"α {plan.alpha:g}, Holm over {family_size(spec)} confirmatory contrast(s); "
         f"{spec.scrolls} scrolls; effect shape {shape}; {sims} simulated studies per figure "
         f"(seed {seed})", markup=False, highlight=False)
+    spread = ("the same in the learning arm" if inputs.treatment_sd is None
+              else f"{inputs.treatment_sd:.3f} in the learning arm")
     console.print(f"inputs ({inputs.source}): control yes-rate {inputs.base_rate:.3f}, SD "
-                  f"between trials {inputs.between_sd:.3f}, pair correlation "
+                  f"between trials {inputs.between_sd:.3f} ({spread}), pair correlation "
                   f"{inputs.pair_corr:.2f}, lag-1 correlation {inputs.lag1:.2f}",
                   markup=False, highlight=False)
     t = Table("effect", f"power at {rows[0]['trials']} trials per cell" if rows else "power",

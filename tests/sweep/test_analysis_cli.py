@@ -34,12 +34,14 @@ def test_power_from_a_pilot_run_measures_its_control_arm(tmp_path):
     # every trial alternates yes and no: rate 0.5, no spread, a lag-1 correlation of -1
     # (clipped to 0: the simulation's chains are not anti-correlated)
     assert (inputs.base_rate, inputs.between_sd, inputs.lag1) == (0.5, 0.0, 0.0)
+    assert inputs.treatment_sd == 0.0  # measured on the learning arm, not copied
     assert inputs.source.startswith(f"pilot run {run} (6 twin trials, 6 pairs)")
     rows = power_table(spec, inputs, [0.2], sims=100)
     assert rows[0]["trials"] == 6 and 0 <= rows[0]["power"] <= 1
     proc = run_vspec(["power", str(run), "--sims", "100", "--effects", "0.3"], tmp_path,
                      timeout=300)
     assert proc.returncode == 0 and "inputs (pilot run" in proc.stdout, proc.stderr[-2000:]
+    assert "(0.000 in the learning arm)" in proc.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -8,10 +8,15 @@ and spread between trials (`between_sd`); the two trials of a pair are correlate
 follow a two-state Markov chain with lag-1 correlation `lag1` (a viewer that stays on a
 run of similar posts). The treatment adds `effect` to the trial's yes-rate: at every
 scroll (``shape="step"``, the feed adapts at once) or rising linearly from 0 to twice the
-effect over the session (``shape="ramp"``, the same session mean). Each simulated study is
+effect over the session (``shape="ramp"``, the same session mean). A learning feed's
+trials usually spread far more than its twin's (one trial finds the viewer early, another
+late): `treatment_sd` gives the learning arm's own spread (its trials' rates then come from a
+Beta with mean `base_rate + effect` and that SD, at most 95 % of what a rate of that mean
+can have); None keeps both arms' spread at `between_sd`. Each simulated study is
 then read by `mean_contrast` on the plan's estimand and reading, with the confirmatory
 family's other contrasts simulated alike and Holm applied; power is the share of studies
-whose first contrast is rejected at alpha. Every answer is valid (no invalid answers).
+whose first contrast is rejected at alpha with the effect's sign (a rejection the wrong way
+is not counted; under no effect every rejection counts, so the figure is the test's size). Every answer is valid (no invalid answers).
 
 The exposure estimand is simulated as a yes-rate with the same inputs (its own base rate
 may be given). Inputs come from a pilot run (`inputs_from_run`) or are stated assumptions.
@@ -46,6 +51,8 @@ class PowerInputs:
     scrolls: int
     window: int
     source: str = "assumed"
+    #: SD of the learning arm's trial yes-rates (None: `between_sd`, as the control's).
+    treatment_sd: float | None = None
 
     def check(self) -> None:
         if not 0.0 < self.base_rate < 1.0:
@@ -54,6 +61,8 @@ class PowerInputs:
             raise ValueError(f"between_sd must be in [0, sqrt(p(1-p))) = "
                              f"[0, {math.sqrt(self.base_rate * (1 - self.base_rate)):.3f}), "
                              f"got {self.between_sd}")
+        if self.treatment_sd is not None and not 0.0 <= self.treatment_sd < 0.5:
+            raise ValueError(f"treatment_sd must be in [0, 0.5), got {self.treatment_sd}")
         if not 0.0 <= self.pair_corr < 1.0 or not 0.0 <= self.lag1 < 1.0:
             raise ValueError(f"pair_corr and lag1 must be in [0, 1), got {self.pair_corr} "
                              f"and {self.lag1}")
@@ -61,9 +70,8 @@ class PowerInputs:
             raise ValueError("scrolls must be >= 2 and window at most half of them")
 
 
-def _rates(inputs: PowerInputs, z: np.ndarray) -> np.ndarray:
-    """Beta-distributed trial rates (mean base_rate, SD between_sd) from standard normals."""
-    p, sd = inputs.base_rate, inputs.between_sd
+def _rates(p: float, sd: float, z: np.ndarray) -> np.ndarray:
+    """Beta-distributed trial rates (mean p, SD sd) from standard normals."""
     if sd <= 0:
         return np.full(z.shape, p)
     k = p * (1 - p) / (sd * sd) - 1.0  # a + b of the Beta
@@ -122,12 +130,22 @@ def power(inputs: PowerInputs, *, trials: int, effect: float, estimand: str = "s
     a, b = math.sqrt(inputs.pair_corr), math.sqrt(1.0 - inputs.pair_corr)  # corr(z_t, z_c)
     z_t = a * shared + b * rng.standard_normal(shared.shape)
     z_c = a * shared + b * rng.standard_normal(shared.shape)
-    t = _arm(inputs, _rates(inputs, z_t), shape_lift, rng)[estimand]
-    c = _arm(inputs, _rates(inputs, z_c), zero, rng)[estimand]
-    ps = np.array([[mean_contrast(t[i, j], c[i, j], paired=paired, alpha=alpha).p_value
-                    for j in range(family)] for i in range(sims)])
+    if inputs.treatment_sd is None:  # both arms spread alike; the lift moves every trial
+        rates_t = _rates(inputs.base_rate, inputs.between_sd, z_t)
+    else:  # the learning arm's own spread around base_rate + effect
+        m = min(max(inputs.base_rate + effect, 1e-6), 1 - 1e-6)
+        sd_t = min(inputs.treatment_sd, 0.95 * math.sqrt(m * (1 - m)))
+        rates_t, shape_lift = _rates(m, sd_t, z_t), shape_lift - effect
+    t = _arm(inputs, rates_t, shape_lift, rng)[estimand]
+    c = _arm(inputs, _rates(inputs.base_rate, inputs.between_sd, z_c), zero, rng)[estimand]
+    rs = [[mean_contrast(t[i, j], c[i, j], paired=paired, alpha=alpha) for j in range(family)]
+          for i in range(sims)]
+    ps = np.array([[r.p_value for r in row] for row in rs])
     first = holm_rows(ps)[:, 0]
-    return float(np.mean(np.isfinite(first) & (first < alpha)))
+    rejected = np.isfinite(first) & (first < alpha)
+    if effect != 0:  # a rejection with the wrong sign is an error, not power
+        rejected &= np.sign([row[0].diff for row in rs]) == np.sign(effect)
+    return float(np.mean(rejected))
 
 
 def holm_rows(p: np.ndarray) -> np.ndarray:

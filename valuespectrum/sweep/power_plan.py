@@ -2,7 +2,8 @@
 
 The inputs of the simulation (`valuespectrum.metrics.power`) come from a finished pilot
 run (its matched control arm: the mean and spread of its trials' session yes-rates, the
-correlation of a pair's two trials, the lag-1 correlation of answers) or, for a spec, are
+correlation of a pair's two trials, the lag-1 correlation of answers; its learning arm: the
+spread of its trials' session yes-rates) or, for a spec, are
 stated assumptions the command prints; either may be overridden.
 """
 
@@ -90,15 +91,21 @@ def inputs_from_run(run_dir: Path, spec: SweepSpec, **overrides: float) -> Power
               trials[c].values(spec.window)["session"]) for c in c_ids if key[c] in learning]
     pairs = [p for p in pairs if all(map(math.isfinite, p))]
     x = np.array(pairs).T if len(pairs) > 2 else np.zeros((2, 0))
+    learned = np.array([trials[t].values(spec.window)["session"]
+                        for t in by_role.get("learning", [])])
+    learned = learned[np.isfinite(learned)]
     corr = float(np.corrcoef(x)[0, 1]) if x.shape[1] and (x.std(axis=1) > 0).all() else 0.0
     measured = {
         "base_rate": float(rates.mean()) if rates.size else DEFAULT_INPUTS["base_rate"],
         "between_sd": float(rates.std(ddof=1)) if rates.size > 1 else 0.0,
         "pair_corr": min(max(corr if math.isfinite(corr) else 0.0, 0.0), 0.95),
         "lag1": min(max(lag1_correlation([trials[t].decisions for t in c_ids]), 0.0), 0.95),
+        # a learning feed's trials spread more than its twin's: power from the twin alone
+        # would be far too hopeful
+        "treatment_sd": min(float(learned.std(ddof=1)), 0.499) if learned.size > 1 else None,
     }
-    measured = {k: (DEFAULT_INPUTS[k] if not math.isfinite(v) else round(v, 4))
-                for k, v in measured.items()}
+    measured = {k: (v if v is None else DEFAULT_INPUTS.get(k) if not math.isfinite(v)
+                    else round(v, 4)) for k, v in measured.items()}
     values = {**measured, **{k: v for k, v in overrides.items() if v is not None}}
     return PowerInputs(scrolls=spec.scrolls, window=spec.window,
                        source=f"pilot run {run_dir} ({len(c_ids)} {control} trials, "
