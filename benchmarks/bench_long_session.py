@@ -1,13 +1,20 @@
-"""Memory of long Chromium sessions: PSS of the browser and viewer-actor processes against steps.
+"""Memory of long Chromium sessions: the browser and viewer-actor processes against steps.
 
 Audits of real platforms scroll hundreds of posts per session. This runs one or a few
 Chromium agents for thousands of scrolls on the built-in feed with a CPU viewer that costs
 nothing (`always:yes` by default: every post watched to its end, as a heavy viewer would),
-and samples memory every second: PSS (shared pages split fairly, so sums are real) and RSS,
-split into the viewer actor (Python), Playwright's node driver and Chromium by process type
-(browser, renderer, GPU, utility/network, zygote). It prints a row every `--every` scrolls
-and the growth after the warm-up (`--warmup` scrolls per agent): the last tenth of the run
-against the warm-up's end, and a least-squares slope in MB per 1,000 scrolls.
+and samples memory every second, split into the viewer actor (Python), Playwright's node
+driver and Chromium by process type (browser, renderer, GPU, utility/network, zygote).
+Growth is read on the processes' anonymous memory and shared memory, each page split among
+the processes sharing it (`Pss_Anon + Pss_Shmem` of /proc/PID/smaps_rollup): their heaps,
+stacks and IPC buffers, what a leak or a cache fills. Program code and files are left out:
+their pages are shared with whatever else runs the same binaries, so PSS moves when *other*
+programs start or stop (other users' browsers on a shared machine moved ours by 40 MB at
+once), and so does USS the other way (a second node driver on the machine took ~50 MB of
+the node binary's pages out of ours). USS, PSS and RSS are kept beside it for reference.
+It prints a row every `--every` scrolls and the growth after the warm-up (`--warmup` scrolls
+per agent): the mean over the last tenth of the run after the warm-up against the mean over
+its first tenth, and a least-squares slope in MB per 1,000 scrolls.
 
     python benchmarks/bench_long_session.py                      # 2 agents x 2,000 scrolls, Ray
     python benchmarks/bench_long_session.py --agents 1 --scrolls 500 --figure out.png --json out.json
@@ -52,12 +59,31 @@ def group_of(name: str, cmdline: list[str]) -> str | None:
     return None
 
 
+KINDS = ("anon", "uss", "pss", "rss")
+
+
+def rollup(pid: int) -> dict[str, float]:
+    """Memory (MB) of process `pid` from /proc/PID/smaps_rollup: anonymous + shared memory
+    (PSS), USS, PSS and RSS."""
+    kb = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                kb[key] = int(value.split()[0])
+    if "Pss_Anon" not in kb:
+        raise SystemExit(f"/proc/{pid}/smaps_rollup has no Pss_Anon (Linux 5.9 or later needed)")
+    return {"anon": (kb["Pss_Anon"] + kb.get("Pss_Shmem", 0)) / 1024,
+            "uss": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024,
+            "pss": kb["Pss"] / 1024, "rss": kb["Rss"] / 1024}
+
+
 def sample_memory(actors: list) -> dict[str, dict[str, float]]:
-    """PSS and RSS (MB) by group of the psutil processes `actors` and their descendants."""
+    """Memory (MB) of each kind of `KINDS` by group of the psutil processes `actors` and their
+    descendants."""
     import psutil
 
-    pss = dict.fromkeys(GROUPS, 0.0)
-    rss = dict.fromkeys(GROUPS, 0.0)
+    out = {kind: dict.fromkeys(GROUPS, 0.0) for kind in KINDS}
     for actor in actors:
         try:
             procs = [(actor, "actor")] + [(p, None) for p in actor.children(recursive=True)]
@@ -68,12 +94,12 @@ def sample_memory(actors: list) -> dict[str, dict[str, float]]:
                 group = group or group_of(p.name(), p.cmdline())
                 if group is None:
                     continue
-                info = p.memory_full_info()
-            except psutil.Error:
+                mem = rollup(p.pid)
+            except (psutil.Error, OSError):
                 continue
-            pss[group] += info.pss / 2**20
-            rss[group] += info.rss / 2**20
-    return {"pss": pss, "rss": rss}
+            for kind in KINDS:
+                out[kind][group] += mem[kind]
+    return out
 
 
 class StepCounter:
@@ -240,14 +266,15 @@ async def diagnose(args: argparse.Namespace, corpus: Path, out: Path, feed_url: 
 
 
 # ------------------------------------------------------------------ output
-def total(sample: dict, kind: str = "pss") -> float:
+def total(sample: dict, kind: str = "anon") -> float:
     return sum(sample[kind].values())
 
 
 def print_header(diagnose: bool = False) -> None:
     extra = f" {'DOM nodes':>9} {'JS heap':>7} {'py MB':>6}" if diagnose else ""
-    print(f"{'scrolls':>7} {'steps':>6} {'min':>5} {'PSS MB':>7} {'RSS MB':>7} "
-          + " ".join(f"{g[:8]:>8}" for g in GROUPS) + extra, flush=True)
+    print(f"{'scrolls':>7} {'steps':>6} {'min':>5} {'anon MB':>7} {'USS MB':>7} {'PSS MB':>7} "
+          f"{'RSS MB':>7} " + " ".join(f"{g[:8]:>8}" for g in GROUPS) + " (anon)" + extra,
+          flush=True)
 
 
 def print_row(s: dict, agents: int, diagnose: bool = False) -> None:
@@ -256,29 +283,39 @@ def print_row(s: dict, agents: int, diagnose: bool = False) -> None:
         extra = (f" {s['page']['nodes']:>9.0f} {s['page']['js_heap_mb']:>7.1f} "
                  f"{s['python_mb']:>6.1f}")
     print(f"{s['steps'] / agents:>7.0f} {s['steps']:>6} {s['t'] / 60:>5.1f} {total(s):>7.0f} "
-          f"{total(s, 'rss'):>7.0f} " + " ".join(f"{s['pss'][g]:>8.1f}" for g in GROUPS) + extra,
-          flush=True)
+          f"{total(s, 'uss'):>7.0f} {total(s, 'pss'):>7.0f} {total(s, 'rss'):>7.0f} "
+          + " ".join(f"{s['anon'][g]:>8.1f}" for g in GROUPS) + " " * 7 + extra, flush=True)
     for line in s.get("python_growth", []) if diagnose else []:
         print(f"        python since warm-up: {line}")
 
 
 def growth(samples: list[dict], agents: int, warmup: int) -> dict:
-    """PSS at the warm-up's end, over the last tenth of the run, and the slope after it."""
+    """Anonymous memory just after the warm-up and at the end (the mean over the first and the
+    last tenth of the run after the warm-up), and the least-squares slope after the warm-up,
+    in all and by group (USS, PSS and RSS in all the same way, for reference)."""
     import numpy as np
 
     after = [s for s in samples if s["steps"] >= warmup * agents]
     if len(after) < 3:
         return {}
-    last = max(s["steps"] for s in after)
-    tail = [s for s in after if s["steps"] >= 0.9 * last]
+    first, last = after[0]["steps"], max(s["steps"] for s in after)
+    # a tenth of the run after the warm-up at each end (one sample would sit anywhere on the
+    # renderers' saw-tooth: they free what they hold every PURGE_EVERY scrolls)
+    head = [s for s in after if s["steps"] <= first + 0.1 * (last - first)]
+    tail = [s for s in after if s["steps"] >= last - 0.1 * (last - first)]
     x = np.array([s["steps"] / agents for s in after])
-    out = {"warm_scrolls": warmup, "warm_pss_mb": total(after[0]),
-           "end_pss_mb": float(np.mean([total(s) for s in tail])),
-           "slope_mb_per_1000_scrolls": float(np.polyfit(x, [total(s) for s in after], 1)[0]
-                                              * 1000)}
-    out["growth"] = out["end_pss_mb"] / out["warm_pss_mb"] - 1
-    for g in GROUPS:
-        out[f"slope_{g}"] = float(np.polyfit(x, [s["pss"][g] for s in after], 1)[0] * 1000)
+    out: dict = {"warm_scrolls": warmup}
+    for kind in KINDS:
+        warm = float(np.mean([total(s, kind) for s in head]))
+        end = float(np.mean([total(s, kind) for s in tail]))
+        out[kind] = {"warm_mb": warm, "end_mb": end, "growth": end / warm - 1,
+                     "slope_mb_per_1000_scrolls":
+                         float(np.polyfit(x, [total(s, kind) for s in after], 1)[0] * 1000)}
+    out["groups"] = {g: {"warm_mb": float(np.mean([s["anon"][g] for s in head])),
+                         "end_mb": float(np.mean([s["anon"][g] for s in tail])),
+                         "slope_mb_per_1000_scrolls":
+                             float(np.polyfit(x, [s["anon"][g] for s in after], 1)[0] * 1000)}
+                     for g in GROUPS}
     return out
 
 
@@ -290,16 +327,16 @@ def figure(samples: list[dict], agents: int, g: dict, path: str, title: str) -> 
 
     x = [s["steps"] / agents for s in samples]
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
-    ax.plot(x, [total(s) for s in samples], "k-", lw=1.6, label="all (PSS)")
+    ax.plot(x, [total(s) for s in samples], "k-", lw=1.6, label="all")
     for grp in GROUPS:
-        ys = [s["pss"][grp] for s in samples]
+        ys = [s["anon"][grp] for s in samples]
         if max(ys) > 1:
             ax.plot(x, ys, "-", lw=0.9, label=grp)
     if g:
         ax.axvline(g["warm_scrolls"], color="grey", ls=":", lw=0.8)
-        ax.axhspan(g["warm_pss_mb"], g["warm_pss_mb"] * 1.05, color="green", alpha=0.12,
+        ax.axhspan(g["anon"]["warm_mb"], g["anon"]["warm_mb"] * 1.05, color="green", alpha=0.12,
                    label="warm-up + 5 %")
-    ax.set(xlabel="scrolls per agent", ylabel="PSS (MB)", title=title, ylim=(0, None))
+    ax.set(xlabel="scrolls per agent", ylabel="anonymous + shared memory, PSS (MB)", title=title, ylim=(0, None))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -363,10 +400,17 @@ def main() -> None:
             print_row(samples[-1], args.agents)
     g = growth(samples, args.agents, args.warmup)
     if g:
-        print(f"after {args.warmup} scrolls per agent: PSS {g['warm_pss_mb']:.0f} MB; over the "
-              f"last tenth {g['end_pss_mb']:.0f} MB ({g['growth']:+.1%}); slope "
-              f"{g['slope_mb_per_1000_scrolls']:+.1f} MB per 1,000 scrolls ("
-              + ", ".join(f"{grp} {g['slope_' + grp]:+.1f}" for grp in GROUPS) + ")")
+        a = g["anon"]
+        print(f"anonymous memory after the {args.warmup}-scroll warm-up (first tenth) "
+              f"{a['warm_mb']:.0f} MB, last tenth {a['end_mb']:.0f} MB ({a['growth']:+.1%}); slope "
+              f"{a['slope_mb_per_1000_scrolls']:+.1f} MB per 1,000 scrolls")
+        for grp in GROUPS:
+            r = g["groups"][grp]
+            print(f"  {grp:<12} {r['warm_mb']:7.1f} -> {r['end_mb']:7.1f} MB, slope "
+                  f"{r['slope_mb_per_1000_scrolls']:+6.1f} MB per 1,000 scrolls")
+        print("  for reference: " + ", ".join(
+            f"{k.upper()} {g[k]['warm_mb']:.0f} -> {g[k]['end_mb']:.0f} MB ({g[k]['growth']:+.1%})"
+            for k in ("uss", "pss", "rss")))
     if args.figure:
         figure(samples, args.agents, g, args.figure,
                f"{args.agents} Chromium agent(s), {args.model}, {args.scrolls} scrolls")
