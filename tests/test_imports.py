@@ -13,7 +13,6 @@ import ast
 from pathlib import Path
 
 import networkx as nx
-import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "valuespectrum"
 
@@ -77,7 +76,6 @@ def describe(graph: nx.DiGraph, cycles: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.xfail(strict=True, reason="5 cycles at 34dc0b8; broken in the next commit (issue 24)")
 def test_the_package_has_no_import_cycles():
     cycles = import_cycles(PKG)
     assert not cycles, (f"{len(cycles)} import cycle(s):\n"

@@ -14,10 +14,9 @@ from valuespectrum.feed.corpus import (
     Corpus,
     CorpusError,
     UnknownItemError,
-    build_openclipart,
     default_corpus_dir,
-    import_corpus,
 )
+from valuespectrum.feed.sources import build_openclipart, import_corpus
 from valuespectrum.types import SchwartzValue
 
 OPENCLIPART = Path("/usr/share/openclipart")

@@ -15,6 +15,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, validate
+from valuespectrum.models.providers import OPENAI_API_URL, PROVIDERS, provider
 from valuespectrum.types import Frozen
 
 #: Where and how a model is reached, not what answers: these may change between a run and
@@ -136,8 +137,6 @@ class ModelSpec(Frozen):
     @field_validator("spec")
     @classmethod
     def _check_spec(cls, v: str) -> str:
-        from valuespectrum.models.providers import provider
-
         name, sep, target = v.partition(":")
         if not sep or not target.strip():
             raise ValueError(f"{v!r}: expected 'provider:model', e.g. 'openai:gpt-4o' or 'embed:minilm'")
@@ -175,8 +174,6 @@ class ModelSpec(Frozen):
     @property
     def kind(self) -> str:
         """The provider's kind: api, served, viewer, control or double."""
-        from valuespectrum.models.providers import PROVIDERS
-
         return PROVIDERS[self.provider].kind
 
     @property
@@ -196,15 +193,11 @@ class ModelSpec(Frozen):
     @property
     def is_baseline(self) -> bool:
         """CPU viewers, controls and test doubles: no network, no cost, nothing to retry."""
-        from valuespectrum.models.providers import PROVIDERS
-
         return PROVIDERS[self.provider].local
 
     @property
     def endpoint(self) -> str:
         """Identity of the server answering (rate-limit and cache key), never a secret."""
-        from valuespectrum.models.providers import OPENAI_API_URL, PROVIDERS
-
         if self.base_url:
             return self.base_url.rstrip("/")
         p = PROVIDERS[self.provider]
@@ -214,8 +207,6 @@ class ModelSpec(Frozen):
 
     def key_env(self) -> str | None:
         """The environment variable holding this endpoint's API key, if any."""
-        from valuespectrum.models.providers import PROVIDERS
-
         if self.api_key_env:
             return self.api_key_env
         p = PROVIDERS[self.provider]

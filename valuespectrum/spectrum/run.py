@@ -26,7 +26,7 @@ from typing import Any
 
 from valuespectrum.config import ConfigError
 from valuespectrum.console import output_to_log
-from valuespectrum.models.shared import run_scope
+from valuespectrum.models.shared import release_shared_actors, run_scope
 from valuespectrum.runs import (
     Plan,
     RunDirectory,
@@ -275,7 +275,7 @@ class SpectrumRun:
             self.run_dir.release()
 
     def _run(self, progress: bool) -> dict[str, Any]:
-        from valuespectrum.cluster import release_run, start_ray, stop_ray
+        from valuespectrum.cluster import start_ray, stop_ray
         from valuespectrum.report.spectrum import write_summary
 
         started = False
@@ -287,7 +287,7 @@ class SpectrumRun:
             if progress:
                 self._say_repaired()
             from valuespectrum.console import console
-            from valuespectrum.feed.corpus import ensure_default_corpus
+            from valuespectrum.feed.sources import ensure_default_corpus
 
             def say(line: str) -> None:
                 if progress:
@@ -301,7 +301,7 @@ class SpectrumRun:
             try:
                 stopped = self._with_progress(items, progress)
             finally:
-                release_run(self.scope)
+                release_shared_actors(self.scope)
             self.consolidate(items)
             return write_summary(self.root, self.arms, stopped)
         finally:

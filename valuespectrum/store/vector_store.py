@@ -35,13 +35,12 @@ from typing import Any
 
 import numpy as np
 
+from valuespectrum.errors import StoreError, StoreLockedError  # noqa: F401 - the store's API
 from valuespectrum.store.records import (  # noqa: F401 - re-exported: the store's public API
     OUTPUT_FIELDS,
     TEXT_FIELDS,
     Hit,
     ScreenshotRecord,
-    StoreError,
-    StoreLockedError,
     StoreStats,
     build_filter,
     collection_name,

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.agents.actor import ActorOptions
-from valuespectrum.cluster import ClusterError, api_keys, release_run, start_ray, stop_ray
+from valuespectrum.cluster import ClusterError, api_keys, start_ray, stop_ray
 from valuespectrum.console import output_to_log
-from valuespectrum.models.shared import run_scope
+from valuespectrum.models.shared import release_shared_actors, run_scope
 from valuespectrum.personas import is_relevant
 from valuespectrum.runs import RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
@@ -154,7 +154,8 @@ class SweepRunner:
     # ------------------------------------------------------------------ setup
     def _load_feed(self) -> dict[str, Any]:
         """Load the corpus and recommender parameters; returns the plan context."""
-        from valuespectrum.feed.corpus import Corpus, ensure_default_corpus
+        from valuespectrum.feed.corpus import Corpus
+        from valuespectrum.feed.sources import ensure_default_corpus
 
         params = self.spec.recommender_params()
         ensure_default_corpus(self.spec.corpus_path(), lambda line: self._notify("note", line))
@@ -375,7 +376,7 @@ class SweepRunner:
             for a in self.actors:
                 ray.kill(a)
             self.actors = []
-            release_run(self.scope)
+            release_shared_actors(self.scope)
         return statuses
 
     async def _commit_steps(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from valuespectrum.view.links import Links
-from valuespectrum.view.sources import RunSource
+from valuespectrum.view.run_source import RunSource
 from valuespectrum.view.spectrum_source import SpectrumSource
 from valuespectrum.view.sweep_source import SweepSource
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from valuespectrum.report.contrast_rows import comparisons
 from valuespectrum.view.links import StaticLinks, file_slug
-from valuespectrum.view.sources import SERVABLE, RunSource, ViewError
+from valuespectrum.view.run_source import SERVABLE, RunSource, ViewError
 from valuespectrum.view.spectrum_source import SpectrumSource
 from valuespectrum.view.sweep_source import PAGE, SweepSource
 

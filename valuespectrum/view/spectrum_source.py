@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.runs import read_jsonl
-from valuespectrum.view.sources import SERVABLE, RunSource
+from valuespectrum.view.run_source import SERVABLE, RunSource
 
 
 def _quote(path: Any) -> str:
