@@ -1,8 +1,9 @@
 """Run a spec file of either kind: load it by its `kind`, run or resume it, print, report.
 
-`vspec run SPEC` and `vspec spectrum run SPEC` both end here. The runners (Ray, Milvus) and
-the reports (matplotlib) are imported inside the functions that run them, so that importing
-this module (as `vspec --help` does) stays fast.
+`vspec run SPEC` and `vspec spectrum run SPEC` both end here. Like the command modules
+(`cli.py`, `*/cli.py`, `doctor.py`), it imports what a command runs (the sweep's spec and
+driver, the benchmark's run, the reports) inside the function that runs it, so that
+`vspec --help` loads the command tree only (docs/README.md, layout).
 """
 
 from __future__ import annotations
@@ -10,18 +11,17 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from valuespectrum.config import read_yaml
 from valuespectrum.console import console, fail, user_errors
 from valuespectrum.embedders import EmbedderUnavailable
 from valuespectrum.models.base import BackendError
-from valuespectrum.report.spectrum import ValueScore, table1_markdown, write_spectrum_report
-from valuespectrum.report.sweep import write_sweep_report
-from valuespectrum.report.terminal import print_summary
 from valuespectrum.specs import spec_kind
-from valuespectrum.spectrum.run import SpectrumRun
 from valuespectrum.spectrum.spec import SpectrumSpec, load_spectrum_spec
-from valuespectrum.sweep.spec import SweepSpec, load_sweep_spec
+
+if TYPE_CHECKING:
+    from valuespectrum.sweep.spec import SweepSpec
 
 
 def load_any(path: str | Path) -> SweepSpec | SpectrumSpec:
@@ -29,6 +29,8 @@ def load_any(path: str | Path) -> SweepSpec | SpectrumSpec:
     data, _ = read_yaml(path)
     if spec_kind(data, str(path)) == "spectrum":
         return load_spectrum_spec(path)
+    from valuespectrum.sweep.spec import load_sweep_spec  # a command's module: see __doc__
+
     return load_sweep_spec(path)
 
 
@@ -61,7 +63,8 @@ def resume_command(spec_path: Path, output: Path | None, ray_address: str | None
 
 
 def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report) -> None:
-    # lazy: the driver imports pyarrow and Ray, the progress view scipy (seconds at --help)
+    from valuespectrum.report.sweep import write_sweep_report
+    from valuespectrum.report.terminal import print_summary
     from valuespectrum.sweep.driver import SweepRunner
     from valuespectrum.sweep.progress import SweepProgress
 
@@ -90,6 +93,9 @@ def _run_sweep(spec, spec_path: Path, ray_address, restart, output, live, report
 def _run_spectrum(spec, ray_address, restart, output, report) -> None:
     # gRPC (pymilvus) logs fork notices when Ray starts workers after the store was used.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    from valuespectrum.report.spectrum import ValueScore, table1_markdown, write_spectrum_report
+    from valuespectrum.spectrum.run import SpectrumRun
+
     run = SpectrumRun(spec, ray_address=ray_address, restart=restart, output=output)
     try:
         summary = run.run(progress=True)

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from valuespectrum.environments.spec import validate_kind, validate_options
+from valuespectrum.feed.recommenders import STYLES, validate_style
 from valuespectrum.models.spec import ModelSpec
 from valuespectrum.personas import Persona
 from valuespectrum.types import Frozen, StepRecord
@@ -46,28 +48,20 @@ class PlatformSpec(Frozen):
     @field_validator("style")
     @classmethod
     def _known_style(cls, v: str) -> str:
-        from valuespectrum.feed.recommenders import validate_style
-
         return validate_style(v)
 
     @field_validator("environment")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        from valuespectrum.environments.spec import validate_kind
-
         return validate_kind(v)
 
     @model_validator(mode="after")
     def _known_options(self) -> PlatformSpec:
-        from valuespectrum.environments.spec import validate_options
-
         validate_options(self.environment, self.options, self.style)
         return self
 
     @model_validator(mode="after")
     def _name_is_no_other_style(self) -> PlatformSpec:
-        from valuespectrum.feed.recommenders import STYLES
-
         if self.name is not None and self.name != self.style and self.name in STYLES:
             raise ValueError(f"name: {self.name!r} is the name of another feed style; a "
                              f"{self.style} platform named so would read as that feed")

@@ -27,6 +27,7 @@ from valuespectrum.environments.base import (
     watched_step,
 )
 from valuespectrum.environments.observation import ObservationMode
+from valuespectrum.environments.profiles import engagement_globs
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
 log = logging.getLogger(__name__)
@@ -396,8 +397,6 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
 
     async def _block_engagement(self) -> None:
         """The observe-only guard, in the browser: Chromium drops engagement requests."""
-        from valuespectrum.environments.profiles import engagement_globs
-
         cdp = await self._devtools()
         await self._guard(cdp.send("Network.enable"))
         await self._guard(cdp.send("Network.setBlockedURLs", {"urls": list(engagement_globs())}))

@@ -19,17 +19,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from valuespectrum.embedders import Embedder
 from valuespectrum.errors import CorpusError
+from valuespectrum.feed.features import tag_features
 from valuespectrum.specs import vspec_home
 from valuespectrum.types import FeedItem, SchwartzValue
-
-if TYPE_CHECKING:
-    from valuespectrum.embedders import Embedder
-    from valuespectrum.values import ValueCatalog
+from valuespectrum.values import ValueCatalog, load_values
 
 MANIFEST = "manifest.parquet"
 EMBEDDINGS = "embeddings.npy"
@@ -79,7 +78,6 @@ class Corpus:
         embeddings: (len(items), dim) float32, rows L2-normalised, aligned with `items`.
         meta: the parsed corpus.json.
     """
-
     def __init__(self, root: Path, items: Sequence[FeedItem], embeddings: np.ndarray,
                  meta: dict[str, Any] | None = None) -> None:
         if embeddings.shape[0] != len(items):
@@ -126,8 +124,6 @@ class Corpus:
     def tag_features(self):
         """The platform's item features (tags and category; `feed.features`), computed once."""
         if self._tag_features is None:
-            from valuespectrum.feed.features import tag_features
-
             self._tag_features = tag_features(self.items)
         return self._tag_features
 
@@ -241,8 +237,6 @@ def value_tags_for(item_vecs: np.ndarray, embedder: Embedder, catalog: ValueCata
     A value's score is its best keyword's similarity; values scoring at least `threshold`
     are kept, best first, at most `max_tags` per item.
     """
-    from valuespectrum.values import load_values
-
     catalog = catalog or load_values()
     pairs = catalog.pairs()
     kw_vecs = embedder.embed_texts([k for _, k in pairs])

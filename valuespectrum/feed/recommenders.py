@@ -26,17 +26,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from valuespectrum.config import ConfigError, load_yaml_model, validate
+from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.population import CoWatchModel, simulate_population
 from valuespectrum.types import FeedItem, Frozen
-
-if TYPE_CHECKING:
-    from valuespectrum.feed.corpus import Corpus
 
 #: Population watch events a `cowatch` recommender may simulate: ten times the packaged
 #: 500,000; at the cap the build took 9 s and 339 MiB on the 8,102-post corpus.

@@ -20,11 +20,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from valuespectrum.console import output_to_log
+from valuespectrum.embedders import Embedder, MiniLMEmbedder
 from valuespectrum.feed.corpus import (
     IMAGES,
     MANIFEST,
@@ -37,9 +38,6 @@ from valuespectrum.feed.corpus import (
 )
 from valuespectrum.specs import vspec_home
 from valuespectrum.types import FeedItem
-
-if TYPE_CHECKING:
-    from valuespectrum.embedders import Embedder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 POST_START = dt.date(2024, 7, 31)
@@ -224,8 +222,6 @@ def _staged(out: Path) -> Iterator[Path]:
 def _embed_and_tag(rows: list[dict[str, Any]], embedder: Embedder | None,
                    threshold: float) -> tuple[list[FeedItem], np.ndarray]:
     if embedder is None:
-        from valuespectrum.embedders import MiniLMEmbedder
-
         embedder = MiniLMEmbedder()
     drafts = [FeedItem(**r) for r in rows]
     vecs = embedder.embed_texts([d.text for d in drafts])

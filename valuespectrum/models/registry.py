@@ -2,7 +2,8 @@
 around it. The provider table itself (kinds, endpoints, key variables) is
 `valuespectrum.models.providers`; every provider there has its factory here
 (`tests/models/test_model_spec.py` checks it). SDKs (openai, vllm's server, Tesseract,
-sentence-transformers) are imported by the backends when they are built."""
+sentence-transformers) are imported by the backends, and each backend module by its
+factory, when a backend is built."""
 
 from __future__ import annotations
 
@@ -12,21 +13,23 @@ from typing import Any
 
 from valuespectrum.config import ConfigError
 from valuespectrum.models.base import Backend
-from valuespectrum.models.baselines import DEFAULT_THRESHOLD, make_baseline
 from valuespectrum.models.cache import CachedBackend
-from valuespectrum.models.ocr import OcrViewer
-from valuespectrum.models.openai_backend import OpenAIBackend
 from valuespectrum.models.providers import PROVIDERS
-from valuespectrum.models.scripted import ScriptedBackend
 from valuespectrum.models.shared import SharedBudget, SharedRateLimit, lease_shared_actor
 from valuespectrum.models.spec import ModelSpec, VllmOptions
-from valuespectrum.models.vllm import VllmBackend, replica_names
 from valuespectrum.models.wrappers import MeteredBackend, RateLimitedBackend, RetryingBackend
 
 CACHE_FILE = "responses.sqlite"
 
 
+# Each factory imports its backend's module when a backend of that provider is built (the
+# inspect_ai registry pattern): building one kind never loads the others or their SDKs
+# (openai, vLLM's launcher, Tesseract, sentence-transformers / open_clip).
+
+
 def _openai(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.openai_backend import OpenAIBackend
+
     p = PROVIDERS[spec.provider]
     json_ok = spec.json_schema if spec.json_schema is not None else p.json_schema
     return OpenAIBackend(spec.target, base_url=spec.base_url or p.base_url,
@@ -35,19 +38,28 @@ def _openai(spec: ModelSpec) -> Backend:
 
 
 def _vllm(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.vllm import VllmBackend
+
     return VllmBackend(spec)
 
 
 def _baseline(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.baselines import make_baseline
+
     return make_baseline(spec)
 
 
 def _ocr(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.baselines import DEFAULT_THRESHOLD
+    from valuespectrum.models.ocr import OcrViewer
+
     # ModelSpec has checked the params (threshold only)
     return OcrViewer(spec.spec, threshold=float(spec.params.get("threshold", DEFAULT_THRESHOLD)))
 
 
 def _scripted(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.scripted import ScriptedBackend
+
     params = dict(spec.params)
     replies = params.pop("replies", spec.target)
     latency = float(params.pop("latency_s", 0.0))
@@ -110,6 +122,8 @@ def build_backend(
         scope = budget.name if budget is not None else budget_name
     backend = FACTORIES[spec.provider](spec)
     if spec.provider == "vllm" and not spec.base_url:
+        from valuespectrum.models.vllm import replica_names
+
         for name in replica_names(spec.target, (spec.vllm or VllmOptions()).replicas):
             lease_shared_actor(name, scope)
     if not spec.is_baseline:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, read_yaml, validate
+from valuespectrum.embedders import validate_embedder
 from valuespectrum.models.spec import ModelSpec
 from valuespectrum.specs import (
     check_output_template,
@@ -27,6 +28,7 @@ from valuespectrum.specs import (
     resolve_input,
     resolve_output,
 )
+from valuespectrum.strategies import load_prompts
 from valuespectrum.types import Frozen
 
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
@@ -145,8 +147,6 @@ class SpectrumSpec(Frozen):
     @field_validator("embedder")
     @classmethod
     def _embedder(cls, v: str) -> str:
-        from valuespectrum.embedders import validate_embedder
-
         return validate_embedder(v)
 
     @field_validator("keyword_template")
@@ -186,8 +186,6 @@ class SpectrumSpec(Frozen):
         return self.ingest.resolved(self._base) if self.ingest else None
 
     def prompt_set(self) -> dict[str, Any]:
-        from valuespectrum.strategies import load_prompts
-
         return load_prompts(resolve_input(self.prompts, self._base) if self.prompts else None)
 
     def saved(self) -> dict[str, Any]:

@@ -8,18 +8,15 @@ keywords (k = 5 in the paper). Abundance counts the screenshots within L2 1.5 of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
 
+from valuespectrum.embedders import Embedder
+from valuespectrum.store.base import Store
 from valuespectrum.store.vector_store import Hit
 from valuespectrum.types import Frozen, SchwartzValue
 from valuespectrum.values import ValueCatalog, load_values
-
-if TYPE_CHECKING:
-    from valuespectrum.embedders import Embedder
-    from valuespectrum.store.base import Store
 
 ABUNDANCE_RADIUS = 1.5  # the paper's L2 radius around a normalised keyword vector
 

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.agents.actor import ActorOptions
+from valuespectrum.agents.actor import ActorOptions, viewer_actor_class
 from valuespectrum.cluster import ClusterError, api_keys, start_ray, stop_ray
 from valuespectrum.console import output_to_log
-from valuespectrum.models.shared import release_shared_actors, run_scope
+from valuespectrum.feed.corpus import Corpus
+from valuespectrum.feed.pool import FeedPool
+from valuespectrum.feed.sources import ensure_default_corpus
+from valuespectrum.models.shared import SharedBudget, release_shared_actors, run_scope
 from valuespectrum.personas import is_relevant
+from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
 from valuespectrum.runs import RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
 from valuespectrum.sweep.results import SweepResults, TrialRecord
@@ -33,6 +37,7 @@ from valuespectrum.sweep.spec import (
     plan_for,
     run_order,
 )
+from valuespectrum.sweep.summary import write_summary
 from valuespectrum.trial import TRIAL_SEEDS, EndEvent, RestartEvent, StepEvent, TrialSpec
 from valuespectrum.types import StepRecord
 
@@ -154,9 +159,6 @@ class SweepRunner:
     # ------------------------------------------------------------------ setup
     def _load_feed(self) -> dict[str, Any]:
         """Load the corpus and recommender parameters; returns the plan context."""
-        from valuespectrum.feed.corpus import Corpus
-        from valuespectrum.feed.sources import ensure_default_corpus
-
         params = self.spec.recommender_params()
         ensure_default_corpus(self.spec.corpus_path(), lambda line: self._notify("note", line))
         self._corpus = Corpus.load(self.spec.corpus_path())
@@ -171,8 +173,6 @@ class SweepRunner:
         }
 
     def _start_feed(self) -> Any:
-        from valuespectrum.feed.pool import FeedPool
-
         host = "127.0.0.1"
         if self.ray_address:  # actors on other nodes must reach the feed
             import ray
@@ -328,8 +328,6 @@ class SweepRunner:
     async def _sweep(self, todo: list[TrialSpec], feed_urls: tuple[str, ...]) -> dict[str, int]:
         import ray
 
-        from valuespectrum.agents.actor import viewer_actor_class
-        from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
 
         ViewerActor = viewer_actor_class()
         per_actor = self.spec.agents_per_actor
@@ -398,7 +396,6 @@ class SweepRunner:
         """
         if self.spec.budget_usd is None:
             return
-        from valuespectrum.models.shared import SharedBudget
 
         spent = sum(r.get("cost_usd") or 0.0 for r in self.results.step_rows()
                     if not r.get("cached"))
@@ -467,7 +464,6 @@ class SweepRunner:
             if not isinstance(failure, KeyboardInterrupt):
                 planned = [t.trial_id for t in self.trials]
                 self.results.consolidate(planned)
-                from valuespectrum.sweep.summary import write_summary
 
                 write_summary(self.run_dir.root, self.spec, planned)
         except RunError as e:

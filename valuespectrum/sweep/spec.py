@@ -24,7 +24,11 @@ from typing import Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, read_yaml, validate
+from valuespectrum.environments.observation import ObservationMode
+from valuespectrum.environments.spec import validate_kind
+from valuespectrum.feed.recommenders import load_recommender_params, with_overrides
 from valuespectrum.models.baselines import viewer_rule
+from valuespectrum.models.providers import PROVIDERS
 from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
 from valuespectrum.personas import Persona, PersonaLibrary
 from valuespectrum.runs import Plan, fingerprint
@@ -34,6 +38,7 @@ from valuespectrum.specs import (
     resolve_input,
     resolve_output,
 )
+from valuespectrum.strategies import load_prompts, validate_strategy
 from valuespectrum.sweep.analysis import AnalysisPlan
 from valuespectrum.trial import (
     PlatformSpec,
@@ -151,15 +156,11 @@ class SweepSpec(Frozen):
     @field_validator("strategies")
     @classmethod
     def _known_strategies(cls, v: list[str]) -> list[str]:
-        from valuespectrum.strategies import validate_strategy
-
         return [validate_strategy(s) for s in v]
 
     @field_validator("environment")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        from valuespectrum.environments.spec import validate_kind
-
         return validate_kind(v)
 
     @field_validator("output")
@@ -193,8 +194,6 @@ class SweepSpec(Frozen):
 
     @model_validator(mode="after")
     def _launched_models_take_every_frame(self) -> SweepSpec:
-        from valuespectrum.environments.observation import ObservationMode
-
         frames = max(ObservationMode.from_options(p.options).frames for p in self.platforms)
         for i, m in enumerate(self.models):
             limit = m.vllm.max_images if m.vllm else 1
@@ -207,8 +206,6 @@ class SweepSpec(Frozen):
 
     @model_validator(mode="after")
     def _no_screenshot_only_for_text_readers(self) -> SweepSpec:
-        from valuespectrum.models.providers import PROVIDERS
-
         for j, p in enumerate(self.platforms):
             if p.options.get("screenshot") != "none":
                 continue
@@ -237,14 +234,10 @@ class SweepSpec(Frozen):
         return resolve_input(self.corpus, self._base)
 
     def prompt_set(self) -> dict[str, Any]:
-        from valuespectrum.strategies import load_prompts
-
         return load_prompts(resolve_input(self.prompts, self._base) if self.prompts else None)
 
     def recommender_params(self) -> Any:
         """All styles' parameters: packaged, from a file, or packaged with overrides."""
-        from valuespectrum.feed.recommenders import load_recommender_params, with_overrides
-
         if isinstance(self.recommenders, str):
             return load_recommender_params(resolve_input(self.recommenders, self._base))
         return with_overrides(load_recommender_params(), self.recommenders or {},
