@@ -46,7 +46,7 @@ async def test_observations_show_the_served_post(feed_server, corpus):
         assert Image.open(io.BytesIO(first.screenshot_png)).size == (390, 844)
         result = await env.act(Stay(dwell_s=item.duration_s / 2))
         assert result.item_id == item.item_id and result.watch_ratio == pytest.approx(0.5)
-        assert result.observation.screenshot_sha != first.screenshot_sha
+        assert result.observation.screenshot_png != first.screenshot_png
         assert result.observation.t_s == pytest.approx(item.duration_s / 2)
         skipped = await env.act(Skip())
         assert skipped.watched_s == 0.0 and skipped.observation.step == 2

@@ -56,7 +56,7 @@ async def test_jpeg_and_no_screenshot_pass_the_checker(browser_host, feed_server
 async def test_scrolling_changes_the_screenshot_and_reads_the_dom(browser_host, feed_server, corpus):
     async with PlaywrightFeedEnvironment(browser_host, feed_server.url, "instagram", "pw-obs") as env:
         obs = await env.reset(seed=4)
-        shots = [obs.screenshot_sha]
+        shots = [obs.screenshot_png]
         assert Image.open(io.BytesIO(obs.screenshot_png)).size == (390, 844)
         for action in (Stay(dwell_s=2.0), Skip(), Stay(dwell_s=100.0)):
             item = corpus.get(obs.item_id)
@@ -69,7 +69,7 @@ async def test_scrolling_changes_the_screenshot_and_reads_the_dom(browser_host, 
             assert result.item_id == item.item_id
             assert result.watch_ratio == pytest.approx(expected)
             obs = result.observation
-            shots.append(obs.screenshot_sha)
+            shots.append(obs.screenshot_png)
         assert len(set(shots)) == len(shots)
     events = feed_server.platform.history("pw-obs")["events"]
     assert [e["skipped"] for e in events] == [True, True, False]
@@ -320,10 +320,10 @@ async def test_renderer_memory_is_purged_and_the_pictures_stay_the_same(feed_ser
         env = PlaywrightFeedEnvironment(host, feed_server.url, "tiktok", f"pw-purge{purge_every}")
         env.purge_every = purge_every
         async with env:
-            shots = [(await env.reset(seed=7)).screenshot_sha]
+            shots = [(await env.reset(seed=7)).screenshot_png]
             start = renderers_mb()
             for _ in range(30):
-                shots.append((await env.act(Skip())).observation.screenshot_sha)
+                shots.append((await env.act(Skip())).observation.screenshot_png)
             return renderers_mb() - start, shots
 
     async with BrowserHost() as host:  # its own browser: only this test's renderers

@@ -75,10 +75,6 @@ class EnvironmentSpec(Frozen):
             raise ValueError(f"feed_url must start with http:// or https://, got {v!r}")
         return v.rstrip("/")
 
-    def with_session(self, session_id: str) -> EnvironmentSpec:
-        """The same recipe for another viewer session."""
-        return self.model_copy(update={"session_id": session_id})
-
 
 Builder = Callable[[EnvironmentSpec, Any], Awaitable["Environment"]]
 

@@ -157,9 +157,6 @@ class Corpus:
         """The item with this id (category, value_tags, ...); UnknownItemError if absent."""
         return self.items[self.index(item_id)]
 
-    def embedding(self, item_id: str) -> np.ndarray:
-        return self.embeddings[self.index(item_id)]
-
     def item_for_image(self, rel_path: str) -> FeedItem:
         """The item whose manifest `image_path` is exactly `rel_path`."""
         item_id = self._by_image.get(rel_path)
