@@ -13,7 +13,6 @@ streams typed events back; the driver, the only writer of the run directory, jou
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from valuespectrum.environments.spec import validate_kind, validate_options
 from valuespectrum.feed.recommenders import STYLES, validate_style
 from valuespectrum.models.spec import ModelSpec
+from valuespectrum.names import SAFE_NAME_PATTERN
 from valuespectrum.personas import Persona
 from valuespectrum.types import Frozen, StepRecord
 
@@ -43,7 +43,7 @@ class PlatformSpec(Frozen):
     style: str
     environment: str = "playwright"
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-.]+$")
+    name: str | None = Field(default=None, pattern=SAFE_NAME_PATTERN)
 
     @field_validator("style")
     @classmethod
@@ -109,11 +109,6 @@ class TrialSpec(Frozen):
     prompts: dict[str, Any] = Field(default_factory=dict, repr=False,
                                     description="the prompt set (empty: the packaged one)")
     options: StrategyOptions = StrategyOptions()
-
-
-def slug(text: str) -> str:
-    """`text` made safe for file names and Ray actor names."""
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "-", text).strip("-")
 
 
 def derive_seed(base: int, key: str) -> int:

@@ -7,7 +7,6 @@ a mapping with the optional fields below.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from typing import Any
 
@@ -16,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, validate
 from valuespectrum.models.providers import OPENAI_API_URL, PROVIDERS, provider
+from valuespectrum.names import SAFE_NAME_PATTERN, safe_name
 from valuespectrum.types import Frozen
 
 #: Where and how a model is reached, not what answers: these may change between a run and
@@ -91,7 +91,7 @@ class ModelSpec(Frozen):
     """
 
     spec: str
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str | None = Field(default=None, pattern=SAFE_NAME_PATTERN)
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     price: Price | None = None
@@ -187,8 +187,8 @@ class ModelSpec(Frozen):
         if self.name:
             return self.name
         if self.is_baseline:
-            return re.sub(r"[^A-Za-z0-9_.\-]+", "-", f"{self.provider}-{self.target}")[:40].strip("-")
-        return re.sub(r"[^A-Za-z0-9_.\-]+", "-", self.target.rsplit("/", 1)[-1])
+            return safe_name(f"{self.provider}-{self.target}")[:40].strip("-")
+        return safe_name(self.target.rsplit("/", 1)[-1])
 
     @property
     def is_baseline(self) -> bool:

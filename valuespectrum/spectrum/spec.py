@@ -22,6 +22,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from valuespectrum.config import ConfigError, read_yaml, validate
 from valuespectrum.embedders import validate_embedder
 from valuespectrum.models.spec import ModelSpec
+from valuespectrum.names import SAFE_NAME_PATTERN
 from valuespectrum.specs import (
     check_output_template,
     check_unique_labels,
@@ -112,7 +113,7 @@ class SpectrumSpec(Frozen):
     """
 
     kind: Literal["spectrum"] = "spectrum"
-    name: str = Field(default="spectrum", pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(default="spectrum", pattern=SAFE_NAME_PATTERN)
     description: str = ""
     store: str = "${VSPEC_HOME}/store/screenshots.db"
     embedder: str = "minilm"

@@ -30,6 +30,7 @@ from valuespectrum.feed.recommenders import load_recommender_params, with_overri
 from valuespectrum.models.baselines import viewer_rule
 from valuespectrum.models.providers import PROVIDERS
 from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
+from valuespectrum.names import SAFE_NAME_PATTERN, slug
 from valuespectrum.personas import Persona, PersonaLibrary
 from valuespectrum.runs import Plan, fingerprint
 from valuespectrum.specs import (
@@ -46,7 +47,6 @@ from valuespectrum.trial import (
     TrialSpec,
     cell_key,
     derive_seed,
-    slug,
     trial_seed_key,
 )
 from valuespectrum.types import Frozen
@@ -96,7 +96,7 @@ class SweepSpec(Frozen):
     """A persona sweep: personas x models x platforms x strategies, N trials per cell."""
 
     kind: str = Field(default="sweep", pattern=r"^sweep$")
-    name: str = Field(pattern=r"^[A-Za-z0-9_\-.]+$")
+    name: str = Field(pattern=SAFE_NAME_PATTERN)
     description: str = ""
     personas: list[str | dict[str, Any]] = Field(
         min_length=1, description="persona names or globs, or inline personas (may `extends`)")

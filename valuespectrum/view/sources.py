@@ -6,13 +6,13 @@ The sources themselves: `view/run_source.py` (the base, `RunSource`), `view/swee
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from valuespectrum.names import safe_name
 from valuespectrum.runs import RunDirectory
 from valuespectrum.view.run_source import RunSource, ViewError
 from valuespectrum.view.spectrum_source import SpectrumSource
@@ -54,7 +54,7 @@ def open_runs(paths: Iterable[str | Path]) -> dict[str, RunSource]:
     for given in paths:
         for root in _run_dirs(Path(given)):
             kind, spec = _kind_of(root)
-            base = re.sub(r"[^A-Za-z0-9_.\-]+", "-", root.resolve().name).strip("-.") or "run"
+            base = safe_name(root.resolve().name).strip("-.") or "run"
             rid, n = base, 2
             while rid in out:
                 rid, n = f"{base}-{n}", n + 1
