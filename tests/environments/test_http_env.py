@@ -69,6 +69,19 @@ async def test_failures_are_environment_errors(feed_server):
     await down.close()
 
 
+async def test_an_unreachable_feed_is_retried_for_reconnect_s_then_given_up():
+    import time
+
+    down = HttpFeedEnvironment("http://127.0.0.1:9", "tiktok", "err", reconnect_s=0.6)
+    t0 = time.monotonic()
+    with pytest.raises(EnvironmentCrashed, match="unreachable for 0.6 s"):
+        await down.reset()
+    # waits of 0.05 + 0.1 + 0.2 s, then the next (0.4 s) would end past 0.6 s: give up
+    assert 0.35 <= time.monotonic() - t0 < 5.0
+    assert down.reconnects == 0
+    await down.close()
+
+
 async def test_a_restarted_feed_server_is_reconnected_and_the_session_continues(corpus):
     import asyncio
 
