@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_before_delay, wait_exponential
+
 from valuespectrum.agents.actor import ActorOptions, viewer_actor_class
 from valuespectrum.cluster import ClusterError, api_keys, start_ray, stop_ray
 from valuespectrum.console import output_to_log
@@ -220,20 +222,17 @@ class SweepRunner:
             key = actor._actor_id.hex()
             if key in self._replaced:
                 return self._replaced[key]
-            deadline, delay = time.monotonic() + 120, 0.1
-            while True:
-                try:
-                    await asyncio.wait_for(actor.ping.remote(), timeout=120)
-                    return actor
-                except ActorUnavailableError as e:  # Ray is restarting it: wait for that
-                    if time.monotonic() + delay > deadline:
-                        err: BaseException = e
-                        break
-                    await asyncio.sleep(delay)
-                    delay = min(2.0, delay * 2)
-                except (RayActorError, TimeoutError) as e:
-                    err = e
-                    break
+            # Ray is restarting it: wait for that (0.1 s doubling to 2 s, for up to 120 s)
+            waiting = AsyncRetrying(retry=retry_if_exception_type(ActorUnavailableError),
+                                    wait=wait_exponential(multiplier=0.1, max=2.0),
+                                    stop=stop_before_delay(120), reraise=True)
+            try:
+                async for attempt in waiting:
+                    with attempt:
+                        await asyncio.wait_for(actor.ping.remote(), timeout=120)
+                return actor
+            except (ActorUnavailableError, RayActorError, TimeoutError) as e:
+                err: BaseException = e
             log.warning("viewer actor is gone for good (%s); starting a new one",
                         _first_line(err))
             try:
