@@ -8,7 +8,8 @@ from pathlib import Path
 
 def corpus_dir(arg: str | None, limit: int = 500) -> Path:
     """`arg`, else the default corpus when built, else a seeded sample built in a temp dir."""
-    from valuespectrum.feed.corpus import build_openclipart, default_corpus_dir
+    from valuespectrum.feed.corpus import default_corpus_dir
+    from valuespectrum.feed.sources import build_openclipart
 
     if arg:
         return Path(arg).resolve()  # specs written in temp dirs resolve inputs there

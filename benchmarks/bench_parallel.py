@@ -89,7 +89,8 @@ class ActorSampler(threading.Thread):
 
 
 def corpus_dir() -> Path:
-    from valuespectrum.feed.corpus import build_openclipart, default_corpus_dir
+    from valuespectrum.feed.corpus import default_corpus_dir
+    from valuespectrum.feed.sources import build_openclipart
 
     d = default_corpus_dir()
     if (d / "manifest.parquet").exists():

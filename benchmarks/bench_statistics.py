@@ -48,7 +48,8 @@ def write_run(root: Path) -> object:
                                     strategy=strategy, step=s, decision=int(yes[s]),
                                     value_tags=("benevolence",) if rng.random() < 0.2 else ()),
                          None) for s in range(SCROLLS)]
-                results.append_steps(rows)
+                for record, jpeg in rows:
+                    results.stage_step(record, jpeg)
                 results.finish_trial(TrialRecord(
                     trial_id=tid, cell=cell, persona="pet_owner", model="embed-minilm",
                     platform=platform, strategy=strategy, index=i, seed=i, status="done",

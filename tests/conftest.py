@@ -65,7 +65,7 @@ def minilm():
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory, minilm) -> Path:
     """300 seeded openclipart images, built once per session (shared basetemp path)."""
-    from valuespectrum.feed.corpus import build_openclipart
+    from valuespectrum.feed.sources import build_openclipart
 
     out = tmp_path_factory.getbasetemp() / "feed-corpus"
     if not (out / "corpus.json").exists():

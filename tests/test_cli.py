@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from valuespectrum.cli import resume_command
+from valuespectrum.launch import resume_command
 
 
 def test_the_resume_command_repeats_where_and_how_and_never_restarts():

@@ -107,7 +107,7 @@ def test_a_corpus_not_built_yet_is_optional_vspec_run_builds_it(monkeypatch, tmp
 
 def test_without_corpus_and_openclipart_it_names_the_apt_packages(monkeypatch, tmp_path):
     monkeypatch.setenv("VSPEC_HOME", str(tmp_path / "empty-home"))
-    monkeypatch.setattr("valuespectrum.feed.corpus.OPENCLIPART", tmp_path / "no-openclipart")
+    monkeypatch.setattr("valuespectrum.feed.sources.OPENCLIPART", tmp_path / "no-openclipart")
     monkeypatch.setattr(doctor, "GROUPS", (doctor.check_corpus,))
     r = CliRunner().invoke(app, ["doctor"])
     assert r.exit_code == 1, r.output

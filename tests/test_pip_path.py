@@ -21,7 +21,7 @@ import yaml
 from typer.testing import CliRunner
 
 from valuespectrum.cli import app
-from valuespectrum.feed.corpus import ensure_default_corpus
+from valuespectrum.feed.sources import ensure_default_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ def test_a_corpus_other_than_the_default_is_never_built(tmp_path, monkeypatch):
 
 def test_without_openclipart_run_names_the_fix_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("VSPEC_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr("valuespectrum.feed.corpus.OPENCLIPART", tmp_path / "no-openclipart")
+    monkeypatch.setattr("valuespectrum.feed.sources.OPENCLIPART", tmp_path / "no-openclipart")
     spec = yaml.safe_load((ROOT / "experiments" / "demo.yaml").read_text())
     spec.update(persona_dir=str(ROOT / "personas"), output=str(tmp_path / "run"))
     (tmp_path / "demo.yaml").write_text(yaml.safe_dump(spec))

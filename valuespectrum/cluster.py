@@ -1,4 +1,4 @@
-"""Ray for both pipelines: start or join it, hand API keys to workers, release shared actors.
+"""Ray for both pipelines: start or join it, hand API keys to workers.
 
 Every `ray.init` of the package happens in `start_ray`:
 
@@ -39,15 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.config import ConfigError
+from valuespectrum.errors import ClusterError
 
 RAY_NAMESPACE = "valuespectrum"
 
 #: Native thread names of gRPC's C core (Linux `comm`), which survive closing a channel.
 GRPC_THREADS = ("event_engine", "grpc_global_tim")
-
-
-class ClusterError(RuntimeError):
-    """Ray could not be started or joined; the message says why and what to check."""
 
 
 def ray_ready() -> bool:
@@ -195,10 +192,3 @@ def api_keys(model_specs: Iterable[Any]) -> dict[str, str]:
 def install_api_keys(keys: dict[str, str] | None) -> None:
     """Put API keys received as an argument into this worker's environment."""
     os.environ.update(keys or {})
-
-
-def release_run(scope: str) -> int:
-    """Kill this run's budget ledger and the shared actors no other run still leases."""
-    from valuespectrum.models.shared import release_shared_actors
-
-    return release_shared_actors(scope)

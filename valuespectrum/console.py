@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,16 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+
+from valuespectrum.config import ConfigError
+from valuespectrum.errors import (
+    ClusterError,
+    CorpusError,
+    RunError,
+    RunWriteError,
+    StoreError,
+    StoreLockedError,
+)
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -49,8 +60,6 @@ def output_to_log(log_path: str | Path | None, what: str = "driver") -> Iterator
     test's captured output) are left alone. Restored on exit, whatever happened.
     Without a path, or when the log cannot be opened, nothing changes.
     """
-    import os
-
     if log_path is None:
         yield
         return
@@ -114,13 +123,6 @@ def user_errors(*more: type[BaseException]) -> Iterator[None]:
         with user_errors(EnvError):
             collector.run()
     """
-    # imported here: these modules import this one, and `vspec --help` stays fast
-    from valuespectrum.cluster import ClusterError
-    from valuespectrum.config import ConfigError
-    from valuespectrum.feed.corpus import CorpusError
-    from valuespectrum.runs import RunError, RunWriteError
-    from valuespectrum.store.records import StoreError, StoreLockedError
-
     try:
         yield
     except RunWriteError as e:

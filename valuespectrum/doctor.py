@@ -221,15 +221,11 @@ def check_corpus() -> list[Check]:
     """The default corpus (`$VSPEC_HOME/corpus/openclipart`) and the packages it is built from.
 
     A corpus not built yet is optional: the first `vspec run` of a spec that reads it builds
-    it (`feed.corpus.ensure_default_corpus`). Its source, Debian's openclipart packages, is
+    it (`feed.sources.ensure_default_corpus`). Its source, Debian's openclipart packages, is
     then required, unless the corpus is already there.
     """
-    from valuespectrum.feed.corpus import (
-        MANIFEST,
-        OPENCLIPART,
-        OPENCLIPART_FIX,
-        default_corpus_dir,
-    )
+    from valuespectrum.feed.corpus import MANIFEST, default_corpus_dir
+    from valuespectrum.feed.sources import OPENCLIPART, OPENCLIPART_FIX
 
     root = default_corpus_dir()
     built = (root / MANIFEST).is_file()

@@ -22,6 +22,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from valuespectrum.environments.spec import KINDS
+
 __all__ = ["BROWSER_AGENT_MB", "BROWSER_BASE_MB", "VIEWER_CPUS", "VIEWER_NODE_RESOURCE",
            "capacity_problem", "viewer_actor_options", "viewer_capacity", "viewer_memory_bytes"]
 
@@ -37,8 +39,6 @@ BROWSER_AGENT_MB = 180
 
 
 def _browser_kinds(kinds: Iterable[str]) -> list[str]:
-    from valuespectrum.environments.spec import KINDS
-
     return [k for k in kinds if KINDS[k].host in ("browser", "appium")]
 
 

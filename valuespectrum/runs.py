@@ -43,6 +43,7 @@ from typing import IO, Any, get_args, get_origin
 
 import yaml
 
+from valuespectrum.errors import PlanChanged, RunError, RunLockedError, RunWriteError
 from valuespectrum.versions import package_versions, run_versions
 
 __all__ = [
@@ -50,25 +51,6 @@ __all__ = [
     "RunWriteError", "WriterLock", "arrow_schema", "fingerprint", "package_versions", "read_jsonl",
     "read_table", "spec_changes", "sync_files", "unreadable_tables", "write_json", "write_table",
 ]
-
-class RunError(RuntimeError):
-    """A run directory cannot be used as asked; the message says why and what to do."""
-
-
-class RunLockedError(RunError):
-    """Another process is writing to this run directory."""
-
-
-class PlanChanged(RunError):
-    """The run directory holds results recorded under a different plan."""
-
-
-class RunWriteError(RunError):
-    """A file of the run could not be written (not writable, disk full, file too large).
-
-    Raised before any model call when the directory cannot be created or locked, and at the
-    failing write otherwise; what was written before stays on disk.
-    """
 
 
 def write_error(path: Path, err: OSError) -> RunWriteError:

@@ -1,5 +1,7 @@
 """Spec files of both pipelines: which kind a file is, and how paths in it resolve.
 
+A leaf: the pipelines' spec modules import it (`launch.load_any` loads a file by its kind).
+
 Path rules (the same for sweeps and the benchmark):
 
 - **Inputs** named in a spec (``persona_dir``, ``corpus``, ``prompts``, ``recommenders``,
@@ -20,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from valuespectrum.config import ConfigError, read_yaml
+from valuespectrum.config import ConfigError
 
 Kind = Literal["sweep", "spectrum"]
 KINDS: tuple[str, ...] = ("sweep", "spectrum")
@@ -88,15 +90,3 @@ def spec_kind(data: Any, source: str) -> Kind:
         raise ConfigError(f"{source}: kind: {kind!r} is not a spec kind; expected "
                           f"{' or '.join(KINDS)}")
     return kind
-
-
-def load_any(path: str | Path) -> Any:
-    """Load a sweep or spectrum spec by its `kind` (resolved, ready to run)."""
-    data, _ = read_yaml(path)
-    if spec_kind(data, str(path)) == "spectrum":
-        from valuespectrum.spectrum.spec import load_spectrum_spec
-
-        return load_spectrum_spec(path)
-    from valuespectrum.sweep.spec import load_sweep_spec
-
-    return load_sweep_spec(path)

@@ -13,13 +13,15 @@ streams typed events back; the driver, the only writer of the run directory, jou
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from valuespectrum.environments.spec import validate_kind, validate_options
+from valuespectrum.feed.recommenders import STYLES, validate_style
 from valuespectrum.models.spec import ModelSpec
+from valuespectrum.names import SAFE_NAME_PATTERN
 from valuespectrum.personas import Persona
 from valuespectrum.types import Frozen, StepRecord
 
@@ -41,33 +43,25 @@ class PlatformSpec(Frozen):
     style: str
     environment: str = "playwright"
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-.]+$")
+    name: str | None = Field(default=None, pattern=SAFE_NAME_PATTERN)
 
     @field_validator("style")
     @classmethod
     def _known_style(cls, v: str) -> str:
-        from valuespectrum.feed.recommenders import validate_style
-
         return validate_style(v)
 
     @field_validator("environment")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        from valuespectrum.environments.spec import validate_kind
-
         return validate_kind(v)
 
     @model_validator(mode="after")
     def _known_options(self) -> PlatformSpec:
-        from valuespectrum.environments.spec import validate_options
-
         validate_options(self.environment, self.options, self.style)
         return self
 
     @model_validator(mode="after")
     def _name_is_no_other_style(self) -> PlatformSpec:
-        from valuespectrum.feed.recommenders import STYLES
-
         if self.name is not None and self.name != self.style and self.name in STYLES:
             raise ValueError(f"name: {self.name!r} is the name of another feed style; a "
                              f"{self.style} platform named so would read as that feed")
@@ -115,11 +109,6 @@ class TrialSpec(Frozen):
     prompts: dict[str, Any] = Field(default_factory=dict, repr=False,
                                     description="the prompt set (empty: the packaged one)")
     options: StrategyOptions = StrategyOptions()
-
-
-def slug(text: str) -> str:
-    """`text` made safe for file names and Ray actor names."""
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "-", text).strip("-")
 
 
 def derive_seed(base: int, key: str) -> int:

@@ -108,10 +108,6 @@ class Observation(Frozen):
         description="environment facts: browser/app version, device, region, account, date")
 
     @property
-    def screenshot_sha(self) -> str:
-        return hashlib.sha256(self.screenshot_png).hexdigest()
-
-    @property
     def media_type(self) -> str:
         """The screenshot's media type ("" when no screenshot was taken)."""
         return {"png": "image/png", "jpeg": "image/jpeg"}.get(self.image_format, "")

@@ -31,7 +31,7 @@ async def test_swipes_advance_a_phone_sized_feed(appium_server, feed_server, cor
         ua = await env._call(env._driver.execute_script, "return navigator.userAgent")
         assert "Mobile" in ua and "Android" in ua  # mobile emulation, not a desktop browser
         assert await env._call(env._driver.execute_script, "return innerWidth") == 390
-        shots = [obs.screenshot_sha]
+        shots = [obs.screenshot_png]
         for action in (Stay(dwell_s=3.0), Skip()):
             item = corpus.get(obs.item_id)
             assert (obs.text.caption, obs.text.hashtags) == (item.caption, item.hashtags)
@@ -42,7 +42,7 @@ async def test_swipes_advance_a_phone_sized_feed(appium_server, feed_server, cor
             assert result.item_id == item.item_id
             assert result.watch_ratio == pytest.approx(expected)
             obs = result.observation
-            shots.append(obs.screenshot_sha)
+            shots.append(obs.screenshot_png)
         assert len(set(shots)) == 3
     events = feed_server.platform.history("ap-obs")["events"]
     assert [e["skipped"] for e in events] == [True, True]  # 3 s of a longer post, then a skip

@@ -46,7 +46,7 @@ async def test_observations_show_the_served_post(feed_server, corpus):
         assert Image.open(io.BytesIO(first.screenshot_png)).size == (390, 844)
         result = await env.act(Stay(dwell_s=item.duration_s / 2))
         assert result.item_id == item.item_id and result.watch_ratio == pytest.approx(0.5)
-        assert result.observation.screenshot_sha != first.screenshot_sha
+        assert result.observation.screenshot_png != first.screenshot_png
         assert result.observation.t_s == pytest.approx(item.duration_s / 2)
         skipped = await env.act(Skip())
         assert skipped.watched_s == 0.0 and skipped.observation.step == 2
@@ -66,6 +66,19 @@ async def test_failures_are_environment_errors(feed_server):
     down = HttpFeedEnvironment("http://127.0.0.1:9", "tiktok", "err", timeout_s=2)
     with pytest.raises(EnvironmentCrashed, match="unreachable"):
         await down.reset()
+    await down.close()
+
+
+async def test_an_unreachable_feed_is_retried_for_reconnect_s_then_given_up():
+    import time
+
+    down = HttpFeedEnvironment("http://127.0.0.1:9", "tiktok", "err", reconnect_s=0.6)
+    t0 = time.monotonic()
+    with pytest.raises(EnvironmentCrashed, match="unreachable for 0.6 s"):
+        await down.reset()
+    # waits of 0.05 + 0.1 + 0.2 s, then the next (0.4 s) would end past 0.6 s: give up
+    assert 0.35 <= time.monotonic() - t0 < 5.0
+    assert down.reconnects == 0
     await down.close()
 
 

@@ -89,7 +89,7 @@ async def test_a_profile_reads_its_replica_and_advances(platform, browser_host, 
         assert obs.meta["region"] == "EU" and obs.meta["browser"].startswith("chromium")
     assert third.step == 2 and third.item_id not in (first.item_id, second.item_id)
     # each post's video really started: the screenshots differ post to post
-    assert len({first.screenshot_sha, second.screenshot_sha, third.screenshot_sha}) == 3
+    assert len({first.screenshot_png, second.screenshot_png, third.screenshot_png}) == 3
 
 
 @pytest.mark.parametrize("platform", PACKAGED)

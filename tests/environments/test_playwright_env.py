@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 
 import numpy as np
@@ -15,6 +16,10 @@ from valuespectrum.environments.playwright_env import BrowserHost, PlaywrightFee
 from valuespectrum.types import Skip, Stay
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 async def test_playwright_environment_passes_the_checker(browser_host, feed_server):
@@ -56,7 +61,7 @@ async def test_jpeg_and_no_screenshot_pass_the_checker(browser_host, feed_server
 async def test_scrolling_changes_the_screenshot_and_reads_the_dom(browser_host, feed_server, corpus):
     async with PlaywrightFeedEnvironment(browser_host, feed_server.url, "instagram", "pw-obs") as env:
         obs = await env.reset(seed=4)
-        shots = [obs.screenshot_sha]
+        shots = [obs.screenshot_png]
         assert Image.open(io.BytesIO(obs.screenshot_png)).size == (390, 844)
         for action in (Stay(dwell_s=2.0), Skip(), Stay(dwell_s=100.0)):
             item = corpus.get(obs.item_id)
@@ -69,7 +74,7 @@ async def test_scrolling_changes_the_screenshot_and_reads_the_dom(browser_host, 
             assert result.item_id == item.item_id
             assert result.watch_ratio == pytest.approx(expected)
             obs = result.observation
-            shots.append(obs.screenshot_sha)
+            shots.append(obs.screenshot_png)
         assert len(set(shots)) == len(shots)
     events = feed_server.platform.history("pw-obs")["events"]
     assert [e["skipped"] for e in events] == [True, True, False]
@@ -320,10 +325,10 @@ async def test_renderer_memory_is_purged_and_the_pictures_stay_the_same(feed_ser
         env = PlaywrightFeedEnvironment(host, feed_server.url, "tiktok", f"pw-purge{purge_every}")
         env.purge_every = purge_every
         async with env:
-            shots = [(await env.reset(seed=7)).screenshot_sha]
+            shots = [(await env.reset(seed=7)).screenshot_png]
             start = renderers_mb()
             for _ in range(30):
-                shots.append((await env.act(Skip())).observation.screenshot_sha)
+                shots.append((await env.act(Skip())).observation.screenshot_png)
             return renderers_mb() - start, shots
 
     async with BrowserHost() as host:  # its own browser: only this test's renderers
@@ -368,11 +373,11 @@ async def test_a_replaced_page_goes_on_with_the_same_feed_and_pictures(browser_h
         env.recycle_every = every
         async with env:
             obs = await env.reset(seed=11)
-            shots, events = [(obs.item_id, obs.screenshot_sha)], []
+            shots, events = [(obs.item_id, sha(obs.screenshot_png))], []
             for i in range(13):
                 pages = len(env._context.pages)
                 r = await env.act(Stay(dwell_s=1.5) if i % 3 else Skip())
-                shots.append((r.observation.item_id, r.observation.screenshot_sha))
+                shots.append((r.observation.item_id, sha(r.observation.screenshot_png)))
                 events.append((r.item_id, r.watched_s, r.watch_ratio))
                 assert len(env._context.pages) == pages == 1  # the old page closed
         history = feed_server.platform.history(f"pw-rc{every}")

@@ -14,10 +14,9 @@ from valuespectrum.feed.corpus import (
     Corpus,
     CorpusError,
     UnknownItemError,
-    build_openclipart,
     default_corpus_dir,
-    import_corpus,
 )
+from valuespectrum.feed.sources import build_openclipart, import_corpus
 from valuespectrum.types import SchwartzValue
 
 OPENCLIPART = Path("/usr/share/openclipart")
@@ -51,7 +50,7 @@ def test_embeddings_are_row_aligned_minilm_of_caption_and_hashtags(corpus, minil
     np.testing.assert_allclose(np.linalg.norm(corpus.embeddings, axis=1), 1.0, atol=1e-4)
     sample = corpus.items[:: max(1, len(corpus) // 5)]
     fresh = minilm.embed_texts([it.text for it in sample])
-    stored = np.stack([corpus.embedding(it.item_id) for it in sample])
+    stored = np.stack([corpus.embeddings[corpus.index(it.item_id)] for it in sample])
     assert np.all(np.sum(fresh * stored, axis=1) > 0.999)
 
 

@@ -85,6 +85,13 @@ async def test_scripted_double_from_registry_with_fixed_latency():
         build_backend({"spec": "scripted:x", "params": {"latency": 1}})
 
 
+def test_every_provider_has_a_factory_and_nothing_else_does():
+    from valuespectrum.models.providers import PROVIDERS
+    from valuespectrum.models.registry import FACTORIES
+
+    assert set(FACTORIES) == set(PROVIDERS)
+
+
 def test_validation_reads_the_provider_registry():
     from valuespectrum.models.providers import PROVIDERS
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-import valuespectrum.models as models
+import valuespectrum.spectrum.arms as arms_module
 from valuespectrum.models import BudgetExceeded, ModelSpec, ScriptedBackend
 from valuespectrum.models.base import TransientBackendError
 from valuespectrum.spectrum.arms import (
@@ -46,7 +46,7 @@ def images(items):
 
 def scripted(monkeypatch, replies):
     backend = ScriptedBackend(replies)
-    monkeypatch.setattr(models, "build_backend", lambda *a, **k: backend)
+    monkeypatch.setattr(arms_module, "build_backend", lambda *a, **k: backend)
     return backend
 
 

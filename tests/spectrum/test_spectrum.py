@@ -27,7 +27,7 @@ FIGURES = ["fig2_abundance.png", "fig5_radar.png", "fig6_ranked_means.png",
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     """A 60-image openclipart corpus and a store directory shared by the module's runs."""
-    from valuespectrum.feed.corpus import build_openclipart
+    from valuespectrum.feed.sources import build_openclipart
 
     root = tmp_path_factory.mktemp("spectrum")
     build_openclipart(root / "corpus", limit=60, seed=3)

@@ -27,11 +27,12 @@ def results(tmp_path):
 
 def test_torn_last_line_is_ignored_and_resume_skips_done_trials(results, tmp_path):
     results.start_trial("a")
-    results.append_step(rec("a", 0))
-    results.append_step(rec("a", 1, None), jpeg=b"\xff\xd8fakejpeg")
-    results.finish_trial(trial("a"))
+    results.stage_step(rec("a", 0))
+    results.stage_step(rec("a", 1, None), jpeg=b"\xff\xd8fakejpeg")
+    results.finish_trial(trial("a"))  # commits the staged steps first
     results.start_trial("b")
-    results.append_step(rec("b", 0))
+    results.stage_step(rec("b", 0))
+    results.commit()
     journal = results.run.journal("b")
     with journal.path.open("a") as f:  # a crash in the middle of writing a line
         f.write('{"trial_id": "b", "st')
@@ -48,14 +49,14 @@ def test_torn_last_line_is_ignored_and_resume_skips_done_trials(results, tmp_pat
 
 
 def test_done_trial_with_missing_steps_is_not_complete(results):
-    results.append_step(rec("a", 0))
+    results.stage_step(rec("a", 0))
     results.finish_trial(trial("a", steps=2))
     assert results.completed() == set()
 
 
 def test_consolidate_writes_typed_tables_with_invalid_kept(results):
-    results.append_step(rec("a", 1, None))
-    results.append_step(rec("a", 0, 0))
+    results.stage_step(rec("a", 1, None))
+    results.stage_step(rec("a", 0, 0))
     results.finish_trial(trial("a", "failed"))
     steps_p, trials_p = results.consolidate(["a"])
     steps = read_table(steps_p)
@@ -66,8 +67,8 @@ def test_consolidate_writes_typed_tables_with_invalid_kept(results):
 
 
 def test_planned_trials_without_records_are_unfinished_and_others_left_out(results):
-    results.append_step(rec("a", 0))
-    results.append_step(rec("old", 0))  # a trial of an earlier plan
+    results.stage_step(rec("a", 0))
+    results.stage_step(rec("old", 0))  # a trial of an earlier plan
     steps_p, trials_p = results.consolidate(["a", "b"])
     assert [(r["trial_id"], r["trial_status"]) for r in read_table(steps_p)] == [("a", "unfinished")]
     assert read_table(trials_p) == []
@@ -128,7 +129,7 @@ def test_the_driver_records_each_posts_relevance_and_steps_parquet_keeps_it(resu
     assert [r.relevant for r in out] == [True, False, None, None]
     assert out[0].category == "animals" and out[1].category == "food"
     for r in out:
-        results.append_step(r)
+        results.stage_step(r)
     results.finish_trial(trial("a", steps=4))
     steps_p, _ = results.consolidate(["a"])
     table = pq.read_table(steps_p)

@@ -26,9 +26,9 @@ def record_trial(rd: SweepResults, tid: str, model: str, platform: str, decision
                  status="done", persona="p", tags=None, seed=0):
     cell = f"{persona}|{model}|{platform}|simple"
     for i, d in enumerate(decisions):
-        rd.append_step(StepRecord(trial_id=tid, cell=cell, persona=persona, model=model,
-                                  platform=platform, strategy="simple", step=i, decision=d,
-                                  value_tags=tuple(tags[i]) if tags else ()))
+        rd.stage_step(StepRecord(trial_id=tid, cell=cell, persona=persona, model=model,
+                                 platform=platform, strategy="simple", step=i, decision=d,
+                                 value_tags=tuple(tags[i]) if tags else ()))
     rd.finish_trial(TrialRecord(trial_id=tid, cell=cell, persona=persona, model=model,
                                 platform=platform, strategy="simple", index=0, seed=seed,
                                 status=status, steps=len(decisions)))
@@ -116,8 +116,9 @@ def test_value_drift_counts_each_value_in_both_windows(tmp_path, rd):
 def test_only_planned_trials_count_and_partial_steps_are_marked(tmp_path, rd):
     record_trial(rd, "a", "embed-minilm", "tiktok", [1, 0, 1, 1])
     record_trial(rd, "old", "embed-minilm", "tiktok", [0, 1, 1, 1])  # not in the plan now
-    rd.append_step(StepRecord(trial_id="b", cell="c", persona="p", model="embed-minilm",
-                              platform="tiktok", strategy="simple", step=0, decision=1))
+    rd.stage_step(StepRecord(trial_id="b", cell="c", persona="p", model="embed-minilm",
+                             platform="tiktok", strategy="simple", step=0, decision=1))
+    rd.commit()  # "b" has a step on disk and no trial record
     g = summarize(tmp_path, spec(), trial_ids=["a", "b"])["groups"][0]
     assert g["trials"] == 1 and g["i_avg"]["value"] == 100.0
     rd.consolidate(["a", "b"])

@@ -195,9 +195,10 @@ def test_a_run_in_progress_reloads_as_its_journal_grows(sweep_dir, page, tmp_pat
         results = SweepResults(run)
 
         def record(steps: range) -> None:
-            results.append_steps([
-                (StepRecord.model_validate({**rows[s], "screenshot_path": None}),
-                 (src / rows[s]["screenshot_path"]).read_bytes()) for s in steps])
+            for s in steps:
+                results.stage_step(StepRecord.model_validate({**rows[s], "screenshot_path": None}),
+                                   (src / rows[s]["screenshot_path"]).read_bytes())
+            results.commit()
 
         record(range(0, 3))
         proc, url = start_viewer([live])

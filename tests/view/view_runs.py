@@ -175,13 +175,14 @@ def synthetic_sweep(out: Path, trials: int = 2, scrolls: int = 6) -> Path:
                                      entries={t.trial_id: "synthetic" for t in planned}))
         results = SweepResults(run)
         for t in planned:
-            results.append_steps([(StepRecord(
-                trial_id=t.trial_id, cell=t.cell, persona="pet_owner", model=t.model.label,
-                platform=t.platform.label, strategy="simple", step=s, decision=(s + t.index) % 2,
-                answers='{"interested": "%s"}' % ("Yes." if (s + t.index) % 2 else "No."),
-                item_id=f"oc-{s}", value_match=s % 3 == 0, relevant=s % 2 == 0,
-                prompt_version="vs-prompts-2"),
-                buf.getvalue()) for s in range(scrolls)])
+            for s in range(scrolls):
+                results.stage_step(StepRecord(
+                    trial_id=t.trial_id, cell=t.cell, persona="pet_owner", model=t.model.label,
+                    platform=t.platform.label, strategy="simple", step=s,
+                    decision=(s + t.index) % 2,
+                    answers='{"interested": "%s"}' % ("Yes." if (s + t.index) % 2 else "No."),
+                    item_id=f"oc-{s}", value_match=s % 3 == 0, relevant=s % 2 == 0,
+                    prompt_version="vs-prompts-2"), buf.getvalue())
             results.finish_trial(TrialRecord(
                 trial_id=t.trial_id, cell=t.cell, persona="pet_owner", model=t.model.label,
                 platform=t.platform.label, strategy="simple", index=t.index, seed=t.seed,

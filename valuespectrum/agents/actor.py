@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg, step_record
+from valuespectrum.cluster import install_api_keys, ray_ready, send_output_to
+from valuespectrum.config import ConfigError
+from valuespectrum.environments.base import EnvironmentCrashed, EnvironmentTimeout
 from valuespectrum.environments.drawing import (
     ALONE_CACHE_BYTES,
     DEFAULT_CACHE_BYTES,
@@ -25,6 +28,12 @@ from valuespectrum.environments.drawing import (
     node_directory,
     stored_key,
 )
+from valuespectrum.environments.feed_client import FeedClient
+from valuespectrum.environments.spec import KINDS, EnvironmentSpec, build_environment
+from valuespectrum.feed.pool import feed_for
+from valuespectrum.models import build_backend
+from valuespectrum.models.base import BackendUnavailable, BudgetExceeded
+from valuespectrum.strategies import strategy_for_trial
 from valuespectrum.trial import EndEvent, RestartEvent, StepEvent, TrialEvent, TrialSpec
 from valuespectrum.types import Observation
 
@@ -55,8 +64,6 @@ class ViewerHost:
     """The live side of a ViewerActor (also usable without Ray, e.g. in tests)."""
 
     def __init__(self, options: ActorOptions) -> None:
-        from valuespectrum.cluster import install_api_keys
-
         if not options.feed_urls:
             raise ValueError("ActorOptions.feed_urls names no feed server")
         # keys arrive as an argument (never a runtime env, which Ray logs in plain text)
@@ -115,8 +122,6 @@ class ViewerHost:
     def feed_client(self):
         """The HTTP environments' shared FeedClient: one connection pool, and every
         agent's watch events sent in batches (docs/scale.md)."""
-        from valuespectrum.environments.feed_client import FeedClient
-
         if self._feed_client is None:
             self._feed_client = FeedClient()
         return self._feed_client
@@ -142,8 +147,6 @@ class ViewerHost:
 
     def backend(self, trial: TrialSpec):
         """One backend stack per model spec, shared by the agents of this actor."""
-        from valuespectrum.models import build_backend
-
         key = trial.model.model_dump_json()
         if key not in self._backends:
             self._backends[key] = build_backend(
@@ -155,9 +158,6 @@ class ViewerHost:
         return self._backends[key]
 
     async def environment(self, trial: TrialSpec):
-        from valuespectrum.environments.spec import EnvironmentSpec, build_environment
-        from valuespectrum.feed.pool import feed_for
-
         spec = EnvironmentSpec(
             kind=trial.platform.environment,
             style=trial.platform.style,
@@ -165,7 +165,6 @@ class ViewerHost:
             session_id=trial.trial_id,
             options=trial.platform.options,
         )
-        from valuespectrum.environments.spec import KINDS
 
         shared = KINDS[spec.kind].host
         if shared == "browser":
@@ -185,11 +184,6 @@ class ViewerHost:
         A crashed environment (e.g. the browser died) is rebuilt and the trial restarts
         from its seed; the driver drops the partial attempt, so no step is duplicated.
         """
-        from valuespectrum.config import ConfigError
-        from valuespectrum.environments.base import EnvironmentCrashed, EnvironmentTimeout
-        from valuespectrum.models.base import BackendUnavailable, BudgetExceeded
-        from valuespectrum.strategies import strategy_for_trial
-
         self.trials_run += 1
         restarts = 0
         node = _node_id()
@@ -352,8 +346,6 @@ class ViewerHost:
 
 def _node_id() -> str:
     """The Ray node this process runs on ("" outside Ray)."""
-    from valuespectrum.cluster import ray_ready
-
     if not ray_ready():
         return ""
     import ray
@@ -384,8 +376,6 @@ def viewer_actor_class():
     @ray.remote(num_cpus=0.5, max_restarts=3)
     class ViewerActor:
         def __init__(self, options: ActorOptions) -> None:
-            from valuespectrum.cluster import send_output_to
-
             # before anything loads a model: its progress bars and warnings go to the log
             send_output_to(options.log_path, "viewer actor")
             self._host = ViewerHost(options)

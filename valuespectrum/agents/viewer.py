@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from valuespectrum.environments.base import Environment
-from valuespectrum.models.base import Backend
+from valuespectrum.models.base import Backend, BackendError, BackendUnavailable, BudgetExceeded
 from valuespectrum.personas import Persona
 from valuespectrum.strategies.base import Strategy
 from valuespectrum.types import Decision, Observation, Skip, Stay, StepRecord, StepResult
@@ -65,8 +65,6 @@ class ViewerAgent:
         backend error (e.g. an HTTP 400 for one request, retries exhausted) is recorded on
         this step as `error="backend: ..."` with no decision, and the viewer scrolls on.
         """
-        from valuespectrum.models.base import BackendError, BackendUnavailable, BudgetExceeded
-
         t0 = time.perf_counter()
         try:
             return await self.strategy.decide(obs, self.persona, self.backend)

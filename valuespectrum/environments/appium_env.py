@@ -30,6 +30,7 @@ from valuespectrum.environments.base import (
     watched_step,
 )
 from valuespectrum.environments.observation import ObservationMode
+from valuespectrum.environments.profiles import engagement_globs
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -89,7 +90,6 @@ class AppiumSession(EnvironmentBase):
         timeout_s: how long a page or device may take to answer.
         own_server: stop the server with the environment (when built just for it).
     """
-
     def __init__(self, server: AppiumServer, timeout_s: float = 15.0,
                  own_server: bool = False) -> None:
         self.server = server
@@ -187,7 +187,6 @@ class AppiumWebEnvironment(AppiumSession):
         motion: ``panzoom`` animates posts over the page's virtual clock.
         user_agent: the emulated phone's user agent.
     """
-
     #: the renderer's memory signal every this many steps (`PURGE_EVERY`; 0: off)
     purge_every: int = PURGE_EVERY
 
@@ -215,8 +214,6 @@ class AppiumWebEnvironment(AppiumSession):
 
     async def _open(self) -> None:
         """A new session with the observe-only guard installed through CDP."""
-        from valuespectrum.environments.profiles import engagement_globs
-
         await self._start_session()
         driver = self._driver
         driver.command_executor.add_command("cdp", "POST", "/session/$sessionId/goog/cdp/execute")

@@ -24,7 +24,16 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from valuespectrum.types import Frozen
+from valuespectrum.agents.viewer import screenshot_jpeg
+from valuespectrum.embedders import make_embedder
+from valuespectrum.environments.spec import EnvironmentSpec, build_environment
+from valuespectrum.feed.corpus import default_corpus_dir
+from valuespectrum.feed.server import FeedServer
+from valuespectrum.runs import Plan, RunDirectory, fingerprint
+from valuespectrum.store.ingest import ingest_records
+from valuespectrum.store.records import ScreenshotRecord, screenshot_id
+from valuespectrum.store.vector_store import ScreenshotStore
+from valuespectrum.types import Frozen, Skip, Stay
 
 #: Walks give up after this many steps in a row that found nothing new (feed exhausted).
 MAX_STALE_STEPS = 500
@@ -87,8 +96,6 @@ def platform_label(spec: CollectSpec) -> str:
 
 
 def _record(spec: CollectSpec, run_dir: Path, obs: Any, link: str) -> tuple[dict, bytes]:
-    from valuespectrum.agents.viewer import screenshot_jpeg
-
     name = hashlib.sha256(link.encode()).hexdigest()[:24]
     row = {"link": link, "path": str((run_dir / "screens" / f"{name}.jpg").resolve()),
            "platform": platform_label(spec), "posted": obs.posted,
@@ -115,9 +122,6 @@ class Collector:
         self.progress = progress or (lambda done, total: None)
 
     def _store_rows(self, store: Any, embedder: Any, rows: list[dict]) -> int:
-        from valuespectrum.store.ingest import ingest_records
-        from valuespectrum.store.records import ScreenshotRecord
-
         source = f"collect:{self.run_dir.name}"
         records = [ScreenshotRecord(path=r["path"], platform=r["platform"], posted=r["posted"],
                                     link=r["link"], caption=r["caption"], source=source,
@@ -127,10 +131,6 @@ class Collector:
 
     def run(self, restart: bool = False) -> CollectReport:
         """Collect until `n` distinct posts are in the journal and the store."""
-        from valuespectrum.embedders import make_embedder
-        from valuespectrum.runs import Plan, RunDirectory, fingerprint
-        from valuespectrum.store.vector_store import ScreenshotStore
-
         spec = self.spec
         rd = RunDirectory(self.run_dir, "collect")
         with rd:
@@ -166,8 +166,6 @@ class Collector:
             feed_url = spec.feed_url or "http://127.0.0.1:1"
             if spec.feed_url is None and spec.environment != "platform" \
                     and spec.environment != "android":
-                from valuespectrum.feed.server import FeedServer
-
                 server = FeedServer.from_corpus_dir(spec.corpus or _default_corpus())
                 feed_url = stack.enter_context(server).url
             while len(rows) < spec.n and not report.exhausted:
@@ -177,8 +175,6 @@ class Collector:
                     report: CollectReport, feed_url: str) -> None:
         import numpy as np
 
-        from valuespectrum.environments.spec import EnvironmentSpec, build_environment
-        from valuespectrum.types import Skip, Stay
 
         spec, walk = self.spec, report.walks
         rng = np.random.default_rng([spec.seed, walk])
@@ -232,12 +228,8 @@ class Collector:
 
 
 def _id(link: str) -> int:
-    from valuespectrum.store.records import screenshot_id
-
     return screenshot_id(link)
 
 
 def _default_corpus() -> Path:
-    from valuespectrum.feed.corpus import default_corpus_dir
-
     return default_corpus_dir()

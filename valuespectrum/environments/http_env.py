@@ -11,11 +11,11 @@ each post once and reuse its bytes.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_before_delay, wait_exponential
 
 from valuespectrum.environments.base import (
     EnvError,
@@ -105,22 +105,30 @@ class HttpFeedEnvironment(EnvironmentBase):
         import aiohttp
 
         self._check_open()
-        deadline = time.monotonic() + self.reconnect_s
-        delay, retried = 0.05, False
-        while True:
-            try:
-                r = await self._attempt(method, path, **kwargs)
-                break
-            except (TimeoutError, aiohttp.ServerTimeoutError) as e:
-                raise EnvironmentTimeout(f"{method} {path}: feed server timed out") from e
-            except aiohttp.ClientConnectionError as e:  # refused, reset, server went away
-                if time.monotonic() + delay > deadline:
-                    raise EnvironmentCrashed(
-                        f"{method} {path}: feed server unreachable for {self.reconnect_s:g} s: "
-                        f"{e or type(e).__name__}") from e
-                retried = True
-                await asyncio.sleep(delay)
-                delay = min(1.0, delay * 2)
+
+        def unreachable(e: BaseException) -> bool:  # refused, reset, server went away
+            return isinstance(e, aiohttp.ClientConnectionError) \
+                and not isinstance(e, TimeoutError | aiohttp.ServerTimeoutError)
+
+        # waits 0.05, 0.1, 0.2, ... 1 s between attempts; gives up when the next wait would
+        # end past `reconnect_s`
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(unreachable),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            stop=stop_before_delay(self.reconnect_s),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    r = await self._attempt(method, path, **kwargs)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as e:
+            raise EnvironmentTimeout(f"{method} {path}: feed server timed out") from e
+        except aiohttp.ClientConnectionError as e:
+            raise EnvironmentCrashed(
+                f"{method} {path}: feed server unreachable for {self.reconnect_s:g} s: "
+                f"{e or type(e).__name__}") from e
+        retried = retrying.statistics["attempt_number"] > 1
         self.reconnects += retried
         return r, retried
 

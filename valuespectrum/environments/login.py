@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.environments.base import EnvError
+from valuespectrum.environments.guard import RequestGuard
 from valuespectrum.environments.profiles import PlatformProfile
+from valuespectrum.specs import vspec_home
 
 
 def auth_path(profile: str, account: str = "") -> Path:
     """Where `vspec login` saves a platform's session: $VSPEC_HOME/auth/<profile>[-<account>].json."""
-    from valuespectrum.specs import vspec_home
-
     return vspec_home() / "auth" / (f"{profile}-{account}.json" if account else f"{profile}.json")
 
 
@@ -47,7 +47,6 @@ async def record_login(profile: PlatformProfile, out: Path, *, start_url: str | 
     Raises:
         EnvError: no display for a visible browser, or Chromium cannot start.
     """
-    from valuespectrum.environments.guard import RequestGuard
     from valuespectrum.environments.playwright_env import BrowserHost
 
     if not headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):

@@ -29,6 +29,7 @@ from valuespectrum.environments.base import (
     watched_step,
 )
 from valuespectrum.environments.observation import ObservationMode
+from valuespectrum.environments.profiles import engagement_globs
 from valuespectrum.types import Action, Observation, Skip, StepResult, VisibleText
 
 log = logging.getLogger(__name__)
@@ -438,8 +439,6 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
 
     async def _block_engagement(self) -> None:
         """The observe-only guard, in the browser: Chromium drops engagement requests."""
-        from valuespectrum.environments.profiles import engagement_globs
-
         cdp = await self._devtools()
         command, params = NETWORK_ENABLE
         await self._guard(cdp.send(command, params))

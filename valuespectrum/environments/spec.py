@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from valuespectrum.environments.observation import SCREENSHOT_OPTIONS
+from valuespectrum.environments.base import Environment
+from valuespectrum.environments.observation import (
+    OBSERVATION_OPTIONS,
+    SCREENSHOT_OPTIONS,
+    ObservationMode,
+    validate_motion,
+)
+from valuespectrum.environments.profiles import PACKAGED, AndroidApp, load_profile
+from valuespectrum.feed.recommenders import validate_style
+from valuespectrum.specs import expand
 from valuespectrum.types import Frozen
-
-if TYPE_CHECKING:
-    from valuespectrum.environments.base import Environment
 
 Option = str | int | float | bool
 
@@ -50,8 +56,6 @@ class EnvironmentSpec(Frozen):
     @field_validator("style")
     @classmethod
     def _known_style(cls, v: str) -> str:
-        from valuespectrum.feed.recommenders import validate_style
-
         return validate_style(v)
 
     @field_validator("kind")
@@ -71,17 +75,11 @@ class EnvironmentSpec(Frozen):
             raise ValueError(f"feed_url must start with http:// or https://, got {v!r}")
         return v.rstrip("/")
 
-    def with_session(self, session_id: str) -> EnvironmentSpec:
-        """The same recipe for another viewer session."""
-        return self.model_copy(update={"session_id": session_id})
-
 
 Builder = Callable[[EnvironmentSpec, Any], Awaitable["Environment"]]
 
 
 def _observation(spec: EnvironmentSpec) -> Any:
-    from valuespectrum.environments.observation import ObservationMode
-
     return ObservationMode.from_options(spec.options)
 
 
@@ -142,16 +140,12 @@ async def _build_appium_web(spec: EnvironmentSpec, host: Any) -> Environment:
 
 
 def _profile(spec: EnvironmentSpec) -> Any:
-    from valuespectrum.environments.profiles import load_profile
-    from valuespectrum.specs import expand
-
     name = str(spec.options.get("profile", spec.style))
     return load_profile(expand(name) if name.endswith((".yaml", ".yml")) else name)
 
 
 async def _build_android(spec: EnvironmentSpec, host: Any) -> Environment:
     from valuespectrum.environments.android_env import AndroidEnvironment
-    from valuespectrum.environments.profiles import AndroidApp
 
     o = spec.options
     if "app_package" in o:
@@ -171,7 +165,6 @@ async def _build_android(spec: EnvironmentSpec, host: Any) -> Environment:
 
 async def _build_platform(spec: EnvironmentSpec, host: Any) -> Environment:
     from valuespectrum.environments.platform_env import PlatformEnvironment
-    from valuespectrum.specs import expand
 
     o = spec.options
     profile = _profile(spec)
@@ -218,8 +211,6 @@ class EnvironmentKind:
     @property
     def accepted(self) -> tuple[str, ...]:
         """Every option name the kind accepts."""
-        from valuespectrum.environments.observation import OBSERVATION_OPTIONS
-
         return (*self.options, *OBSERVATION_OPTIONS)
 
 
@@ -246,8 +237,6 @@ KINDS: MappingProxyType[str, EnvironmentKind] = MappingProxyType({k.name: k for 
 
 def validate_options(kind: str, options: dict[str, Any], style: str | None = None) -> None:
     """Check an environment's options against its kind; ValueError naming the problem."""
-    from valuespectrum.environments.observation import ObservationMode, validate_motion
-
     entry = KINDS[kind]
     unknown = sorted(set(options) - set(entry.accepted))
     if unknown:
@@ -262,8 +251,6 @@ def validate_options(kind: str, options: dict[str, Any], style: str | None = Non
             raise ValueError(f"options.{name}: expected a number >= 0, got {value!r}")
     if kind in ("platform", "android") and "profile" not in options and style is not None \
             and not ({"app_package", "browser"} & set(options)):
-        from valuespectrum.environments.profiles import PACKAGED
-
         if style not in PACKAGED:
             raise ValueError(f"options.profile: style {style!r} has no packaged profile; "
                              f"name one ({', '.join(PACKAGED)}) or a profile YAML")

@@ -35,7 +35,8 @@ def corpus_build(
         "--source-dir", help="folder holding png/ and svg/")] = Path("/usr/share/openclipart"),
 ) -> None:
     """Build a corpus from openclipart (title->caption, keywords->hashtags, folder->category)."""
-    from valuespectrum.feed.corpus import CorpusError, build_openclipart
+    from valuespectrum.errors import CorpusError
+    from valuespectrum.feed.sources import build_openclipart
 
     if source != "openclipart":
         fail(f"unknown corpus source {source!r}: expected 'openclipart' "
@@ -55,7 +56,8 @@ def corpus_import(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Import your own screenshots (CSV columns: image, caption, hashtags, category, ...)."""
-    from valuespectrum.feed.corpus import CorpusError, default_corpus_dir, import_corpus
+    from valuespectrum.feed.corpus import CorpusError, default_corpus_dir
+    from valuespectrum.feed.sources import import_corpus
 
     target = out or default_corpus_dir(src.stem or "imported")
     try:

@@ -7,8 +7,8 @@ On disk a corpus is a directory::
     embeddings.npy     float32 (n_items, dim), MiniLM of caption + hashtags, row-aligned
     corpus.json        metadata: name, source, seed, embedder, counts, linked source dir
 
-Builders (`build_openclipart`, `import_corpus`) live in `valuespectrum.feed.sources` and are
-re-exported here so callers have one import.
+Builders (`build_openclipart`, `import_corpus`, `ensure_default_corpus`) live in
+`valuespectrum.feed.sources`, which imports this module (never the other way round).
 """
 
 from __future__ import annotations
@@ -16,27 +16,24 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from valuespectrum.embedders import Embedder
+from valuespectrum.errors import CorpusError
+from valuespectrum.feed.features import tag_features
+from valuespectrum.specs import vspec_home
 from valuespectrum.types import FeedItem, SchwartzValue
-
-if TYPE_CHECKING:
-    from valuespectrum.embedders import Embedder
-    from valuespectrum.values import ValueCatalog
+from valuespectrum.values import ValueCatalog, load_values
 
 MANIFEST = "manifest.parquet"
 EMBEDDINGS = "embeddings.npy"
 META = "corpus.json"
 IMAGES = "images"
-
-
-class CorpusError(ValueError):
-    """The corpus directory is missing, incomplete or inconsistent."""
 
 
 class UnknownItemError(LookupError):
@@ -52,50 +49,7 @@ class UnknownItemError(LookupError):
 
 def default_corpus_dir(name: str = "openclipart") -> Path:
     """Default location of a named corpus: `$VSPEC_HOME/corpus/<name>` (VSPEC_HOME=./.vspec)."""
-    from valuespectrum.specs import vspec_home
-
     return vspec_home() / "corpus" / name
-
-
-#: Debian's openclipart-png / -svg: the source of the default corpus.
-OPENCLIPART = Path("/usr/share/openclipart")
-OPENCLIPART_FIX = "sudo apt-get install -y openclipart-png openclipart-svg"
-
-
-def ensure_default_corpus(path: str | Path | None, say: Callable[[str], None]) -> bool:
-    """Build the default corpus on first use, saying so in one line; True if it built it.
-
-    A run calls this where it loads its corpus (after taking its run directory's lock).
-    Only the default corpus (`$VSPEC_HOME/corpus/openclipart`) is built this way, from
-    Debian's openclipart packages; any other missing corpus is left to `Corpus.load`'s
-    error. What the build's libraries print (the embedder's loading bar) goes to
-    `$VSPEC_HOME/logs/corpus-build.log`.
-
-    Args:
-        path: The corpus the run reads.
-        say: Prints the one line (the run's progress, or the console).
-
-    Raises:
-        CorpusError: the openclipart packages are missing (the message names the fix).
-    """
-    from valuespectrum.console import output_to_log
-    from valuespectrum.specs import vspec_home
-
-    if path is None:
-        return False
-    root = default_corpus_dir()
-    if Path(path).resolve() != root.resolve() or (root / MANIFEST).is_file():
-        return False
-    if not (OPENCLIPART / "png").is_dir() or not (OPENCLIPART / "svg").is_dir():
-        raise CorpusError(f"{root}: the default corpus is not built, and its source "
-                          f"{OPENCLIPART} is missing: {OPENCLIPART_FIX}")
-    log = vspec_home() / "logs" / "corpus-build.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    say(f"first use: building the default corpus in {root} from {OPENCLIPART} (once, 1 to 3 "
-        f"min; log: {log})")
-    with output_to_log(log, "corpus build"):
-        build_openclipart(root, source=OPENCLIPART)
-    return True
 
 
 @dataclass(frozen=True)
@@ -124,7 +78,6 @@ class Corpus:
         embeddings: (len(items), dim) float32, rows L2-normalised, aligned with `items`.
         meta: the parsed corpus.json.
     """
-
     def __init__(self, root: Path, items: Sequence[FeedItem], embeddings: np.ndarray,
                  meta: dict[str, Any] | None = None) -> None:
         if embeddings.shape[0] != len(items):
@@ -172,8 +125,6 @@ class Corpus:
     def tag_features(self):
         """The platform's item features (tags and category; `feed.features`), computed once."""
         if self._tag_features is None:
-            from valuespectrum.feed.features import tag_features
-
             self._tag_features = tag_features(self.items)
         return self._tag_features
 
@@ -206,9 +157,6 @@ class Corpus:
     def get(self, item_id: str) -> FeedItem:
         """The item with this id (category, value_tags, ...); UnknownItemError if absent."""
         return self.items[self.index(item_id)]
-
-    def embedding(self, item_id: str) -> np.ndarray:
-        return self.embeddings[self.index(item_id)]
 
     def item_for_image(self, rel_path: str) -> FeedItem:
         """The item whose manifest `image_path` is exactly `rel_path`."""
@@ -309,8 +257,6 @@ def value_tags_for(item_vecs: np.ndarray, embedder: Embedder, catalog: ValueCata
     A value's score is its best keyword's similarity; values scoring at least `threshold`
     are kept, best first, at most `max_tags` per item.
     """
-    from valuespectrum.values import load_values
-
     catalog = catalog or load_values()
     pairs = catalog.pairs()
     kw_vecs = embedder.embed_texts([k for _, k in pairs])
@@ -325,22 +271,3 @@ def value_tags_for(item_vecs: np.ndarray, embedder: Embedder, catalog: ValueCata
         order = np.argsort(-row, kind="stable")[:max_tags]
         out.append(tuple(values[k] for k in order if row[k] >= threshold))
     return out
-
-
-def build_openclipart(out_dir: str | Path | None = None,
-                      source: Path = Path("/usr/share/openclipart"), seed: int = 0,
-                      limit: int | None = None, embedder: Embedder | None = None,
-                      **kwargs: Any) -> BuildReport:
-    """Build the openclipart corpus; see `valuespectrum.feed.sources.build_openclipart`."""
-    from valuespectrum.feed import sources
-
-    return sources.build_openclipart(out_dir, source=source, seed=seed, limit=limit,
-                                     embedder=embedder, **kwargs)
-
-
-def import_corpus(src: str | Path, out_dir: str | Path, seed: int = 0,
-                  embedder: Embedder | None = None) -> BuildReport:
-    """Import a user's screenshots; see `valuespectrum.feed.sources.import_corpus`."""
-    from valuespectrum.feed import sources
-
-    return sources.import_corpus(src, out_dir, seed=seed, embedder=embedder)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.recommenders import (
     STYLES,
+    Recommender,
     RecommenderParams,
     SessionState,
     WatchEvent,
@@ -23,10 +25,6 @@ from valuespectrum.feed.recommenders import (
     make_recommender,
 )
 from valuespectrum.types import FeedItem
-
-if TYPE_CHECKING:
-    from valuespectrum.feed.corpus import Corpus
-    from valuespectrum.feed.recommenders import Recommender
 
 CLOCKS = ("manual", "realtime")
 

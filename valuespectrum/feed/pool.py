@@ -17,6 +17,11 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from valuespectrum.cluster import send_output_to
+from valuespectrum.feed.corpus import Corpus
+from valuespectrum.feed.platform import FeedPlatform
+from valuespectrum.feed.server import FeedServer
+
 
 def feed_for(trial_id: str, urls: Sequence[str]) -> str:
     """The feed URL of a trial: a stable hash of its id over `urls`.
@@ -37,11 +42,6 @@ def feed_actor_class() -> Any:
     class FeedActor:
         def __init__(self, corpus_dir: str, params: Any, host: str,
                      styles: tuple[str, ...] = (), log_path: str | None = None) -> None:
-            from valuespectrum.cluster import send_output_to
-            from valuespectrum.feed.corpus import Corpus
-            from valuespectrum.feed.platform import FeedPlatform
-            from valuespectrum.feed.server import FeedServer
-
             send_output_to(log_path, "feed actor")
             platform = FeedPlatform(Corpus.load(corpus_dir), params, preload=styles)
             self.server = FeedServer(platform, host=host, port=0).start()
@@ -96,9 +96,6 @@ class FeedPool:
     def start(self) -> FeedPool:
         """Start the server(s); returns once every one accepts requests."""
         if self.processes == 0:
-            from valuespectrum.feed.platform import FeedPlatform
-            from valuespectrum.feed.server import FeedServer
-
             self.platform = FeedPlatform(self.corpus, self.params, preload=self.styles)
             self._server = FeedServer(self.platform, host=self.host, port=0).start()
             self.urls = (self._server.url,)

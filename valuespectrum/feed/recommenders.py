@@ -26,17 +26,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from valuespectrum.config import ConfigError, load_yaml_model, validate
+from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.population import CoWatchModel, simulate_population
 from valuespectrum.types import FeedItem, Frozen
-
-if TYPE_CHECKING:
-    from valuespectrum.feed.corpus import Corpus
 
 #: Population watch events a `cowatch` recommender may simulate: ten times the packaged
 #: 500,000; at the cap the build took 9 s and 339 MiB on the 8,102-post corpus.
@@ -211,11 +209,6 @@ class SessionState:
 
     def __post_init__(self) -> None:
         self.seen = np.zeros(self.n_items, dtype=bool)
-
-    @property
-    def current(self) -> str | None:
-        """The item on screen (last served)."""
-        return self.served[-1] if self.served else None
 
     def unseen(self) -> np.ndarray:
         """Indices of items not served yet; all items again once the corpus is exhausted."""

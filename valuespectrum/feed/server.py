@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 from valuespectrum.feed.corpus import Corpus, CorpusError, UnknownItemError
 from valuespectrum.feed.platform import FeedError, FeedPlatform
 from valuespectrum.feed.recommenders import STYLES
+from valuespectrum.types import FeedItem
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from valuespectrum.types import FeedItem
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Corpus builders: Debian openclipart, and a user's own folder of screenshots (+ CSV).
+"""Corpus builders: Debian openclipart (also built on first use: `ensure_default_corpus`),
+and a user's own folder of screenshots (+ CSV).
 
 Both end in `corpus.write_corpus`. Per-item attributes a real platform would know but the
 source does not (creator, duration, post date, popularity) are drawn from a seeded RNG.
@@ -16,13 +17,15 @@ import shutil
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from valuespectrum.console import output_to_log
+from valuespectrum.embedders import Embedder, MiniLMEmbedder
 from valuespectrum.feed.corpus import (
     IMAGES,
     MANIFEST,
@@ -33,10 +36,8 @@ from valuespectrum.feed.corpus import (
     value_tags_for,
     write_corpus,
 )
+from valuespectrum.specs import vspec_home
 from valuespectrum.types import FeedItem
-
-if TYPE_CHECKING:
-    from valuespectrum.embedders import Embedder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 POST_START = dt.date(2024, 7, 31)
@@ -50,6 +51,44 @@ _TITLE = re.compile(r"<dc:title>(.*?)</dc:title>", re.S)
 _SUBJECT = re.compile(r"<dc:subject>(.*?)</dc:subject>", re.S)
 _LI = re.compile(r"<rdf:li>(.*?)</rdf:li>", re.S)
 _NOISE_TAGS = frozenset({"hash", "icon", "icons", "clipart", "clip_art", "svg", "image", "png"})
+
+
+#: Debian's openclipart-png / -svg: the source of the default corpus.
+OPENCLIPART = Path("/usr/share/openclipart")
+OPENCLIPART_FIX = "sudo apt-get install -y openclipart-png openclipart-svg"
+
+
+def ensure_default_corpus(path: str | Path | None, say: Callable[[str], None]) -> bool:
+    """Build the default corpus on first use, saying so in one line; True if it built it.
+
+    A run calls this where it loads its corpus (after taking its run directory's lock).
+    Only the default corpus (`$VSPEC_HOME/corpus/openclipart`) is built this way, from
+    Debian's openclipart packages; any other missing corpus is left to `Corpus.load`'s
+    error. What the build's libraries print (the embedder's loading bar) goes to
+    `$VSPEC_HOME/logs/corpus-build.log`.
+
+    Args:
+        path: The corpus the run reads.
+        say: Prints the one line (the run's progress, or the console).
+
+    Raises:
+        CorpusError: the openclipart packages are missing (the message names the fix).
+    """
+    if path is None:
+        return False
+    root = default_corpus_dir()
+    if Path(path).resolve() != root.resolve() or (root / MANIFEST).is_file():
+        return False
+    if not (OPENCLIPART / "png").is_dir() or not (OPENCLIPART / "svg").is_dir():
+        raise CorpusError(f"{root}: the default corpus is not built, and its source "
+                          f"{OPENCLIPART} is missing: {OPENCLIPART_FIX}")
+    log = vspec_home() / "logs" / "corpus-build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"first use: building the default corpus in {root} from {OPENCLIPART} (once, 1 to 3 "
+        f"min; log: {log})")
+    with output_to_log(log, "corpus build"):
+        build_openclipart(root, source=OPENCLIPART)
+    return True
 
 
 def _synthetic_attributes(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
@@ -183,8 +222,6 @@ def _staged(out: Path) -> Iterator[Path]:
 def _embed_and_tag(rows: list[dict[str, Any]], embedder: Embedder | None,
                    threshold: float) -> tuple[list[FeedItem], np.ndarray]:
     if embedder is None:
-        from valuespectrum.embedders import MiniLMEmbedder
-
         embedder = MiniLMEmbedder()
     drafts = [FeedItem(**r) for r in rows]
     vecs = embedder.embed_texts([d.text for d in drafts])
@@ -194,7 +231,7 @@ def _embed_and_tag(rows: list[dict[str, Any]], embedder: Embedder | None,
 
 
 def build_openclipart(out_dir: str | Path | None = None,
-                      source: Path = Path("/usr/share/openclipart"), seed: int = 0,
+                      source: Path = OPENCLIPART, seed: int = 0,
                       limit: int | None = None, embedder: Embedder | None = None,
                       categories: tuple[str, ...] | None = None,
                       max_pixels: int = DEFAULT_MAX_PIXELS,

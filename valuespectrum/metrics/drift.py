@@ -123,9 +123,6 @@ class Estimate:
     ci: tuple[float, float] = (math.nan, math.nan)
     n: int = 0
 
-    def scaled(self, k: float) -> Estimate:
-        return Estimate(self.value * k, (self.ci[0] * k, self.ci[1] * k), self.n)
-
 
 def _finite(samples: Sequence[float | None]) -> np.ndarray:
     x = np.asarray([s for s in samples if s is not None], dtype=float)

@@ -35,6 +35,12 @@ from typing import Any
 import numpy as np
 
 from valuespectrum.config import ConfigError
+from valuespectrum.embedders import (
+    EmbedderUnavailable,
+    MiniLMEmbedder,
+    OpenClipEmbedder,
+    parse_embedder,
+)
 from valuespectrum.models.base import BackendUnavailable
 from valuespectrum.models.spec import ModelSpec
 from valuespectrum.types import (
@@ -212,8 +218,6 @@ class EmbeddingViewer(AffinityViewer):
                               f"got {threshold}")
         super().__init__(name, 0.5)
         if embedder is None:
-            from valuespectrum.embedders import EmbedderUnavailable, MiniLMEmbedder
-
             try:
                 embedder = MiniLMEmbedder()
             except EmbedderUnavailable as e:
@@ -281,7 +285,6 @@ class ClipViewer(AffinityViewer):
     def __init__(self, name: str, arch: str, pretrained: str | None, *, low: float = 0.15,
                  high: float = 0.35, threshold: float = 0.5) -> None:
         super().__init__(name, threshold)
-        from valuespectrum.embedders import EmbedderUnavailable, OpenClipEmbedder
 
         try:
             self.embedder = OpenClipEmbedder(arch, pretrained)
@@ -360,8 +363,6 @@ def viewer_rule(spec: ModelSpec) -> str | None:
 
 def make_baseline(spec: ModelSpec) -> AffinityViewer:
     """Build the CPU viewer named by a spec (``embed:``, ``random:``, ``always:``)."""
-    from valuespectrum.embedders import parse_embedder
-
     params = dict(spec.params)
     if spec.provider == "embed":
         kind, arch, pretrained = (("minilm", None, None) if spec.target == PERCENTILE_TARGET

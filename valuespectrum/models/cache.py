@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
+
 from valuespectrum.models.base import Backend, BackendWrapper
 from valuespectrum.types import Completion, GenerateConfig, ImagePart, Message, Usage
 
@@ -50,6 +52,10 @@ def cache_key(namespace: dict[str, Any], messages: Sequence[Message], config: Ge
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+
+def _locked(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
+
 class CachedBackend(BackendWrapper):
     """Serves repeated requests from an sqlite file; misses go to the inner backend.
 
@@ -77,18 +83,19 @@ class CachedBackend(BackendWrapper):
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
                                  check_same_thread=False)
             # Switching to WAL can fail with "database is locked" without waiting on the busy
-            # timeout when several processes open a new file at once: retry briefly.
-            for attempt in range(100):
-                try:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.execute("PRAGMA synchronous=NORMAL")
-                    db.execute(SCHEMA)
-                    break
-                except sqlite3.OperationalError as e:
-                    if "locked" not in str(e) or attempt == 99:
-                        db.close()
-                        raise
-                    time.sleep(0.05)
+            # timeout when several processes open a new file at once: retry briefly (100
+            # attempts, 0.05 s apart).
+            try:
+                for attempt in Retrying(retry=retry_if_exception(_locked),
+                                        stop=stop_after_attempt(100), wait=wait_fixed(0.05),
+                                        reraise=True):
+                    with attempt:
+                        db.execute("PRAGMA journal_mode=WAL")
+                        db.execute("PRAGMA synchronous=NORMAL")
+                        db.execute(SCHEMA)
+            except sqlite3.OperationalError:
+                db.close()
+                raise
             self._db = db
         return self._db
 

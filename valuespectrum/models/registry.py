@@ -1,5 +1,9 @@
-"""Provider registry: a spec prefix picks a factory (SDKs imported lazily) and
-`build_backend` stacks the wrappers around it."""
+"""Backend factories: a spec prefix picks a factory and `build_backend` stacks the wrappers
+around it. The provider table itself (kinds, endpoints, key variables) is
+`valuespectrum.models.providers`; every provider there has its factory here
+(`tests/models/test_model_spec.py` checks it). SDKs (openai, vllm's server, Tesseract,
+sentence-transformers) are imported by the backends, and each backend module by its
+factory, when a backend is built."""
 
 from __future__ import annotations
 
@@ -7,17 +11,72 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from valuespectrum.config import ConfigError
 from valuespectrum.models.base import Backend
+from valuespectrum.models.cache import CachedBackend
 from valuespectrum.models.providers import PROVIDERS
 from valuespectrum.models.shared import SharedBudget, SharedRateLimit, lease_shared_actor
-from valuespectrum.models.spec import ModelSpec
+from valuespectrum.models.spec import ModelSpec, VllmOptions
+from valuespectrum.models.wrappers import MeteredBackend, RateLimitedBackend, RetryingBackend
 
 CACHE_FILE = "responses.sqlite"
 
 
-def factories() -> dict[str, Callable[[ModelSpec], Backend]]:
-    """Prefix -> factory building the bare provider backend (from the provider registry)."""
-    return {name: p.factory for name, p in PROVIDERS.items()}
+# Each factory imports its backend's module when a backend of that provider is built (the
+# inspect_ai registry pattern): building one kind never loads the others or their SDKs
+# (openai, vLLM's launcher, Tesseract, sentence-transformers / open_clip).
+
+
+def _openai(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.openai_backend import OpenAIBackend
+
+    p = PROVIDERS[spec.provider]
+    json_ok = spec.json_schema if spec.json_schema is not None else p.json_schema
+    return OpenAIBackend(spec.target, base_url=spec.base_url or p.base_url,
+                         api_key_env=spec.key_env(), params=spec.params,
+                         supports_json_schema=json_ok, name=spec.spec, timeout_s=spec.timeout_s)
+
+
+def _vllm(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.vllm import VllmBackend
+
+    return VllmBackend(spec)
+
+
+def _baseline(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.baselines import make_baseline
+
+    return make_baseline(spec)
+
+
+def _ocr(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.baselines import DEFAULT_THRESHOLD
+    from valuespectrum.models.ocr import OcrViewer
+
+    # ModelSpec has checked the params (threshold only)
+    return OcrViewer(spec.spec, threshold=float(spec.params.get("threshold", DEFAULT_THRESHOLD)))
+
+
+def _scripted(spec: ModelSpec) -> Backend:
+    from valuespectrum.models.scripted import ScriptedBackend
+
+    params = dict(spec.params)
+    replies = params.pop("replies", spec.target)
+    latency = float(params.pop("latency_s", 0.0))
+    if params:
+        raise ConfigError(f"{spec.spec}: unknown params {sorted(params)} (expected replies, latency_s)")
+    # a run's double keeps no request history: each request holds a screenshot, and
+    # thousands of agents would keep gigabytes of them
+    return ScriptedBackend(replies, latency_s=latency, name=spec.spec,
+                           supports_json_schema=bool(spec.json_schema), keep_requests=0)
+
+
+#: Provider name -> the factory building its bare backend (one per entry of PROVIDERS).
+FACTORIES: dict[str, Callable[[ModelSpec], Backend]] = {
+    "openai": _openai, "anthropic": _openai, "gemini": _openai, "dashscope": _openai,
+    "vllm": _vllm, "embed": _baseline, "ocr": _ocr, "random": _baseline, "always": _baseline,
+    "scripted": _scripted,
+}
 
 
 def build_backend(
@@ -58,15 +117,11 @@ def build_backend(
     Raises:
         ConfigError: bad spec. BackendUnavailable: e.g. a missing API key variable.
     """
-    from valuespectrum.models.cache import CachedBackend
-    from valuespectrum.models.wrappers import MeteredBackend, RateLimitedBackend, RetryingBackend
-
     spec = ModelSpec.parse(spec)
     if scope is None:
         scope = budget.name if budget is not None else budget_name
-    backend = factories()[spec.provider](spec)
+    backend = FACTORIES[spec.provider](spec)
     if spec.provider == "vllm" and not spec.base_url:
-        from valuespectrum.models.spec import VllmOptions
         from valuespectrum.models.vllm import replica_names
 
         for name in replica_names(spec.target, (spec.vllm or VllmOptions()).replicas):

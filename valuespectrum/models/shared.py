@@ -28,13 +28,13 @@ until an unscoped `release_shared_actors()`).
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 from valuespectrum.cluster import RAY_NAMESPACE, ray_ready
 from valuespectrum.models.base import BudgetExceeded
+from valuespectrum.names import safe_name
 
 ACTOR_PREFIX = "vspec-"
 BUDGET_PREFIX = f"{ACTOR_PREFIX}budget-"
@@ -47,7 +47,7 @@ def run_scope(name: str, root: str | Path | None = None) -> str:
     Two runs of the same spec in different directories get different scopes; the same run
     directory (a resume) gets the same scope back.
     """
-    slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", name).strip("-") or "run"
+    slug = safe_name(name).strip("-") or "run"
     if root is None:
         return slug
     digest = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]

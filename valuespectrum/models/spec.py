@@ -7,7 +7,6 @@ a mapping with the optional fields below.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from typing import Any
 
@@ -15,6 +14,8 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, validate
+from valuespectrum.models.providers import OPENAI_API_URL, PROVIDERS, provider
+from valuespectrum.names import SAFE_NAME_PATTERN, safe_name
 from valuespectrum.types import Frozen
 
 #: Where and how a model is reached, not what answers: these may change between a run and
@@ -90,7 +91,7 @@ class ModelSpec(Frozen):
     """
 
     spec: str
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str | None = Field(default=None, pattern=SAFE_NAME_PATTERN)
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     price: Price | None = None
@@ -136,8 +137,6 @@ class ModelSpec(Frozen):
     @field_validator("spec")
     @classmethod
     def _check_spec(cls, v: str) -> str:
-        from valuespectrum.models.providers import provider
-
         name, sep, target = v.partition(":")
         if not sep or not target.strip():
             raise ValueError(f"{v!r}: expected 'provider:model', e.g. 'openai:gpt-4o' or 'embed:minilm'")
@@ -175,8 +174,6 @@ class ModelSpec(Frozen):
     @property
     def kind(self) -> str:
         """The provider's kind: api, served, viewer, control or double."""
-        from valuespectrum.models.providers import PROVIDERS
-
         return PROVIDERS[self.provider].kind
 
     @property
@@ -190,21 +187,17 @@ class ModelSpec(Frozen):
         if self.name:
             return self.name
         if self.is_baseline:
-            return re.sub(r"[^A-Za-z0-9_.\-]+", "-", f"{self.provider}-{self.target}")[:40].strip("-")
-        return re.sub(r"[^A-Za-z0-9_.\-]+", "-", self.target.rsplit("/", 1)[-1])
+            return safe_name(f"{self.provider}-{self.target}")[:40].strip("-")
+        return safe_name(self.target.rsplit("/", 1)[-1])
 
     @property
     def is_baseline(self) -> bool:
         """CPU viewers, controls and test doubles: no network, no cost, nothing to retry."""
-        from valuespectrum.models.providers import PROVIDERS
-
         return PROVIDERS[self.provider].local
 
     @property
     def endpoint(self) -> str:
         """Identity of the server answering (rate-limit and cache key), never a secret."""
-        from valuespectrum.models.providers import OPENAI_API_URL, PROVIDERS
-
         if self.base_url:
             return self.base_url.rstrip("/")
         p = PROVIDERS[self.provider]
@@ -214,8 +207,6 @@ class ModelSpec(Frozen):
 
     def key_env(self) -> str | None:
         """The environment variable holding this endpoint's API key, if any."""
-        from valuespectrum.models.providers import PROVIDERS
-
         if self.api_key_env:
             return self.api_key_env
         p = PROVIDERS[self.provider]

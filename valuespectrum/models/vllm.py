@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from valuespectrum.models.replicas import Replica, ReplicaPool
 from valuespectrum.models.shared import ACTOR_PREFIX
 from valuespectrum.models.spec import ModelSpec, VllmOptions
 from valuespectrum.models.vllm_server import VllmServer, check_models_endpoint, vllm_command
+from valuespectrum.names import safe_name
 from valuespectrum.types import Completion, GenerateConfig, Message
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def actor_name(model: str, index: int = 0) -> str:
     ``@`` never occurs in the sanitised model part, so replica names cannot collide with
     another model's name.
     """
-    base = f"{ACTOR_PREFIX}vllm-" + re.sub(r"[^A-Za-z0-9_.\-]+", "-", model)
+    base = f"{ACTOR_PREFIX}vllm-" + safe_name(model)
     return base if index == 0 else f"{base}@{index}"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from valuespectrum.report import spectrum_figures as figs
 from valuespectrum.runs import write_json
 from valuespectrum.types import Frozen, SchwartzValue
 
@@ -143,8 +144,6 @@ def write_spectrum_report(run_dir: str | Path) -> Path:
     Table 1 and Figures 5-7 use the plain arms (the VLMs' own preferences); Figure 9 pairs
     each caption + LLM arm with its VLM's plain arm; Figure 2 uses abundance.json.
     """
-    from valuespectrum.report import spectrum_figures as figs
-
     run_dir = Path(run_dir)
     rows = read_results(run_dir)
     scores = score_rows(rows)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from valuespectrum.feed.recommenders import STYLES
 from valuespectrum.report.contrast_rows import (
     ESTIMAND_LABELS,
     comparisons,
@@ -20,6 +21,8 @@ from valuespectrum.report.contrast_rows import (
     reach_notes,
     row_for,
 )
+from valuespectrum.report.spectrum import write_spectrum_report
+from valuespectrum.types import SchwartzValue
 
 
 def _plt():
@@ -122,8 +125,6 @@ def figure_delta(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def _learning(style: str) -> bool:
-    from valuespectrum.feed.recommenders import STYLES
-
     entry = STYLES.get(style)
     return bool(entry and entry.learning)
 
@@ -137,7 +138,6 @@ def figure_value_drift(cells: list[dict[str, Any]], path: Path) -> Path | None:
     """Heatmap persona x value of the drift in the share of served posts, per platform."""
     import numpy as np
 
-    from valuespectrum.types import SchwartzValue
 
     plt = _plt()
     platforms = sorted({c["platform"] for c in cells})
@@ -323,7 +323,5 @@ def write_report(run_dir: str | Path) -> Path:
     if kind == "sweep":
         return write_sweep_report(run_dir)
     if kind == "spectrum":
-        from valuespectrum.report.spectrum import write_spectrum_report
-
         return write_spectrum_report(run_dir)
     raise FileNotFoundError(f"{run_dir}: not a sweep or spectrum run (no 'kind' in its summary or spec)")

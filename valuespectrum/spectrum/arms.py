@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from valuespectrum.cluster import install_api_keys, send_output_to
+from valuespectrum.models import BudgetExceeded, SharedBudget, build_backend
+from valuespectrum.models.base import BackendError, BackendUnavailable
 from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
-from valuespectrum.types import Frozen, SchwartzValue
+from valuespectrum.strategies import make_strategy
+from valuespectrum.types import Frozen, GenerateConfig, Observation, SchwartzValue, VisibleText
 
 
 class SpectrumItem(Frozen):
@@ -145,11 +149,6 @@ async def answer_items(arm: Arm, items: Sequence[SpectrumItem], images: Mapping[
     Yields an `ArmStopped` (and nothing after it) when the budget is exhausted or the
     endpoint is dead.
     """
-    from valuespectrum.models import BudgetExceeded, SharedBudget, build_backend
-    from valuespectrum.models.base import BackendError, BackendUnavailable
-    from valuespectrum.strategies import make_strategy
-    from valuespectrum.types import GenerateConfig, Observation, VisibleText
-
     if budget is None and cfg.budget_usd is not None:
         budget = SharedBudget(cfg.budget_usd, cfg.run_name)
     config = GenerateConfig(seed=cfg.seed)
@@ -228,8 +227,6 @@ def arm_stream(arm: Arm, items: list[SpectrumItem], images: Mapping[str, bytes |
     `api_keys` (variable name -> key) arrive as an argument, so arms also work on a remote
     cluster without the keys being written into Ray's runtime-env logs.
     """
-    from valuespectrum.cluster import install_api_keys, send_output_to
-
     send_output_to(cfg.log_path, f"arm {arm.label}")  # a pooled worker: again for each task
     install_api_keys(api_keys)
     loop = asyncio.new_event_loop()

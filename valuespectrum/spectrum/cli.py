@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from valuespectrum.console import command_group
+from valuespectrum.launch import run_spec_file
 
 spectrum_app = command_group("The Value-Spectrum benchmark (Table 1, Figures 2-9).")
 
@@ -29,7 +30,5 @@ def run(
 
     Rerunning the same command resumes an interrupted run.
     """
-    from valuespectrum.cli import run_spec_file
-
     run_spec_file(spec_path, kind="spectrum", ray_address=ray_address, restart=restart,
                   output=output, report=report)

@@ -24,9 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from valuespectrum.cluster import api_keys, start_ray, stop_ray
 from valuespectrum.config import ConfigError
-from valuespectrum.console import output_to_log
-from valuespectrum.models.shared import run_scope
+from valuespectrum.console import console, output_to_log
+from valuespectrum.feed.sources import ensure_default_corpus
+from valuespectrum.models import SharedBudget
+from valuespectrum.models.shared import release_shared_actors, run_scope
+from valuespectrum.report.spectrum import write_summary
 from valuespectrum.runs import (
     Plan,
     RunDirectory,
@@ -50,6 +54,9 @@ from valuespectrum.spectrum.arms import (
     row_key,
 )
 from valuespectrum.spectrum.spec import RESUMABLE_FIELDS, SpectrumSpec
+from valuespectrum.store.actor import StoreActor, StoreOwner
+from valuespectrum.sweep.driver import prompt_context
+from valuespectrum.values import load_values
 
 RETRIEVAL = "retrieval"
 
@@ -101,9 +108,6 @@ class SpectrumRun:
     # ------------------------------------------------------------------ the plan
     def plan(self) -> Plan:
         """Retrieval and each arm, fingerprinted by what their results depend on."""
-        from valuespectrum.sweep.driver import prompt_context
-        from valuespectrum.values import load_values
-
         s = self.spec
         catalog = load_values(s.values_path())
         context = {"prompts": prompt_context(self.prompts),
@@ -135,7 +139,6 @@ class SpectrumRun:
         path = self.root / "retrieval.parquet"
         if path.exists():
             return [SpectrumItem(**r) for r in read_table(path)]
-        from valuespectrum.store.actor import StoreActor, StoreOwner
 
         s = self.spec
         args = {"k": s.top_k, "filters": s.filters.model_dump(), "template": s.keyword_template,
@@ -206,8 +209,6 @@ class SpectrumRun:
                 on_progress(len(rows))
 
         if self.spec.parallel == "local":
-            from valuespectrum.models import SharedBudget
-
             budget = (SharedBudget(cfg.budget_usd, cfg.run_name)
                       if cfg.budget_usd is not None else None)  # one ledger for all arms
 
@@ -223,7 +224,6 @@ class SpectrumRun:
 
         import ray
 
-        from valuespectrum.cluster import api_keys
 
         task = ray.remote(num_cpus=0.25, max_retries=0, num_returns="streaming")(arm_stream)
         images_ref = ray.put(images)  # once, shared by every arm (bytes travel, not paths)
@@ -260,8 +260,6 @@ class SpectrumRun:
 
     def run(self, progress: bool = True) -> dict[str, Any]:
         """Everything: retrieval, answers, tables, summary. Returns the summary."""
-        from valuespectrum.cluster import api_keys
-
         plan = self.plan()
         api_keys(m for a in self.arms for m in (a.model, a.text_model) if m is not None)
         self.run_dir.acquire()
@@ -275,9 +273,6 @@ class SpectrumRun:
             self.run_dir.release()
 
     def _run(self, progress: bool) -> dict[str, Any]:
-        from valuespectrum.cluster import release_run, start_ray, stop_ray
-        from valuespectrum.report.spectrum import write_summary
-
         started = False
         try:
             self.repaired = {j.path.stem: n for j in self.run_dir.journals() if (n := j.repair())}
@@ -286,8 +281,6 @@ class SpectrumRun:
                 (self.root / "retrieval.parquet").unlink()
             if progress:
                 self._say_repaired()
-            from valuespectrum.console import console
-            from valuespectrum.feed.corpus import ensure_default_corpus
 
             def say(line: str) -> None:
                 if progress:
@@ -301,7 +294,7 @@ class SpectrumRun:
             try:
                 stopped = self._with_progress(items, progress)
             finally:
-                release_run(self.scope)
+                release_shared_actors(self.scope)
             self.consolidate(items)
             return write_summary(self.root, self.arms, stopped)
         finally:
@@ -309,8 +302,6 @@ class SpectrumRun:
 
     def _say_repaired(self) -> None:
         """One plain line per repair made on resume (a crash or a power loss)."""
-        from valuespectrum.console import console
-
         if self.repaired:
             which = ", ".join(f"{k} ({n} bytes)" for k, n in sorted(self.repaired.items()))
             console.print(f"repaired: cut a torn last line from {len(self.repaired)} "
@@ -326,7 +317,6 @@ class SpectrumRun:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         total = sum(len(v) for v in self.pending(items).values())
-        from valuespectrum.console import console
 
         # the run's console (the terminal, see console.output_to_log); sys.stdout and
         # sys.stderr are not redirected into the bar: what others print goes to the log

@@ -20,13 +20,16 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, read_yaml, validate
+from valuespectrum.embedders import validate_embedder
 from valuespectrum.models.spec import ModelSpec
+from valuespectrum.names import SAFE_NAME_PATTERN
 from valuespectrum.specs import (
     check_output_template,
     check_unique_labels,
     resolve_input,
     resolve_output,
 )
+from valuespectrum.strategies import load_prompts
 from valuespectrum.types import Frozen
 
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
@@ -110,7 +113,7 @@ class SpectrumSpec(Frozen):
     """
 
     kind: Literal["spectrum"] = "spectrum"
-    name: str = Field(default="spectrum", pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(default="spectrum", pattern=SAFE_NAME_PATTERN)
     description: str = ""
     store: str = "${VSPEC_HOME}/store/screenshots.db"
     embedder: str = "minilm"
@@ -145,8 +148,6 @@ class SpectrumSpec(Frozen):
     @field_validator("embedder")
     @classmethod
     def _embedder(cls, v: str) -> str:
-        from valuespectrum.embedders import validate_embedder
-
         return validate_embedder(v)
 
     @field_validator("keyword_template")
@@ -186,8 +187,6 @@ class SpectrumSpec(Frozen):
         return self.ingest.resolved(self._base) if self.ingest else None
 
     def prompt_set(self) -> dict[str, Any]:
-        from valuespectrum.strategies import load_prompts
-
         return load_prompts(resolve_input(self.prompts, self._base) if self.prompts else None)
 
     def saved(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from valuespectrum.embedders import (
     OpenClipEmbedder,
     make_embedder,
 )
+from valuespectrum.errors import StoreError, StoreLockedError
 from valuespectrum.store.actor import StoreActor, StoreOwner
 from valuespectrum.store.base import Store
 from valuespectrum.store.ingest import (
@@ -34,8 +35,6 @@ from valuespectrum.store.ingest import (
 from valuespectrum.store.records import (
     Hit,
     ScreenshotRecord,
-    StoreError,
-    StoreLockedError,
     StoreStats,
     screenshot_id,
 )

@@ -20,7 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from valuespectrum.store.vector_store import Hit, ScreenshotRecord, StoreStats
+from valuespectrum.cluster import send_output_to
+from valuespectrum.embedders import make_embedder
+from valuespectrum.store import ingest as ing
+from valuespectrum.store.retrieval import Filters, abundance, retrieve
+from valuespectrum.store.vector_store import Hit, ScreenshotRecord, ScreenshotStore, StoreStats
+from valuespectrum.values import load_values
 
 
 class StoreOwner:
@@ -45,16 +50,11 @@ class StoreOwner:
 
     def _open(self):
         if self._store is None:
-            from valuespectrum.embedders import make_embedder
-            from valuespectrum.store.vector_store import ScreenshotStore
-
             self._embedder = make_embedder(self.embedder_name)
             self._store = ScreenshotStore(self.db, self.embedder_name, self._embedder.dim)
         return self._store, self._embedder
 
     def _catalog(self):
-        from valuespectrum.values import load_values
-
         return load_values(self.values_path)
 
     def add(self, records: list[ScreenshotRecord], vectors: np.ndarray) -> int:
@@ -69,8 +69,6 @@ class StoreOwner:
 
     def ingest(self, source: dict[str, str], progress: bool = False) -> str:
         """Ingest a corpus, a folder + CSV, or a run (`IngestSource.resolved()`); a summary."""
-        from valuespectrum.store import ingest as ing
-
         store, emb = self._open()
         if "corpus" in source:
             report = ing.ingest_corpus(store, emb, source["corpus"], progress=progress)
@@ -84,8 +82,6 @@ class StoreOwner:
     def retrieve(self, k: int = 5, filters: dict[str, Any] | None = None,
                  template: str = "{keyword}") -> list:
         """Top-k per keyword of every value (see `retrieval.retrieve`)."""
-        from valuespectrum.store.retrieval import Filters, retrieve
-
         store, emb = self._open()
         return retrieve(store, emb, self._catalog(), k=k, filters=Filters(**(filters or {})),
                         template=template)
@@ -93,8 +89,6 @@ class StoreOwner:
     def abundance(self, radius: float = 1.5, filters: dict[str, Any] | None = None,
                   template: str = "{keyword}"):
         """Figure 2 counts (see `retrieval.abundance`)."""
-        from valuespectrum.store.retrieval import Filters, abundance
-
         store, emb = self._open()
         return abundance(store, emb, self._catalog(), radius=radius,
                          filters=Filters(**(filters or {})), template=template)
@@ -158,7 +152,5 @@ class _StoreActorBody(StoreOwner):
 
     def __init__(self, db: str, embedder_name: str, values_path: str | None,
                  log_path: str | None) -> None:
-        from valuespectrum.cluster import send_output_to
-
         send_output_to(log_path, "store actor")
         super().__init__(db, embedder_name, values_path)

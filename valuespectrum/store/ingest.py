@@ -20,6 +20,7 @@ import numpy as np
 
 from valuespectrum.config import ConfigError
 from valuespectrum.embedders import Embedder, NotSupported
+from valuespectrum.feed.corpus import Corpus
 from valuespectrum.store.base import Store
 from valuespectrum.store.records import ScreenshotRecord
 
@@ -132,8 +133,6 @@ def ingest_corpus(store: Store, embedder: Embedder, root: str | Path,
 
     MiniLM stores reuse the corpus's own caption embeddings when their width matches.
     """
-    from valuespectrum.feed.corpus import Corpus
-
     corpus = Corpus.load(root)
     records, texts = [], []
     for it in corpus.items:
@@ -204,8 +203,6 @@ def read_run(run_dir: str | Path, corpus_root: str | Path | None = None) -> list
         raise ConfigError(f"{run_dir}: no steps.parquet (not a finished run directory?)")
     corpus = None
     if corpus_root is not None:
-        from valuespectrum.feed.corpus import Corpus
-
         corpus = Corpus.load(corpus_root)
     out = []
     for row in pq.read_table(table).to_pylist():

@@ -16,14 +16,6 @@ TEXT_FIELDS = {"path": 1024, "platform": 64, "posted": 32, "link": 1024, "captio
 OUTPUT_FIELDS = list(TEXT_FIELDS)
 
 
-class StoreError(ValueError):
-    """The store cannot serve this request (wrong vector width, no such collection)."""
-
-
-class StoreLockedError(RuntimeError):
-    """Another process owns this store (Milvus-lite allows one process per `.db`)."""
-
-
 class ScreenshotRecord(Frozen):
     """Metadata of one screenshot; `key` (defaults to `path`) decides its identity."""
 

@@ -7,19 +7,14 @@ keywords (k = 5 in the paper). Abundance counts the screenshots within L2 1.5 of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
 import numpy as np
 from pydantic import Field
 
+from valuespectrum.embedders import Embedder
+from valuespectrum.store.base import Store
 from valuespectrum.store.vector_store import Hit
 from valuespectrum.types import Frozen, SchwartzValue
 from valuespectrum.values import ValueCatalog, load_values
-
-if TYPE_CHECKING:
-    from valuespectrum.embedders import Embedder
-    from valuespectrum.store.base import Store
 
 ABUNDANCE_RADIUS = 1.5  # the paper's L2 radius around a normalised keyword vector
 
@@ -122,8 +117,3 @@ def brute_force_topk(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarra
     idx = np.argpartition(d2, kth=min(k, d2.shape[1] - 1), axis=1)[:, :k]
     order = np.take_along_axis(d2, idx, axis=1).argsort(axis=1)
     return np.take_along_axis(idx, order, axis=1)
-
-
-def values_in(retrieved: Sequence[Retrieved]) -> list[SchwartzValue]:
-    """The values present in a retrieval, in the order of first appearance."""
-    return list(dict.fromkeys(r.value for r in retrieved))

@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from valuespectrum.errors import StoreError, StoreLockedError  # noqa: F401 - the store's API
+from valuespectrum.runs import WriterLock
 from valuespectrum.store.records import (  # noqa: F401 - re-exported: the store's public API
     OUTPUT_FIELDS,
     TEXT_FIELDS,
     Hit,
     ScreenshotRecord,
-    StoreError,
-    StoreLockedError,
     StoreStats,
     build_filter,
     collection_name,
@@ -152,7 +152,6 @@ class ScreenshotStore:
     def _open_lite(self) -> None:
         from pymilvus import MilvusClient
 
-        from valuespectrum.runs import WriterLock
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._owner = WriterLock(self.owner_path, what=f"vector store {self.path}",

@@ -12,15 +12,14 @@ Public API::
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from valuespectrum.strategies.base import Strategy, load_prompts, persona_prompt
 from valuespectrum.strategies.isq import ISQStrategy
 from valuespectrum.strategies.paper import CaptionLLMStrategy, PlainStrategy, SimpleStrategy
 from valuespectrum.strategies.parsing import isq_score, parse_json_object, parse_scale, parse_yes_no
-
-if TYPE_CHECKING:
-    from valuespectrum.trial import TrialSpec
+from valuespectrum.trial import TrialSpec
+from valuespectrum.types import GenerateConfig
 
 STRATEGIES: MappingProxyType[str, type] = MappingProxyType({
     "plain": PlainStrategy,
@@ -58,8 +57,6 @@ def make_strategy(name: str, **params: Any) -> Strategy:
 
 def strategy_for_trial(trial: TrialSpec) -> Strategy:
     """The strategy a sweep trial asks with: its prompt set, options and seed."""
-    from valuespectrum.types import GenerateConfig
-
     params: dict[str, Any] = {"config": GenerateConfig(seed=trial.seed),
                               "prompts": trial.prompts or None}
     if trial.strategy == "isq":

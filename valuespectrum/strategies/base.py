@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import yaml
 
+from valuespectrum.config import ConfigError, read_yaml
 from valuespectrum.models.base import Backend
 from valuespectrum.personas import Persona
 from valuespectrum.types import (
@@ -48,8 +49,6 @@ def load_prompts(path: str | Path | None = None) -> dict[str, Any]:
         ConfigError: the file is missing, not YAML, has no `version`, or lacks a prompt the
             strategies send.
     """
-    from valuespectrum.config import ConfigError, read_yaml
-
     if path is None:
         text = resources.files("valuespectrum.data").joinpath("prompts.yaml").read_text("utf-8")
         prompts, where = yaml.safe_load(text), "packaged prompts.yaml"
@@ -117,7 +116,6 @@ class Conversation:
         config: Generation parameters for every turn.
         persona: Profile text of the persona asked about, sent as data with each question.
     """
-
     def __init__(self, backend: Backend, system: str, config: GenerateConfig,
                  persona: str = "") -> None:
         self.backend = backend

@@ -17,11 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.agents.actor import ActorOptions
-from valuespectrum.cluster import ClusterError, api_keys, release_run, start_ray, stop_ray
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_before_delay, wait_exponential
+
+from valuespectrum.agents.actor import ActorOptions, viewer_actor_class
+from valuespectrum.cluster import ClusterError, api_keys, start_ray, stop_ray
 from valuespectrum.console import output_to_log
-from valuespectrum.models.shared import run_scope
+from valuespectrum.feed.corpus import Corpus
+from valuespectrum.feed.pool import FeedPool
+from valuespectrum.feed.sources import ensure_default_corpus
+from valuespectrum.models.shared import SharedBudget, release_shared_actors, run_scope
 from valuespectrum.personas import is_relevant
+from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
 from valuespectrum.runs import RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
 from valuespectrum.sweep.results import SweepResults, TrialRecord
@@ -33,6 +39,7 @@ from valuespectrum.sweep.spec import (
     plan_for,
     run_order,
 )
+from valuespectrum.sweep.summary import write_summary
 from valuespectrum.trial import TRIAL_SEEDS, EndEvent, RestartEvent, StepEvent, TrialSpec
 from valuespectrum.types import StepRecord
 
@@ -154,8 +161,6 @@ class SweepRunner:
     # ------------------------------------------------------------------ setup
     def _load_feed(self) -> dict[str, Any]:
         """Load the corpus and recommender parameters; returns the plan context."""
-        from valuespectrum.feed.corpus import Corpus, ensure_default_corpus
-
         params = self.spec.recommender_params()
         ensure_default_corpus(self.spec.corpus_path(), lambda line: self._notify("note", line))
         self._corpus = Corpus.load(self.spec.corpus_path())
@@ -170,8 +175,6 @@ class SweepRunner:
         }
 
     def _start_feed(self) -> Any:
-        from valuespectrum.feed.pool import FeedPool
-
         host = "127.0.0.1"
         if self.ray_address:  # actors on other nodes must reach the feed
             import ray
@@ -219,20 +222,17 @@ class SweepRunner:
             key = actor._actor_id.hex()
             if key in self._replaced:
                 return self._replaced[key]
-            deadline, delay = time.monotonic() + 120, 0.1
-            while True:
-                try:
-                    await asyncio.wait_for(actor.ping.remote(), timeout=120)
-                    return actor
-                except ActorUnavailableError as e:  # Ray is restarting it: wait for that
-                    if time.monotonic() + delay > deadline:
-                        err: BaseException = e
-                        break
-                    await asyncio.sleep(delay)
-                    delay = min(2.0, delay * 2)
-                except (RayActorError, TimeoutError) as e:
-                    err = e
-                    break
+            # Ray is restarting it: wait for that (0.1 s doubling to 2 s, for up to 120 s)
+            waiting = AsyncRetrying(retry=retry_if_exception_type(ActorUnavailableError),
+                                    wait=wait_exponential(multiplier=0.1, max=2.0),
+                                    stop=stop_before_delay(120), reraise=True)
+            try:
+                async for attempt in waiting:
+                    with attempt:
+                        await asyncio.wait_for(actor.ping.remote(), timeout=120)
+                return actor
+            except (ActorUnavailableError, RayActorError, TimeoutError) as e:
+                err: BaseException = e
             log.warning("viewer actor is gone for good (%s); starting a new one",
                         _first_line(err))
             try:
@@ -327,8 +327,6 @@ class SweepRunner:
     async def _sweep(self, todo: list[TrialSpec], feed_urls: tuple[str, ...]) -> dict[str, int]:
         import ray
 
-        from valuespectrum.agents.actor import viewer_actor_class
-        from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
 
         ViewerActor = viewer_actor_class()
         per_actor = self.spec.agents_per_actor
@@ -375,7 +373,7 @@ class SweepRunner:
             for a in self.actors:
                 ray.kill(a)
             self.actors = []
-            release_run(self.scope)
+            release_shared_actors(self.scope)
         return statuses
 
     async def _commit_steps(self) -> None:
@@ -397,7 +395,6 @@ class SweepRunner:
         """
         if self.spec.budget_usd is None:
             return
-        from valuespectrum.models.shared import SharedBudget
 
         spent = sum(r.get("cost_usd") or 0.0 for r in self.results.step_rows()
                     if not r.get("cached"))
@@ -466,7 +463,6 @@ class SweepRunner:
             if not isinstance(failure, KeyboardInterrupt):
                 planned = [t.trial_id for t in self.trials]
                 self.results.consolidate(planned)
-                from valuespectrum.sweep.summary import write_summary
 
                 write_summary(self.run_dir.root, self.spec, planned)
         except RunError as e:

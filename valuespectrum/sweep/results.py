@@ -164,15 +164,6 @@ class SweepResults:
                     *(r.model_dump(mode="json") for r in finished))
         return sum(len(v) for v in staged.values())
 
-    def append_steps(self, records: list[tuple[StepRecord, bytes | None]]) -> list[StepRecord]:
-        """Write the screenshots, then append the records durably (stage + commit)."""
-        out = [self.stage_step(r, jpeg) for r, jpeg in records]
-        self.commit()
-        return out
-
-    def append_step(self, record: StepRecord, jpeg: bytes | None = None) -> StepRecord:
-        return self.append_steps([(record, jpeg)])[0]
-
     def finish_trial(self, record: TrialRecord) -> None:
         """Commit what is staged, then record how the trial ended."""
         self.commit(record)

@@ -20,9 +20,11 @@ from typing import Any
 
 import yaml
 
+from valuespectrum.cluster import start_ray, stop_ray
 from valuespectrum.config import ConfigError, read_yaml
 from valuespectrum.report.contrast_rows import comparisons
 from valuespectrum.runs import write_json
+from valuespectrum.sweep.driver import SweepRunner
 from valuespectrum.sweep.spec import SweepSpec, sweep_spec_from_data
 
 
@@ -87,8 +89,6 @@ def run_sensitivity(spec_path: str | Path, param: str, *, sets: list[str] | None
     """Run the sweep once per value of `param`; returns OUTPUT/sensitivity.json."""
     import json
 
-    from valuespectrum.cluster import start_ray, stop_ray
-    from valuespectrum.sweep.driver import SweepRunner
 
     name, runs, base = variants(spec_path, param, sets)
     specs = [(v, sweep_spec_from_data(d, Path(spec_path).parent, f"{spec_path} ({name}={v})"))

@@ -24,8 +24,13 @@ from typing import Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from valuespectrum.config import ConfigError, read_yaml, validate
+from valuespectrum.environments.observation import ObservationMode
+from valuespectrum.environments.spec import validate_kind
+from valuespectrum.feed.recommenders import load_recommender_params, with_overrides
 from valuespectrum.models.baselines import viewer_rule
+from valuespectrum.models.providers import PROVIDERS
 from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
+from valuespectrum.names import SAFE_NAME_PATTERN, slug
 from valuespectrum.personas import Persona, PersonaLibrary
 from valuespectrum.runs import Plan, fingerprint
 from valuespectrum.specs import (
@@ -34,6 +39,7 @@ from valuespectrum.specs import (
     resolve_input,
     resolve_output,
 )
+from valuespectrum.strategies import load_prompts, validate_strategy
 from valuespectrum.sweep.analysis import AnalysisPlan
 from valuespectrum.trial import (
     PlatformSpec,
@@ -41,7 +47,6 @@ from valuespectrum.trial import (
     TrialSpec,
     cell_key,
     derive_seed,
-    slug,
     trial_seed_key,
 )
 from valuespectrum.types import Frozen
@@ -91,7 +96,7 @@ class SweepSpec(Frozen):
     """A persona sweep: personas x models x platforms x strategies, N trials per cell."""
 
     kind: str = Field(default="sweep", pattern=r"^sweep$")
-    name: str = Field(pattern=r"^[A-Za-z0-9_\-.]+$")
+    name: str = Field(pattern=SAFE_NAME_PATTERN)
     description: str = ""
     personas: list[str | dict[str, Any]] = Field(
         min_length=1, description="persona names or globs, or inline personas (may `extends`)")
@@ -151,15 +156,11 @@ class SweepSpec(Frozen):
     @field_validator("strategies")
     @classmethod
     def _known_strategies(cls, v: list[str]) -> list[str]:
-        from valuespectrum.strategies import validate_strategy
-
         return [validate_strategy(s) for s in v]
 
     @field_validator("environment")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        from valuespectrum.environments.spec import validate_kind
-
         return validate_kind(v)
 
     @field_validator("output")
@@ -193,8 +194,6 @@ class SweepSpec(Frozen):
 
     @model_validator(mode="after")
     def _launched_models_take_every_frame(self) -> SweepSpec:
-        from valuespectrum.environments.observation import ObservationMode
-
         frames = max(ObservationMode.from_options(p.options).frames for p in self.platforms)
         for i, m in enumerate(self.models):
             limit = m.vllm.max_images if m.vllm else 1
@@ -207,8 +206,6 @@ class SweepSpec(Frozen):
 
     @model_validator(mode="after")
     def _no_screenshot_only_for_text_readers(self) -> SweepSpec:
-        from valuespectrum.models.providers import PROVIDERS
-
         for j, p in enumerate(self.platforms):
             if p.options.get("screenshot") != "none":
                 continue
@@ -237,14 +234,10 @@ class SweepSpec(Frozen):
         return resolve_input(self.corpus, self._base)
 
     def prompt_set(self) -> dict[str, Any]:
-        from valuespectrum.strategies import load_prompts
-
         return load_prompts(resolve_input(self.prompts, self._base) if self.prompts else None)
 
     def recommender_params(self) -> Any:
         """All styles' parameters: packaged, from a file, or packaged with overrides."""
-        from valuespectrum.feed.recommenders import load_recommender_params, with_overrides
-
         if isinstance(self.recommenders, str):
             return load_recommender_params(resolve_input(self.recommenders, self._base))
         return with_overrides(load_recommender_params(), self.recommenders or {},

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from valuespectrum.feed.recommenders import STYLES, controls_of
 from valuespectrum.metrics import (
     MAX_INVALID,
     Estimate,
@@ -175,8 +176,6 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
         analysis, window: Read the run under another plan than the declared one: every
             row is then exploratory, and `analysis.departs` says how the reading differs.
     """
-    from valuespectrum.feed.recommenders import STYLES, controls_of
-
     declared: AnalysisPlan = getattr(spec, "analysis", None) or AnalysisPlan()
     plan = analysis or declared
     window = spec.window if window is None else window

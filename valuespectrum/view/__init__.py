@@ -15,6 +15,7 @@ Finished runs are read from their Parquet tables; a run in progress (or one whos
 are newer than its tables) from its journals, and its pages reload as the journals grow.
 """
 
-from valuespectrum.view.sources import RunSource, ViewError, open_runs
+from valuespectrum.view.run_source import RunSource, ViewError
+from valuespectrum.view.sources import open_runs
 
 __all__ = ["RunSource", "ViewError", "open_runs"]

@@ -13,8 +13,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from valuespectrum.view import pages, spectrum_pages, sweep_pages, trial_pages
+from valuespectrum.view.html import esc, page
 from valuespectrum.view.links import Links
-from valuespectrum.view.sources import RunSource
+from valuespectrum.view.replay import Replayer
+from valuespectrum.view.run_source import RunSource
 from valuespectrum.view.spectrum_source import SpectrumSource
 from valuespectrum.view.sweep_source import SweepSource
 
@@ -42,9 +45,6 @@ def create_app(runs: dict[str, RunSource]) -> Starlette:
     from starlette.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.routing import Route
 
-    from valuespectrum.view import pages, spectrum_pages, sweep_pages, trial_pages
-    from valuespectrum.view.html import esc, page
-    from valuespectrum.view.replay import Replayer
 
     links = Links()
     assets = assets_dir()

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.report.contrast_rows import comparisons
+from valuespectrum.view import pages, spectrum_pages, sweep_pages, trial_pages
+from valuespectrum.view.app import assets_dir
 from valuespectrum.view.links import StaticLinks, file_slug
-from valuespectrum.view.sources import SERVABLE, RunSource, ViewError
+from valuespectrum.view.replay import Replayer
+from valuespectrum.view.run_source import SERVABLE, RunSource, ViewError
 from valuespectrum.view.spectrum_source import SpectrumSource
 from valuespectrum.view.sweep_source import PAGE, SweepSource
 
@@ -102,10 +105,6 @@ def export_site(runs: dict[str, RunSource], out: str | Path,
         ViewError: `out` is inside a run directory, or a non-empty folder that is not an
             earlier export.
     """
-    from valuespectrum.view import pages, spectrum_pages
-    from valuespectrum.view.app import assets_dir
-    from valuespectrum.view.replay import Replayer
-
     out = Path(out)
     _check_target(out, runs)
     if out.exists():
@@ -156,8 +155,6 @@ def export_site(runs: dict[str, RunSource], out: str | Path,
 
 def _export_sweep(w: _Writer, src: SweepSource, links: StaticLinks, replayer: Any,
                   loop: asyncio.AbstractEventLoop) -> None:
-    from valuespectrum.view import sweep_pages, trial_pages
-
     rid = src.rid
     w.page(f"{rid}/index.html", sweep_pages.run_page(src, links))
     tids: set[str] = set(src.trial_records())

@@ -8,15 +8,15 @@ opens from disk, from any place it is copied to).
 from __future__ import annotations
 
 import hashlib
-import re
 from urllib.parse import quote, urlencode
 
+from valuespectrum.names import safe_name
 from valuespectrum.view.sweep_source import PAGE
 
 
 def file_slug(text: str) -> str:
     """A file-safe name for any id (cells contain ``|``), unique by a short digest."""
-    safe = re.sub(r"[^A-Za-z0-9_.\-]+", "-", text).strip("-.")[:80]
+    safe = safe_name(text).strip("-.")[:80]
     return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
 
 

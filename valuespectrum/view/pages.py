@@ -7,7 +7,7 @@ from valuespectrum.report.contrast_rows import comparisons, p_text, row_for
 from valuespectrum.view.charts import curve_charts
 from valuespectrum.view.html import badge, ci, definition_list, esc, num, p_value, page, pct
 from valuespectrum.view.links import Links
-from valuespectrum.view.sources import RunSource
+from valuespectrum.view.run_source import RunSource
 from valuespectrum.view.spectrum_source import SpectrumSource
 from valuespectrum.view.sweep_pages import (
     cell_charts,

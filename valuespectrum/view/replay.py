@@ -16,7 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from valuespectrum.types import Completion, GenerateConfig, ImagePart, Message, Usage
+from valuespectrum.config import ConfigError
+from valuespectrum.personas import Persona
+from valuespectrum.runs import fingerprint
+from valuespectrum.strategies import load_prompts, make_strategy
+from valuespectrum.types import Completion, GenerateConfig, ImagePart, Message, Observation, Usage
 
 
 @dataclass
@@ -83,8 +87,6 @@ def _conversations(calls: list[tuple[list[Message], GenerateConfig, str]]) -> li
 
 def _strategy(kind: str, spec: dict[str, Any], row: dict[str, Any], prompts: dict[str, Any],
               backend: ReplayBackend) -> Any:
-    from valuespectrum.strategies import make_strategy
-
     name = row["strategy"]
     if kind == "spectrum":  # see spectrum.arms.answer_items
         if name == "caption_llm":
@@ -113,10 +115,6 @@ class Replayer:
     """
 
     def __init__(self, kind: str, spec: dict[str, Any], plan_context: dict[str, Any]) -> None:
-        from valuespectrum.config import ConfigError
-        from valuespectrum.runs import fingerprint
-        from valuespectrum.strategies import load_prompts
-
         self.kind, self.spec = kind, spec
         self.prompts: dict[str, Any] | None = None
         self.notes: list[tuple[str, str]] = []
@@ -139,9 +137,6 @@ class Replayer:
 
     async def replay(self, row: dict[str, Any]) -> Replay:
         """Rebuild what the strategy of `row` sent."""
-        from valuespectrum.personas import Persona
-        from valuespectrum.types import Observation
-
         out = Replay(notes=list(self.notes), error=self.error)
         if self.prompts is None:
             return out

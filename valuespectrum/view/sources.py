@@ -1,167 +1,22 @@
-"""One run directory as the viewer reads it: kind, status, live or finished, servable files.
+"""Open run directories for the viewer: find them, tell their kind, build each one's source.
 
-The viewer never writes into a run directory and never takes its lock (a shared lock, even
-for a moment, would make a starting writer fail); it reads the lock file's holder line and
-checks that the process named there is alive.
+The sources themselves: `view/run_source.py` (the base, `RunSource`), `view/sweep_source.py`,
+`view/spectrum_source.py`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import socket
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from valuespectrum.runs import Plan, RunDirectory
-
-#: Files the viewer serves from a run directory (screenshots and report figures).
-SERVABLE = (".jpg", ".jpeg", ".png", ".svg", ".webp")
-#: How long one look at a run's files answers "is it live, has it changed" (seconds).
-SCAN_TTL_S = 0.5
-
-
-class ViewError(ValueError):
-    """A path cannot be viewed (not a run directory, unknown kind); the message says why."""
-
-
-class RunSource:
-    """Read-only access to one run directory; subclasses add what their kind records.
-
-    Args:
-        root: The run directory.
-        rid: The run's id in the viewer's URLs (unique among the runs shown).
-        spec: Its saved spec (spec.yaml) as data.
-    """
-
-    kind = ""
-
-    def __init__(self, root: Path, rid: str, spec: dict[str, Any]) -> None:
-        self.root = root
-        self.rid = rid
-        self.spec = spec
-        self.run = RunDirectory(root, self.kind)  # for journal names only: never acquired
-        self._json_cache: dict[str, tuple[tuple[int, int], Any]] = {}
-        self._scan: tuple[float, dict[str, tuple[int, int, int]]] | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.spec.get("name") or self.root.name)
-
-    # ------------------------------------------------------------------ files
-    def read_json(self, name: str) -> Any:
-        """A JSON file of the run (None if absent), parsed again only when it changed."""
-        path = self.root / name
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        key = (st.st_mtime_ns, st.st_size)
-        hit = self._json_cache.get(name)
-        if hit is None or hit[0] != key:
-            try:
-                hit = (key, json.loads(path.read_text(encoding="utf-8")))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return None  # being replaced right now: the next refresh reads it
-            self._json_cache[name] = hit
-        return hit[1]
-
-    def plan(self) -> Plan:
-        return Plan.from_json(self.read_json(RunDirectory.PLAN))
-
-    def summary(self) -> dict[str, Any] | None:
-        data = self.read_json("summary.json")
-        return data if isinstance(data, dict) else None
-
-    def servable(self, rel: str) -> Path | None:
-        """The file `rel` inside the run directory if the viewer may serve it, else None."""
-        if not rel or rel.startswith("/") or not rel.lower().endswith(SERVABLE):
-            return None
-        path = (self.root / rel).resolve()
-        root = self.root.resolve()
-        if root not in path.parents or not path.is_file():
-            return None
-        return path
-
-    def journal_files(self) -> list[Path]:
-        return sorted((self.root / RunDirectory.JOURNALS).glob("*.jsonl"))
-
-    # ------------------------------------------------------------------ state
-    def writer(self) -> str | None:
-        """Who is writing the run now ("pid 12 on host: vspec run ..."), or None."""
-        try:
-            text = (self.root / RunDirectory.LOCK).read_text(encoding="utf-8").strip()
-        except (FileNotFoundError, UnicodeDecodeError):
-            return None
-        m = re.match(r"pid (\d+) on ([^:]+):", text)
-        if not text or m is None:
-            return None
-        if m.group(2) != socket.gethostname():
-            return text  # another host: the line is all we can know
-        try:
-            os.kill(int(m.group(1)), 0)
-        except ProcessLookupError:
-            return None  # the holder died (the OS dropped its lock)
-        except PermissionError:
-            pass
-        return text
-
-    def tables(self) -> tuple[str, ...]:
-        """The Parquet tables the run writes at its end (their absence means: read journals)."""
-        return ()
-
-    def scan(self) -> dict[str, tuple[int, int, int]]:
-        """name -> (size, mtime, inode) of the journals, tables and summary, and the writer.
-
-        One scan serves every question a page asks within `SCAN_TTL_S` (a run of 1,000
-        trials has 1,000 journals to look at).
-        """
-        now = time.monotonic()
-        if self._scan is not None and now - self._scan[0] < SCAN_TTL_S:
-            return self._scan[1]
-        found: dict[str, tuple[int, int, int]] = {}
-        for p in [*self.journal_files(), *(self.root / n for n in
-                                          ("summary.json", *self.tables()))]:
-            try:
-                st = p.stat()
-            except FileNotFoundError:
-                continue
-            found[str(p.relative_to(self.root))] = (st.st_size, st.st_mtime_ns, st.st_ino)
-        found["writer"] = (int(self.writer() is not None), 0, 0)
-        self._scan = (now, found)
-        return found
-
-    def live(self) -> bool:
-        """Read the journals rather than the tables: running, or tables missing or older."""
-        found = self.scan()
-        if found["writer"][0] or any(t not in found for t in self.tables()):
-            return True
-        newest = max((v[1] for k, v in found.items() if k.startswith("journal/")), default=0)
-        return bool(self.tables()) and newest > min(found[t][1] for t in self.tables())
-
-    def signature(self) -> str:
-        """Changes whenever anything the pages show may have changed (for live reloads)."""
-        import hashlib
-
-        text = "\n".join(f"{k}:{v[0]}:{v[1]}:{v[2]}" for k, v in sorted(self.scan().items()))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def status(self) -> str:
-        """``running``, ``finished``, or what is missing (subclasses refine it)."""
-        return "running" if self.writer() else "finished"
-
-    def overview(self) -> dict[str, Any]:
-        """What the runs page shows: spec digest, status, counts, cost (subclasses)."""
-        return {"status": self.status()}
-
-    def figures(self) -> list[str]:
-        """Report figures of the run (paths relative to the run directory)."""
-        return [f"figures/{p.name}" for p in sorted((self.root / "figures").glob("*.png"))]
+from valuespectrum.names import safe_name
+from valuespectrum.runs import RunDirectory
+from valuespectrum.view.run_source import RunSource, ViewError
+from valuespectrum.view.spectrum_source import SpectrumSource
+from valuespectrum.view.sweep_source import SweepSource
 
 
 def _kind_of(root: Path) -> tuple[str, dict[str, Any]]:
@@ -195,14 +50,11 @@ def open_runs(paths: Iterable[str | Path]) -> dict[str, RunSource]:
     Raises:
         ViewError: a path is missing, or neither a run directory nor a folder of them.
     """
-    from valuespectrum.view.spectrum_source import SpectrumSource
-    from valuespectrum.view.sweep_source import SweepSource
-
     out: dict[str, RunSource] = {}
     for given in paths:
         for root in _run_dirs(Path(given)):
             kind, spec = _kind_of(root)
-            base = re.sub(r"[^A-Za-z0-9_.\-]+", "-", root.resolve().name).strip("-.") or "run"
+            base = safe_name(root.resolve().name).strip("-.") or "run"
             rid, n = base, 2
             while rid in out:
                 rid, n = f"{base}-{n}", n + 1

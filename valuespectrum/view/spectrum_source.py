@@ -12,8 +12,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from valuespectrum.report.spectrum import score_rows, value_order
 from valuespectrum.runs import read_jsonl
-from valuespectrum.view.sources import SERVABLE, RunSource
+from valuespectrum.view.run_source import SERVABLE, RunSource
 
 
 def _quote(path: Any) -> str:
@@ -84,7 +85,6 @@ class SpectrumSource(RunSource):
         s = self.summary()
         if s and not self.live():
             return s.get("scores", {})
-        from valuespectrum.report.spectrum import score_rows
 
         return {arm: {v: sc.model_dump() for v, sc in per.items()}
                 for arm, per in score_rows(self.answers()).items()}
@@ -100,8 +100,6 @@ class SpectrumSource(RunSource):
 
     def values(self) -> list[str]:
         """The values of the run, in the paper's order."""
-        from valuespectrum.report.spectrum import value_order
-
         path = self.root / "retrieval.parquet"
         if not path.exists():
             return value_order([v for per in self.scores().values() for v in per])

@@ -15,7 +15,7 @@ from typing import Any
 from valuespectrum.runs import read_jsonl
 from valuespectrum.sweep.spec import planned_trials
 from valuespectrum.view.journal_index import NARROW_SELECT, TABLE, JournalIndex
-from valuespectrum.view.sources import RunSource
+from valuespectrum.view.run_source import RunSource
 
 #: Steps per filmstrip page.
 PAGE = 50
