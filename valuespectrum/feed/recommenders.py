@@ -210,6 +210,11 @@ class SessionState:
     def __post_init__(self) -> None:
         self.seen = np.zeros(self.n_items, dtype=bool)
 
+    @property
+    def current(self) -> str | None:
+        """The item on screen (last served): the page shows it again when it is replaced."""
+        return self.served[-1] if self.served else None
+
     def unseen(self) -> np.ndarray:
         """Indices of items not served yet; all items again once the corpus is exhausted."""
         idx = np.flatnonzero(~self.seen)
