@@ -3,10 +3,11 @@
 Production stores point at a Milvus deployment (docs/spectrum.md, "A Milvus server"); this
 starts the standalone binary that `pip install milvus` ships, so the store's server code
 path runs for real on one machine. It listens on all interfaces (the binary has no bind
-option): test machines only. Its internal ports (etcd, coordinators, nodes) are not
-options here: the package takes the first free port from each default upward (read in its
-code, not tried with two servers), so two servers started at the same moment may race
-for one.
+option): test machines only. Its embedded etcd always binds 127.0.0.1:2379 and 2380, so
+**one such server runs on a machine at a time**: a second one's etcd fails to bind, its
+binary panics and its wrapper never answers (tried: 6 Dec 2026, found when a killed test
+run left its server behind and the next run's store tests waited 180 s each). A start
+therefore checks those ports first and names what holds them.
 
     with local_milvus_server(tmp_dir) as uri:
         store = ScreenshotStore(uri, "minilm", 384)
@@ -43,6 +44,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+#: The ports the standalone server's embedded etcd binds, whatever its options.
+ETCD_PORTS = (2379, 2380)
+
+
+def port_taken(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:`port`."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_no_other_server() -> None:
+    """Raise MilvusServerError when another standalone server (or anything else) holds the
+    embedded etcd's ports, naming the pid the server records when there is one."""
+    taken = [p for p in ETCD_PORTS if port_taken(p)]
+    if not taken:
+        return
+    pid_file = Path("/run/milvus/standalone.pid")
+    pid = pid_file.read_text().strip() if pid_file.is_file() else ""
+    holder = f" (the last one started here recorded pid {pid} in {pid_file})" if pid else ""
+    raise MilvusServerError(
+        f"127.0.0.1:{', '.join(map(str, taken))} taken: another Milvus standalone server is "
+        f"running on this machine{holder}, and its embedded etcd cannot share those ports. "
+        "Stop it (e.g. a test run that was killed left it behind) or point the store at it")
 
 
 def answers(uri: str) -> bool:
@@ -83,12 +114,14 @@ def local_milvus_server(data_dir: str | Path, port: int | None = None,
     wrapper (SIGINT): a bare SIGTERM to the binary panics.
 
     Raises:
-        MilvusServerError: no `milvus-server` launcher, or the server exited or did not
-            answer within `timeout_s` (the message ends with its log).
+        MilvusServerError: no `milvus-server` launcher, another standalone server holds
+            the embedded etcd's ports, or the server exited or did not answer within
+            `timeout_s` (the message ends with its log).
     """
     exe = milvus_server_binary()
     if exe is None:
         raise MilvusServerError("no milvus-server launcher: pip install milvus")
+    check_no_other_server()
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
