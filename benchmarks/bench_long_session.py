@@ -344,18 +344,9 @@ def figure(samples: list[dict], agents: int, g: dict, path: str, title: str) -> 
     plt.close(fig)
 
 
-def option(text: str) -> tuple[str, object]:
-    """KEY=VALUE of an environment option (the value parsed as YAML)."""
-    import yaml
-
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
-
-
 def main() -> None:
     from _corpus import corpus_dir
+    from _options import option
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", type=int, default=2)

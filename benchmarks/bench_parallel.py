@@ -130,17 +130,9 @@ def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path, per_actor:
     return rate, rate / (agents / LATENCY_S), peak, 1e3 * cpu_s / max(len(clock.times), 1)
 
 
-def option(text: str) -> tuple[str, object]:
-    """KEY=VALUE of an environment option (the value parsed as YAML: 80 is a number)."""
-    import yaml
-
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
-
-
 def main() -> None:
+    from _options import option
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--scrolls", type=int, default=30)
