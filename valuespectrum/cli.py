@@ -282,7 +282,8 @@ def report_command(
         "table labelled exploratory"),
 ) -> None:
     """Write RUN_DIR/report.md with its figures (sweep or Value-Spectrum run)."""
-    from valuespectrum.report.sweep import write_report, write_sweep_report
+    from valuespectrum.engine.registry import write_report
+    from valuespectrum.report.sweep import write_sweep_report
 
     try:
         if analysis:

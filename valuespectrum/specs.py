@@ -1,6 +1,6 @@
 """Spec files of both pipelines: which kind a file is, and how paths in it resolve.
 
-A leaf: the pipelines' spec modules import it (`launch.load_any` loads a file by its kind).
+A leaf: the pipelines' spec modules import it (`engine.registry` says which kind a file is).
 
 Path rules (the same for sweeps and the benchmark):
 
@@ -20,12 +20,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from valuespectrum.config import ConfigError
 
-Kind = Literal["sweep", "spectrum"]
-KINDS: tuple[str, ...] = ("sweep", "spectrum")
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
@@ -79,14 +77,3 @@ def check_unique_labels(models: Any) -> None:
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
         raise ValueError(f"models: duplicate labels {dupes}; give each a distinct 'name'")
-
-
-def spec_kind(data: Any, source: str) -> Kind:
-    """The `kind` of a parsed spec (``sweep`` when the field is absent)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of spec fields")
-    kind = data.get("kind", "sweep")
-    if kind not in KINDS:
-        raise ConfigError(f"{source}: kind: {kind!r} is not a spec kind; expected "
-                          f"{' or '.join(KINDS)}")
-    return kind

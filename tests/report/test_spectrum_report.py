@@ -50,7 +50,7 @@ def test_table1_is_values_by_models_in_percent():
 
 
 def test_vspec_report_dispatches_a_spectrum_run(tmp_path):
-    from valuespectrum.report.sweep import write_report
+    from valuespectrum.engine.registry import write_report
 
     values = ["self_direction", "universalism", "benevolence", "stimulation", "power",
               "achievement", "hedonism", "conformity", "tradition", "security"]

@@ -14,11 +14,11 @@ from valuespectrum.models.base import TransientBackendError
 from valuespectrum.spectrum.arms import (
     Arm,
     ArmConfig,
+    ArmHost,
     ArmStopped,
     ResultRow,
     SpectrumItem,
     answer_items,
-    arm_stream,
     is_final,
     load_images,
     load_png,
@@ -91,12 +91,13 @@ async def test_dead_endpoint_stops_the_arm_with_its_message(items, images, monke
     assert got[-1].reason.startswith("model backend unavailable: http://127.0.0.1:9/v1")
 
 
-def test_the_ray_task_body_streams_plain_rows_and_installs_keys(items, images, monkeypatch):
+async def test_the_answer_actor_streams_plain_rows_and_installs_keys(items, images, monkeypatch):
     import os
 
     scripted(monkeypatch, ["Yes.", "No."])
     monkeypatch.delenv("VSPEC_ARM_TEST_KEY", raising=False)
-    got = list(arm_stream(ARM, items[:2], images, CFG, {"VSPEC_ARM_TEST_KEY": "k"}))
+    host = ArmHost()
+    got = [r async for r in host.answer(ARM, items[:2], images, CFG, {"VSPEC_ARM_TEST_KEY": "k"})]
     assert [r[0]["yes"] for r in got] == [True, False]
     assert os.environ.pop("VSPEC_ARM_TEST_KEY") == "k"
 

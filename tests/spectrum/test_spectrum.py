@@ -227,3 +227,101 @@ def test_ingest_then_ray_arms_start_reliably_in_one_process_several_times(world,
         assert "timed out" not in proc.stderr and "return code -6" not in proc.stderr
         scores.append(json.loads((tmp_path / f"rep{i}" / "summary.json").read_text())["scores"])
     assert scores[0] == scores[1] == scores[2]
+
+
+# ---------------------------------------------------------------- faults (the engine's pool)
+
+#: a slow arm (the scripted TEST DOUBLE: 0.15 s per answer, always "Yes.") beside a fast,
+#: seeded CPU control, so a fault can land while units are still being answered
+SLOW_ARMS = [{"spec": "scripted:unused", "name": "slow",
+              "params": {"replies": ["Yes."], "latency_s": 0.15}},
+             {"spec": "random:0.5", "name": "coin"}]
+
+
+def _journaled(root: Path, arm: str) -> int:
+    from valuespectrum.runs import read_jsonl
+
+    return len(read_jsonl(root / "journal" / f"{arm}.jsonl"))
+
+
+def _wait_for(cond, timeout: float, what: str) -> None:
+    import time
+
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def undisturbed(world):
+    spec = load_spectrum_spec(write_spec(world, "undisturbed", models=SLOW_ARMS))
+    summary = SpectrumRun(spec).run(progress=False)
+    assert summary["complete"]
+    return summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("restart", [True, False], ids=["ray-restarts-it", "dead-for-good"])
+def test_an_answer_actor_killed_mid_run_is_replaced_and_the_run_completes(
+        world, ray_session, undisturbed, restart, caplog):
+    import threading
+
+    name = f"killed-{restart}"
+    run = SpectrumRun(load_spectrum_spec(write_spec(world, name, models=SLOW_ARMS,
+                                                    parallel="ray")))
+    killed = []
+
+    def kill() -> None:
+        _wait_for(lambda: run.pool is not None and _journaled(run.root, "slow") >= 3, 300,
+                  "the slow arm's first answers")
+        killed.append(run.pool.actors[0])  # the slow arm's actor (models' order)
+        ray_session.kill(run.pool.actors[0], no_restart=not restart)
+
+    fault = threading.Thread(target=kill)
+    fault.start()
+    summary = run.run(progress=False)
+    fault.join()
+    assert killed and summary["complete"] and not summary["stopped"]
+    assert run.restarts >= 1  # the unit in flight was asked again
+    # an actor Ray restarts is waited for and reused; one dead for good is replaced
+    assert run.pool.replaced == (0 if restart else 1)
+    assert ("gone for good" in caplog.text) == (not restart), caplog.text
+    rows = pq.read_table(run.root / "results.parquet").to_pylist()
+    keys = [(r["arm"], r["value"], r["keyword"], r["rank"]) for r in rows]
+    assert len(keys) == len(set(keys))  # each image answered once per arm, none lost
+    assert _scores(summary) == _scores(undisturbed)
+
+
+@pytest.mark.slow
+def test_a_benchmark_whose_driver_is_killed_resumes_to_the_same_table1(world, undisturbed):
+    import os
+    import signal
+    import subprocess
+
+    from vspec_helpers import VSPEC, run_vspec, vspec_env
+
+    spec = write_spec(world, "sigkilled", models=SLOW_ARMS, parallel="ray")
+    root = world / "sigkilled"
+    proc = subprocess.Popen([*VSPEC, "run", str(spec), "--no-report"], env=vspec_env(world),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:  # kill the driver (and its local Ray) part-way through the slow arm
+        _wait_for(lambda: proc.poll() is None and root.exists()
+                  and _journaled(root, "slow") >= 5, 300, "answers to be journaled")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = _journaled(root, "slow")
+    assert not (root / "summary.json").exists(), "the run ended before it was killed"
+
+    again = run_vspec(["run", str(spec), "--no-report"], world, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["complete"] and _scores(summary) == _scores(undisturbed)
+    rows = pq.read_table(root / "results.parquet").to_pylist()
+    images = len(pq.read_table(root / "retrieval.parquet"))
+    assert len([r for r in rows if r["arm"] == "slow"]) == images > before
+    assert len(rows) == 2 * images  # each image answered once per arm
+    assert table1_markdown(_scores(summary)[0], ["slow", "coin"]) == \
+        table1_markdown(_scores(undisturbed)[0], ["slow", "coin"])

@@ -93,7 +93,7 @@ def test_paths_that_are_not_runs_are_refused_by_name(tmp_path):
         open_runs([tmp_path])
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "spec.yaml").write_text("kind: poll\n")
-    with pytest.raises(ViewError, match="neither sweep nor spectrum"):
+    with pytest.raises(ViewError, match="kind: 'poll' is not a spec kind"):
         open_runs([tmp_path / "odd"])
     from vspec_helpers import run_vspec
 

@@ -21,7 +21,6 @@ from valuespectrum.report.contrast_rows import (
     reach_notes,
     row_for,
 )
-from valuespectrum.report.spectrum import write_spectrum_report
 from valuespectrum.types import SchwartzValue
 
 
@@ -303,25 +302,3 @@ def write_sweep_report(run_dir: str | Path, out_dir: str | Path | None = None) -
     out = out_dir / "report.md"
     out.write_text("\n".join(lines) + "\n")
     return out
-
-
-def write_report(run_dir: str | Path) -> Path:
-    """Dispatch on the run's kind: a persona sweep or a Value-Spectrum benchmark run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir}: no such run directory")
-    kind = None
-    for name in ("summary.json", "spec.yaml"):
-        path = run_dir / name
-        if path.exists():
-            import yaml
-
-            data = yaml.safe_load(path.read_text())
-            kind = data.get("kind") if isinstance(data, dict) else None
-            if kind:
-                break
-    if kind == "sweep":
-        return write_sweep_report(run_dir)
-    if kind == "spectrum":
-        return write_spectrum_report(run_dir)
-    raise FileNotFoundError(f"{run_dir}: not a sweep or spectrum run (no 'kind' in its summary or spec)")

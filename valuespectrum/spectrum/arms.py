@@ -1,9 +1,10 @@
 """One arm of a Value-Spectrum run: one model (or VLM+LLM pair) over every retrieved image.
 
-An arm runs as a streaming Ray task (``parallel: ray``) or in the driver (``local``). Either
-way it builds its live backends from specs, receives the images as bytes (never paths, so
-it can run on another node) and streams one `ResultRow` per answer back to the driver,
-which journals it: the driver is the run directory's only writer, as in a sweep.
+An arm's items are answered in units of one value each: on the engine's fault-tolerant pool of
+answer actors (``parallel: ray``, `ArmHost` in `answer_actor_class`) or in the driver
+(``local``). Either way it builds its live backends from specs, receives the images as bytes
+(never paths, so it can run on another node) and streams one `ResultRow` per answer back to
+the driver, which journals it: the driver is the run directory's only writer, as in a sweep.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -219,25 +221,54 @@ async def answer_items(arm: Arm, items: Sequence[SpectrumItem], images: Mapping[
             await text_backend.aclose()
 
 
-def arm_stream(arm: Arm, items: list[SpectrumItem], images: Mapping[str, bytes | str],
-               cfg: ArmConfig, api_keys: dict[str, str] | None = None
-               ) -> Iterator[list[dict[str, Any]] | ArmStopped]:
-    """The body of an arm's streaming Ray task: yields batches of result rows as dicts.
+class ArmHost:
+    """What one answer actor does: answers the items of one unit (an arm's items of one
+    value) and streams the result rows back in batches of one, as plain dicts.
 
-    `api_keys` (variable name -> key) arrive as an argument, so arms also work on a remote
-    cluster without the keys being written into Ray's runtime-env logs.
+    Args:
+        log_path: The run's log: the actor's stdout and stderr go there.
     """
-    send_output_to(cfg.log_path, f"arm {arm.label}")  # a pooled worker: again for each task
-    install_api_keys(api_keys)
-    loop = asyncio.new_event_loop()
-    agen = answer_items(arm, items, images, cfg)
-    try:
-        while True:
-            try:
-                got = loop.run_until_complete(agen.__anext__())
-            except StopAsyncIteration:
-                return
+
+    def __init__(self, log_path: str | None = None) -> None:
+        send_output_to(log_path, "answer actor")
+
+    async def answer(self, arm: Arm, items: list[SpectrumItem],
+                     images: Mapping[str, bytes | str], cfg: ArmConfig,
+                     api_keys: dict[str, str] | None = None
+                     ) -> AsyncIterator[list[dict[str, Any]] | ArmStopped]:
+        """`answer_items` for one unit. `api_keys` (variable name -> key) arrive as an
+        argument, so arms also work on a remote cluster without the keys being written into
+        Ray's runtime-env logs."""
+        install_api_keys(api_keys)
+        async for got in answer_items(arm, items, images, cfg):
             yield got if isinstance(got, ArmStopped) else [got.model_dump(mode="json")]
-    finally:
-        loop.run_until_complete(agen.aclose())
-        loop.close()
+
+    async def ping(self) -> dict[str, Any]:
+        """Health check (the engine's actor pool)."""
+        return {"pid": os.getpid()}
+
+    async def shutdown(self) -> None:
+        """Nothing to close: backends are closed at the end of each unit."""
+
+
+def answer_actor_class() -> Any:
+    """The Ray actor class of `ArmHost` (created lazily: importing this module imports no
+    Ray). Ray restarts a dead one up to 3 times; the engine's pool replaces it after that."""
+    import ray
+
+    @ray.remote(num_cpus=0.25, max_restarts=3)
+    class AnswerActor:
+        def __init__(self, log_path: str | None = None) -> None:
+            self._host = ArmHost(log_path)
+
+        async def answer(self, arm, items, images, cfg, api_keys=None):
+            async for got in self._host.answer(arm, items, images, cfg, api_keys):
+                yield got
+
+        async def ping(self) -> dict[str, Any]:
+            return await self._host.ping()
+
+        async def shutdown(self) -> None:
+            await self._host.shutdown()
+
+    return AnswerActor

@@ -1,8 +1,12 @@
 """The Value-Spectrum benchmark run (paper section 4; Figure 9 of section 6).
 
     spec -> [ingest] -> retrieval (top-k per keyword, once, by the store's single owner)
-         -> arms (one per model, in parallel on Ray) -> journals -> results.parquet
-         -> summary.json (Table 1 numbers) -> report (figures)
+         -> units (one per arm and value) on the engine's pool of answer actors, the arms in
+            parallel -> journals -> results.parquet -> summary.json (Table 1) -> report
+
+The run goes through the engine's one lifecycle (`engine.lifecycle.RunLifecycle`), as a
+sweep does; on Ray its units run on the engine's fault-tolerant `ActorPool`: an answer actor
+killed mid-unit is restarted or replaced and the unit's unanswered items are asked again.
 
 RUN_DIR (the shared `RunDirectory` layout) adds::
 
@@ -24,12 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.cluster import api_keys, start_ray, stop_ray
+from valuespectrum.cluster import ClusterError, api_keys
 from valuespectrum.config import ConfigError
-from valuespectrum.console import console, output_to_log
+from valuespectrum.console import console
+from valuespectrum.engine.lifecycle import RunLifecycle
+from valuespectrum.engine.pool import ActorPool, first_line
 from valuespectrum.feed.sources import ensure_default_corpus
 from valuespectrum.models import SharedBudget
-from valuespectrum.models.shared import release_shared_actors, run_scope
+from valuespectrum.models.shared import run_scope
 from valuespectrum.report.spectrum import write_summary
 from valuespectrum.runs import (
     Plan,
@@ -47,8 +53,8 @@ from valuespectrum.spectrum.arms import (
     ArmStopped,
     ResultRow,
     SpectrumItem,
+    answer_actor_class,
     answer_items,
-    arm_stream,
     is_final,
     load_images,
     row_key,
@@ -59,6 +65,14 @@ from valuespectrum.sweep.driver import prompt_context
 from valuespectrum.values import load_values
 
 RETRIEVAL = "retrieval"
+
+#: How many times one unit is started again after its answer actor died, before the run
+#: stops naming the cause (as a sweep's `max_restarts` default).
+UNIT_RESTARTS = 3
+
+
+class UnitFailed(ClusterError):
+    """A unit could not be answered: its answer actor died more than `UNIT_RESTARTS` times."""
 
 
 def plan_arms(spec: SpectrumSpec) -> list[Arm]:
@@ -104,6 +118,11 @@ class SpectrumRun:
         self.scope = run_scope(spec.name, self.root)
         self.repaired: dict[str, int] = {}
         self.damaged: list[str] = []
+        self.progress = True
+        #: The engine's pool of answer actors while units run on Ray (tests kill them).
+        self.pool: ActorPool | None = None
+        #: Units started again after their actor died (the summary's `restarts`).
+        self.restarts = 0
 
     # ------------------------------------------------------------------ the plan
     def plan(self) -> Plan:
@@ -222,26 +241,63 @@ class SpectrumRun:
             await asyncio.gather(*(local_arm(a, its) for a, its in jobs))
             return stopped
 
-        import ray
+        return await self._answer_on_pool(jobs, images, cfg, stopped, record)
 
+    async def _answer_on_pool(self, jobs: list[tuple[Arm, list[SpectrumItem]]],
+                              images: dict[str, bytes | str], cfg: ArmConfig,
+                              stopped: dict[str, str], record: Callable) -> dict[str, str]:
+        """Units of (arm, value) on the engine's actor pool: one actor per arm, an arm's
+        units one after another (its `concurrency` holds within a unit), the arms in
+        parallel. A unit whose actor died is asked again, on the revived actor, for the
+        items it has not answered yet."""
+        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
-        task = ray.remote(num_cpus=0.25, max_retries=0, num_returns="streaming")(arm_stream)
-        images_ref = ray.put(images)  # once, shared by every arm (bytes travel, not paths)
+        AnswerActor = answer_actor_class()
+        self.pool = ActorPool(lambda: AnswerActor.remote(cfg.log_path), len(jobs)).start()
 
-        async def ray_arm(arm: Arm, its: list[SpectrumItem]) -> None:
+        async def run_unit(k: int, arm: Arm, unit: list[SpectrumItem]) -> None:
             keys = api_keys([m for m in (arm.model, arm.text_model) if m is not None])
-            try:
-                async for ref in task.remote(arm, its, images_ref, cfg, keys):
-                    got = await ref
-                    if isinstance(got, ArmStopped):
-                        stopped[arm.label] = got.reason
-                    else:
+            answered: set[tuple] = set()
+            restarts = 0
+            while True:
+                todo = [it for it in unit if (it.value.value, it.keyword, it.rank) not in answered]
+                if not todo or arm.label in stopped:
+                    return
+                actor = self.pool.actor(k)
+                unit_images = {it.path: images[it.path] for it in todo}
+                try:
+                    async for ref in actor.answer.remote(arm, todo, unit_images, cfg, keys):
+                        got = await ref
+                        if isinstance(got, ArmStopped):
+                            stopped[arm.label] = got.reason
+                            return
                         record(arm, got)
-            except ray.exceptions.RayTaskError as e:  # surface the arm's own error
-                cause = getattr(e, "cause", None)
-                raise (cause if isinstance(cause, Exception) else e) from None
+                        answered.update((r["value"], r["keyword"], int(r["rank"])) for r in got)
+                    return
+                except RayTaskError as e:  # the arm's own error, not Ray's
+                    cause = getattr(e, "cause", None)
+                    raise (cause if isinstance(cause, Exception) else e) from None
+                except (RayActorError, ActorUnavailableError) as e:  # killed, node gone
+                    restarts += 1
+                    self.restarts += 1
+                    if restarts > UNIT_RESTARTS:
+                        raise UnitFailed(
+                            f"arm {arm.label}, value {unit[0].value.value}: its answer actor "
+                            f"died {restarts} times (last: {first_line(e)}); the answers "
+                            "recorded are kept: rerun the same command to resume") from None
+                    await self.pool.revive(actor)
 
-        await asyncio.gather(*(ray_arm(a, its) for a, its in jobs))
+        async def run_arm(k: int, arm: Arm, its: list[SpectrumItem]) -> None:
+            units: dict[str, list[SpectrumItem]] = {}
+            for it in its:
+                units.setdefault(it.value.value, []).append(it)
+            for unit in units.values():
+                await run_unit(k, arm, unit)
+
+        try:
+            await asyncio.gather(*(run_arm(k, a, its) for k, (a, its) in enumerate(jobs)))
+        finally:
+            await self.pool.shutdown()
         return stopped
 
     # ------------------------------------------------------------------ tables
@@ -260,45 +316,44 @@ class SpectrumRun:
 
     def run(self, progress: bool = True) -> dict[str, Any]:
         """Everything: retrieval, answers, tables, summary. Returns the summary."""
-        plan = self.plan()
+        self.progress = progress
         api_keys(m for a in self.arms for m in (a.model, a.text_model) if m is not None)
-        self.run_dir.acquire()
-        try:
-            self.run_dir.begin(self.spec.saved(), plan, restart=self.restart,
-                               resumable=RESUMABLE_FIELDS)
-            # third-party output (Ray, the store's and arms' models) goes to the run's log
-            with output_to_log(self.run_dir.log_path()):
-                return self._run(progress)
-        finally:
-            self.run_dir.release()
+        return RunLifecycle(self.ray_address).run(self, restart=self.restart)
 
-    def _run(self, progress: bool) -> dict[str, Any]:
-        started = False
-        try:
-            self.repaired = {j.path.stem: n for j in self.run_dir.journals() if (n := j.repair())}
-            self.damaged = unreadable_tables(self.root, ("retrieval.parquet", "results.parquet"))
-            if "retrieval.parquet" in self.damaged:  # read back on resume: retrieve again
-                (self.root / "retrieval.parquet").unlink()
+    # ------------------------------------------------------------------ the engine's RunBody
+    resumable = RESUMABLE_FIELDS
+
+    def saved_spec(self) -> dict[str, Any]:
+        return self.spec.saved()
+
+    def resume(self) -> None:
+        """Cut torn journal lines; a damaged retrieval table is retrieved again."""
+        self.repaired = {j.path.stem: n for j in self.run_dir.journals() if (n := j.repair())}
+        self.damaged = unreadable_tables(self.root, ("retrieval.parquet", "results.parquet"))
+        if "retrieval.parquet" in self.damaged:  # read back on resume: retrieve again
+            (self.root / "retrieval.parquet").unlink()
+        if self.progress:
+            self._say_repaired()
+
+    def execute(self, life: RunLifecycle) -> dict[str, Any]:
+        progress = self.progress
+
+        def say(line: str) -> None:
             if progress:
-                self._say_repaired()
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
 
-            def say(line: str) -> None:
-                if progress:
-                    console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if not (self.root / "retrieval.parquet").exists():  # else nothing is ingested
+            ensure_default_corpus((self.spec.ingest_source() or {}).get("corpus"), say)
+        if self.spec.parallel == "ray":  # before the store: Ray forks, the store's gRPC can't
+            life.start_ray(log_to_driver=False)
+        items = self.retrieve(progress=progress)
+        stopped = self._with_progress(items, progress)
+        self.consolidate(items)
+        return write_summary(self.root, self.arms, stopped)
 
-            if not (self.root / "retrieval.parquet").exists():  # else nothing is ingested
-                ensure_default_corpus((self.spec.ingest_source() or {}).get("corpus"), say)
-            if self.spec.parallel == "ray":  # before the store: Ray forks, the store's gRPC can't
-                started = start_ray(self.ray_address, log_to_driver=False)
-            items = self.retrieve(progress=progress)
-            try:
-                stopped = self._with_progress(items, progress)
-            finally:
-                release_shared_actors(self.scope)
-            self.consolidate(items)
-            return write_summary(self.root, self.arms, stopped)
-        finally:
-            stop_ray(started)
+    def finish(self, failure: BaseException | None) -> None:
+        """Nothing left: `execute` builds the tables from the journals once all is asked
+        (after a failure the journals keep every answer, and a rerun builds them)."""
 
     def _say_repaired(self) -> None:
         """One plain line per repair made on resume (a crash or a power loss)."""

@@ -17,18 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_before_delay, wait_exponential
-
 from valuespectrum.agents.actor import ActorOptions, viewer_actor_class
-from valuespectrum.cluster import ClusterError, api_keys, start_ray, stop_ray
-from valuespectrum.console import output_to_log
+from valuespectrum.cluster import ClusterError, api_keys
+from valuespectrum.engine.lifecycle import RunLifecycle
+from valuespectrum.engine.pool import ActorPool, first_line
 from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.pool import FeedPool
 from valuespectrum.feed.sources import ensure_default_corpus
 from valuespectrum.models.shared import SharedBudget, release_shared_actors, run_scope
 from valuespectrum.personas import is_relevant
 from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
-from valuespectrum.runs import RunDirectory, RunError, fingerprint
+from valuespectrum.runs import Plan, RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
 from valuespectrum.sweep.results import SweepResults, TrialRecord
 from valuespectrum.sweep.spec import (
@@ -90,7 +89,7 @@ class _ActorStream:
     def listen(self, trial_id: str, token: int) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue()
         if self.broken is not None:
-            queue.put_nowait(_StreamLost(_first_line(self.broken)))
+            queue.put_nowait(_StreamLost(first_line(self.broken)))
         self.queues[trial_id] = (token, queue)
         return queue
 
@@ -112,7 +111,7 @@ class _ActorStream:
             error = e
         self.broken = error
         for _, queue in self.queues.values():
-            queue.put_nowait(_StreamLost(_first_line(error)))
+            queue.put_nowait(_StreamLost(first_line(error)))
 
 
 def prompt_context(prompts: dict[str, Any]) -> dict[str, str]:
@@ -148,13 +147,13 @@ class SweepRunner:
         self._corpus: Any = None
         self._keys: dict[str, str] = {}
         self._interrupt = GracefulInterrupt(on_first=lambda: self._notify("interrupting"))
-        self._spawn: Any = None
-        self._replaced: dict[str, Any] = {}  # a dead actor's id -> the one replacing it
+        #: The engine's fault-tolerant pool of viewer actors while trials run.
+        self.pool: ActorPool | None = None
         self._streams: dict[str, _ActorStream] = {}  # an actor's id -> its event stream
         self._tokens = 0  # attempt tokens: an actor's events of an abandoned attempt drop
-        self._revive_lock = asyncio.Lock()
-        #: The live viewer actors while trials run (fault-injection tests kill them).
-        self.actors: list[Any] = []
+        self._t0 = 0.0
+        self._todo: list[TrialSpec] = []
+        self._outcome: RunOutcome | None = None
         #: The feed server while trials run (fault-injection tests restart it).
         self.feed_server: Any = None
 
@@ -211,38 +210,19 @@ class SweepRunner:
             handler(*args)
 
     # ------------------------------------------------------------------ actors
-    async def _revive(self, actor: Any) -> Any:
-        """A usable actor after `actor` died: the same one once Ray restarted it
-        (`max_restarts` of the actor class), else one fresh actor in its place (the agents
-        that shared the dead one all move to it)."""
-        import ray
-        from ray.exceptions import ActorUnavailableError, RayActorError
+    @property
+    def actors(self) -> list[Any]:
+        """The live viewer actors while trials run (fault-injection tests kill them)."""
+        return self.pool.actors if self.pool is not None else []
 
-        async with self._revive_lock:
-            key = actor._actor_id.hex()
-            if key in self._replaced:
-                return self._replaced[key]
-            # Ray is restarting it: wait for that (0.1 s doubling to 2 s, for up to 120 s)
-            waiting = AsyncRetrying(retry=retry_if_exception_type(ActorUnavailableError),
-                                    wait=wait_exponential(multiplier=0.1, max=2.0),
-                                    stop=stop_before_delay(120), reraise=True)
-            try:
-                async for attempt in waiting:
-                    with attempt:
-                        await asyncio.wait_for(actor.ping.remote(), timeout=120)
-                return actor
-            except (ActorUnavailableError, RayActorError, TimeoutError) as e:
-                err: BaseException = e
-            log.warning("viewer actor is gone for good (%s); starting a new one",
-                        _first_line(err))
-            try:
-                ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001 - already dead
-                pass
-            fresh = self._spawn()
-            self._replaced[key] = fresh
-            self.actors = [fresh if a is actor else a for a in self.actors]
-            return fresh
+    async def _revive(self, actor: Any) -> Any:
+        """A usable actor after `actor` died (the engine's pool: restarted or replaced)."""
+        if self.pool is None:
+            raise RuntimeError("no actor pool: the sweep is not running")
+        fresh = await self.pool.revive(actor)
+        if fresh is not actor:
+            log.warning("viewer actor replaced; its agents moved to the new one")
+        return fresh
 
     # ------------------------------------------------------------------ one trial
     def _stream(self, actor: Any) -> _ActorStream:
@@ -300,10 +280,10 @@ class SweepRunner:
                 running = False
                 attempts += 1
                 if attempts <= self.spec.max_restarts:
-                    self._notify("restart", trial, f"viewer actor died: {_first_line(e)}")
+                    self._notify("restart", trial, f"viewer actor died: {first_line(e)}")
                     actor = await self._revive(actor)
                     continue
-                status, error = "failed", f"viewer actor died {attempts} times: {_first_line(e)}"
+                status, error = "failed", f"viewer actor died {attempts} times: {first_line(e)}"
             except RunError:  # the run directory cannot be written: stop the whole run
                 _cancel(actor, trial)
                 raise
@@ -346,9 +326,9 @@ class SweepRunner:
         if problem:  # a cluster's autoscaler may still add nodes: say so, and go on
             log.warning("%s", problem)
             self._notify("warning", problem + " (unless the autoscaler adds nodes)")
-        self._spawn = lambda: ViewerActor.options(max_concurrency=per_actor + 2,
-                                                  **placement).remote(options)
-        self.actors = [self._spawn() for _ in range(n_actors)]
+        self.pool = ActorPool(lambda: ViewerActor.options(max_concurrency=per_actor + 2,
+                                                          **placement).remote(options),
+                              n_actors).start()
         await self._carry_over_spending()
         queue = deque(todo)
         statuses: dict[str, int] = {}
@@ -356,7 +336,7 @@ class SweepRunner:
         async def worker(i: int) -> None:
             while queue and self._fatal is None and not self._interrupt.requested:
                 trial = queue.popleft()
-                status = await self._run_one(self.actors[i % n_actors], trial)
+                status = await self._run_one(self.pool.actor(i), trial)
                 statuses[status] = statuses.get(status, 0) + 1
 
         committer = asyncio.create_task(self._commit_steps())
@@ -367,12 +347,8 @@ class SweepRunner:
             for stream in self._streams.values():
                 stream.task.cancel()
             self._streams.clear()
-            if not self._interrupt.hard:  # a second Ctrl-C: no goodbyes, just stop
-                await asyncio.gather(*(a.shutdown.remote() for a in self.actors),
-                                     return_exceptions=True)
-            for a in self.actors:
-                ray.kill(a)
-            self.actors = []
+            # a second Ctrl-C: no goodbyes, just stop
+            await self.pool.shutdown(goodbye=not self._interrupt.hard)
             release_shared_actors(self.scope)
         return statuses
 
@@ -408,50 +384,46 @@ class SweepRunner:
         A first Ctrl-C finishes the steps in flight and writes the tables and the summary
         (`RunOutcome.interrupted`); a second raises KeyboardInterrupt at once.
         """
-        t0 = time.time()
+        self._t0 = time.time()
         self._keys = api_keys(m for m in self.spec.models)  # before anything starts
-        self.run_dir.acquire()  # RunWriteError here: not writable, before any model call
-        try:  # before anything is written: a refused directory stays as it was
-            plan = plan_for(self.trials, {**self._load_feed(), **analysis_context(self.spec)})
-            self.run_dir.begin(self.spec.saved(), plan, restart=self.restart,
-                               resumable=RESUMABLE_FIELDS)
-        except BaseException:
-            self.run_dir.release()
-            raise
-        # third-party output (Ray, the actors' model loading) goes to the run's log
-        with output_to_log(self.run_dir.log_path()):
-            return self._run(t0)
+        return RunLifecycle(self.ray_address).run(self, restart=self.restart)
 
-    def _run(self, t0: float) -> RunOutcome:
-        started_ray = False
-        failure: BaseException | None = None
-        try:
-            repaired = self.results.repair()
-            damaged = self.results.damaged_tables()
-            done = self.results.completed() & {t.trial_id for t in self.trials}
-            todo = run_order([t for t in self.trials if t.trial_id not in done])
-            outcome = RunOutcome(self.run_dir.root, planned=len(self.trials), skipped=len(done),
-                                 repaired=repaired, damaged_tables=damaged)
-            self._notify("start", self.trials, done)
-            if repaired or damaged:
-                self._notify("repaired", repaired, damaged)
-            if todo:
-                started_ray = start_ray(self.ray_address)
-                self.feed_server = self._start_feed()
-                with self._interrupt:
-                    outcome.statuses = asyncio.run(self._sweep(todo, self.feed_server.urls))
-            outcome.fatal = self._fatal
-            outcome.interrupted = self._interrupt.requested
-            outcome.wall_s = time.time() - t0
-            return outcome
-        except BaseException as e:
-            failure = e
-            raise
-        finally:
-            self._finish(failure, started_ray)
+    # ------------------------------------------------------------------ the engine's RunBody
+    resumable = RESUMABLE_FIELDS
 
-    def _finish(self, failure: BaseException | None, started_ray: bool) -> None:
-        """Stop the feed, rebuild the tables and the summary, release everything.
+    def saved_spec(self) -> dict[str, Any]:
+        return self.spec.saved()
+
+    def plan(self) -> Plan:
+        return plan_for(self.trials, {**self._load_feed(), **analysis_context(self.spec)})
+
+    def resume(self) -> None:
+        """Repair torn journals; the trials still to run, in round-robin order."""
+        repaired = self.results.repair()
+        damaged = self.results.damaged_tables()
+        done = self.results.completed() & {t.trial_id for t in self.trials}
+        self._todo = run_order([t for t in self.trials if t.trial_id not in done])
+        self._outcome = RunOutcome(self.run_dir.root, planned=len(self.trials),
+                                   skipped=len(done), repaired=repaired, damaged_tables=damaged)
+        self._notify("start", self.trials, done)
+        if repaired or damaged:
+            self._notify("repaired", repaired, damaged)
+
+    def execute(self, life: RunLifecycle) -> RunOutcome:
+        outcome = self._outcome
+        assert outcome is not None, "resume() runs first"
+        if self._todo:
+            life.start_ray()
+            self.feed_server = self._start_feed()
+            with self._interrupt:
+                outcome.statuses = asyncio.run(self._sweep(self._todo, self.feed_server.urls))
+        outcome.fatal = self._fatal
+        outcome.interrupted = self._interrupt.requested
+        outcome.wall_s = time.time() - self._t0
+        return outcome
+
+    def finish(self, failure: BaseException | None) -> None:
+        """Stop the feed, rebuild the tables and the summary.
 
         The tables are skipped after a second Ctrl-C (stop at once); a table that cannot be
         written does not hide the error that stopped the run.
@@ -463,7 +435,6 @@ class SweepRunner:
             if not isinstance(failure, KeyboardInterrupt):
                 planned = [t.trial_id for t in self.trials]
                 self.results.consolidate(planned)
-
                 write_summary(self.run_dir.root, self.spec, planned)
         except RunError as e:
             if failure is None:
@@ -471,8 +442,6 @@ class SweepRunner:
             log.warning("tables and summary not rebuilt: %s", e)
         finally:
             self._notify("finish")
-            self.run_dir.release()
-            stop_ray(started_ray)
 
 
 def _cancel(actor: Any, trial: TrialSpec) -> None:
@@ -482,6 +451,3 @@ def _cancel(actor: Any, trial: TrialSpec) -> None:
     except Exception:  # noqa: BLE001
         log.debug("cancelling a trial failed", exc_info=True)
 
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]

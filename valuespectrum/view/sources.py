@@ -1,7 +1,8 @@
 """Open run directories for the viewer: find them, tell their kind, build each one's source.
 
-The sources themselves: `view/run_source.py` (the base, `RunSource`), `view/sweep_source.py`,
-`view/spectrum_source.py`.
+The sources themselves: `view/run_source.py` (the base, `RunSource`); each task of the
+engine's registry names its own (`Task.source`: `view/sweep_source.py`,
+`view/spectrum_source.py`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from typing import Any
 
 import yaml
 
+from valuespectrum.config import ConfigError
+from valuespectrum.engine.registry import kind_of_spec, task_for
 from valuespectrum.names import safe_name
 from valuespectrum.runs import RunDirectory
 from valuespectrum.view.run_source import RunSource, ViewError
-from valuespectrum.view.spectrum_source import SpectrumSource
-from valuespectrum.view.sweep_source import SweepSource
 
 
 def _kind_of(root: Path) -> tuple[str, dict[str, Any]]:
@@ -26,10 +27,10 @@ def _kind_of(root: Path) -> tuple[str, dict[str, Any]]:
         raise ViewError(f"{root}/spec.yaml: not readable YAML ({e})") from None
     if not isinstance(spec, dict):
         raise ViewError(f"{root}/spec.yaml: expected a mapping of spec fields")
-    kind = spec.get("kind", "sweep")
-    if kind not in ("sweep", "spectrum"):
-        raise ViewError(f"{root}/spec.yaml: kind {kind!r} is neither sweep nor spectrum")
-    return kind, spec
+    try:
+        return kind_of_spec(spec, f"{root}/spec.yaml"), spec
+    except ConfigError as e:
+        raise ViewError(str(e)) from None
 
 
 def _run_dirs(path: Path) -> list[Path]:
@@ -58,8 +59,7 @@ def open_runs(paths: Iterable[str | Path]) -> dict[str, RunSource]:
             rid, n = base, 2
             while rid in out:
                 rid, n = f"{base}-{n}", n + 1
-            cls = SweepSource if kind == "sweep" else SpectrumSource
-            out[rid] = cls(root, rid, spec)
+            out[rid] = task_for(kind).source(root, rid, spec)
     if not out:
         raise ViewError("no run directory given")
     return out
