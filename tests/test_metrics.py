@@ -163,3 +163,18 @@ def test_under_no_effect_delta_is_calibrated_and_i_avg_drifts_to_its_null():
     assert 0.92 <= covered / runs <= 0.98, covered / runs
     assert 0.02 <= small_p / runs <= 0.09, small_p / runs
     assert np.mean(i_avgs) == pytest.approx(null_i_avg(p, n), abs=4.0)  # +26 %, not 0
+
+
+def test_the_cluster_bootstrap_keeps_each_units_values_together():
+    from valuespectrum.metrics.resample import cluster_resample
+
+    first = np.array([1.0, 2.0, 3.0, 4.0])
+    last = first * 10  # a unit's pair: last = 10 x first in every resample, or it was split
+    f, la = cluster_resample(first, last, n_boot=500, seed=3)
+    assert f.shape == la.shape == (500, 4)
+    assert np.array_equal(la, f * 10)
+    assert set(np.unique(f)) <= set(first) and len(np.unique(f)) == 4
+    again, _ = cluster_resample(first, last, n_boot=500, seed=3)
+    assert np.array_equal(again, f)  # the seed fixes the draws
+    with pytest.raises(ValueError, match="one value per unit"):
+        cluster_resample(first, last[:3], n_boot=10)

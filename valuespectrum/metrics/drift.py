@@ -40,6 +40,8 @@ from typing import Literal
 
 import numpy as np
 
+from valuespectrum.metrics.resample import cluster_resample
+
 __all__ = [
     "Estimate", "IAvgResult", "Trend", "TrialIncrease", "TrialWindows", "ValueShareDrift",
     "bootstrap_ci", "bootstrap_mean", "delta", "i_avg", "i_avg_ci", "null_i_avg",
@@ -152,8 +154,7 @@ def bootstrap_ci(samples: Sequence[float | None], *, level: float = 0.95,
         return (mean, mean)
     n = len(x)
     alpha = (1.0 - level) / 2.0
-    rng = np.random.default_rng(seed)
-    resamples = x[rng.integers(0, n, (n_boot, n))]
+    (resamples,) = cluster_resample(x, n_boot=n_boot, seed=seed)
     means = resamples.mean(axis=1)
     if n < MIN_STUDENTIZED:
         lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
@@ -193,8 +194,8 @@ def pooled_increase(windows: Sequence[TrialWindows], *, seed: int = 0,
     value = (la.sum() / f.sum() - 1.0) * 100.0 if f.sum() > 0 else math.nan
     if len(rows) < 2 or f.sum() == 0:
         return Estimate(value, n=len(rows))
-    idx = np.random.default_rng(seed).integers(0, len(rows), (n_boot, len(rows)))
-    fb, lb = f[idx].sum(axis=1), la[idx].sum(axis=1)
+    fr, lr = cluster_resample(f, la, n_boot=n_boot, seed=seed)  # a trial's F and L together
+    fb, lb = fr.sum(axis=1), lr.sum(axis=1)
     ok = fb > 0
     lo, hi = np.quantile((lb[ok] / fb[ok] - 1.0) * 100.0, [0.025, 0.975])
     return Estimate(float(value), (float(lo), float(hi)), len(rows))
