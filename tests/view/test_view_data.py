@@ -21,6 +21,7 @@ from valuespectrum.view import ViewError, open_runs
 from valuespectrum.view.app import create_app
 from valuespectrum.view.export import export_site
 from valuespectrum.view.replay import Replayer
+from valuespectrum.view.sweep_source import SweepSource
 
 PROMPTS = load_prompts()
 
@@ -28,6 +29,11 @@ PROMPTS = load_prompts()
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     return synthetic_sweep(tmp_path_factory.mktemp("view-data") / "tiny")
+
+
+def sweep_replayer(root, spec, context):
+    """The replayer of a sweep at `root` whose spec.yaml says `spec`, plan.json `context`."""
+    return Replayer(spec, context, SweepSource(root, "run", spec).replay_context)
 
 
 def transcript(messages, reply):
@@ -47,7 +53,7 @@ CASES = {  # strategy, its options, scripted replies (an unreadable one makes it
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_the_rebuilt_prompt_is_what_the_strategy_sent(case):
+async def test_the_rebuilt_prompt_is_what_the_strategy_sent(case, tmp_path):
     name, options, replies = CASES[case]
     persona = PersonaLibrary(ROOT / "personas").get("pet_owner")
     sent = ScriptedBackend(replies)
@@ -60,7 +66,7 @@ async def test_the_rebuilt_prompt_is_what_the_strategy_sent(case):
             "strategy_options": {"followups": options.get("followups", False),
                                  "isq_format": options.get("mode", "json")}}
     context = {"prompts": {"version": PROMPTS["version"], "digest": fingerprint(PROMPTS)}}
-    replay = await Replayer("sweep", spec, context).replay(row)
+    replay = await sweep_replayer(tmp_path, spec, context).replay(row)
     assert replay.error is None and [lvl for lvl, _ in replay.notes] == ["ok"]
     got = [[(t.role, t.text, t.image) for t in chat] for chat in replay.conversations]
     if name == "caption_llm":  # the captioner's chat, then the decider's
@@ -80,7 +86,7 @@ async def test_a_changed_prompt_file_is_flagged(tmp_path):
     persona = PersonaLibrary(ROOT / "personas").get("pet_owner")
     spec = {"prompts": str(path), "personas": [persona.model_dump(mode="json")]}
     context = {"prompts": {"version": ran["version"], "digest": fingerprint(ran)}}
-    replay = await Replayer("sweep", spec, context).replay(
+    replay = await sweep_replayer(tmp_path, spec, context).replay(
         {"strategy": "simple", "persona": "pet_owner", "answers": '{"interested": "Yes."}'})
     assert replay.notes[0][0] == "warn" and "changed since the run" in replay.notes[0][1]
     assert "Decide whether" in replay.conversations[0][1].text  # shown, with the warning

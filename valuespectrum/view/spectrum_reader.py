@@ -21,8 +21,9 @@ def _quote(path: Any) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-class SpectrumSource(RunSource):
-    """Read access to a spectrum run directory (see `valuespectrum.spectrum.run`)."""
+class SpectrumReader(RunSource):
+    """Read access to a spectrum run directory (see `valuespectrum.spectrum.run`); its pages
+    and replays are `view.spectrum_source.SpectrumSource`'s."""
 
     kind = "spectrum"
 

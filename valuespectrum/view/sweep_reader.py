@@ -15,10 +15,8 @@ from typing import Any
 from valuespectrum.runs import read_jsonl
 from valuespectrum.sweep.spec import planned_trials
 from valuespectrum.view.journal_index import NARROW_SELECT, TABLE, JournalIndex
+from valuespectrum.view.links import PAGE
 from valuespectrum.view.run_source import RunSource
-
-#: Steps per filmstrip page.
-PAGE = 50
 
 
 def _trials_journal() -> str:
@@ -33,8 +31,9 @@ def _quote(path: Any) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-class SweepSource(RunSource):
-    """Read access to a sweep run directory (see `valuespectrum.sweep.results`)."""
+class SweepReader(RunSource):
+    """Read access to a sweep run directory (see `valuespectrum.sweep.results`); its pages
+    and replays are `view.sweep_source.SweepSource`'s."""
 
     kind = "sweep"
 
