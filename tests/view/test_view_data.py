@@ -17,6 +17,7 @@ from valuespectrum.personas import PersonaLibrary
 from valuespectrum.runs import fingerprint
 from valuespectrum.strategies import load_prompts, make_strategy
 from valuespectrum.types import Observation, VisibleText
+from valuespectrum.values import load_values
 from valuespectrum.view import ViewError, open_runs
 from valuespectrum.view.app import create_app
 from valuespectrum.view.export import export_site
@@ -257,3 +258,22 @@ def test_a_benchmark_run_in_progress_scores_table1_from_its_journals(spectrum_di
     assert live.scores() == finished.scores()
     text = TestClient(create_app({"bench-live": live})).get("/run/bench-live").text
     assert "Read from the journals" in text and "100 ± 0" in text  # always:yes
+
+
+async def test_each_benchmark_answer_replays_with_its_arms_strategy(spectrum_dir):
+    src = open_runs([spectrum_dir])["spectrum-controls"]
+    replayer = src.replayer()
+    rows = src.answers()
+    asked: dict[str, str] = {}
+    for row in rows:
+        replay = await replayer.replay(row)
+        assert replay.error is None and [lvl for lvl, _ in replay.notes] == ["ok"], replay
+        chats = replay.conversations
+        assert all(t.role != "user" or t.asked_as for chat in chats for t in chat)
+        if row["strategy"] == "plain":  # no persona, no follow-ups (the spec says none)
+            assert [t.role for t in chats[0]] == ["system", "user", "assistant"]
+        else:  # the captioner's chat, then the LLM asked the plain arm's question
+            assert len(chats) == 2 and chats[0][-1].text in chats[1][-2].text
+        asked.setdefault(row["strategy"], chats[-1][-2].text.splitlines()[-1])
+    assert set(asked) == {"plain", "caption_llm"} and asked["plain"] == asked["caption_llm"]
+    assert len(rows) == 3 * 2 * len(load_values().pairs())  # 3 arms, top 2 of each keyword
