@@ -17,10 +17,12 @@ from valuespectrum.personas import PersonaLibrary
 from valuespectrum.runs import fingerprint
 from valuespectrum.strategies import load_prompts, make_strategy
 from valuespectrum.types import Observation, VisibleText
+from valuespectrum.values import load_values
 from valuespectrum.view import ViewError, open_runs
 from valuespectrum.view.app import create_app
 from valuespectrum.view.export import export_site
 from valuespectrum.view.replay import Replayer
+from valuespectrum.view.sweep_source import SweepSource
 
 PROMPTS = load_prompts()
 
@@ -28,6 +30,11 @@ PROMPTS = load_prompts()
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     return synthetic_sweep(tmp_path_factory.mktemp("view-data") / "tiny")
+
+
+def sweep_replayer(root, spec, context):
+    """The replayer of a sweep at `root` whose spec.yaml says `spec`, plan.json `context`."""
+    return Replayer(spec, context, SweepSource(root, "run", spec).replay_context)
 
 
 def transcript(messages, reply):
@@ -47,7 +54,7 @@ CASES = {  # strategy, its options, scripted replies (an unreadable one makes it
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_the_rebuilt_prompt_is_what_the_strategy_sent(case):
+async def test_the_rebuilt_prompt_is_what_the_strategy_sent(case, tmp_path):
     name, options, replies = CASES[case]
     persona = PersonaLibrary(ROOT / "personas").get("pet_owner")
     sent = ScriptedBackend(replies)
@@ -60,7 +67,7 @@ async def test_the_rebuilt_prompt_is_what_the_strategy_sent(case):
             "strategy_options": {"followups": options.get("followups", False),
                                  "isq_format": options.get("mode", "json")}}
     context = {"prompts": {"version": PROMPTS["version"], "digest": fingerprint(PROMPTS)}}
-    replay = await Replayer("sweep", spec, context).replay(row)
+    replay = await sweep_replayer(tmp_path, spec, context).replay(row)
     assert replay.error is None and [lvl for lvl, _ in replay.notes] == ["ok"]
     got = [[(t.role, t.text, t.image) for t in chat] for chat in replay.conversations]
     if name == "caption_llm":  # the captioner's chat, then the decider's
@@ -80,7 +87,7 @@ async def test_a_changed_prompt_file_is_flagged(tmp_path):
     persona = PersonaLibrary(ROOT / "personas").get("pet_owner")
     spec = {"prompts": str(path), "personas": [persona.model_dump(mode="json")]}
     context = {"prompts": {"version": ran["version"], "digest": fingerprint(ran)}}
-    replay = await Replayer("sweep", spec, context).replay(
+    replay = await sweep_replayer(tmp_path, spec, context).replay(
         {"strategy": "simple", "persona": "pet_owner", "answers": '{"interested": "Yes."}'})
     assert replay.notes[0][0] == "warn" and "changed since the run" in replay.notes[0][1]
     assert "Decide whether" in replay.conversations[0][1].text  # shown, with the warning
@@ -251,3 +258,22 @@ def test_a_benchmark_run_in_progress_scores_table1_from_its_journals(spectrum_di
     assert live.scores() == finished.scores()
     text = TestClient(create_app({"bench-live": live})).get("/run/bench-live").text
     assert "Read from the journals" in text and "100 ± 0" in text  # always:yes
+
+
+async def test_each_benchmark_answer_replays_with_its_arms_strategy(spectrum_dir):
+    src = open_runs([spectrum_dir])["spectrum-controls"]
+    replayer = src.replayer()
+    rows = src.answers()
+    asked: dict[str, str] = {}
+    for row in rows:
+        replay = await replayer.replay(row)
+        assert replay.error is None and [lvl for lvl, _ in replay.notes] == ["ok"], replay
+        chats = replay.conversations
+        assert all(t.role != "user" or t.asked_as for chat in chats for t in chat)
+        if row["strategy"] == "plain":  # no persona, no follow-ups (the spec says none)
+            assert [t.role for t in chats[0]] == ["system", "user", "assistant"]
+        else:  # the captioner's chat, then the LLM asked the plain arm's question
+            assert len(chats) == 2 and chats[0][-1].text in chats[1][-2].text
+        asked.setdefault(row["strategy"], chats[-1][-2].text.splitlines()[-1])
+    assert set(asked) == {"plain", "caption_llm"} and asked["plain"] == asked["caption_llm"]
+    assert len(rows) == 3 * 2 * len(load_values().pairs())  # 3 arms, top 2 of each keyword

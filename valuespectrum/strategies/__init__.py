@@ -18,7 +18,7 @@ from valuespectrum.strategies.base import Strategy, load_prompts, persona_prompt
 from valuespectrum.strategies.isq import ISQStrategy
 from valuespectrum.strategies.paper import CaptionLLMStrategy, PlainStrategy, SimpleStrategy
 from valuespectrum.strategies.parsing import isq_score, parse_json_object, parse_scale, parse_yes_no
-from valuespectrum.trial import TrialSpec
+from valuespectrum.trial import StrategyOptions, TrialSpec
 from valuespectrum.types import GenerateConfig
 
 STRATEGIES: MappingProxyType[str, type] = MappingProxyType({
@@ -26,6 +26,15 @@ STRATEGIES: MappingProxyType[str, type] = MappingProxyType({
     "simple": SimpleStrategy,
     "isq": ISQStrategy,
     "caption_llm": CaptionLLMStrategy,
+})
+
+
+#: Which constructor argument of each strategy a `StrategyOptions` field sets (argument ->
+#: field). The one mapping: a sweep's actors and the viewer's replay both build through it.
+OPTION_PARAMS: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType({
+    "plain": MappingProxyType({"followups": "followups"}),
+    "isq": MappingProxyType({"mode": "isq_format"}),
+    "caption_llm": MappingProxyType({"question": "caption_question"}),
 })
 
 
@@ -55,21 +64,21 @@ def make_strategy(name: str, **params: Any) -> Strategy:
         raise ValueError(f"strategy {name!r}: {e}") from None
 
 
+def option_params(name: str, options: StrategyOptions) -> dict[str, Any]:
+    """The constructor arguments strategy `name` takes from `options` (see `OPTION_PARAMS`)."""
+    return {arg: getattr(options, field)
+            for arg, field in OPTION_PARAMS.get(validate_strategy(name), {}).items()}
+
+
 def strategy_for_trial(trial: TrialSpec) -> Strategy:
     """The strategy a sweep trial asks with: its prompt set, options and seed."""
-    params: dict[str, Any] = {"config": GenerateConfig(seed=trial.seed),
-                              "prompts": trial.prompts or None}
-    if trial.strategy == "isq":
-        params["mode"] = trial.options.isq_format
-    elif trial.strategy == "plain":
-        params["followups"] = trial.options.followups
-    elif trial.strategy == "caption_llm":
-        params["question"] = trial.options.caption_question
-    return make_strategy(trial.strategy, **params)
+    return make_strategy(trial.strategy, config=GenerateConfig(seed=trial.seed),
+                         prompts=trial.prompts or None,
+                         **option_params(trial.strategy, trial.options))
 
 
 __all__ = [
-    "STRATEGIES", "CaptionLLMStrategy", "ISQStrategy", "PlainStrategy", "SimpleStrategy",
-    "Strategy", "isq_score", "load_prompts", "make_strategy", "parse_json_object",
+    "OPTION_PARAMS", "STRATEGIES", "CaptionLLMStrategy", "ISQStrategy", "PlainStrategy",
+    "SimpleStrategy", "Strategy", "isq_score", "load_prompts", "make_strategy", "option_params", "parse_json_object",
     "parse_scale", "parse_yes_no", "persona_prompt", "strategy_for_trial", "validate_strategy",
 ]

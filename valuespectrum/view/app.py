@@ -16,10 +16,7 @@ from typing import TYPE_CHECKING, Any
 from valuespectrum.view import pages, spectrum_pages, sweep_pages, trial_pages
 from valuespectrum.view.html import esc, page
 from valuespectrum.view.links import Links
-from valuespectrum.view.replay import Replayer
 from valuespectrum.view.run_source import RunSource
-from valuespectrum.view.spectrum_source import SpectrumSource
-from valuespectrum.view.sweep_source import SweepSource
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -59,9 +56,10 @@ def create_app(runs: dict[str, RunSource]) -> Starlette:
         return HTMLResponse(page(links, "Not found" if status == 404 else "Cannot show this",
                                  body, kind="error"), status_code=status)
 
-    def source(request: Request, kind: type | None = None) -> Any:
+    def source(request: Request, route: str | None = None) -> Any:
+        """The run of the URL, if it serves `route` (see `RunSource.routes`), else None."""
         src = runs.get(request.path_params["rid"])
-        if src is None or (kind is not None and not isinstance(src, kind)):
+        if src is None or (route is not None and route not in src.routes):
             return None
         return src
 
@@ -72,18 +70,16 @@ def create_app(runs: dict[str, RunSource]) -> Starlette:
         src = source(request)
         if src is None:
             return missing(f"no run {request.path_params['rid']!r} is shown here")
-        if isinstance(src, SweepSource):
-            return html(sweep_pages.run_page(src, links))
-        return html(spectrum_pages.run_page(src, links))
+        return html(src.run_page(links))
 
     def cell(request: Request) -> Response:
-        src, cid = source(request, SweepSource), request.query_params.get("id", "")
+        src, cid = source(request, "cell"), request.query_params.get("id", "")
         if src is None or not cid:
             return missing("no such sweep or cell")
         return html(sweep_pages.cell_page(src, links, cid))
 
     def trial(request: Request) -> Response:
-        src = source(request, SweepSource)
+        src = source(request, "trial")
         if src is None:
             return missing("no such sweep")
         tid = request.path_params["tid"]
@@ -92,30 +88,30 @@ def create_app(runs: dict[str, RunSource]) -> Starlette:
                     f"no trial {tid!r} in this run")
 
     def step(request: Request) -> Response:
-        src = source(request, SweepSource)
+        src = source(request, "step")
         if src is None:
             return missing("no such sweep")
         tid, n = request.path_params["tid"], request.path_params["n"]
         row = src.step(tid, n)
         if row is None:
             return missing(f"trial {tid!r} has no step {n}")
-        replay = asyncio.run(Replayer("sweep", src.spec, src.plan().context).replay(row))
+        replay = asyncio.run(src.replayer().replay(row))
         return html(trial_pages.step_page(src, links, row, src.trial_length(tid), replay))
 
     def value(request: Request) -> Response:
-        src = source(request, SpectrumSource)
+        src = source(request, "value")
         if src is None:
             return missing("no such Value-Spectrum run")
         return html(spectrum_pages.value_page(src, links, request.path_params["value"]),
                     "no image was retrieved for this value")
 
     def answer(request: Request) -> Response:
-        src, q = source(request, SpectrumSource), request.query_params
+        src, q = source(request, "answer"), request.query_params
         row = src and spectrum_pages.find_answer(src, q.get("arm", ""), q.get("value", ""),
                                                  q.get("keyword", ""), _int(q.get("rank"), -1))
         if not row:
             return missing("no such answer")
-        replay = asyncio.run(Replayer("spectrum", src.spec, src.plan().context).replay(row))
+        replay = asyncio.run(src.replayer().replay(row))
         return html(spectrum_pages.answer_page(src, links, row, replay))
 
     def compare(request: Request) -> Response:
@@ -133,7 +129,7 @@ def create_app(runs: dict[str, RunSource]) -> Starlette:
         return FileResponse(path, headers={"Cache-Control": "max-age=3600"})
 
     def image(request: Request) -> Response:
-        src, q = source(request, SpectrumSource), request.query_params
+        src, q = source(request, "image"), request.query_params
         path = src and src.image(q.get("value", ""), q.get("keyword", ""), _int(q.get("rank"), -1))
         if not path:
             return missing("no such retrieved image")

@@ -11,7 +11,9 @@ import hashlib
 from urllib.parse import quote, urlencode
 
 from valuespectrum.names import safe_name
-from valuespectrum.view.sweep_source import PAGE
+
+#: Steps per filmstrip page.
+PAGE = 50
 
 
 def file_slug(text: str) -> str:

@@ -5,66 +5,25 @@ from __future__ import annotations
 from valuespectrum.metrics import session_contrast, session_curves
 from valuespectrum.report.contrast_rows import comparisons, p_text, row_for
 from valuespectrum.view.charts import curve_charts
-from valuespectrum.view.html import badge, ci, definition_list, esc, num, p_value, page, pct
+from valuespectrum.view.html import ci, esc, num, p_value, page
 from valuespectrum.view.links import Links
 from valuespectrum.view.run_source import RunSource
-from valuespectrum.view.spectrum_source import SpectrumSource
-from valuespectrum.view.sweep_pages import (
-    cell_charts,
-    cell_stats_facts,
-    contrast_table,
-    curves_section,
-    headline_table,
-    spec_facts,
-    status_facts,
-)
-from valuespectrum.view.sweep_source import SweepSource
+from valuespectrum.view.sweep_pages import cell_charts, cell_stats_facts, curves_section
+from valuespectrum.view.sweep_reader import SweepReader
 from valuespectrum.view.trial_pages import compare_trials_body
-
-
-def _sweep_card(src: SweepSource, links: Links) -> str:
-    ov = src.overview()
-    summary = src.summary()
-    parts = [definition_list(status_facts(ov) + spec_facts(src))]
-    if summary:
-        parts.append(headline_table(summary, lambda r: links.cell(src.rid, r["cell"])))
-        if summary.get("contrasts"):
-            parts.append(contrast_table(src, links, summary))
-    else:
-        parts.append("<p>No statistics yet: they are written when the run ends.</p>")
-    return "".join(parts)
-
-
-def _spectrum_card(src: SpectrumSource, links: Links) -> str:
-    ov = src.overview()
-    scores = src.scores()
-    rows = []
-    for a in ov["arms"]:
-        means = [s["mean"] for s in scores.get(a["label"], {}).values() if s.get("mean") is not None]
-        rows.append(f"<li>{esc(a['label'])} ({esc(a['strategy'])}): "
-                    f"{ov['answers'].get(a['label'], 0)} answers, mean yes rate over values "
-                    f"{pct(sum(means) / len(means)) if means else '–'}</li>")
-    facts = [("status", badge(ov["status"], "running" if ov["status"] == "running" else "")),
-             ("retrieval", esc(f"top {src.spec.get('top_k')}, {ov['images_per_arm']} images "
-                               "per arm")),
-             ("cost", esc(f"${ov['cost_usd']:.4f}; {ov['invalid']} invalid or failed"))]
-    return definition_list(facts) + f"<ul>{''.join(rows)}</ul>"
 
 
 def runs_page(runs: dict[str, RunSource], links: Links) -> str:
     """The runs page: one card per run with its status, design and headline statistics."""
     cards = []
     for rid, src in runs.items():
-        card = _sweep_card(src, links) if isinstance(src, SweepSource) else \
-            _spectrum_card(src, links)  # type: ignore[arg-type]
-        kind = "sweep" if isinstance(src, SweepSource) else "Value-Spectrum benchmark"
         cards.append(f'<section class="run-card" data-run="{esc(rid)}"><h2><a href="'
-                     f'{esc(links.run(rid))}">{esc(src.name)}</a> <small>{esc(kind)} · '
-                     f'{esc(src.root)}</small></h2>{card}</section>')
+                     f'{esc(links.run(rid))}">{esc(src.name)}</a> <small>{esc(src.kind_label)} · '
+                     f'{esc(src.root)}</small></h2>{src.card(links)}</section>')
     form = ""
     if not links.static:
         cells = sorted(f"{rid}:cell:{c['cell']}" for rid, s in runs.items()
-                       if isinstance(s, SweepSource) for c in s.cell_rows())
+                       for c in s.cell_rows())
         options = "".join(f'<option value="{esc(c)}">' for c in cells)
         form = ('<h2>Compare</h2><form class="compare-form" action="/compare"><input name="a" '
                 'list="refs" size="60" placeholder="RUN:cell:CELL or RUN:trial:TRIAL"> '
@@ -86,7 +45,7 @@ def _trial_answers(rows: list[dict], scrolls: int) -> list[list[int | None]]:
     return [decisions[t] for t in sorted(decisions)]
 
 
-def _difference(srcs: list[SweepSource], cells: tuple[str, str],
+def _difference(srcs: list[SweepReader], cells: tuple[str, str],
                 series: list[list[dict]]) -> str:
     """The two cells' session contrast with its interval and curves: the run's planned
     comparison when the pair is one (its family, p and bands), else an ad hoc unpaired one."""
@@ -136,7 +95,7 @@ def compare_page(runs: dict[str, RunSource], links: Links, a: str, b: str) -> st
     srcs = []
     for rid in (ra, rb):
         src = runs.get(rid)
-        if not isinstance(src, SweepSource):
+        if src is None or not src.compares:
             raise ValueError(f"{rid!r} is not a sweep shown here")
         srcs.append(src)
     if ka != kb:

@@ -12,14 +12,15 @@ on disk is still the one the run used.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from valuespectrum.config import ConfigError
 from valuespectrum.personas import Persona
 from valuespectrum.runs import fingerprint
-from valuespectrum.strategies import load_prompts, make_strategy
+from valuespectrum.strategies import load_prompts, make_strategy, option_params
+from valuespectrum.trial import StrategyOptions
 from valuespectrum.types import Completion, GenerateConfig, ImagePart, Message, Observation, Usage
 
 
@@ -30,6 +31,21 @@ class Turn:
     text: str
     image: bool = False
     asked_as: str = ""  # the question as data (what CPU viewers answer from)
+
+
+@dataclass(frozen=True)
+class ReplayContext:
+    """What a recorded row was asked with, beyond its replies (its run source says).
+
+    Attributes:
+        strategy: The strategy's name.
+        options: The strategy's options (built through `strategies.option_params`).
+        persona: The persona the viewer played, or None (the benchmark asks without one).
+    """
+
+    strategy: str
+    options: StrategyOptions
+    persona: Persona | None = None
 
 
 @dataclass
@@ -85,37 +101,19 @@ def _conversations(calls: list[tuple[list[Message], GenerateConfig, str]]) -> li
     return out
 
 
-def _strategy(kind: str, spec: dict[str, Any], row: dict[str, Any], prompts: dict[str, Any],
-              backend: ReplayBackend) -> Any:
-    name = row["strategy"]
-    if kind == "spectrum":  # see spectrum.arms.answer_items
-        if name == "caption_llm":
-            return make_strategy(name, text_backend=backend, question="plain", prompts=prompts)
-        return make_strategy(name, followups=bool(spec.get("followups", True)), prompts=prompts)
-    options = spec.get("strategy_options") or {}  # see strategies.strategy_for_trial
-    if name == "isq":
-        return make_strategy(name, mode=row.get("isq_format") or options.get("isq_format", "json"),
-                             prompts=prompts)
-    if name == "plain":
-        return make_strategy(name, followups=bool(options.get("followups", False)),
-                             prompts=prompts)
-    if name == "caption_llm":
-        return make_strategy(name, question=options.get("caption_question", "simple"),
-                             prompts=prompts)
-    return make_strategy(name, prompts=prompts)
-
-
 class Replayer:
     """Rebuilds the prompts of one run's steps (the prompt set is read and checked once).
 
     Args:
-        kind: ``sweep`` (rows are step records) or ``spectrum`` (rows are result rows).
         spec: The run's saved spec.
         plan_context: plan.json's context (holds the prompt set's version and digest).
+        context_of: What a row was asked with (its run source's `replay_context`); raises
+            ValueError, with the reason, when the run's files cannot say.
     """
 
-    def __init__(self, kind: str, spec: dict[str, Any], plan_context: dict[str, Any]) -> None:
-        self.kind, self.spec = kind, spec
+    def __init__(self, spec: dict[str, Any], plan_context: dict[str, Any],
+                 context_of: Callable[[dict[str, Any]], ReplayContext]) -> None:
+        self.spec, self.context_of = spec, context_of
         self.prompts: dict[str, Any] | None = None
         self.notes: list[tuple[str, str]] = []
         self.error: str | None = None
@@ -145,24 +143,22 @@ class Replayer:
             out.notes.append(("warn", f"this step was asked with prompt version "
                                       f"{row['prompt_version']}, the prompt set on disk is "
                                       f"{prompts.get('version')}"))
-        persona = None
-        if self.kind == "sweep":
-            entry = next((p for p in self.spec.get("personas") or []
-                          if isinstance(p, dict) and p.get("name") == row.get("persona")), None)
-            if entry is None:
-                out.error = f"persona {row.get('persona')!r} is not in the run's spec.yaml"
-                return out
-            persona = Persona.model_validate(entry)
+        try:
+            context = self.context_of(row)
+        except ValueError as e:
+            out.error = str(e)
+            return out
         try:
             replies = list(json.loads(row.get("answers") or "{}").values())
         except json.JSONDecodeError:
             replies = []
         backend = ReplayBackend([str(r) for r in replies])
         try:
-            strategy = _strategy(self.kind, self.spec, row, prompts, backend)
+            strategy = make_strategy(context.strategy, prompts=prompts,
+                                     **option_params(context.strategy, context.options))
             obs = Observation(screenshot_png=b"",
                               item_id=row.get("item_id") or row.get("image_id"))
-            await strategy.decide(obs, persona, backend)
+            await strategy.decide(obs, context.persona, backend)
         except Exception as e:  # noqa: BLE001 - a replay that fails is reported, not raised
             out.error = f"the strategy could not be replayed: {type(e).__name__}: {e}"
             return out

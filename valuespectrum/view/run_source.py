@@ -1,7 +1,11 @@
 """One run directory as the viewer reads it: status, live or finished, servable files.
 
-`RunSource` is the base both kinds' sources extend (`view/sweep_source.py`,
-`view/spectrum_source.py`); `view/sources.py` tells the kinds apart and opens them.
+`RunSource` is the base both kinds' sources extend. Each kind reads its files in a reader
+(`view/sweep_reader.py`, `view/spectrum_reader.py`, which its pages modules use) and answers
+the viewer's questions in its source (`view/sweep_source.py`, `view/spectrum_source.py`):
+its card on the runs page, its run page, which pages it serves, what a recorded row was
+asked with, its static export. The rest of the viewer asks the source and never the kind;
+`view/sources.py` tells the kinds apart and opens them.
 The viewer never writes into a run directory and never takes its lock (a shared lock, even
 for a moment, would make a starting writer fail); it reads the lock file's holder line and
 checks that the process named there is alive.
@@ -14,10 +18,14 @@ import os
 import re
 import socket
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from valuespectrum.runs import Plan, RunDirectory
+from valuespectrum.view.links import Links
+from valuespectrum.view.replay import Replay, ReplayContext, Replayer
 
 #: Files the viewer serves from a run directory (screenshots and report figures).
 SERVABLE = (".jpg", ".jpeg", ".png", ".svg", ".webp")
@@ -29,7 +37,7 @@ class ViewError(ValueError):
     """A path cannot be viewed (not a run directory, unknown kind); the message says why."""
 
 
-class RunSource:
+class RunSource(ABC):
     """Read-only access to one run directory; subclasses add what their kind records.
 
     Args:
@@ -39,6 +47,13 @@ class RunSource:
     """
 
     kind = ""
+    #: What the runs page calls this kind of run.
+    kind_label = ""
+    #: The pages it serves besides its run page (the app's routes: ``cell``, ``trial``,
+    #: ``step``, ``value``, ``answer``, ``image``).
+    routes: frozenset[str] = frozenset()
+    #: Whether its cells and trials can be set side by side on the compare page.
+    compares = False
 
     def __init__(self, root: Path, rid: str, spec: dict[str, Any]) -> None:
         self.root = root
@@ -161,3 +176,47 @@ class RunSource:
     def figures(self) -> list[str]:
         """Report figures of the run (paths relative to the run directory)."""
         return [f"figures/{p.name}" for p in sorted((self.root / "figures").glob("*.png"))]
+
+    # ------------------------------------------------------------------ its pages
+    @abstractmethod
+    def card(self, links: Links) -> str:
+        """Its card on the runs page (HTML): status, design, headline numbers."""
+
+    @abstractmethod
+    def run_page(self, links: Links) -> str:
+        """Its run page (HTML)."""
+
+    def cell_rows(self) -> list[dict[str, Any]]:
+        """Its cells (what the compare form offers); a run without cells has none."""
+        return []
+
+    def compare_pairs(self) -> set[tuple[str, str]]:
+        """The comparisons its static export holds (pairs of compare refs); none by default."""
+        return set()
+
+    @abstractmethod
+    def replay_context(self, row: dict[str, Any]) -> ReplayContext:
+        """What the recorded `row` was asked with (strategy, options, persona).
+
+        Raises:
+            ValueError: the run's files cannot say (the message names what is missing).
+        """
+
+    def replayer(self) -> Replayer:
+        """Rebuilds the prompts of its recorded rows (reads and checks its prompt set)."""
+        return Replayer(self.spec, self.plan().context, self.replay_context)
+
+    def export_images(self, place: Callable[[Path, str], None]) -> dict[tuple[str, str, int], str]:
+        """Place the files from outside the run its static pages show, `place(file, name)`;
+        their names by (value, keyword, rank). A run that shows none places none."""
+        return {}
+
+    @abstractmethod
+    def static_pages(self, links: Links, replay: Callable[[dict[str, Any]], Replay]
+                     ) -> Iterator[tuple[str, str | None]]:
+        """Its pages for a static export: (path in the export, HTML or None to skip).
+
+        Args:
+            links: Links of a page one folder deep (the run's folder).
+            replay: Rebuilds a recorded row's prompt (see `replayer`).
+        """

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from valuespectrum.types import SchwartzValue
-from valuespectrum.view.html import badge, definition_list, esc, num, page, table
+from valuespectrum.view.html import badge, definition_list, esc, num, page, pct, table
 from valuespectrum.view.links import Links
 from valuespectrum.view.replay import Replay
-from valuespectrum.view.spectrum_source import SpectrumSource
+from valuespectrum.view.spectrum_reader import SpectrumReader
 from valuespectrum.view.trial_pages import replay_html
 
 
@@ -31,7 +31,7 @@ def _score(s: dict[str, Any] | None) -> str:
     return f"{100 * s['mean']:.0f} ± {std}"
 
 
-def table1(src: SpectrumSource, links: Links, arms: list[str]) -> str:
+def table1(src: SpectrumReader, links: Links, arms: list[str]) -> str:
     """Values (rows) x arms (columns): yes rate %, mean ± std across keywords."""
     scores = src.scores()
     rows = []
@@ -41,7 +41,24 @@ def table1(src: SpectrumSource, links: Links, arms: list[str]) -> str:
     return table(["value", *arms], rows, cls="table1")
 
 
-def run_page(src: SpectrumSource, links: Links) -> str:
+def run_card(src: SpectrumReader, links: Links) -> str:
+    """The run's card on the runs page: status, retrieval, cost, each arm's mean yes rate."""
+    ov = src.overview()
+    scores = src.scores()
+    rows = []
+    for a in ov["arms"]:
+        means = [s["mean"] for s in scores.get(a["label"], {}).values() if s.get("mean") is not None]
+        rows.append(f"<li>{esc(a['label'])} ({esc(a['strategy'])}): "
+                    f"{ov['answers'].get(a['label'], 0)} answers, mean yes rate over values "
+                    f"{pct(sum(means) / len(means)) if means else '–'}</li>")
+    facts = [("status", badge(ov["status"], "running" if ov["status"] == "running" else "")),
+             ("retrieval", esc(f"top {src.spec.get('top_k')}, {ov['images_per_arm']} images "
+                               "per arm")),
+             ("cost", esc(f"${ov['cost_usd']:.4f}; {ov['invalid']} invalid or failed"))]
+    return definition_list(facts) + f"<ul>{''.join(rows)}</ul>"
+
+
+def run_page(src: SpectrumReader, links: Links) -> str:
     """A benchmark run: arms, Table 1, the Figure 9 table, the report's figures."""
     ov = src.overview()
     s = src.spec
@@ -79,7 +96,7 @@ def run_page(src: SpectrumSource, links: Links) -> str:
                 signature=src.signature(), kind="spectrum")
 
 
-def value_page(src: SpectrumSource, links: Links, value: str) -> str | None:
+def value_page(src: SpectrumReader, links: Links, value: str) -> str | None:
     """A value's retrieved images, keyword by keyword, with every arm's answer (None: no
     image was retrieved for it)."""
     items = src.retrieved(value)
@@ -116,14 +133,14 @@ def value_page(src: SpectrumSource, links: Links, value: str) -> str | None:
                 signature=src.signature(), kind="value")
 
 
-def find_answer(src: SpectrumSource, arm: str, value: str, keyword: str,
+def find_answer(src: SpectrumReader, arm: str, value: str, keyword: str,
                 rank: int) -> dict[str, Any] | None:
     """The answer of `arm` to one retrieved image, or None."""
     return next((r for r in src.answers(value) if r["arm"] == arm and r["keyword"] == keyword
                  and int(r["rank"]) == rank), None)
 
 
-def answer_page(src: SpectrumSource, links: Links, row: dict[str, Any], replay: Replay) -> str:
+def answer_page(src: SpectrumReader, links: Links, row: dict[str, Any], replay: Replay) -> str:
     """One answer in full: the image, the raw replies and the rebuilt prompt."""
     value, kw, rank = row["value"], row["keyword"], int(row["rank"])
     label, kind = _yes(row.get("yes"), row.get("error"))

@@ -1,138 +1,58 @@
-"""A Value-Spectrum run as the viewer reads it: Table 1, the retrieved images, the answers.
+"""A Value-Spectrum run as the viewer shows it: its card, pages, replays and static export.
 
-Finished: summary.json (Table 1 scores), retrieval.parquet, results.parquet. In progress:
-the same scores computed from the arms' journals with the report's own scoring function.
-Retrieved images live in the corpus, outside the run directory: the viewer serves only the
-paths listed in retrieval.parquet.
+What it reads is `SpectrumReader`'s (`view/spectrum_reader.py`); the HTML is
+`view/spectrum_pages.py`'s.
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.report.spectrum import score_rows, value_order
-from valuespectrum.runs import read_jsonl
-from valuespectrum.view.run_source import SERVABLE, RunSource
+from valuespectrum.trial import StrategyOptions
+from valuespectrum.view import spectrum_pages
+from valuespectrum.view.links import Links
+from valuespectrum.view.replay import Replay, ReplayContext
+from valuespectrum.view.spectrum_reader import SpectrumReader
 
 
-def _quote(path: Any) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+class SpectrumSource(SpectrumReader):
+    """A Value-Spectrum benchmark run directory: arms answering about retrieved images."""
 
+    kind_label = "Value-Spectrum benchmark"
+    routes = frozenset({"value", "answer", "image"})
 
-class SpectrumSource(RunSource):
-    """Read access to a spectrum run directory (see `valuespectrum.spectrum.run`)."""
+    def card(self, links: Links) -> str:
+        return spectrum_pages.run_card(self, links)
 
-    kind = "spectrum"
+    def run_page(self, links: Links) -> str:
+        return spectrum_pages.run_page(self, links)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._db: Any = None
-        self._db_lock = threading.Lock()
+    def replay_context(self, row: dict[str, Any]) -> ReplayContext:
+        """No persona; the plain arm asks follow-ups as the spec says, and the caption_llm
+        arm's LLM the plain arm's question (see `spectrum.arms.answer_items`)."""
+        return ReplayContext(strategy=row.get("strategy") or "", options=StrategyOptions(
+            followups=bool(self.spec.get("followups", True)), caption_question="plain"))
 
-    def tables(self) -> tuple[str, ...]:
-        return ("results.parquet",)
+    def export_images(self, place: Callable[[Path, str], None]) -> dict[tuple[str, str, int], str]:
+        """The retrieved images (from the corpus), numbered in retrieval order."""
+        names: dict[tuple[str, str, int], str] = {}
+        for i, it in enumerate(self.retrieved()):
+            path = Path(it["path"])
+            if path.is_file():
+                name = f"{i:05d}{path.suffix.lower()}"
+                place(path, name)
+                names[(it["value"], it["keyword"], int(it["rank"]))] = name
+        return names
 
-    def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        import duckdb
-
-        with self._db_lock:
-            if self._db is None:
-                self._db = duckdb.connect(":memory:")
-            cur = self._db.cursor()
-        try:
-            cur.execute(sql, params)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        finally:
-            cur.close()
-
-    # ------------------------------------------------------------------ arms and answers
-    def arms(self) -> list[dict[str, str]]:
-        """The arms (label, strategy, model, text_model, vlm_label) in the run's order."""
-        s = self.summary()
-        if s and s.get("arms"):
-            return s["arms"]
-        out = []
-        for m in self.spec.get("models") or []:
-            label = m.get("name") or m.get("spec", "?")
-            out.append({"label": label, "strategy": "plain", "model": m.get("spec", ""),
-                        "text_model": "", "vlm_label": label})
-        for pair in self.spec.get("caption_llm") or []:
-            vlm = pair["vlm"].get("name") or pair["vlm"].get("spec")
-            llm = pair["llm"].get("name") or pair["llm"].get("spec")
-            out.append({"label": f"{vlm}+{llm}", "strategy": "caption_llm",
-                        "model": pair["vlm"].get("spec", ""),
-                        "text_model": pair["llm"].get("spec", ""), "vlm_label": vlm})
-        return out
-
-    def answers(self, value: str | None = None) -> list[dict[str, Any]]:
-        """Answer rows (all, or of one value): results.parquet, or the journals when live."""
-        if not self.live():
-            where = "WHERE value = ?" if value else ""
-            return self._query(f"SELECT * FROM read_parquet({_quote(self.root / 'results.parquet')}) "
-                               f"{where}", [value] if value else [])
-        latest: dict[tuple, dict[str, Any]] = {}  # the last answer per key, as consolidate keeps
-        for arm in self.arms():
-            for r in read_jsonl(self.run.journal(arm["label"]).path):
-                if value is None or r["value"] == value:
-                    latest[(r["arm"], r["value"], r["keyword"], int(r["rank"]))] = r
-        return list(latest.values())
-
-    def scores(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """Table 1: arm -> value -> score (mean, std, answered, yes, invalid, keywords)."""
-        s = self.summary()
-        if s and not self.live():
-            return s.get("scores", {})
-
-        return {arm: {v: sc.model_dump() for v, sc in per.items()}
-                for arm, per in score_rows(self.answers()).items()}
-
-    def retrieved(self, value: str | None = None) -> list[dict[str, Any]]:
-        """The images retrieved (per value, keyword, rank), in retrieval order."""
-        path = self.root / "retrieval.parquet"
-        if not path.exists():
-            return []
-        where = "WHERE value = ?" if value else ""
-        return self._query(f"SELECT * FROM read_parquet({_quote(path)}) {where} "
-                           "ORDER BY value, keyword, rank", [value] if value else [])
-
-    def values(self) -> list[str]:
-        """The values of the run, in the paper's order."""
-        path = self.root / "retrieval.parquet"
-        if not path.exists():
-            return value_order([v for per in self.scores().values() for v in per])
-        rows = self._query(f"SELECT DISTINCT value FROM read_parquet({_quote(path)})", [])
-        return value_order([r["value"] for r in rows])
-
-    def image(self, value: str, keyword: str, rank: int) -> Path | None:
-        """The file of a retrieved image, if retrieval.parquet lists it (never another path)."""
-        hit = [r for r in self.retrieved(value) if r["keyword"] == keyword and r["rank"] == rank]
-        if not hit:
-            return None
-        path = Path(hit[0]["path"])
-        return path if path.suffix.lower() in SERVABLE and path.is_file() else None
-
-    # ------------------------------------------------------------------ the run
-    def status(self) -> str:
-        if self.writer() is not None:
-            return "running"
-        s = self.summary()
-        if s is None:
-            return "stopped (no summary yet)"
-        if s.get("stopped"):
-            return "stopped early: " + "; ".join(f"{k}: {v}" for k, v in s["stopped"].items())
-        return "finished" if s.get("complete") else "incomplete (some answers missing)"
-
-    def overview(self) -> dict[str, Any]:
-        rows = self.answers()
-        per_arm: dict[str, int] = {}
-        for r in rows:
-            per_arm[r["arm"]] = per_arm.get(r["arm"], 0) + 1
-        s = self.summary() or {}
-        return {"status": self.status(), "writer": self.writer(), "live": self.live(),
-                "arms": self.arms(), "answers": per_arm,
-                "images_per_arm": s.get("images_per_arm") or len(self.retrieved()),
-                "cost_usd": sum(float(r.get("cost_usd") or 0.0) for r in rows),
-                "invalid": sum(1 for r in rows if r.get("yes") is None)}
+    def static_pages(self, links: Links, replay: Callable[[dict[str, Any]], Replay]
+                     ) -> Iterator[tuple[str, str | None]]:
+        """The run page, each value's page and each answer with its prompt."""
+        rid = self.rid
+        yield f"{rid}/index.html", spectrum_pages.run_page(self, links)
+        for v in self.values():
+            yield f"{rid}/value-{v}.html", spectrum_pages.value_page(self, links, v)
+        for row in self.answers():
+            rel = links.answer(rid, row["arm"], row["value"], row["keyword"], int(row["rank"]))
+            yield rel.removeprefix("../"), spectrum_pages.answer_page(self, links, row, replay(row))

@@ -33,10 +33,10 @@ from valuespectrum.view.html import (
     table,
 )
 from valuespectrum.view.links import Links
-from valuespectrum.view.sweep_source import SweepSource
+from valuespectrum.view.sweep_reader import SweepReader
 
 
-def spec_facts(src: SweepSource) -> list[tuple[str, str]]:
+def spec_facts(src: SweepReader) -> list[tuple[str, str]]:
     """The sweep's design, from its saved spec."""
     s = src.spec
     personas = ", ".join(f"{p.get('name')} ({', '.join(p.get('values', []))})"
@@ -115,7 +115,7 @@ def _with_ci(row: dict[str, Any] | None) -> str:
     return "–" if row is None else f"{num(row.get('diff'))} {ci(row.get('ci'))}"
 
 
-def contrast_table(src: SweepSource, links: Links, summary: dict[str, Any],
+def contrast_table(src: SweepReader, links: Links, summary: dict[str, Any],
                    only: str | None = None) -> str:
     """The comparisons on the plan's estimand (then exposure and Δ), with family and p
     (Holm-adjusted when confirmatory), each linked side by side; `only`: a cell's."""
@@ -154,7 +154,21 @@ def curves_section(summary: dict[str, Any], treatment: str | None = None,
     return "".join(out)
 
 
-def run_page(src: SweepSource, links: Links) -> str:
+def run_card(src: SweepReader, links: Links) -> str:
+    """The sweep's card on the runs page: status, design and headline statistics."""
+    ov = src.overview()
+    summary = src.summary()
+    parts = [definition_list(status_facts(ov) + spec_facts(src))]
+    if summary:
+        parts.append(headline_table(summary, lambda r: links.cell(src.rid, r["cell"])))
+        if summary.get("contrasts"):
+            parts.append(contrast_table(src, links, summary))
+    else:
+        parts.append("<p>No statistics yet: they are written when the run ends.</p>")
+    return "".join(parts)
+
+
+def run_page(src: SweepReader, links: Links) -> str:
     """A sweep: status and design, drift per cell or group, contrasts, cells, failures."""
     ov = src.overview()
     summary = src.summary()
@@ -240,7 +254,7 @@ def cell_charts(parts: list[tuple[str, list[dict[str, Any]]]], scrolls: int,
     return '<div class="charts">' + "".join(out) + "</div>"
 
 
-def cell_page(src: SweepSource, links: Links, cell: str) -> str:
+def cell_page(src: SweepReader, links: Links, cell: str) -> str:
     """A cell: its statistics, contrasts, the scroll-by-scroll charts, its trials."""
     st = src.cell_stats(cell)
     summary = src.summary() or {}

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from valuespectrum.view.html import badge, decision, definition_list, esc, page, table
-from valuespectrum.view.links import Links
+from valuespectrum.view.links import PAGE, Links
 from valuespectrum.view.replay import Replay
-from valuespectrum.view.sweep_source import PAGE, SweepSource
+from valuespectrum.view.sweep_reader import SweepReader
 
 ISQ = ("visual_appeal", "curiosity", "emotional_engagement", "value_expectation",
        "preference_alignment", "action_desire")
@@ -54,7 +54,7 @@ def first_reply(row: dict[str, Any]) -> str:
     return next(iter(answers.values()), "") if answers else ""
 
 
-def step_card(src: SweepSource, links: Links, row: dict[str, Any], *, focusable: bool = True) -> str:
+def step_card(src: SweepReader, links: Links, row: dict[str, Any], *, focusable: bool = True) -> str:
     """One step of a filmstrip: thumbnail, decision, answers summary, usage, errors."""
     label, kind = decision(row.get("decision"))
     shot = row.get("screenshot_path")
@@ -84,7 +84,7 @@ def _pager(links: Links, rid: str, tid: str, page_no: int, pages: int) -> str:
     return f'<p class="pager">{prev} <span>page {page_no + 1} of {max(pages, 1)}</span> {nxt}</p>'
 
 
-def trial_facts(src: SweepSource, links: Links, meta: dict[str, Any]) -> list[tuple[str, str]]:
+def trial_facts(src: SweepReader, links: Links, meta: dict[str, Any]) -> list[tuple[str, str]]:
     """Cell, status, seed, restarts and error of a trial."""
     out = [("cell", f'<a href="{esc(links.cell(src.rid, meta["cell"]))}">{esc(meta["cell"])}</a>'),
            ("status", badge(meta.get("status", "running")))]
@@ -97,7 +97,7 @@ def trial_facts(src: SweepSource, links: Links, meta: dict[str, Any]) -> list[tu
     return out
 
 
-def filmstrip_page(src: SweepSource, links: Links, tid: str, page_no: int = 0) -> str | None:
+def filmstrip_page(src: SweepReader, links: Links, tid: str, page_no: int = 0) -> str | None:
     """One page of a trial's filmstrip (None: no such trial)."""
     meta = src.trial_meta(tid)
     if meta is None:
@@ -151,7 +151,7 @@ def replay_html(replay: Replay, strategy: str) -> str:
     return head + notes + "".join(chats)
 
 
-def step_page(src: SweepSource, links: Links, row: dict[str, Any], total: int,
+def step_page(src: SweepReader, links: Links, row: dict[str, Any], total: int,
               replay: Replay) -> str:
     """One step in full; `total` is the trial's step count (for the next link)."""
     tid, n = row["trial_id"], int(row["step"])
@@ -188,7 +188,7 @@ def step_page(src: SweepSource, links: Links, row: dict[str, Any], total: int,
                 kind="step")
 
 
-def compare_trials_body(a: tuple[SweepSource, str], b: tuple[SweepSource, str],
+def compare_trials_body(a: tuple[SweepReader, str], b: tuple[SweepReader, str],
                         links: Links) -> str:
     """Two trials step by step: row s holds step s of each (a trial is short enough to
     show whole: its scrolls, not the run's steps)."""
