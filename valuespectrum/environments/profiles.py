@@ -24,7 +24,11 @@ from pydantic import Field, field_validator
 from valuespectrum.config import ConfigError, read_yaml, validate
 from valuespectrum.types import Frozen
 
-PACKAGED = ("tiktok", "youtube", "instagram")
+#: The packaged profiles: every YAML file in `valuespectrum/data/profiles/` (a new platform is
+#: one new file there, nothing else).
+PACKAGED: tuple[str, ...] = tuple(sorted(
+    f.name.removesuffix(".yaml") for f in resources.files("valuespectrum.data").joinpath(
+        "profiles").iterdir() if f.name.endswith(".yaml")))
 
 
 class ValueSource(Frozen):

@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
 from valuespectrum.config import ConfigError, load_yaml_model, validate
 from valuespectrum.feed.corpus import Corpus
@@ -134,21 +134,6 @@ class CoWatchParams(InterestParams):
 
 class RandomParams(Frozen):
     pass
-
-
-class RecommenderParams(Frozen):
-    """All styles' parameters (the packaged YAML)."""
-
-    version: int = 1
-    tiktok: TikTokParams = TikTokParams()
-    youtube: YouTubeParams = YouTubeParams()
-    instagram: InstagramParams = InstagramParams()
-    cowatch: CoWatchParams = CoWatchParams()
-    random: RandomParams = RandomParams()
-
-    def for_style(self, style: str) -> Frozen:
-        """The parameter block a style uses."""
-        return getattr(self, STYLES[validate_style(style)].params_key)
 
 
 def load_recommender_params(path: str | Path | None = None) -> RecommenderParams:
@@ -457,6 +442,7 @@ class FeedStyle:
         name: The style's name (page path, spec value).
         recommender: Its `Recommender` class.
         params_key: Its parameter block (a frozen twin shares its style's).
+        params: The parameter model of that block (`RecommenderParams` is built from these).
         learning: Whether watch events change what it serves.
         description: One line on how it picks posts.
         learns_from: What its learning reads of a post (docs/feed.md tabulates which
@@ -467,6 +453,7 @@ class FeedStyle:
     name: str
     recommender: type
     params_key: str
+    params: type[Frozen]
     learning: bool
     description: str
     learns_from: str
@@ -476,29 +463,46 @@ class FeedStyle:
 def _styles() -> dict[str, FeedStyle]:
     tags = "the post's category and hashtags (TF-IDF)"
     learning = (
-        FeedStyle("tiktok", TikTokRecommender, "tiktok", True,
+        FeedStyle("tiktok", TikTokRecommender, "tiktok", TikTokParams, True,
                   "interest-led: strong exploitation after the cold start", tags, "For You"),
-        FeedStyle("youtube", YouTubeRecommender, "youtube", True,
+        FeedStyle("youtube", YouTubeRecommender, "youtube", YouTubeParams, True,
                   "personal posts mixed with popular, recent ones", tags, "Shorts"),
-        FeedStyle("instagram", InstagramRecommender, "instagram", True,
+        FeedStyle("instagram", InstagramRecommender, "instagram", InstagramParams, True,
                   "popularity-led ranking with a weak personal term", tags, "Reels"),
-        FeedStyle("cowatch", CoWatchRecommender, "cowatch", True,
+        FeedStyle("cowatch", CoWatchRecommender, "cowatch", CoWatchParams, True,
                   "collaborative: posts a simulated population co-watched with what the "
                   "viewer stayed on",
                   "which posts a simulated population watched together (no text of a post)",
                   "Up Next"),
     )
-    twins = tuple(FeedStyle(f"{s.name}-frozen", s.recommender, s.params_key, False,
+    twins = tuple(FeedStyle(f"{s.name}-frozen", s.recommender, s.params_key, s.params, False,
                             f"the matched control of {s.name}: same popularity and "
                             "exploration schedule, learning switched off", "nothing",
                             s.brand) for s in learning)
-    random = FeedStyle("random", RandomRecommender, "random", False,
+    random = FeedStyle("random", RandomRecommender, "random", RandomParams, False,
                        "uniformly random posts; watch events change nothing", "nothing",
                        "Random")
     return {s.name: s for s in (*learning, *twins, random)}
 
 
 STYLES: MappingProxyType[str, FeedStyle] = MappingProxyType(_styles())
+
+
+class _AllParams(Frozen):
+    """All styles' parameters (the packaged YAML): `version` and one block per
+    `FeedStyle.params_key`, each of its style's parameter model."""
+
+    version: int = 1
+
+    def for_style(self, style: str) -> Frozen:
+        """The parameter block a style uses."""
+        return getattr(self, STYLES[validate_style(style)].params_key)
+
+
+#: Derived from the registry: a new style's parameter block is its `FeedStyle` entry alone.
+RecommenderParams = create_model(
+    "RecommenderParams", __base__=_AllParams, __module__=__name__,
+    **{s.params_key: (s.params, s.params()) for s in STYLES.values()})
 
 
 def controls_of(style: str, available: set[str] | frozenset[str]) -> list[str]:
@@ -522,7 +526,7 @@ def make_recommender(style: str, corpus: Corpus,
     if style not in STYLES:
         raise ConfigError(f"unknown feed style {style!r}: expected one of {', '.join(STYLES)}")
     entry = STYLES[style]
-    model = type(RecommenderParams().for_style(style))
+    model = entry.params
     if params is None:
         params = load_recommender_params()
     if isinstance(params, RecommenderParams):
