@@ -36,7 +36,12 @@ from valuespectrum.engine.lifecycle import RunLifecycle
 from valuespectrum.engine.pool import ActorPool
 from valuespectrum.engine.task import LaunchOptions
 from valuespectrum.models import build_backend
-from valuespectrum.models.base import BackendError
+from valuespectrum.models.base import (
+    STOPS_THE_RUN,
+    BackendError,
+    backend_error_text,
+    is_backend_error,
+)
 from valuespectrum.models.shared import run_scope
 from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
 from valuespectrum.names import SAFE_NAME_PATTERN
@@ -118,8 +123,10 @@ class ProbeHost:
                 [Message(role="user", content=(ImagePart(png=png), TextPart(text=spec.question)))],
                 GenerateConfig(max_tokens=16))
             row = ProbeRow(image=name, yes=parse_yes(reply.text), answer=reply.text)
+        except STOPS_THE_RUN:
+            raise  # the probe stops (the run's error names the cause; answers are kept)
         except BackendError as e:
-            row = ProbeRow(image=name, error=f"{type(e).__name__}: {e}")
+            row = ProbeRow(image=name, error=backend_error_text(e))
         finally:
             await backend.aclose()
         return row.model_dump(mode="json")
@@ -165,7 +172,7 @@ class ProbeRun:
 
     def execute(self, life: RunLifecycle) -> dict[str, Any]:
         journal = self.run_dir.journal("answers")
-        done = {r["image"] for r in journal.rows()}
+        done = {r["image"] for r in journal.rows() if not is_backend_error(r["error"])}
         todo = [p for p in self.images if p.name not in done]
         if todo:
             life.start_ray()
@@ -183,7 +190,7 @@ class ProbeRun:
 
     async def _ask(self, todo: list[Path], journal: Any) -> None:
         import ray
-        from ray.exceptions import ActorUnavailableError, RayActorError
+        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
         ActorDied = (RayActorError, ActorUnavailableError)
 
@@ -206,6 +213,9 @@ class ProbeRun:
                         except ActorDied:
                             await self.pool.revive(actor)
                             raise
+                        except RayTaskError as e:  # the backend's own error, not Ray's
+                            cause = getattr(e, "cause", None)
+                            raise (cause if isinstance(cause, Exception) else e) from None
                 journal.append(row)
 
         try:
@@ -232,7 +242,10 @@ class ProbeTask:
     def launch(self, spec: ProbeSpec, options: LaunchOptions) -> None:
         run = ProbeRun(spec, ray_address=options.ray_address, restart=options.restart,
                        output=options.output)
-        summary = run.run()
+        try:
+            summary = run.run()
+        except BackendError as e:  # a dead endpoint, an exhausted budget: answers are kept
+            fail(f"{e}; rerun the same command to resume")
         if options.report:
             self.report(run.run_dir.root)
         share = summary["yes_share"]

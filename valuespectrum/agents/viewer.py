@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from valuespectrum.environments.base import Environment
-from valuespectrum.models.base import Backend, BackendError, BackendUnavailable, BudgetExceeded
+from valuespectrum.models.base import STOPS_THE_RUN, Backend, BackendError, backend_error_text
 from valuespectrum.personas import Persona
 from valuespectrum.strategies.base import Strategy
 from valuespectrum.types import Decision, Observation, Skip, Stay, StepRecord, StepResult
@@ -68,10 +68,10 @@ class ViewerAgent:
         t0 = time.perf_counter()
         try:
             return await self.strategy.decide(obs, self.persona, self.backend)
-        except (BackendUnavailable, BudgetExceeded):
+        except STOPS_THE_RUN:
             raise
         except BackendError as e:
-            return Decision(yes=None, error=f"backend: {type(e).__name__}: {e}",
+            return Decision(yes=None, error=backend_error_text(e),
                             latency_s=time.perf_counter() - t0)
 
     def choose(self, obs: Observation, decision: Decision) -> Stay | Skip:

@@ -86,6 +86,27 @@ class BudgetExceeded(BackendError):
     """The run's spending cap is reached; no new paid calls are started."""
 
 
+#: The backend-error policy every task follows (one place):
+#: - these end the work at once (a dead endpoint, an exhausted budget): a sweep's trial ends
+#:   and the run stops, a benchmark arm stops, a probe stops; the message says why;
+#: - any other `BackendError` (retries exhausted, one bad request) is recorded on its step or
+#:   answer as `backend_error_text(e)` with no decision, and the work goes on; a resume asks
+#:   those again (`is_backend_error`).
+STOPS_THE_RUN: tuple[type[BackendError], ...] = (BackendUnavailable, BudgetExceeded)
+
+BACKEND_ERROR_PREFIX = "backend:"
+
+
+def backend_error_text(err: BackendError) -> str:
+    """The recorded error of a failed model call (a step's or an answer's `error`)."""
+    return f"{BACKEND_ERROR_PREFIX} {type(err).__name__}: {err}"
+
+
+def is_backend_error(error: str | None) -> bool:
+    """Whether a recorded error is a failed model call (redone on resume)."""
+    return str(error or "").startswith(BACKEND_ERROR_PREFIX)
+
+
 class BackendWrapper:
     """Base of wrappers: delegates the protocol to an inner backend.
 

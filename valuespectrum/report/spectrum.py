@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from valuespectrum.models.base import is_backend_error
 from valuespectrum.report import spectrum_figures as figs
 from valuespectrum.runs import write_json
 from valuespectrum.types import Frozen, SchwartzValue
@@ -97,7 +98,7 @@ def write_summary(run_dir: str | Path, arms: list[Any], stopped: dict[str, str])
         "images_per_arm": retrieved,
         "answers": {a.label: sum(1 for r in rows if r["arm"] == a.label) for a in arms},
         "complete": all(sum(1 for r in rows if r["arm"] == a.label
-                            and not str(r["error"] or "").startswith("backend:")) == retrieved
+                            and not is_backend_error(r["error"])) == retrieved
                         for a in arms),
         "stopped": dict(stopped),
         "cost_usd": spent,

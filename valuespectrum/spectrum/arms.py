@@ -20,7 +20,12 @@ from typing import Any, Literal
 
 from valuespectrum.cluster import install_api_keys, send_output_to
 from valuespectrum.models import BudgetExceeded, SharedBudget, build_backend
-from valuespectrum.models.base import BackendError, BackendUnavailable
+from valuespectrum.models.base import (
+    STOPS_THE_RUN,
+    BackendError,
+    backend_error_text,
+    is_backend_error,
+)
 from valuespectrum.models.spec import OPERATIONAL_FIELDS, ModelSpec
 from valuespectrum.strategies import make_strategy
 from valuespectrum.types import Frozen, GenerateConfig, Observation, SchwartzValue, VisibleText
@@ -110,7 +115,7 @@ def is_final(row: Mapping[str, Any]) -> bool:
 
     Backend failures (network, rate limit after retries) are redone on resume.
     """
-    return not str(row.get("error") or "").startswith("backend:")
+    return not is_backend_error(row.get("error"))
 
 
 def load_png(path: str | Path, max_px: int) -> bytes:
@@ -186,14 +191,12 @@ async def answer_items(arm: Arm, items: Sequence[SpectrumItem], images: Mapping[
                               item_id=item.image_id, url=item.link)
             try:
                 d = await strategy.decide(obs, None, backend)
-            except BudgetExceeded as e:
-                stopped.append(str(e))
-                return
-            except BackendUnavailable as e:  # dead endpoint: stop the arm, say why, once
-                stopped.append(f"model backend unavailable: {e}")
+            except STOPS_THE_RUN as e:  # budget or dead endpoint: stop the arm, say why, once
+                stopped.append(str(e) if isinstance(e, BudgetExceeded)
+                               else f"model backend unavailable: {e}")
                 return
             except BackendError as e:
-                await out.put(ResultRow(**ident, error=f"backend: {type(e).__name__}: {e}"))
+                await out.put(ResultRow(**ident, error=backend_error_text(e)))
                 return
             await out.put(ResultRow(
                 **ident, yes=d.yes, answers=json.dumps(d.answers, ensure_ascii=False),
