@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
@@ -134,8 +134,36 @@ def trial_seed_key(persona: str, index: int) -> str:
     return f"{persona}#{index:03d}"
 
 
+class Cell(NamedTuple):
+    """A cell of the design: persona x model x platform x strategy (persona ``*``: pooled).
+
+    Tables carry a cell as these four columns; `key` (``persona|model|platform|strategy``)
+    names it in summary.json, URLs and the viewer's index. `Cell.parse` is the one place a
+    key is split (no label contains ``|``: labels are safe names).
+    """
+
+    persona: str
+    model: str
+    platform: str
+    strategy: str
+
+    @property
+    def key(self) -> str:
+        return "|".join(self)
+
+    @classmethod
+    def parse(cls, key: str) -> Cell | None:
+        """The cell a key names; None for a string that is not a cell key."""
+        parts = key.split("|")
+        return cls(*parts) if len(parts) == len(cls._fields) else None
+
+    def differs_from(self, other: Cell) -> list[str]:
+        """The dimensions (field names) in which the two cells differ."""
+        return [f for f, a, b in zip(self._fields, self, other, strict=True) if a != b]
+
+
 def cell_key(persona: str, model: str, platform: str, strategy: str) -> str:
-    return f"{persona}|{model}|{platform}|{strategy}"
+    return Cell(persona, model, platform, strategy).key
 
 
 # --------------------------------------------------------------------------- events

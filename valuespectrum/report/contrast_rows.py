@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from valuespectrum.trial import Cell
+
 #: How tables name the estimands.
 ESTIMAND_LABELS = {
     "session": "session yes-rate", "exposure": "exposure (relevant posts)",
@@ -69,13 +71,13 @@ def p_text(row: dict[str, Any] | None) -> str:
 def contrast_label(contrast: dict[str, Any]) -> tuple[str, str]:
     """("tiktok − tiktok-frozen", "pet_owner, embed-minilm, simple"): what the two cells of
     a contrast differ in, and what they share (cell keys are persona|model|platform|strategy)."""
-    t, c = contrast["treatment"].split("|"), contrast["control"].split("|")
-    if len(t) != len(c):
+    t, c = Cell.parse(contrast["treatment"]), Cell.parse(contrast["control"])
+    if t is None or c is None:
         return f"{contrast['treatment']} − {contrast['control']}", ""
-    differ = [i for i in range(len(t)) if t[i] != c[i]]
+    differ = t.differs_from(c)
     shared = ", ".join("all personas" if x == "*" else x
-                       for i, x in enumerate(t) if i not in differ)
-    return (" − ".join("|".join(side[i] for i in differ) for side in (t, c)), shared)
+                       for f, x in zip(Cell._fields, t, strict=True) if f not in differ)
+    return (" − ".join("|".join(getattr(side, f) for f in differ) for side in (t, c)), shared)
 
 
 def plan_text(summary: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from valuespectrum.report.contrast_rows import comparisons
 from valuespectrum.runs import write_json
 from valuespectrum.sweep.driver import SweepRunner
 from valuespectrum.sweep.spec import SweepSpec, sweep_spec_from_data
+from valuespectrum.trial import Cell
 
 
 def parse_assignment(text: str, many: bool) -> tuple[list[str], list[Any]]:
@@ -111,8 +112,9 @@ def run_sensitivity(spec_path: str | Path, param: str, *, sets: list[str] | None
                 pooled = [c for c in leads if c["kind"] == "control feed"]
             for g in summary["groups"]:  # the first control is the matched one (the twin)
                 match = next((c for c in pooled
-                              if c["treatment"].split("|")[1:] == [g["model"], g["platform"],
-                                                                    g["strategy"]]), None)
+                              if (t := Cell.parse(c["treatment"])) is not None
+                              and (t.model, t.platform, t.strategy)
+                              == (g["model"], g["platform"], g["strategy"])), None)
                 rows.append(_row(value, g, match))
     finally:
         stop_ray(started)

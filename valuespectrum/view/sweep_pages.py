@@ -13,6 +13,7 @@ from valuespectrum.report.contrast_rows import (
     plan_text,
     row_for,
 )
+from valuespectrum.trial import Cell
 from valuespectrum.view.charts import (
     COLORS,
     Series,
@@ -260,7 +261,7 @@ def cell_page(src: SweepReader, links: Links, cell: str) -> str:
     summary = src.summary() or {}
     scrolls = int(src.spec.get("scrolls") or summary.get("scrolls") or 0)
     window = src.spec.get("window") or summary.get("window")
-    persona, model, platform, strategy = (cell.split("|") + ["?"] * 4)[:4]
+    persona, model, platform, strategy = Cell.parse(cell) or ("?",) * 4
     facts = [("persona", esc(persona)), ("model", esc(model)), ("platform", esc(platform)),
              ("strategy", esc(strategy))]
     if st:

@@ -14,6 +14,7 @@ from typing import Any
 
 from valuespectrum.runs import read_jsonl
 from valuespectrum.sweep.spec import planned_trials
+from valuespectrum.trial import Cell
 from valuespectrum.view.journal_index import NARROW_SELECT, TABLE, JournalIndex
 from valuespectrum.view.links import PAGE
 from valuespectrum.view.run_source import RunSource
@@ -173,16 +174,13 @@ class SweepReader(RunSource):
 
     def cells_like(self, cell: str) -> list[str]:
         """Cells that differ from `cell` in exactly one dimension (what to compare it with)."""
-        mine = cell.split("|")
-        out = []
+        mine = Cell.parse(cell)
         cells = self._cached("cells", self.signature(), lambda: [
             r["cell"] for r in self.query("SELECT DISTINCT cell FROM {index} ORDER BY cell")])
-        for name in cells:
-            other = name.split("|")
-            if len(other) == len(mine) and sum(a != b for a, b in zip(
-                    mine, other, strict=True)) == 1:
-                out.append(name)
-        return out
+        if mine is None:
+            return []
+        return [name for name in cells if (other := Cell.parse(name)) is not None
+                and len(mine.differs_from(other)) == 1]
 
     def trial_at(self, cell: str, index: int) -> str | None:
         """The trial id with repetition `index` in `cell` (its twin in another cell)."""
