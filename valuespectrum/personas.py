@@ -177,6 +177,14 @@ def is_relevant(persona: Persona, item: FeedItem | None) -> bool | None:
     return persona.relevant.matches(item)
 
 
+def value_match(persona: Persona, item: FeedItem | None) -> bool | None:
+    """Whether `item` carries one of `persona`'s values (its value tags); None when the
+    item is unknown."""
+    if item is None:
+        return None
+    return not set(persona.values).isdisjoint(item.value_tags)
+
+
 class PersonaLibrary:
     """The persona files of one directory, loaded lazily by name or glob."""
 

@@ -80,12 +80,14 @@ class VisibleText(Frozen):
 
 
 class Observation(Frozen):
-    """What a viewer sees at the start of a video.
+    """What a viewer sees at the start of a video, and what the feed knows of the post.
 
     `screenshot_png` is always the screenshot at the video's start; in the ``frames``
     observation mode `frames` holds every frame shown to the model, that one first. Both
     hold images encoded as `image_format` says (PNG unless the environment's `screenshot`
     option asks for JPEG from the browser; empty bytes when it asks for none).
+    `ground_truth` is the post's labels for the record, never part of what a model is shown
+    (strategies read the images, `text` and `mode` only).
     """
 
     screenshot_png: bytes = Field(repr=False)
@@ -106,6 +108,11 @@ class Observation(Frozen):
     meta: dict[str, str] = Field(
         default_factory=dict,
         description="environment facts: browser/app version, device, region, account, date")
+    ground_truth: FeedItem | None = Field(
+        default=None, repr=False,
+        description="the post as the feed's corpus records it (category and folder, hashtags, "
+        "value tags, caption): set by the built-in feed's environments, None on real "
+        "platforms. The agent records it with the step; no strategy shows it to a model")
 
     @property
     def media_type(self) -> str:
@@ -268,8 +275,18 @@ class Decision(Frozen):
 # --------------------------------------------------------------------------- records
 
 
+def screenshot_path(trial_id: str, step: int) -> str:
+    """Where a run directory stores the screenshot of a trial's step (relative to it)."""
+    return f"screens/{trial_id}/{step:04d}.jpg"
+
+
 class StepRecord(Frozen):
-    """One scroll of one trial, as written to `steps.parquet` (one row per scroll)."""
+    """One scroll of one trial, as written to `steps.parquet` (one row per scroll).
+
+    The agent builds it complete where the step happens (`agents.viewer.step_record`): the
+    post's category and value tags come from the observation's `ground_truth`, and
+    `value_match` / `relevant` from the persona's values and labels; no later stage adds to it.
+    """
 
     trial_id: str
     cell: str
@@ -308,7 +325,9 @@ class StepRecord(Frozen):
     cost_usd: float = 0.0
     cached: bool = False
     error: str | None = None
-    screenshot_path: str | None = None
+    screenshot_path: str | None = Field(
+        default=None, description="the stored screenshot, relative to the run directory "
+        "(`screenshot_path(trial_id, step)`); None when none was stored")
     url: str = ""
     t_s: float = 0.0
     observation_mode: str = Field(default="screenshot",

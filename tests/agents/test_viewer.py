@@ -97,3 +97,56 @@ async def test_a_failed_step_cancels_its_kept_work_and_a_failed_keep_fails_the_s
         async for _ in agent.scroll(3, seed=1, keep=broken_keep):
             pass
     await env.close()
+
+
+@pytest.mark.parametrize("kind", ["http", pytest.param("playwright", marks=pytest.mark.browser)])
+async def test_each_step_row_carries_the_posts_labels_as_the_corpus_records_them(
+        kind, feed_server, corpus, persona):
+    """The agent's row is complete: category, value tags, value match and relevance are
+    those of the corpus's post, through either environment (no driver adds them later)."""
+    from valuespectrum.agents.viewer import step_record
+    from valuespectrum.environments.spec import EnvironmentSpec, build_environment
+    from valuespectrum.personas import is_relevant
+
+    # the random feed (seeded): about one post in five is the pet owner's, one in nine
+    # carries one of its values
+    spec = EnvironmentSpec(kind=kind, feed_url=feed_server.url, style="random",
+                           session_id=f"labels-{kind}")
+    async with await build_environment(spec) as env:
+        agent = ViewerAgent(persona, ScriptedBackend(["Yes.", "No.", "No."]),
+                            make_strategy("simple"), env)
+        rows = [step_record(o, trial_id="t", cell="c", persona=persona.name, model="m",
+                            platform="tiktok", strategy="simple", isq_format=None)
+                async for o in agent.scroll(30, seed=4, keep=_jpeg)]
+    wanted = set(persona.values)
+    for r in rows:
+        item = corpus.get(r.item_id)
+        assert (r.category, r.value_tags) == (item.category,
+                                              tuple(v.value for v in item.value_tags))
+        assert r.relevant == is_relevant(persona, item)
+        assert r.value_match == (not wanted.isdisjoint(item.value_tags))
+        assert r.screenshot_path == f"screens/t/{r.step:04d}.jpg"
+    # the walk meets posts of both kinds, so a wrong label would show
+    assert {r.relevant for r in rows} == {True, False}
+    assert {r.value_match for r in rows} == {True, False}
+
+
+async def _jpeg(obs):
+    return b"\xff\xd8stored"
+
+
+@pytest.mark.parametrize("strategy", ["plain", "simple", "isq", "caption_llm"])
+async def test_the_posts_ground_truth_never_reaches_the_model(strategy, feed_server, persona):
+    """The observation carries the post's labels for the record; every strategy sends the
+    model exactly the same requests (images, text, settings) with them as without them."""
+    async with HttpFeedEnvironment(feed_server.url, "tiktok", f"truth-{strategy}") as env:
+        obs = await env.reset(seed=5)
+    assert obs.ground_truth is not None and obs.ground_truth.item_id == obs.item_id
+    blind = obs.model_copy(update={"ground_truth": None})
+    sent = []
+    for o in (obs, blind):
+        backend = ScriptedBackend(["Yes.", "7", '{"a": 1}', "A dog on a sofa."])
+        decision = await make_strategy(strategy).decide(o, persona, backend)
+        sent.append((decision, list(backend.requests)))
+    assert sent[0][1] and sent[0][1] == sent[1][1]
+    assert sent[0][0].answers == sent[1][0].answers

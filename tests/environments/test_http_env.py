@@ -37,17 +37,31 @@ async def test_the_collaborative_feed_and_its_twin_pass_the_checker_past_the_col
     assert served["cowatch"] != served["cowatch-frozen"]
 
 
+def test_the_feeds_item_json_is_the_posts_ground_truth(corpus):
+    from valuespectrum.environments.base import feed_post
+    from valuespectrum.feed.server import item_json
+
+    item = next(i for i in corpus.items if i.value_tags and i.hashtags)
+    assert feed_post(item_json(item, "openclipart", "d1g35t")) == item
+    # a feed that does not say what its posts are (no category): nothing to record
+    assert feed_post({"item_id": "x", "caption": "a post"}) is None and feed_post(None) is None
+    with pytest.raises(EnvError, match=r"the feed's post 'x': duration_s: .*greater than 0"):
+        feed_post({**item_json(item), "item_id": "x", "duration_s": 0})
+
+
 async def test_observations_show_the_served_post(feed_server, corpus):
     async with HttpFeedEnvironment(feed_server.url, "youtube", "obs") as env:
         first = await env.reset(seed=2)
         item = corpus.get(first.item_id)
         assert first.text.caption == item.caption and first.text.hashtags == item.hashtags
         assert first.duration_s == item.duration_s and "session=obs" in first.url
+        assert first.ground_truth == item  # the feed's labels of the post, for the record
         assert Image.open(io.BytesIO(first.screenshot_png)).size == (390, 844)
         result = await env.act(Stay(dwell_s=item.duration_s / 2))
         assert result.item_id == item.item_id and result.watch_ratio == pytest.approx(0.5)
         assert result.observation.screenshot_png != first.screenshot_png
         assert result.observation.t_s == pytest.approx(item.duration_s / 2)
+        assert result.observation.ground_truth == corpus.get(result.observation.item_id)
         skipped = await env.act(Skip())
         assert skipped.watched_s == 0.0 and skipped.observation.step == 2
     history = feed_server.platform.history("obs")

@@ -68,6 +68,7 @@ async def test_scrolling_changes_the_screenshot_and_reads_the_dom(browser_host, 
             assert (obs.text.caption, obs.text.creator, obs.text.hashtags) == (
                 item.caption, item.creator, item.hashtags)
             assert obs.duration_s == item.duration_s and "/instagram?session=pw-obs" in obs.url
+            assert obs.ground_truth == item  # the page's labels of the post, for the record
             assert await env._page.get_attribute("#post", "data-item-id") == obs.item_id
             result = await env.act(action)
             expected = 0.0 if isinstance(action, Skip) else min(1.0, action.dwell_s / item.duration_s)

@@ -4,12 +4,13 @@ import pytest
 
 from valuespectrum.runs import RunDirectory, read_table
 from valuespectrum.sweep.results import SweepResults, TrialRecord
-from valuespectrum.types import StepRecord
+from valuespectrum.types import StepRecord, screenshot_path
 
 
-def rec(tid: str, step: int, decision: int | None = 1) -> StepRecord:
+def rec(tid: str, step: int, decision: int | None = 1, shot: bool = False) -> StepRecord:
     return StepRecord(trial_id=tid, cell="c", persona="p", model="m", platform="tiktok",
-                      strategy="simple", step=step, decision=decision)
+                      strategy="simple", step=step, decision=decision,
+                      screenshot_path=screenshot_path(tid, step) if shot else None)
 
 
 def trial(tid: str, status: str = "done", steps: int = 2) -> TrialRecord:
@@ -28,7 +29,7 @@ def results(tmp_path):
 def test_torn_last_line_is_ignored_and_resume_skips_done_trials(results, tmp_path):
     results.start_trial("a")
     results.stage_step(rec("a", 0))
-    results.stage_step(rec("a", 1, None), jpeg=b"\xff\xd8fakejpeg")
+    results.stage_step(rec("a", 1, None, shot=True), jpeg=b"\xff\xd8fakejpeg")
     results.finish_trial(trial("a"))  # commits the staged steps first
     results.start_trial("b")
     results.stage_step(rec("b", 0))
@@ -77,7 +78,7 @@ def test_planned_trials_without_records_are_unfinished_and_others_left_out(resul
 def test_group_commit_staged_steps_reach_disk_before_their_trial_record(results, tmp_path):
     results.start_trial("a")
     results.stage_step(rec("a", 0))
-    staged = results.stage_step(rec("a", 1), jpeg=b"\xff\xd8staged")
+    staged = results.stage_step(rec("a", 1, shot=True), jpeg=b"\xff\xd8staged")
     assert staged.screenshot_path == "screens/a/0001.jpg"
     # staged, not yet committed: a crash now loses them, and nothing says the trial is done
     assert results.staged() == 2 and results.step_rows() == []
@@ -97,37 +98,55 @@ def test_a_restarted_trial_drops_its_staged_steps(results):
     assert [r["decision"] for r in results.step_rows()] == [0]
 
 
-def test_the_driver_records_each_posts_relevance_and_steps_parquet_keeps_it(results):
-    """Relevance is set where category and value tags are (the driver's `_enrich`), from the
-    persona's labels, and reaches steps.parquet as a boolean column (null: no labels)."""
+def test_a_screenshot_and_its_path_travel_together(results):
+    """The agent names where its screenshot goes; the run directory refuses a mismatch
+    rather than store a picture no row points to, or a row pointing at nothing."""
+    with pytest.raises(ValueError, match="step 1 of trial a: a screenshot but no"):
+        results.stage_step(rec("a", 1), jpeg=b"\xff\xd8")
+    with pytest.raises(ValueError, match="screenshot_path 'screens/a/0001.jpg' but no"):
+        results.stage_step(rec("a", 1, shot=True))
+    assert results.staged() == 0
+
+
+def test_the_agent_records_each_posts_relevance_and_steps_parquet_keeps_it(results):
+    """Relevance is set by the agent where category and value tags are, from the post's
+    ground truth in the observation and the persona's labels, and reaches steps.parquet as a
+    boolean column (null: no labels, or a post the feed does not know)."""
     from pathlib import Path
-    from types import SimpleNamespace
 
     import pyarrow.parquet as pq
 
+    from valuespectrum.agents.viewer import StepOutcome, ViewerAgent, step_record
     from valuespectrum.personas import PersonaLibrary
-    from valuespectrum.sweep.driver import SweepRunner
-    from valuespectrum.types import FeedItem
+    from valuespectrum.types import Decision, FeedItem, Observation, Skip, StepResult
 
-    def post(item_id: str, path: str, caption: str) -> FeedItem:
+    def post(item_id: str, path: str, caption: str, tags=()) -> FeedItem:
         return FeedItem(item_id=item_id, image_path=f"images/{path}", caption=caption,
                         creator="@c", category=path.split("/")[0], duration_s=10,
-                        posted="2024-08-01", popularity=0.5)
+                        posted="2024-08-01", popularity=0.5, value_tags=tags)
 
-    posts = {p.item_id: p for p in (post("dog", "animals/mammals/dogs/d.png", "Dog"),
+    posts = {p.item_id: p for p in (post("dog", "animals/mammals/dogs/d.png", "Dog",
+                                         ("benevolence",)),
                                     post("cone", "food/desserts/c.png", "Ice Cream Cone"))}
-    runner = SimpleNamespace(_corpus=type("C", (), {
-        "get": staticmethod(posts.__getitem__),
-        "__contains__": lambda self, k: k in posts})())
     pet = PersonaLibrary(Path(__file__).resolve().parents[2] / "personas").get("pet_owner")
+    assert "benevolence" in pet.values
     unlabelled = pet.model_copy(update={"relevant": None})
     out = []
     for step, (item_id, who) in enumerate([("dog", pet), ("cone", pet), ("dog", unlabelled),
                                            ("gone", pet)]):
-        r = rec("a", step).model_copy(update={"item_id": item_id})
-        out.append(SweepRunner._enrich(runner, r, SimpleNamespace(persona=who)))
+        obs = Observation(screenshot_png=b"", image_format="none", item_id=item_id,
+                          ground_truth=posts.get(item_id))
+        agent = ViewerAgent(who, backend=None, strategy=None, env=None)
+        matches, relevant = agent.judge(obs)
+        outcome = StepOutcome(step, obs, Decision(yes=False), Skip(),
+                              StepResult(observation=obs, watched_s=0, watch_ratio=0), 0.0,
+                              value_match=matches, relevant=relevant)
+        out.append(step_record(outcome, trial_id="a", cell="c", persona=who.name, model="m",
+                               platform="tiktok", strategy="simple"))
     assert [r.relevant for r in out] == [True, False, None, None]
-    assert out[0].category == "animals" and out[1].category == "food"
+    assert [r.value_match for r in out] == [True, False, True, None]
+    assert [r.category for r in out] == ["animals", "food", "animals", None]
+    assert [r.value_tags for r in out] == [("benevolence",), (), ("benevolence",), ()]
     for r in out:
         results.stage_step(r)
     results.finish_trial(trial("a", steps=4))
@@ -135,3 +154,4 @@ def test_the_driver_records_each_posts_relevance_and_steps_parquet_keeps_it(resu
     table = pq.read_table(steps_p)
     assert str(table.schema.field("relevant").type) == "bool"
     assert table.column("relevant").to_pylist() == [True, False, None, None]
+    assert table.column("value_match").to_pylist() == [True, False, True, None]

@@ -196,7 +196,7 @@ def test_a_run_in_progress_reloads_as_its_journal_grows(sweep_dir, page, tmp_pat
 
         def record(steps: range) -> None:
             for s in steps:
-                results.stage_step(StepRecord.model_validate({**rows[s], "screenshot_path": None}),
+                results.stage_step(StepRecord.model_validate(rows[s]),
                                    (src / rows[s]["screenshot_path"]).read_bytes())
             results.commit()
 

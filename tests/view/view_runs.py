@@ -158,7 +158,7 @@ def synthetic_sweep(out: Path, trials: int = 2, scrolls: int = 6) -> Path:
     from valuespectrum.sweep.results import SweepResults, TrialRecord
     from valuespectrum.sweep.spec import expand, sweep_spec_from_data
     from valuespectrum.sweep.summary import write_summary
-    from valuespectrum.types import StepRecord
+    from valuespectrum.types import StepRecord, screenshot_path
 
     spec = sweep_spec_from_data({
         "name": out.name, "persona_dir": str(ROOT / "personas"), "personas": ["pet_owner"],
@@ -182,7 +182,8 @@ def synthetic_sweep(out: Path, trials: int = 2, scrolls: int = 6) -> Path:
                     decision=(s + t.index) % 2,
                     answers='{"interested": "%s"}' % ("Yes." if (s + t.index) % 2 else "No."),
                     item_id=f"oc-{s}", value_match=s % 3 == 0, relevant=s % 2 == 0,
-                    prompt_version="vs-prompts-2"), buf.getvalue())
+                    prompt_version="vs-prompts-2",
+                    screenshot_path=screenshot_path(t.trial_id, s)), buf.getvalue())
             results.finish_trial(TrialRecord(
                 trial_id=t.trial_id, cell=t.cell, persona="pet_owner", model=t.model.label,
                 platform=t.platform.label, strategy="simple", index=t.index, seed=t.seed,

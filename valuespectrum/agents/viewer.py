@@ -14,9 +14,17 @@ from PIL import Image
 
 from valuespectrum.environments.base import Environment
 from valuespectrum.models.base import STOPS_THE_RUN, Backend, BackendError, backend_error_text
-from valuespectrum.personas import Persona
+from valuespectrum.personas import Persona, is_relevant, value_match
 from valuespectrum.strategies.base import Strategy
-from valuespectrum.types import Decision, Observation, Skip, Stay, StepRecord, StepResult
+from valuespectrum.types import (
+    Decision,
+    Observation,
+    Skip,
+    Stay,
+    StepRecord,
+    StepResult,
+    screenshot_path,
+)
 
 #: Dwell used when the environment does not know a video's length (real platforms).
 DEFAULT_DWELL_S = 15.0
@@ -24,7 +32,13 @@ DEFAULT_DWELL_S = 15.0
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What happened at one scroll: what was seen, decided, done, and what the feed saw."""
+    """What happened at one scroll: what was seen, decided, done, and what the feed saw.
+
+    `value_match` and `relevant` judge the post (the observation's `ground_truth`) against
+    the agent's persona: whether it carries one of the persona's values, and whether the
+    persona's relevance labels pick it (`personas.is_relevant`). None when the post or the
+    persona is unknown, or (`relevant`) the persona has no labels.
+    """
 
     step: int
     observation: Observation
@@ -33,6 +47,8 @@ class StepOutcome:
     result: StepResult
     wall_s: float
     kept: Any = None  # what `scroll(keep=...)` made of the observation (e.g. the stored JPEG)
+    value_match: bool | None = None
+    relevant: bool | None = None
 
 
 class ViewerAgent:
@@ -74,6 +90,15 @@ class ViewerAgent:
             return Decision(yes=None, error=backend_error_text(e),
                             latency_s=time.perf_counter() - t0)
 
+    def judge(self, obs: Observation) -> tuple[bool | None, bool | None]:
+        """The post against the persona by the feed's ground truth: (value_match, relevant).
+
+        Only the record uses it; the strategy never sees the ground truth."""
+        if self.persona is None:
+            return None, None
+        post = obs.ground_truth
+        return value_match(self.persona, post), is_relevant(self.persona, post)
+
     def choose(self, obs: Observation, decision: Decision) -> Stay | Skip:
         if decision.yes:
             return Stay(dwell_s=obs.duration_s if obs.duration_s else self.default_dwell_s)
@@ -101,8 +126,10 @@ class ViewerAgent:
                     _drop(kept)
                 raise
             wall_s = time.perf_counter() - t0
+            matches, relevant = self.judge(obs)
             yield StepOutcome(step, obs, decision, action, result, wall_s,
-                              kept=None if kept is None else await kept)
+                              kept=None if kept is None else await kept,
+                              value_match=matches, relevant=relevant)
             obs = result.observation
 
 
@@ -132,9 +159,16 @@ def step_record(
     strategy: str,
     isq_format: str | None = None,
 ) -> StepRecord:
-    """Flatten an outcome into the row written to steps.parquet (metadata added later)."""
+    """The row steps.parquet keeps of an outcome, complete: nothing is added to it later.
+
+    The post's category and value tags are the observation's ground truth (None and ()
+    when the feed does not know the post, e.g. a real platform); `value_match` and
+    `relevant` are the agent's judgement of it (`ViewerAgent.judge`). When `outcome.kept`
+    is bytes (the screenshot the run directory stores), `screenshot_path` names where.
+    """
     d, obs, res = outcome.decision, outcome.observation, outcome.result
     isq = d.isq
+    post = obs.ground_truth
     return StepRecord(
         trial_id=trial_id,
         cell=cell,
@@ -144,6 +178,10 @@ def step_record(
         strategy=strategy,
         step=outcome.step,
         item_id=obs.item_id,
+        category=None if post is None else post.category,
+        value_tags=() if post is None else tuple(v.value for v in post.value_tags),
+        value_match=outcome.value_match,
+        relevant=outcome.relevant,
         decision=None if d.yes is None else int(d.yes),
         score=d.score,
         isq_visual_appeal=isq.visual_appeal if isq else None,
@@ -165,6 +203,8 @@ def step_record(
         cost_usd=d.usage.cost_usd,
         cached=d.cached,
         error=d.error,
+        screenshot_path=(screenshot_path(trial_id, outcome.step)
+                         if isinstance(outcome.kept, bytes) else None),
         url=obs.url,
         t_s=obs.t_s,
         observation_mode=obs.mode,

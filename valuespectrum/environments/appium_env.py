@@ -24,6 +24,7 @@ from valuespectrum.environments.base import (
     EnvironmentCrashed,
     EnvironmentTimeout,
     check_page,
+    feed_post,
     left_post,
     purge_due,
     utc_date,
@@ -243,7 +244,8 @@ class AppiumWebEnvironment(AppiumSession):
             url=snap["url"], item_id=snap["item_id"], duration_s=snap["duration_s"],
             t_s=float(snap["t_s"] or 0.0), step=self._step, mode=self.observation.mode,
             frames=tuple(frames) if len(frames) > 1 else (), link=snap.get("link") or "",
-            posted=snap.get("posted") or "", meta={**self._meta, "date": utc_date()})
+            posted=snap.get("posted") or "", meta={**self._meta, "date": utc_date()},
+            ground_truth=feed_post(snap.get("item")))
         return self._obs
 
     async def reset(self, *, seed: int | None = None) -> Observation:

@@ -12,7 +12,9 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, Self, runtime_checkable
 
-from valuespectrum.types import Action, Observation, Skip, Stay, StepResult
+from pydantic import ValidationError
+
+from valuespectrum.types import Action, FeedItem, Observation, Skip, Stay, StepResult
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -101,6 +103,24 @@ def check_page(snap: dict[str, Any], needs_image: bool = True) -> None:
     if needs_image and snap.get("image_loaded") is False:
         raise EnvironmentCrashed(f"the image of post {snap.get('item_id')} did not load "
                                  "(5 attempts): is the feed server up and the corpus whole?")
+
+
+def feed_post(item: dict[str, Any] | None) -> FeedItem | None:
+    """The post's ground truth from the built-in feed's item JSON (`feed.server.item_json`,
+    which the HTTP environment receives and the feed page keeps), for
+    `Observation.ground_truth`; None when the feed did not send it (no ``category``).
+
+    Raises:
+        EnvError: the item JSON does not describe a post (names the post and the field).
+    """
+    if not item or "category" not in item:
+        return None
+    try:
+        return FeedItem.model_validate({k: item[k] for k in FeedItem.model_fields if k in item})
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "item"
+        raise EnvError(f"the feed's post {item.get('item_id')!r}: {field}: {err['msg']}") from None
 
 
 def left_post(snap: dict[str, Any], item_id: str | None) -> dict[str, Any]:

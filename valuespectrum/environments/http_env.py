@@ -22,6 +22,7 @@ from valuespectrum.environments.base import (
     EnvironmentBase,
     EnvironmentCrashed,
     EnvironmentTimeout,
+    feed_post,
     utc_date,
 )
 from valuespectrum.environments.drawing import RENDERER, DrawnPosts, drawing_key, render_frames
@@ -188,7 +189,7 @@ class HttpFeedEnvironment(EnvironmentBase):
             duration_s=item["duration_s"], t_s=t_s, step=self._step,
             mode=self.observation.mode, frames=tuple(frames) if len(frames) > 1 else (),
             link=item.get("link", ""), posted=item.get("posted", ""),
-            meta={**self._meta, "date": utc_date()},
+            meta={**self._meta, "date": utc_date()}, ground_truth=feed_post(item),
         )
         return self._obs
 

@@ -23,6 +23,7 @@ from valuespectrum.environments.base import (
     EnvironmentCrashed,
     EnvironmentTimeout,
     check_page,
+    feed_post,
     left_post,
     purge_due,
     utc_date,
@@ -351,7 +352,7 @@ class PlaywrightFeedEnvironment(BrowserEnvironment):
             frames=tuple(frames) if len(frames) > 1 else (), link=snap.get("link") or "",
             posted=snap.get("posted") or "",
             meta={"environment": "playwright", "browser": self.host.version,
-                  "date": utc_date()},
+                  "date": utc_date()}, ground_truth=feed_post(snap.get("item")),
         )
         return self._obs
 

@@ -2,8 +2,8 @@
 
 The driver is the only writer of the run directory. It starts trials on the actors, and
 each actor streams the typed events of all its trials back in batches (one Ray generator per
-actor, `_ActorStream`); the driver adds feed metadata (category, value tags), writes each
-record and its screenshot, and updates the live progress view.
+actor, `_ActorStream`); the driver writes each record (complete as the agent built it) and
+its screenshot, and updates the live progress view.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.pool import FeedPool
 from valuespectrum.feed.sources import ensure_default_corpus
 from valuespectrum.models.shared import SharedBudget, release_shared_actors, run_scope
-from valuespectrum.personas import is_relevant
 from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
 from valuespectrum.runs import Plan, RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
@@ -40,7 +39,6 @@ from valuespectrum.sweep.spec import (
 )
 from valuespectrum.sweep.summary import write_summary
 from valuespectrum.trial import TRIAL_SEEDS, EndEvent, RestartEvent, StepEvent, TrialSpec
-from valuespectrum.types import StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -186,16 +184,6 @@ class SweepRunner:
                         log_path=str(self.run_dir.log_path())).start()
 
     # ------------------------------------------------------------------ records
-    def _enrich(self, record: StepRecord, trial: TrialSpec) -> StepRecord:
-        if record.item_id is None or self._corpus is None or record.item_id not in self._corpus:
-            return record
-        item = self._corpus.get(record.item_id)
-        tags = tuple(v.value for v in item.value_tags)
-        wanted = {v.value for v in trial.persona.values}
-        return record.model_copy(update={"category": item.category, "value_tags": tags,
-                                         "value_match": bool(wanted & set(tags)),
-                                         "relevant": is_relevant(trial.persona, item)})
-
     def _trial_record(self, trial: TrialSpec, status: str, steps: int, restarts: int,
                       error: str | None, started: float, node_id: str = "") -> TrialRecord:
         return TrialRecord(
@@ -254,8 +242,7 @@ class SweepRunner:
                         if isinstance(event, _StreamLost):
                             raise event
                         if isinstance(event, StepEvent):
-                            rec = self._enrich(event.record, trial)
-                            rec = self.results.stage_step(rec, event.jpeg)
+                            rec = self.results.stage_step(event.record, event.jpeg)
                             steps += 1
                             self._notify("step", trial, rec)
                             if self._interrupt.requested and steps < trial.scrolls:

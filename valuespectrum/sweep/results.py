@@ -4,7 +4,7 @@ Files (inside the shared `RunDirectory` layout)::
 
     journal/<trial>.jsonl         one step record per line, appended and fsync'd on arrival
     journal/_trials.jsonl         one line per finished (or failed) trial attempt
-    screens/<trial>/<step>.jpg    the screenshot each decision was made on
+    screens/<trial>/<step>.jpg    the screenshot each decision was made on (`screenshot_path`)
     steps.parquet, trials.parquet rebuilt from the journals by `consolidate`
 
 Steps are written by group commit: the driver *stages* each step as it arrives, and a
@@ -113,10 +113,16 @@ class SweepResults:
             shutil.rmtree(self.screens_dir / trial_id, ignore_errors=True)
 
     def stage_step(self, record: StepRecord, jpeg: bytes | None = None) -> StepRecord:
-        """Queue a step for the next `commit`; returns it with its screenshot path set."""
-        if jpeg is not None:
-            rel = Path("screens") / record.trial_id / f"{record.step:04d}.jpg"
-            record = record.model_copy(update={"screenshot_path": str(rel)})
+        """Queue a step, as the agent recorded it, for the next `commit` (which writes
+        `jpeg` at the record's `screenshot_path`); returns it.
+
+        Raises:
+            ValueError: a screenshot comes without a path to store it at, or a path without it.
+        """
+        if (jpeg is None) != (record.screenshot_path is None):
+            have = "a screenshot but no screenshot_path" if jpeg is not None \
+                else f"screenshot_path {record.screenshot_path!r} but no screenshot"
+            raise ValueError(f"step {record.step} of trial {record.trial_id}: {have}")
         with self._stage_lock:
             self._staged.setdefault(record.trial_id, []).append((record, jpeg))
         return record

@@ -46,6 +46,9 @@
         link: api.item ? api.item.link || "" : "", posted: api.item ? api.item.posted || "" : "",
         caption: $("caption").textContent, creator: $("creator").textContent,
         hashtags: Array.from($("hashtags").querySelectorAll("span"), (s) => s.textContent.trim().replace(/^#/, "")),
+        // the post as the feed sent it (category, value tags...): the agent's record of
+        // the step, never shown to its model
+        item: api.item,
       };
     },
     waitForItem(prevId, timeoutMs = 10000) {  // resolves once a post other than prevId is shown
