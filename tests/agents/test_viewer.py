@@ -150,3 +150,21 @@ async def test_the_posts_ground_truth_never_reaches_the_model(strategy, feed_ser
         sent.append((decision, list(backend.requests)))
     assert sent[0][1] and sent[0][1] == sent[1][1]
     assert sent[0][0].answers == sent[1][0].answers
+
+
+async def test_given_the_trials_labels_the_agent_yields_each_steps_complete_row(
+        feed_server, persona):
+    from valuespectrum.agents.viewer import step_record
+
+    labels = dict(trial_id="t", cell="c", persona=persona.name, model="m", platform="tiktok",
+                  strategy="simple")
+    env = HttpFeedEnvironment(feed_server.url, "tiktok", "viewer-labels")
+    agent = ViewerAgent(persona, ScriptedBackend(["Yes.", "No."]),
+                        make_strategy("simple"), env)
+    try:
+        outcomes = [o async for o in agent.scroll(4, seed=1, labels=labels)]
+    finally:
+        await env.close()
+    assert [o.record for o in outcomes] == [step_record(o, **labels) for o in outcomes]
+    assert [o.record.step for o in outcomes] == [0, 1, 2, 3]
+    assert all(o.record.category for o in outcomes)  # the local feed knows its posts

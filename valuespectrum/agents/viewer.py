@@ -6,8 +6,8 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
@@ -49,6 +49,8 @@ class StepOutcome:
     kept: Any = None  # what `scroll(keep=...)` made of the observation (e.g. the stored JPEG)
     value_match: bool | None = None
     relevant: bool | None = None
+    #: The step's row, complete, when `scroll` was given the trial's `labels`.
+    record: StepRecord | None = None
 
 
 class ViewerAgent:
@@ -106,12 +108,15 @@ class ViewerAgent:
 
     async def scroll(self, scrolls: int, *, seed: int | None = None,
                      keep: Callable[[Observation], Awaitable[Any]] | None = None,
+                     labels: Mapping[str, Any] | None = None,
                      ) -> AsyncIterator[StepOutcome]:
         """Run `scrolls` steps from a fresh reset, yielding each outcome as it happens.
 
         keep: work on each observation that need not delay the step, such as encoding the
         screenshot the run directory stores. It runs while the model decides, and its
         result is the outcome's `kept`; if it fails, the step fails with its error.
+        labels: the trial's labels (`step_record`'s keyword arguments): each outcome then
+        carries its complete row as `record`, built here where the step happened.
         """
         obs = await self.env.reset(seed=seed)
         for step in range(scrolls):
@@ -127,9 +132,12 @@ class ViewerAgent:
                 raise
             wall_s = time.perf_counter() - t0
             matches, relevant = self.judge(obs)
-            yield StepOutcome(step, obs, decision, action, result, wall_s,
-                              kept=None if kept is None else await kept,
-                              value_match=matches, relevant=relevant)
+            outcome = StepOutcome(step, obs, decision, action, result, wall_s,
+                                  kept=None if kept is None else await kept,
+                                  value_match=matches, relevant=relevant)
+            if labels is not None:
+                outcome = replace(outcome, record=step_record(outcome, **labels))
+            yield outcome
             obs = result.observation
 
 
