@@ -18,30 +18,36 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SCROLLS = 15
 
 
-def kill_actor_browsers() -> int:
-    """SIGKILL every Chromium process started by a ViewerActor worker."""
+def kill_browsers_of(ray, actors) -> int:
+    """SIGKILL the Chromium processes of these viewer actors only (not those of a demo or
+    another run on the machine): the processes below the pid each actor reports."""
     killed = 0
-    for proc in psutil.process_iter(["name", "cmdline"]):
+    for health in ray.get([a.ping.remote() for a in actors], timeout=60):
         try:
-            title = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
-            if "ViewerActor" in title:
-                killed += kill_browsers_below(proc)
+            killed += kill_browsers_below(psutil.Process(health["pid"]))
         except psutil.NoSuchProcess:
             continue
     return killed
 
 
 class CrashAfter:
-    """Progress sink that kills the actors' browsers once, after `n` steps overall."""
+    """Progress sink that kills the browsers of `runner`'s actors once, after `n` steps
+    overall (set `runner` before it runs)."""
 
-    def __init__(self, n: int) -> None:
-        self.n, self.steps, self.killed, self.restarts = n, 0, 0, []
+    def __init__(self, n: int, ray) -> None:
+        self.n, self.ray, self.steps, self.killed, self.restarts = n, ray, 0, 0, []
+        self.runner: SweepRunner | None = None
 
     def step(self, trial, record) -> None:
         self.steps += 1
         if self.steps == self.n:
+            actors = list(self.runner.actors)
+
+            def kill() -> None:
+                self.killed = kill_browsers_of(self.ray, actors)
+
             # from another thread: the runner's event loop must keep consuming events
-            t = threading.Thread(target=lambda: setattr(self, "killed", kill_actor_browsers()))
+            t = threading.Thread(target=kill)
             t.start()
             t.join()
 
@@ -73,11 +79,15 @@ def ray_local(ray_session):
 
 def test_browser_crash_mid_trial_restarts_without_duplicate_or_missing_steps(
         ray_local, tmp_path, corpus_dir):
-    crash = CrashAfter(n=6)
+    crash = CrashAfter(n=6, ray=ray_local)
     s = spec(tmp_path, corpus_dir, "crashed", "playwright")
-    outcome = SweepRunner(s, progress=crash).run()
+    crash.runner = runner = SweepRunner(s, progress=crash)
+    outcome = runner.run()
     assert crash.killed > 0, "no browser process was found to kill"
     assert crash.restarts, "the runner saw no restart"
+    # the terminal gets one line of each restart's error; the run's log has all of it
+    log_text = (tmp_path / "crashed" / "logs" / "output.log").read_text()
+    assert all(error in log_text for _, error in crash.restarts), (crash.restarts, log_text)
     assert outcome.statuses == {"done": 2}
     trials = load_table(tmp_path / "crashed" / "trials.parquet")
     assert sum(t["restarts"] for t in trials) >= 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -11,7 +13,7 @@ import pytest
 from vspec_helpers import sweep_spec
 
 from valuespectrum.agents.actor import ActorOptions, ViewerHost
-from valuespectrum.environments.base import EnvironmentTimeout
+from valuespectrum.environments.base import EnvironmentCrashed, EnvironmentTimeout
 from valuespectrum.feed.server import FeedServer
 from valuespectrum.sweep.spec import expand
 from valuespectrum.trial import EndEvent, RestartEvent, StepEvent
@@ -141,3 +143,31 @@ async def test_a_page_timeout_restarts_the_trial_from_its_seed(run_on_host, tmp_
     assert (slow[-1].status, slow[-1].restarts) == ("done", 1)
     items = [[e.record.item_id for e in ev if isinstance(e, StepEvent)] for ev in (slow, clean)]
     assert len(items[0]) == 5 and items[0] == items[1]
+
+
+async def test_an_environment_that_keeps_crashing_is_restarted_with_backoff_then_given_up(
+        run_on_host, tmp_path, caplog):
+    """Each crash restarts the trial after a wait (0.5 s, then 1 s) until `max_restarts`
+    (2); then the trial fails naming the last crash. The full multi-line error is logged
+    (the actor's log is the run's logs/output.log); the events carry it whole too."""
+    trials = trials_of(tmp_path, "crashy", platforms=[{"style": "tiktok", "environment": "http"}],
+                       trials=1, scrolls=3, window=1)
+    error = "browser died: Target page, context or browser has been closed\nBrowser logs:\n" \
+            "[pid=6284][err] Failed to connect to the bus"
+    seen: list[float] = []
+
+    class AlwaysCrashing(ViewerHost):
+        async def environment(self, trial):
+            seen.append(time.monotonic())
+            raise EnvironmentCrashed(error)
+
+    with caplog.at_level(logging.WARNING, logger="valuespectrum.agents.actor"):
+        (events,) = (await run_on_host(trials, host_cls=AlwaysCrashing)).events
+    assert [type(e) for e in events] == [RestartEvent, RestartEvent, EndEvent]
+    assert [(e.attempt, e.error) for e in events[:2]] == [(1, error), (2, error)]
+    assert (events[-1].status, events[-1].restarts, events[-1].error) == (
+        "failed", 2, f"environment crashed 3 times; last: {error}")
+    assert len(seen) == 3
+    waits = [seen[1] - seen[0], seen[2] - seen[1]]  # at least (the loop's clock may round)
+    assert waits[0] >= 0.49 and waits[1] >= 0.99, waits
+    assert caplog.text.count(error) == 3, caplog.text  # two restarts and the give-up

@@ -152,6 +152,19 @@ async def test_budgets_of_two_runs_are_independent_and_released_by_scope(ray_clu
     assert not _alive(ray_cluster, "vspec-budget-scope-b")
 
 
+async def test_a_handle_whose_ledger_was_released_gets_a_fresh_one_on_its_next_call(
+        ray_cluster):
+    """A handle still holding a killed actor (another run's scoped release raced it) retries
+    its call once, on a fresh actor, instead of failing."""
+    b = SharedBudget(1.0, "scope-gone")
+    await b.charge(0.5)
+    assert release_shared_actors("scope-gone") == 1
+    assert not _alive(ray_cluster, "vspec-budget-scope-gone")
+    assert (await b.snapshot())["spent_usd"] == 0.0  # a new ledger, not an ActorDiedError
+    assert _alive(ray_cluster, "vspec-budget-scope-gone")
+    release_shared_actors("scope-gone")
+
+
 async def test_set_spent_on_a_surviving_ledger_is_idempotent(ray_cluster):
     await SharedBudget(1.0, "scope-resume").charge(0.75)  # the ledger outlives its driver
     resumed = SharedBudget(1.0, "scope-resume")  # a new handle, as after a driver restart

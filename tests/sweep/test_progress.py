@@ -66,3 +66,37 @@ def test_a_repaired_run_dir_and_ctrl_c_are_announced_in_both_modes():
                 "b (37 bytes)") in out, live
         assert "repaired: steps.parquet was unreadable (truncated?); it is rebuilt" in out
         assert "Ctrl-C: finishing the steps in flight" in out
+
+
+BROWSER_DIED = (
+    "browser died: Page.evaluate: Target page, context or browser has been closed\n"
+    "Browser logs:\n\n"
+    "<launching> /usr/bin/chromium --headless --no-sandbox [/tmp/profile]\n"
+    "[pid=6284][err] [6284:6317:1206/204746.294651:ERROR:dbus/bus.cc:405] Failed to connect\n")
+
+
+def test_a_multi_line_error_is_one_terminal_line_in_both_modes():
+    """A dead browser's error carries Playwright's browser log: the terminal shows its first
+    line (and where the rest is), never the log itself or a rich markup error."""
+    for live in (False, True):
+        console = Console(record=True, width=400, force_terminal=live)
+        p = SweepProgress(console, window=2, live=live)
+        t = trial("a")
+        p.start([t], done=set())
+        p.trial_started(t)
+        p.restart(t, BROWSER_DIED)
+        p.restart(t, "x" * 1000)
+        feed(p, t, [1], status="failed", error="environment crashed 3 times; last: "
+             + BROWSER_DIED)
+        p.finish()
+        lines = console.export_text().splitlines()
+        # (a live view's redraws may share a line with what is printed above it)
+        restarts = [line[line.index("restart a: "):] for line in lines if "restart a: " in line]
+        assert restarts == [
+            "restart a: browser died: Page.evaluate: Target page, context or browser has been "
+            "closed (+3 lines in logs/output.log)",
+            "restart a: " + "x" * 299 + "…"], live
+        ended = [line for line in lines if "environment crashed 3 times" in line]
+        assert len(ended) == 1 and ended[0].endswith(
+            "browser has been closed (+3 lines in trials.parquet)" + ("" if live else ")")), live
+        assert not any("pid=6284" in line or "<launching>" in line for line in lines), live

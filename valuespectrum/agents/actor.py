@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import traceback
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg, step_record
 from valuespectrum.cluster import install_api_keys, ray_ready, send_output_to
@@ -38,6 +42,9 @@ from valuespectrum.trial import EndEvent, RestartEvent, StepEvent, TrialEvent, T
 from valuespectrum.types import Observation
 
 log = logging.getLogger(__name__)
+
+#: Failures that restart a trial from its seed (the environment is rebuilt).
+RESTARTABLE = (EnvironmentCrashed, EnvironmentTimeout)
 
 
 @dataclass(frozen=True)
@@ -183,63 +190,80 @@ class ViewerHost:
 
         A crashed environment (e.g. the browser died) is rebuilt and the trial restarts
         from its seed; the driver drops the partial attempt, so no step is duplicated.
+        Restarts wait 0.5 s, doubling to at most 4 s, and stop after
+        `ActorOptions.max_restarts`; the trial then ends "failed" naming the last crash.
         """
         self.trials_run += 1
-        restarts = 0
         node = _node_id()
+        # a page that did not answer in time (e.g. a loaded machine while browsers start) is
+        # retried like a crash: the trial restarts from its seed, so its steps are the same
+        # ones. No browser close here: sibling agents crash together, and browser()
+        # relaunches a dead browser once, under its lock. A feed server or browser coming
+        # back needs a moment: back off, then rebuild
+        retrying = AsyncRetrying(retry=retry_if_exception_type(RESTARTABLE),
+                                 stop=stop_after_attempt(self.options.max_restarts + 1),
+                                 wait=wait_exponential(multiplier=0.5, max=4.0), reraise=True)
+        restarts = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    restarts = attempt.retry_state.attempt_number - 1
+                    # closed here even if this generator is: its environment with it
+                    async with aclosing(self._attempt(trial, restarts, node)) as events:
+                        async for event in events:
+                            yield event
+                    return
+                crash = attempt.retry_state.outcome.exception()
+                if isinstance(crash, RESTARTABLE) and not retrying.stop(attempt.retry_state):
+                    # told before the wait, so the driver drops the partial attempt at once
+                    log.warning("trial %s: environment crashed, restart %d of %d: %s",
+                                trial.trial_id, restarts + 1, self.options.max_restarts, crash)
+                    yield RestartEvent(restarts + 1, str(crash))
+        except RESTARTABLE as e:
+            log.warning("trial %s: environment crashed %d times, giving up; last: %s",
+                        trial.trial_id, restarts + 1, e)
+            yield EndEvent("failed", restarts, node_id=node,
+                           error=f"environment crashed {restarts + 1} times; last: {e}")
+
+    async def _attempt(self, trial: TrialSpec, restarts: int,
+                       node: str) -> AsyncIterator[TrialEvent]:
+        """One attempt of `trial`: its steps and its end; raises RESTARTABLE on a crash."""
         labels = dict(
             trial_id=trial.trial_id, cell=trial.cell, persona=trial.persona.name,
             model=trial.model.label, platform=trial.platform.label, strategy=trial.strategy,
             isq_format=trial.options.isq_format if trial.strategy == "isq" else None,
         )
-        while True:
-            env = None
-            try:
-                backend = self.backend(trial)
-                # the trial's seed reaches every request: random viewers draw independently
-                # per trial, and APIs that take a seed get one (it is part of the cache key)
-                strategy = strategy_for_trial(trial)
-                env = await self.environment(trial)
-                agent = ViewerAgent(trial.persona, backend, strategy, env)
-                # the stored JPEG is encoded while the model decides, not after the step
-                keep = self.stored_jpeg if trial.screenshots else None
-                async for outcome in agent.scroll(trial.scrolls, seed=trial.seed, keep=keep):
-                    yield StepEvent(step_record(outcome, **labels), outcome.kept)
-                yield EndEvent("done", restarts, node_id=node)
-                return
-            except (EnvironmentCrashed, EnvironmentTimeout) as e:
-                # a page that did not answer in time (e.g. a loaded machine while browsers
-                # start) is retried like a crash: the trial restarts from its seed, so its
-                # steps are the same ones. No browser close here: sibling agents crash
-                # together, and browser() relaunches a dead browser once, under its lock
-                if restarts >= self.options.max_restarts:
-                    yield EndEvent("failed", restarts, node_id=node,
-                                   error=f"environment crashed {restarts + 1} times; last: {e}")
-                    return
-                restarts += 1
-                yield RestartEvent(restarts, str(e))
-                # a feed server or browser coming back needs a moment: back off, then rebuild
-                await asyncio.sleep(min(4.0, 0.5 * 2 ** (restarts - 1)))
-            except BudgetExceeded as e:
-                yield EndEvent("budget", restarts, str(e), fatal=True, node_id=node)
-                return
-            except ConfigError as e:  # a bad model/strategy setting fails every trial alike
-                yield EndEvent("failed", restarts, f"configuration: {e}", fatal=True, node_id=node)
-                return
-            except BackendUnavailable as e:
-                yield EndEvent("failed", restarts, f"model backend unavailable: {e}", fatal=True,
-                               node_id=node)
-                return
-            except Exception as e:  # any other failure ends this trial, recorded with its cause
-                log.error("trial %s failed:\n%s", trial.trial_id, traceback.format_exc())
-                yield EndEvent("failed", restarts, f"{type(e).__name__}: {e}", node_id=node)
-                return
-            finally:
-                if env is not None:
-                    try:
-                        await env.close()
-                    except Exception:
-                        log.debug("closing environment failed", exc_info=True)
+        env = None
+        try:
+            backend = self.backend(trial)
+            # the trial's seed reaches every request: random viewers draw independently
+            # per trial, and APIs that take a seed get one (it is part of the cache key)
+            strategy = strategy_for_trial(trial)
+            env = await self.environment(trial)
+            agent = ViewerAgent(trial.persona, backend, strategy, env)
+            # the stored JPEG is encoded while the model decides, not after the step
+            keep = self.stored_jpeg if trial.screenshots else None
+            async for outcome in agent.scroll(trial.scrolls, seed=trial.seed, keep=keep):
+                yield StepEvent(step_record(outcome, **labels), outcome.kept)
+            yield EndEvent("done", restarts, node_id=node)
+        except RESTARTABLE:
+            raise  # run_trial restarts the trial
+        except BudgetExceeded as e:
+            yield EndEvent("budget", restarts, str(e), fatal=True, node_id=node)
+        except ConfigError as e:  # a bad model/strategy setting fails every trial alike
+            yield EndEvent("failed", restarts, f"configuration: {e}", fatal=True, node_id=node)
+        except BackendUnavailable as e:
+            yield EndEvent("failed", restarts, f"model backend unavailable: {e}", fatal=True,
+                           node_id=node)
+        except Exception as e:  # any other failure ends this trial, recorded with its cause
+            log.error("trial %s failed:\n%s", trial.trial_id, traceback.format_exc())
+            yield EndEvent("failed", restarts, f"{type(e).__name__}: {e}", node_id=node)
+        finally:
+            if env is not None:
+                try:
+                    await env.close()
+                except Exception:
+                    log.debug("closing environment failed", exc_info=True)
 
     # ------------------------------------------------------------ the event stream
     def start_trial(self, trial: TrialSpec, token: int) -> None:
@@ -314,11 +338,13 @@ class ViewerHost:
         return (await self.drawings.fetch(stored_key(png, quality), encode))[0]
 
     async def ping(self) -> dict[str, Any]:
-        """Health and load of this host (RLlib-style assert_healthy)."""
+        """Health and load of this host (RLlib-style assert_healthy), and the process it
+        runs in (`pid`: what its browsers and Appium server run below)."""
         alive = self._browser.is_alive() if self._browser is not None else None
         appium = (await asyncio.to_thread(self._appium.is_alive)
                   if self._appium is not None else None)
-        return {"browser_alive": alive, "appium_alive": appium, "trials_run": self.trials_run}
+        return {"browser_alive": alive, "appium_alive": appium, "trials_run": self.trials_run,
+                "pid": os.getpid()}
 
     async def crash_browser(self) -> int:
         """Fault injection: SIGKILL this process's Chromium processes; returns how many died."""

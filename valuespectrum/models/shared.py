@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
 from valuespectrum.cluster import RAY_NAMESPACE, ray_ready
 from valuespectrum.models.base import BudgetExceeded
 from valuespectrum.names import safe_name
@@ -177,17 +179,19 @@ class _SharedHandle:
         if ray_ready():
             from ray.exceptions import RayActorError
 
-            for attempt in range(2):
-                if self._actor is None:
-                    name, cls, ctor_args = self._actor_args()
-                    self._actor = _named_actor(cls, name, *ctor_args)
-                try:
-                    return await getattr(self._actor, method).remote(*args)
-                except RayActorError:
-                    # released (e.g. by another run's scoped release racing our first call):
-                    # get_if_exists makes a fresh one on the retry
-                    self._actor = None
-                    if attempt:
+            # released (e.g. by another run's scoped release racing our first call):
+            # get_if_exists makes a fresh one on the second attempt, at once
+            retrying = AsyncRetrying(retry=retry_if_exception_type(RayActorError),
+                                     stop=stop_after_attempt(2), reraise=True)
+            async for attempt in retrying:
+                with attempt:
+                    if self._actor is None:
+                        name, cls, ctor_args = self._actor_args()
+                        self._actor = _named_actor(cls, name, *ctor_args)
+                    try:
+                        return await getattr(self._actor, method).remote(*args)
+                    except RayActorError:
+                        self._actor = None
                         raise
         if self._local is None:
             self._local = self._make_local()

@@ -266,6 +266,7 @@ class SweepRunner:
                 # killed, restarting, or its node died: run the trial again
                 running = False
                 attempts += 1
+                log.warning("trial %s: viewer actor died (%d):\n%s", trial.trial_id, attempts, e)
                 if attempts <= self.spec.max_restarts:
                     self._notify("restart", trial, f"viewer actor died: {first_line(e)}")
                     actor = await self._revive(actor)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,6 +22,29 @@ from rich.progress import (
 from rich.table import Table
 
 from valuespectrum.metrics import trial_windows
+
+#: Longest error line the terminal shows; the full text is in the run's log or trials table.
+ERROR_CHARS = 300
+
+
+def error_line(error: str | None, rest_in: str) -> str:
+    """An error as one terminal line: its first non-empty line, trimmed, at most
+    `ERROR_CHARS` long, with rich markup escaped (a browser's log says ``[pid=...]``).
+
+    A crashed browser's error carries Playwright's multi-line browser log: the terminal
+    gets its first line and a note that the other lines are in `rest_in`, where the full
+    text is (``logs/output.log`` for a restart, which the actor logs; ``trials.parquet`` for a
+    trial's final error).
+    """
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first = lines[0]
+    if len(first) > ERROR_CHARS:
+        first = first[:ERROR_CHARS - 1] + "…"
+    if len(lines) > 1:
+        first += f" (+{len(lines) - 1} lines in {rest_in})"
+    return escape(first)
 
 
 @dataclass
@@ -134,7 +158,8 @@ class SweepProgress:
     def restart(self, trial: Any, error: str) -> None:
         self.running[trial.trial_id] = []
         self.groups[self._key(trial)].errors += 1
-        self._print(f"[yellow]restart[/] {trial.trial_id}: {error}")
+        # the actor logs the full text (ViewerHost.run_trial), the terminal gets one line
+        self._print(f"[yellow]restart[/] {trial.trial_id}: {error_line(error, 'logs/output.log')}")
 
     def trial_finished(self, trial: Any, record: Any) -> None:
         g = self.groups[self._key(trial)]
@@ -150,13 +175,14 @@ class SweepProgress:
         if not self.live_mode:
             yes = [d for d in decisions if d is not None]
             rate = f"{np.mean(yes):.2f}" if yes else "-"
-            err = f" ({record.error})" if record.error else ""
+            err = f" ({error_line(record.error, 'trials.parquet')})" if record.error else ""
             self.console.print(
                 f"[{self.trials_done}/{self.trials_total}] {trial.trial_id}: {record.status}, "
                 f"{record.steps} steps, yes-rate {rate}{err}", highlight=False,
             )
         elif record.status != "done":
-            self._print(f"[red]{record.status}[/] {trial.trial_id}: {record.error}")
+            error = error_line(record.error, "trials.parquet")
+            self._print(f"[red]{record.status}[/] {trial.trial_id}: {error}")
 
     def finish(self) -> None:
         if self._live is not None:
