@@ -20,7 +20,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg, step_record
+from valuespectrum.agents.viewer import ViewerAgent, screenshot_jpeg
 from valuespectrum.cluster import install_api_keys, ray_ready, send_output_to
 from valuespectrum.config import ConfigError
 from valuespectrum.environments.base import EnvironmentCrashed, EnvironmentTimeout
@@ -243,8 +243,9 @@ class ViewerHost:
             agent = ViewerAgent(trial.persona, backend, strategy, env)
             # the stored JPEG is encoded while the model decides, not after the step
             keep = self.stored_jpeg if trial.screenshots else None
-            async for outcome in agent.scroll(trial.scrolls, seed=trial.seed, keep=keep):
-                yield StepEvent(step_record(outcome, **labels), outcome.kept)
+            async for outcome in agent.scroll(trial.scrolls, seed=trial.seed, keep=keep,
+                                              labels=labels):
+                yield StepEvent(outcome.record, outcome.kept)
             yield EndEvent("done", restarts, node_id=node)
         except RESTARTABLE:
             raise  # run_trial restarts the trial

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
 from valuespectrum.cluster import ClusterError, api_keys
 from valuespectrum.config import ConfigError
 from valuespectrum.console import console
@@ -252,40 +254,49 @@ class SpectrumRun:
         items it has not answered yet."""
         from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
+        ActorDied = (RayActorError, ActorUnavailableError)
         AnswerActor = answer_actor_class()
         self.pool = ActorPool(lambda: AnswerActor.remote(cfg.log_path), len(jobs)).start()
 
         async def run_unit(k: int, arm: Arm, unit: list[SpectrumItem]) -> None:
             keys = api_keys([m for m in (arm.model, arm.text_model) if m is not None])
             answered: set[tuple] = set()
-            restarts = 0
-            while True:
-                todo = [it for it in unit if (it.value.value, it.keyword, it.rank) not in answered]
-                if not todo or arm.label in stopped:
-                    return
-                actor = self.pool.actor(k)
-                unit_images = {it.path: images[it.path] for it in todo}
-                try:
-                    async for ref in actor.answer.remote(arm, todo, unit_images, cfg, keys):
-                        got = await ref
-                        if isinstance(got, ArmStopped):
-                            stopped[arm.label] = got.reason
-                            return
-                        record(arm, got)
-                        answered.update((r["value"], r["keyword"], int(r["rank"])) for r in got)
-                    return
-                except RayTaskError as e:  # the arm's own error, not Ray's
-                    cause = getattr(e, "cause", None)
-                    raise (cause if isinstance(cause, Exception) else e) from None
-                except (RayActorError, ActorUnavailableError) as e:  # killed, node gone
-                    restarts += 1
-                    self.restarts += 1
-                    if restarts > UNIT_RESTARTS:
-                        raise UnitFailed(
-                            f"arm {arm.label}, value {unit[0].value.value}: its answer actor "
-                            f"died {restarts} times (last: {first_line(e)}); the answers "
-                            "recorded are kept: rerun the same command to resume") from None
-                    await self.pool.revive(actor)
+            # the first try, then up to UNIT_RESTARTS more on the revived actor
+            retrying = AsyncRetrying(retry=retry_if_exception_type(ActorDied),
+                                     stop=stop_after_attempt(UNIT_RESTARTS + 1), reraise=True)
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        await ask(k, arm, unit, keys, answered)
+            except ActorDied as e:
+                raise UnitFailed(
+                    f"arm {arm.label}, value {unit[0].value.value}: its answer actor died "
+                    f"{UNIT_RESTARTS + 1} times (last: {first_line(e)}); the answers recorded "
+                    "are kept: rerun the same command to resume") from None
+
+        async def ask(k: int, arm: Arm, unit: list[SpectrumItem], keys: dict[str, str],
+                      answered: set[tuple]) -> None:
+            """One attempt at a unit: the items it has not answered yet."""
+            todo = [it for it in unit if (it.value.value, it.keyword, it.rank) not in answered]
+            if not todo or arm.label in stopped:
+                return
+            actor = self.pool.actor(k)
+            unit_images = {it.path: images[it.path] for it in todo}
+            try:
+                async for ref in actor.answer.remote(arm, todo, unit_images, cfg, keys):
+                    got = await ref
+                    if isinstance(got, ArmStopped):
+                        stopped[arm.label] = got.reason
+                        return
+                    record(arm, got)
+                    answered.update((r["value"], r["keyword"], int(r["rank"])) for r in got)
+            except RayTaskError as e:  # the arm's own error, not Ray's
+                cause = getattr(e, "cause", None)
+                raise (cause if isinstance(cause, Exception) else e) from None
+            except ActorDied:  # killed, or its node died: revive it, then try again
+                self.restarts += 1
+                await self.pool.revive(actor)
+                raise
 
         async def run_arm(k: int, arm: Arm, its: list[SpectrumItem]) -> None:
             units: dict[str, list[SpectrumItem]] = {}
