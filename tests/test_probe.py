@@ -76,3 +76,16 @@ def test_vspec_runs_and_reports_a_probe_and_names_bad_input(probe_dir):
     refused = run_vspec(["run", str(bad)], probe_dir, timeout=120)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "images:" in refused.stderr and "is not a folder" in refused.stderr
+
+
+def test_the_viewer_skips_a_probe_in_a_folder_and_names_one_given(probe_dir, ray_session):
+    from valuespectrum.probe import ProbeRun
+    from valuespectrum.view.run_source import ViewError
+    from valuespectrum.view.sources import open_runs
+
+    ProbeRun(task_for("probe").load_spec(probe_dir / "probe.yaml")).run()
+    with pytest.raises(ViewError, match="a probe run; the run viewer has no pages"):
+        open_runs([probe_dir / "runs" / "smiles"])
+    with pytest.raises(ViewError, match=r"no run directory given that the viewer shows "
+                                        r"\(skipped: .*smiles\)"):
+        open_runs([probe_dir / "runs"])

@@ -56,7 +56,6 @@ from valuespectrum.runs import (
 from valuespectrum.specs import check_output_template, resolve_input, resolve_output
 from valuespectrum.spectrum.arms import load_png
 from valuespectrum.types import Frozen, GenerateConfig, ImagePart, Message, TextPart
-from valuespectrum.view.run_source import ViewError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -264,9 +263,9 @@ class ProbeTask:
                        f"({summary['images']} asked).\n")
         return out
 
-    def source(self, root: Path, rid: str, spec: dict[str, Any]) -> Any:
-        raise ViewError(f"{root}: a probe run; the run viewer has no pages for probes (read "
-                        "its report.md and results.parquet)")
+    def source(self, root: Path, rid: str, spec: dict[str, Any]) -> None:
+        """No viewer pages: `vspec view` skips probe runs (and says so for one given)."""
+        return None
 
 
 TASK = ProbeTask()

@@ -56,7 +56,8 @@ class Task(Protocol):
         """Write the run's report (report.md and figures) from its tables; returns it."""
 
     def source(self, root: Path, rid: str, spec: dict[str, Any]) -> Any:
-        """The run viewer's source for this run directory (pages, exports, replays)."""
+        """The run viewer's source for this run directory (pages, exports, replays), or
+        None when the task has no viewer pages (`vspec view` then skips its runs)."""
 
 
 class Life(Protocol):

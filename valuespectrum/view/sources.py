@@ -48,10 +48,14 @@ def _run_dirs(path: Path) -> list[Path]:
 def open_runs(paths: Iterable[str | Path]) -> dict[str, RunSource]:
     """The runs at `paths` (run directories, or folders of run directories) by unique id.
 
+    A run whose task has no viewer pages (`Task.source` returns None, e.g. a probe) is
+    skipped in a folder of runs, and refused by name when given itself.
+
     Raises:
         ViewError: a path is missing, or neither a run directory nor a folder of them.
     """
     out: dict[str, RunSource] = {}
+    skipped: list[str] = []
     for given in paths:
         for root in _run_dirs(Path(given)):
             kind, spec = _kind_of(root)
@@ -59,7 +63,16 @@ def open_runs(paths: Iterable[str | Path]) -> dict[str, RunSource]:
             rid, n = base, 2
             while rid in out:
                 rid, n = f"{base}-{n}", n + 1
-            out[rid] = task_for(kind).source(root, rid, spec)
+            task = task_for(kind)
+            source = task.source(root, rid, spec)
+            if source is None:
+                if root == Path(given):
+                    raise ViewError(f"{root}: a {task.title} run; the run viewer has no pages "
+                                    "for it (read its report.md and results.parquet)")
+                skipped.append(str(root))
+                continue
+            out[rid] = source
     if not out:
-        raise ViewError("no run directory given")
+        raise ViewError("no run directory given" + (
+            f" that the viewer shows (skipped: {', '.join(skipped)})" if skipped else ""))
     return out
