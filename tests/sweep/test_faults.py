@@ -212,7 +212,9 @@ def test_ctrl_c_stops_cleanly_once_and_at_once_twice_and_the_run_resumes(
     if presses == 1:
         assert "Ctrl-C: finishing the steps in flight" in out
         trials = {t["trial_id"]: t for t in load_table(run_dir / "trials.parquet")}
-        assert "interrupted" in {t["status"] for t in trials.values()}
+        assert "interrupted" in {t["status"] for t in trials.values()}, (
+            f"no trial was stopped part-way: {[(t['trial_id'], t['status'], t['steps']) for t in trials.values()]}"
+            f"\n{out[-3000:]}")
         for tid, t in trials.items():  # every step the record counts is on disk
             assert len(read_jsonl(run_dir / "journal" / f"{tid}.jsonl")) == t["steps"]
         assert (run_dir / "summary.json").exists()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
 from valuespectrum.agents.actor import ActorOptions, viewer_actor_class
 from valuespectrum.cluster import ClusterError, api_keys
 from valuespectrum.engine.lifecycle import RunLifecycle
@@ -61,6 +63,25 @@ class RunOutcome:
 
 class _StopRequested(Exception):
     """Ctrl-C asked for a clean stop; raised after the step in flight was journaled."""
+
+
+class _ActorDied(Exception):
+    """An attempt at a trial ended with its viewer actor's death (tenacity retries it)."""
+
+    def __init__(self, reason: str, restarts: int) -> None:
+        super().__init__(reason)
+        self.reason, self.restarts = reason, restarts
+
+
+@dataclass
+class _Attempt:
+    """How one attempt at a trial ended."""
+
+    status: str = "failed"
+    steps: int = 0
+    restarts: int = 0
+    error: str | None = None
+    node: str = ""
 
 
 class _StreamLost(Exception):
@@ -149,6 +170,7 @@ class SweepRunner:
         self.pool: ActorPool | None = None
         self._streams: dict[str, _ActorStream] = {}  # an actor's id -> its event stream
         self._tokens = 0  # attempt tokens: an actor's events of an abandoned attempt drop
+        self._actors: dict[str, Any] = {}  # a trial id -> the actor its retry runs on
         self._t0 = 0.0
         self._todo: list[TrialSpec] = []
         self._outcome: RunOutcome | None = None
@@ -222,74 +244,101 @@ class SweepRunner:
         return stream
 
     async def _run_one(self, actor: Any, trial: TrialSpec) -> str:
+        """Run one trial to its end and record it; returns its status.
+
+        A viewer actor that dies under the trial (killed, restarting, its node gone) is
+        revived by the engine's pool and the trial runs again from its seed: the first
+        attempt and up to `max_restarts` more (tenacity), then the trial fails naming why.
+        """
+        started = time.time()
+        attempt = _Attempt()
+        retrying = AsyncRetrying(retry=retry_if_exception_type(_ActorDied),
+                                 stop=stop_after_attempt(self.spec.max_restarts + 1),
+                                 reraise=True)
+        try:
+            async for tries in retrying:
+                with tries:
+                    attempt = await self._attempt(actor, trial, tries.retry_state.attempt_number)
+        except _ActorDied as died:
+            actor_deaths = self.spec.max_restarts + 1
+            attempt = _Attempt(status="failed", restarts=died.restarts,
+                               error=f"viewer actor died {actor_deaths} times: {died.reason}")
+        finally:
+            self._actors.pop(trial.trial_id, None)
+        rec = self._trial_record(trial, attempt.status, attempt.steps, attempt.restarts,
+                                 attempt.error, started, attempt.node)
+        # its staged steps are committed first (in a thread: the loop keeps receiving)
+        await asyncio.to_thread(self.results.finish_trial, rec)
+        if self.feed_server is not None:  # the feed forgets the finished viewer session
+            self.feed_server.close_session(trial.trial_id)
+        self._notify("trial_finished", trial, rec)
+        return attempt.status
+
+    async def _attempt(self, actor: Any, trial: TrialSpec, number: int) -> _Attempt:
+        """One attempt at a trial on `actor` (attempt `number`, from 1).
+
+        Raises:
+            _ActorDied: the actor died under it (after reviving it: the caller retries).
+        """
         from ray.exceptions import ActorUnavailableError, RayActorError
 
-        started = time.time()
-        attempts = 0
-        while True:
-            self.results.start_trial(trial.trial_id)
-            self._notify("trial_started", trial)
-            steps, restarts, status, error, node = 0, 0, "failed", None, ""
-            self._tokens += 1
-            token, stream = self._tokens, self._stream(actor)
-            events = stream.listen(trial.trial_id, token)
-            running = True  # from here on, a trial given up on is cancelled in the actor
-            try:
-                async with asyncio.timeout(self.spec.trial_timeout_s):
-                    await actor.start_trial.remote(trial, token)
-                    while True:
-                        event = await events.get()
-                        if isinstance(event, _StreamLost):
-                            raise event
-                        if isinstance(event, StepEvent):
-                            rec = self.results.stage_step(event.record, event.jpeg)
-                            steps += 1
-                            self._notify("step", trial, rec)
-                            if self._interrupt.requested and steps < trial.scrolls:
-                                raise _StopRequested
-                        elif isinstance(event, RestartEvent):
-                            self.results.start_trial(trial.trial_id)
-                            steps, restarts = 0, event.attempt
-                            self._notify("restart", trial, event.error)
-                        elif isinstance(event, EndEvent):
-                            status, error, node = event.status, event.error, event.node_id
-                            restarts = event.restarts
-                            running = False
-                            if event.fatal:
-                                self._fatal = error
-                            break
-            except TimeoutError:
-                status, error = "timeout", f"trial exceeded {self.spec.trial_timeout_s:g} s"
-            except _StopRequested:
-                status, error = "interrupted", f"stopped by Ctrl-C after {steps} steps"
-            except (RayActorError, ActorUnavailableError, _StreamLost) as e:
-                # killed, restarting, or its node died: run the trial again
-                running = False
-                attempts += 1
-                log.warning("trial %s: viewer actor died (%d):\n%s", trial.trial_id, attempts, e)
-                if attempts <= self.spec.max_restarts:
-                    self._notify("restart", trial, f"viewer actor died: {first_line(e)}")
-                    actor = await self._revive(actor)
-                    continue
-                status, error = "failed", f"viewer actor died {attempts} times: {first_line(e)}"
-            except RunError:  # the run directory cannot be written: stop the whole run
-                _cancel(actor, trial)
-                raise
-            except Exception as e:  # anything else the actor raised ends this trial only
-                log.error("trial %s failed in its actor: %s", trial.trial_id, e)
-                status, error = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-            finally:
-                stream.forget(trial.trial_id, token)
-            if running:  # given up on (timeout, Ctrl-C, a failure here): stop it in the actor
-                _cancel(actor, trial)
-            rec = self._trial_record(trial, status, steps, restarts + attempts, error, started,
-                                     node)
-            # its staged steps are committed first (in a thread: the loop keeps receiving)
-            await asyncio.to_thread(self.results.finish_trial, rec)
-            if self.feed_server is not None:  # the feed forgets the finished viewer session
-                self.feed_server.close_session(trial.trial_id)
-            self._notify("trial_finished", trial, rec)
-            return status
+        actor = self._actors.get(trial.trial_id, actor)
+        deaths = number - 1  # earlier attempts all ended with the actor's death
+        self.results.start_trial(trial.trial_id)
+        self._notify("trial_started", trial)
+        out = _Attempt(restarts=deaths)
+        self._tokens += 1
+        token, stream = self._tokens, self._stream(actor)
+        events = stream.listen(trial.trial_id, token)
+        running = True  # from here on, a trial given up on is cancelled in the actor
+        try:
+            async with asyncio.timeout(self.spec.trial_timeout_s):
+                await actor.start_trial.remote(trial, token)
+                while True:
+                    event = await events.get()
+                    if isinstance(event, _StreamLost):
+                        raise event
+                    if isinstance(event, StepEvent):
+                        rec = self.results.stage_step(event.record, event.jpeg)
+                        out.steps += 1
+                        self._notify("step", trial, rec)
+                        if self._interrupt.requested and out.steps < trial.scrolls:
+                            raise _StopRequested
+                    elif isinstance(event, RestartEvent):
+                        self.results.start_trial(trial.trial_id)
+                        out.steps, out.restarts = 0, deaths + event.attempt
+                        self._notify("restart", trial, event.error)
+                    elif isinstance(event, EndEvent):
+                        out.status, out.error, out.node = event.status, event.error, event.node_id
+                        out.restarts = deaths + event.restarts
+                        running = False
+                        if event.fatal:
+                            self._fatal = out.error
+                        break
+        except TimeoutError:
+            out.status, out.error = "timeout", f"trial exceeded {self.spec.trial_timeout_s:g} s"
+        except _StopRequested:
+            out.status, out.error = "interrupted", f"stopped by Ctrl-C after {out.steps} steps"
+        except (RayActorError, ActorUnavailableError, _StreamLost) as e:
+            # killed, restarting, or its node died: revive it, and the trial runs again
+            running = False
+            log.warning("trial %s: viewer actor died (%d):\n%s", trial.trial_id, number, e)
+            if number <= self.spec.max_restarts:  # tenacity will try again
+                self._notify("restart", trial, f"viewer actor died: {first_line(e)}")
+                self._actors[trial.trial_id] = await self._revive(actor)
+            raise _ActorDied(first_line(e), out.restarts + 1) from None
+        except RunError:  # the run directory cannot be written: stop the whole run
+            _cancel(actor, trial)
+            raise
+        except Exception as e:  # anything else the actor raised ends this trial only
+            log.error("trial %s failed in its actor: %s", trial.trial_id, e)
+            out.status, out.error = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+        finally:
+            stream.forget(trial.trial_id, token)
+        if running:  # given up on (timeout, Ctrl-C, a failure here): stop it in the actor
+            _cancel(actor, trial)
+        self._actors.pop(trial.trial_id, None)
+        return out
 
     # ------------------------------------------------------------------ the sweep
     async def _sweep(self, todo: list[TrialSpec], feed_urls: tuple[str, ...]) -> dict[str, int]:
