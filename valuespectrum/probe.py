@@ -111,14 +111,19 @@ def parse_yes(text: str) -> bool | None:
 
 
 class ProbeHost:
-    """What one answer actor of the pool does: asks the question about one image."""
+    """What one answer actor of the pool does: asks the question about one image (its
+    backend is built at the first question and kept; `shutdown` closes it)."""
+
+    def __init__(self) -> None:
+        self._backend: Any = None
 
     async def ask(self, spec: ProbeSpec, name: str, png: bytes,
                   keys: dict[str, str]) -> dict[str, Any]:
         install_api_keys(keys)
-        backend = build_backend(spec.model)
+        if self._backend is None:
+            self._backend = build_backend(spec.model)
         try:
-            reply = await backend.generate(
+            reply = await self._backend.generate(
                 [Message(role="user", content=(ImagePart(png=png), TextPart(text=spec.question)))],
                 GenerateConfig(max_tokens=16))
             row = ProbeRow(image=name, yes=parse_yes(reply.text), answer=reply.text)
@@ -126,15 +131,15 @@ class ProbeHost:
             raise  # the probe stops (the run's error names the cause; answers are kept)
         except BackendError as e:
             row = ProbeRow(image=name, error=backend_error_text(e))
-        finally:
-            await backend.aclose()
         return row.model_dump(mode="json")
 
     async def ping(self) -> dict[str, Any]:
         return {"pid": os.getpid()}
 
     async def shutdown(self) -> None:
-        """Nothing to close (a backend lives for one question)."""
+        if self._backend is not None:
+            await self._backend.aclose()
+            self._backend = None
 
 
 class ProbeRun:

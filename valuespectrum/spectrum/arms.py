@@ -146,25 +146,38 @@ def load_images(paths: Sequence[str], max_px: int) -> dict[str, bytes | str]:
     return out
 
 
-async def answer_items(arm: Arm, items: Sequence[SpectrumItem], images: Mapping[str, bytes | str],
-                       cfg: ArmConfig, budget: Any = None
-                       ) -> AsyncIterator[ResultRow | ArmStopped]:
-    """Judge `items` with the arm's strategy, yielding each answer as it is made.
+def arm_backends(arm: Arm, cfg: ArmConfig, budget: Any = None) -> tuple[Any, Any]:
+    """The arm's live backends: its model, and for `caption_llm` the text model.
 
     `budget` is the run's `SharedBudget` (default: one named after the run, which Ray
-    shares across tasks; pass one explicitly to share it between arms of one process).
-    Yields an `ArmStopped` (and nothing after it) when the budget is exhausted or the
-    endpoint is dead.
+    shares across actors; pass one explicitly to share it between arms of one process).
     """
     if budget is None and cfg.budget_usd is not None:
         budget = SharedBudget(cfg.budget_usd, cfg.run_name)
-    config = GenerateConfig(seed=cfg.seed)
-    prompts = cfg.prompts or None
     backend = build_backend(arm.model, cache_dir=cfg.cache_dir, budget=budget, scope=cfg.run_name)
     text_backend = None
     if arm.strategy == "caption_llm":
         text_backend = build_backend(arm.text_model, cache_dir=cfg.cache_dir, budget=budget,
                                      scope=cfg.run_name)
+    return backend, text_backend
+
+
+async def answer_items(arm: Arm, items: Sequence[SpectrumItem], images: Mapping[str, bytes | str],
+                       cfg: ArmConfig, budget: Any = None,
+                       backends: tuple[Any, Any] | None = None,
+                       ) -> AsyncIterator[ResultRow | ArmStopped]:
+    """Judge `items` with the arm's strategy, yielding each answer as it is made.
+
+    `backends` are the arm's (`arm_backends`), kept open for the caller's next items (an
+    answer actor builds them once per arm, not per unit); without them they are built with
+    `budget` (see `arm_backends`) and closed at the end. Yields an `ArmStopped` (and nothing
+    after it) when the budget is exhausted or the endpoint is dead.
+    """
+    owned = backends is None
+    backend, text_backend = arm_backends(arm, cfg, budget) if owned else backends
+    config = GenerateConfig(seed=cfg.seed)
+    prompts = cfg.prompts or None
+    if arm.strategy == "caption_llm":
         # the LLM answers the plain arm's question: the arms differ only in who sees the image
         strategy = make_strategy("caption_llm", text_backend=text_backend, question="plain",
                                  config=config, prompts=prompts)
@@ -219,21 +232,32 @@ async def answer_items(arm: Arm, items: Sequence[SpectrumItem], images: Mapping[
             yield ArmStopped(arm.label, stopped[0])
     finally:
         task.cancel()
-        await backend.aclose()
-        if text_backend is not None:
-            await text_backend.aclose()
+        if owned:
+            await _close(backend, text_backend)
+
+
+async def _close(*backends: Any) -> None:
+    for b in backends:
+        if b is not None:
+            await b.aclose()
 
 
 class ArmHost:
     """What one answer actor does: answers the items of one unit (an arm's items of one
     value) and streams the result rows back in batches of one, as plain dicts.
 
+    An arm's backends are built at its first unit and kept for its next ones (a CPU viewer
+    loads its weights once per actor, not once per value); `shutdown` closes them.
+
     Args:
-        log_path: The run's log: the actor's stdout and stderr go there.
+        log_path: The run's log: the actor's stdout and stderr go there, under a header
+            naming the arm it answers for.
     """
 
     def __init__(self, log_path: str | None = None) -> None:
+        self.log_path = log_path
         send_output_to(log_path, "answer actor")
+        self._backends: dict[str, tuple[Any, Any]] = {}
 
     async def answer(self, arm: Arm, items: list[SpectrumItem],
                      images: Mapping[str, bytes | str], cfg: ArmConfig,
@@ -243,7 +267,11 @@ class ArmHost:
         argument, so arms also work on a remote cluster without the keys being written into
         Ray's runtime-env logs."""
         install_api_keys(api_keys)
-        async for got in answer_items(arm, items, images, cfg):
+        if arm.label not in self._backends:
+            send_output_to(self.log_path, f"arm {arm.label}")  # what loads next is its own
+            self._backends[arm.label] = arm_backends(arm, cfg)
+        async for got in answer_items(arm, items, images, cfg,
+                                      backends=self._backends[arm.label]):
             yield got if isinstance(got, ArmStopped) else [got.model_dump(mode="json")]
 
     async def ping(self) -> dict[str, Any]:
@@ -251,7 +279,10 @@ class ArmHost:
         return {"pid": os.getpid()}
 
     async def shutdown(self) -> None:
-        """Nothing to close: backends are closed at the end of each unit."""
+        """Close every arm's backends."""
+        backends, self._backends = self._backends, {}
+        for pair in backends.values():
+            await _close(*pair)
 
 
 def answer_actor_class() -> Any:
