@@ -123,7 +123,7 @@ class SpectrumRun:
         self.progress = True
         #: The engine's pool of answer actors while units run on Ray (tests kill them).
         self.pool: ActorPool | None = None
-        #: Units started again after their actor died (the summary's `restarts`).
+        #: Units started again after their actor died (`vspec run` prints the count).
         self.restarts = 0
 
     # ------------------------------------------------------------------ the plan
