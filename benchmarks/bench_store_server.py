@@ -153,6 +153,11 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
     rows = []
+    if args.data_dir:  # a directory that does not exist yet is made, not a traceback
+        try:
+            Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SystemExit(f"--data-dir {args.data_dir}: {e.strerror}") from None
     with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
         with contextlib.ExitStack() as stack:
             uri = None

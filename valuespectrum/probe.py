@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from valuespectrum.cluster import api_keys, install_api_keys
+from valuespectrum.cluster import ClusterError, api_keys, install_api_keys
 from valuespectrum.config import ConfigError, read_yaml, validate
 from valuespectrum.console import console, fail
 from valuespectrum.engine.lifecycle import RunLifecycle
-from valuespectrum.engine.pool import ActorPool
+from valuespectrum.engine.pool import ActorLost, ActorPool
 from valuespectrum.engine.task import LaunchOptions
 from valuespectrum.models import build_backend
 from valuespectrum.models.base import (
@@ -58,6 +57,8 @@ from valuespectrum.spectrum.arms import load_png
 from valuespectrum.types import Frozen, GenerateConfig, ImagePart, Message, TextPart
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: How many times an image is asked again on a revived actor after its actor died.
+ACTOR_RESTARTS = 3
 
 
 class ProbeSpec(Frozen):
@@ -156,9 +157,10 @@ class ProbeRun:
         self.ray_address, self.restart = ray_address, restart
         self.images = spec.image_paths()
         self.pool: ActorPool | None = None
+        self.keys: dict[str, str] = {}
 
     def run(self) -> dict[str, Any]:
-        api_keys([self.spec.model])  # a missing key fails before anything starts
+        self.keys = api_keys([self.spec.model])  # a missing key fails before anything starts
         return RunLifecycle(self.ray_address).run(self, restart=self.restart)
 
     def saved_spec(self) -> dict[str, Any]:
@@ -194,32 +196,26 @@ class ProbeRun:
 
     async def _ask(self, todo: list[Path], journal: Any) -> None:
         import ray
-        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
-        ActorDied = (RayActorError, ActorUnavailableError)
-
-        actor_class = ray.remote(num_cpus=0.25, max_restarts=3)(ProbeHost)
+        actor_class = ray.remote(num_cpus=0.25, max_restarts=ACTOR_RESTARTS)(ProbeHost)
         self.pool = ActorPool(actor_class.remote, min(self.spec.actors, len(todo))).start()
-        keys = api_keys([self.spec.model])
         queue = list(reversed(todo))
 
         async def worker(i: int) -> None:
             while queue:
                 path = queue.pop()
                 png = load_png(path, self.spec.max_image_px)
-                # the first try and up to 3 more on a revived actor after its actor died
-                async for attempt in AsyncRetrying(retry=retry_if_exception_type(ActorDied),
-                                                   stop=stop_after_attempt(4), reraise=True):
-                    with attempt:
-                        actor = self.pool.actor(i)
-                        try:
-                            row = await actor.ask.remote(self.spec, path.name, png, keys)
-                        except ActorDied:
-                            await self.pool.revive(actor)
-                            raise
-                        except RayTaskError as e:  # the backend's own error, not Ray's
-                            cause = getattr(e, "cause", None)
-                            raise (cause if isinstance(cause, Exception) else e) from None
+
+                async def ask(actor: Any, number: int, name: str = path.name,
+                              png: bytes = png) -> dict[str, Any]:
+                    return await actor.ask.remote(self.spec, name, png, self.keys)
+
+                try:
+                    row = await self.pool.call(i, ask, restarts=ACTOR_RESTARTS)
+                except ActorLost as e:
+                    raise ClusterError(f"probe {self.spec.name!r}, image {path.name}: its "
+                                       f"actor {e}; the answers recorded are kept: rerun the "
+                                       "same command to resume") from None
                 journal.append(row)
 
         try:

@@ -5,8 +5,11 @@ benchmark's answer actors (each answers the questions of one (arm, value) unit a
 The pool knows nothing about trials or questions. It spawns the actors, tells whether one is
 usable, and revives a dead one: it waits while Ray restarts the actor (the actor class's
 `max_restarts`), and replaces it with a fresh one when Ray gives up or the actor was killed
-for good. The caller then runs its unit of work again on the actor it gets back; what a unit
-already recorded is the caller's business (journals make a rerun redo only the rest).
+for good. `ActorPool.call` runs one unit of work with that policy: an attempt on the worker's
+actor, and after the actor's death the same attempt again on the revived one, up to a number
+of restarts (tenacity), then `ActorLost`. What a unit already recorded is the caller's
+business (journals make a rerun redo only the rest). An error the unit itself raised inside
+the actor arrives as that error, not as Ray's wrapper (`task_error`).
 
 Pattern: RLlib's `FaultTolerantActorManager` (health checks and restarts apart from the
 algorithm). The waits use tenacity.
@@ -16,10 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_before_delay, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +36,45 @@ log = logging.getLogger(__name__)
 RESTART_WAIT_S = 120.0
 
 
+T = TypeVar("T")
+
+
 def first_line(err: BaseException) -> str:
     """An error's first line (Ray's and Playwright's errors carry long multi-line logs)."""
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+
+
+def actor_death() -> tuple[type[BaseException], ...]:
+    """The errors that say an actor died under a call: killed, restarting, its node gone.
+
+    (A function, not a constant: importing Ray costs a second, and `vspec --help` must not.)
+    """
+    from ray.exceptions import ActorUnavailableError, RayActorError
+
+    return (RayActorError, ActorUnavailableError)
+
+
+def task_error(err: BaseException) -> BaseException:
+    """The error a task or actor method raised itself, out of Ray's `RayTaskError` wrapper
+    (a store's, a backend's own error), so the caller sees the error the user can act on;
+    any other error as it is."""
+    from ray.exceptions import RayTaskError
+
+    cause = getattr(err, "cause", None) if isinstance(err, RayTaskError) else None
+    return cause if isinstance(cause, Exception) else err
+
+
+class ActorLost(Exception):
+    """A unit's actor died on every attempt `ActorPool.call` allowed.
+
+    Attributes:
+        deaths: How many times the actor died under the unit.
+        last: The first line of the last death's error.
+    """
+
+    def __init__(self, deaths: int, last: str) -> None:
+        super().__init__(f"its actor died {deaths} times (last: {last})")
+        self.deaths, self.last = deaths, last
 
 
 class ActorPool:
@@ -96,6 +141,51 @@ class ActorPool:
             self.replaced += 1
             self.actors = [fresh if a is actor else a for a in self.actors]
             return fresh
+
+    async def call(self, worker: int, attempt: Callable[[Any, int], Awaitable[T]], *,
+                   restarts: int, died: tuple[type[BaseException], ...] = (),
+                   on_death: Callable[[BaseException, int], None] | None = None) -> T:
+        """Run one unit of work on worker `worker`'s actor, surviving the actor's death.
+
+        Args:
+            attempt: ``attempt(actor, number)`` (number from 1) does the unit once on `actor`.
+            restarts: How many times the unit runs again after its actor died.
+            died: Errors of the caller's own that also mean the actor died (e.g. a lost
+                event stream), beside Ray's (`actor_death`).
+            on_death: Called with the error and the attempt's number before a revive.
+
+        Returns:
+            What the attempt returned.
+
+        Raises:
+            ActorLost: the actor died under the unit `restarts` + 1 times.
+            Exception: the unit's own error, out of Ray's wrapper (`task_error`).
+        """
+        deaths = actor_death() + died
+        retrying = AsyncRetrying(retry=retry_if_exception_type(deaths),
+                                 stop=stop_after_attempt(restarts + 1), reraise=True)
+        try:
+            async for tries in retrying:
+                with tries:
+                    actor, number = self.actor(worker), tries.retry_state.attempt_number
+                    try:
+                        return await attempt(actor, number)
+                    except deaths as e:
+                        if number <= restarts:  # tenacity tries again, on the revived actor
+                            log.warning("actor died under a unit (attempt %d): %s",
+                                        number, first_line(e))
+                            if on_death is not None:
+                                on_death(e, number)
+                            await self.revive(actor)
+                        raise
+                    except Exception as e:  # noqa: BLE001 - re-raised: the unit's own error
+                        own = task_error(e)
+                        if own is e:
+                            raise
+                        raise own from None
+        except deaths as e:
+            raise ActorLost(restarts + 1, first_line(e)) from None
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     async def shutdown(self, goodbye: bool = True) -> None:
         """Stop every actor: ask each to shut down (unless `goodbye` is False), then kill."""

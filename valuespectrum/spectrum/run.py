@@ -28,13 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
-
 from valuespectrum.cluster import ClusterError, api_keys
 from valuespectrum.config import ConfigError
 from valuespectrum.console import console
 from valuespectrum.engine.lifecycle import RunLifecycle
-from valuespectrum.engine.pool import ActorPool, first_line
+from valuespectrum.engine.pool import ActorLost, ActorPool, task_error
 from valuespectrum.feed.sources import ensure_default_corpus
 from valuespectrum.models import SharedBudget
 from valuespectrum.models.shared import run_scope
@@ -173,8 +171,7 @@ class SpectrumRun:
                 got = ray.get(owner.prepare.remote(**args))
                 ray.get(owner.close.remote())
             except ray.exceptions.RayTaskError as e:  # the store's own error, not Ray's
-                cause = getattr(e, "cause", None)
-                raise (cause if isinstance(cause, Exception) else e) from None
+                raise task_error(e) from None
             finally:
                 ray.kill(owner)
         else:
@@ -252,51 +249,38 @@ class SpectrumRun:
         units one after another (its `concurrency` holds within a unit), the arms in
         parallel. A unit whose actor died is asked again, on the revived actor, for the
         items it has not answered yet."""
-        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
-
-        ActorDied = (RayActorError, ActorUnavailableError)
         AnswerActor = answer_actor_class()
         self.pool = ActorPool(lambda: AnswerActor.remote(cfg.log_path), len(jobs)).start()
+        keys = {arm.label: api_keys([m for m in (arm.model, arm.text_model) if m is not None])
+                for arm, _ in jobs}
 
         async def run_unit(k: int, arm: Arm, unit: list[SpectrumItem]) -> None:
-            keys = api_keys([m for m in (arm.model, arm.text_model) if m is not None])
             answered: set[tuple] = set()
-            # the first try, then up to UNIT_RESTARTS more on the revived actor
-            retrying = AsyncRetrying(retry=retry_if_exception_type(ActorDied),
-                                     stop=stop_after_attempt(UNIT_RESTARTS + 1), reraise=True)
-            try:
-                async for attempt in retrying:
-                    with attempt:
-                        await ask(k, arm, unit, keys, answered)
-            except ActorDied as e:
-                raise UnitFailed(
-                    f"arm {arm.label}, value {unit[0].value.value}: its answer actor died "
-                    f"{UNIT_RESTARTS + 1} times (last: {first_line(e)}); the answers recorded "
-                    "are kept: rerun the same command to resume") from None
 
-        async def ask(k: int, arm: Arm, unit: list[SpectrumItem], keys: dict[str, str],
-                      answered: set[tuple]) -> None:
-            """One attempt at a unit: the items it has not answered yet."""
-            todo = [it for it in unit if (it.value.value, it.keyword, it.rank) not in answered]
-            if not todo or arm.label in stopped:
-                return
-            actor = self.pool.actor(k)
-            unit_images = {it.path: images[it.path] for it in todo}
-            try:
-                async for ref in actor.answer.remote(arm, todo, unit_images, cfg, keys):
+            async def ask(actor: Any, number: int) -> None:
+                """One attempt at the unit: the items it has not answered yet."""
+                todo = [it for it in unit if (it.value.value, it.keyword, it.rank) not in answered]
+                if not todo or arm.label in stopped:
+                    return
+                unit_images = {it.path: images[it.path] for it in todo}
+                async for ref in actor.answer.remote(arm, todo, unit_images, cfg, keys[arm.label]):
                     got = await ref
                     if isinstance(got, ArmStopped):
                         stopped[arm.label] = got.reason
                         return
                     record(arm, got)
                     answered.update((r["value"], r["keyword"], int(r["rank"])) for r in got)
-            except RayTaskError as e:  # the arm's own error, not Ray's
-                cause = getattr(e, "cause", None)
-                raise (cause if isinstance(cause, Exception) else e) from None
-            except ActorDied:  # killed, or its node died: revive it, then try again
+
+            def died(err: BaseException, number: int) -> None:
                 self.restarts += 1
-                await self.pool.revive(actor)
-                raise
+
+            try:
+                await self.pool.call(k, ask, restarts=UNIT_RESTARTS, on_death=died)
+            except ActorLost as e:
+                raise UnitFailed(
+                    f"arm {arm.label}, value {unit[0].value.value}: its answer actor died "
+                    f"{e.deaths} times (last: {e.last}); the answers recorded "
+                    "are kept: rerun the same command to resume") from None
 
         async def run_arm(k: int, arm: Arm, its: list[SpectrumItem]) -> None:
             units: dict[str, list[SpectrumItem]] = {}

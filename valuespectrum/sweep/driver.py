@@ -17,16 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
-
 from valuespectrum.agents.actor import ActorOptions, viewer_actor_class
 from valuespectrum.cluster import ClusterError, api_keys
 from valuespectrum.engine.lifecycle import RunLifecycle
-from valuespectrum.engine.pool import ActorPool, first_line
+from valuespectrum.engine.pool import ActorLost, ActorPool, actor_death, first_line
 from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.pool import FeedPool
 from valuespectrum.feed.sources import ensure_default_corpus
-from valuespectrum.models.shared import SharedBudget, release_shared_actors, run_scope
+from valuespectrum.models.shared import SharedBudget, run_scope
 from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
 from valuespectrum.runs import Plan, RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
@@ -63,14 +61,6 @@ class RunOutcome:
 
 class _StopRequested(Exception):
     """Ctrl-C asked for a clean stop; raised after the step in flight was journaled."""
-
-
-class _ActorDied(Exception):
-    """An attempt at a trial ended with its viewer actor's death (tenacity retries it)."""
-
-    def __init__(self, reason: str, restarts: int) -> None:
-        super().__init__(reason)
-        self.reason, self.restarts = reason, restarts
 
 
 @dataclass
@@ -170,7 +160,6 @@ class SweepRunner:
         self.pool: ActorPool | None = None
         self._streams: dict[str, _ActorStream] = {}  # an actor's id -> its event stream
         self._tokens = 0  # attempt tokens: an actor's events of an abandoned attempt drop
-        self._actors: dict[str, Any] = {}  # a trial id -> the actor its retry runs on
         self._t0 = 0.0
         self._todo: list[TrialSpec] = []
         self._outcome: RunOutcome | None = None
@@ -225,15 +214,6 @@ class SweepRunner:
         """The live viewer actors while trials run (fault-injection tests kill them)."""
         return self.pool.actors if self.pool is not None else []
 
-    async def _revive(self, actor: Any) -> Any:
-        """A usable actor after `actor` died (the engine's pool: restarted or replaced)."""
-        if self.pool is None:
-            raise RuntimeError("no actor pool: the sweep is not running")
-        fresh = await self.pool.revive(actor)
-        if fresh is not actor:
-            log.warning("viewer actor replaced; its agents moved to the new one")
-        return fresh
-
     # ------------------------------------------------------------------ one trial
     def _stream(self, actor: Any) -> _ActorStream:
         """The actor's live event stream (a new one after it broke, e.g. a restart)."""
@@ -243,28 +223,30 @@ class SweepRunner:
             stream = self._streams[key] = _ActorStream(actor)
         return stream
 
-    async def _run_one(self, actor: Any, trial: TrialSpec) -> str:
-        """Run one trial to its end and record it; returns its status.
+    async def _run_one(self, worker: int, trial: TrialSpec) -> str:
+        """Run one trial to its end on worker `worker`'s actor and record it; its status.
 
         A viewer actor that dies under the trial (killed, restarting, its node gone) is
         revived by the engine's pool and the trial runs again from its seed: the first
-        attempt and up to `max_restarts` more (tenacity), then the trial fails naming why.
+        attempt and up to `max_restarts` more, then the trial fails naming why.
         """
         started = time.time()
-        attempt = _Attempt()
-        retrying = AsyncRetrying(retry=retry_if_exception_type(_ActorDied),
-                                 stop=stop_after_attempt(self.spec.max_restarts + 1),
-                                 reraise=True)
+        last = _Attempt()
+
+        async def attempt_on(actor: Any, number: int) -> _Attempt:
+            nonlocal last
+            last = _Attempt(restarts=number - 1)  # earlier attempts ended with its death
+            return await self._attempt(actor, trial, number, last)
+
+        def died(err: BaseException, number: int) -> None:
+            self._notify("restart", trial, f"viewer actor died: {first_line(err)}")
+
         try:
-            async for tries in retrying:
-                with tries:
-                    attempt = await self._attempt(actor, trial, tries.retry_state.attempt_number)
-        except _ActorDied as died:
-            actor_deaths = self.spec.max_restarts + 1
-            attempt = _Attempt(status="failed", restarts=died.restarts,
-                               error=f"viewer actor died {actor_deaths} times: {died.reason}")
-        finally:
-            self._actors.pop(trial.trial_id, None)
+            attempt = await self.pool.call(worker, attempt_on, restarts=self.spec.max_restarts,
+                                           died=(_StreamLost,), on_death=died)
+        except ActorLost as lost:
+            attempt = _Attempt(status="failed", restarts=last.restarts + 1,
+                               error=f"viewer actor died {lost.deaths} times: {lost.last}")
         rec = self._trial_record(trial, attempt.status, attempt.steps, attempt.restarts,
                                  attempt.error, started, attempt.node)
         # its staged steps are committed first (in a thread: the loop keeps receiving)
@@ -274,19 +256,17 @@ class SweepRunner:
         self._notify("trial_finished", trial, rec)
         return attempt.status
 
-    async def _attempt(self, actor: Any, trial: TrialSpec, number: int) -> _Attempt:
-        """One attempt at a trial on `actor` (attempt `number`, from 1).
+    async def _attempt(self, actor: Any, trial: TrialSpec, number: int,
+                       out: _Attempt) -> _Attempt:
+        """One attempt at a trial on `actor` (attempt `number`, from 1), recorded in `out`.
 
         Raises:
-            _ActorDied: the actor died under it (after reviving it: the caller retries).
+            RayActorError, ActorUnavailableError, _StreamLost: the actor died under it (the
+                pool revives it and runs the attempt again).
         """
-        from ray.exceptions import ActorUnavailableError, RayActorError
-
-        actor = self._actors.get(trial.trial_id, actor)
         deaths = number - 1  # earlier attempts all ended with the actor's death
         self.results.start_trial(trial.trial_id)
         self._notify("trial_started", trial)
-        out = _Attempt(restarts=deaths)
         self._tokens += 1
         token, stream = self._tokens, self._stream(actor)
         events = stream.listen(trial.trial_id, token)
@@ -319,14 +299,11 @@ class SweepRunner:
             out.status, out.error = "timeout", f"trial exceeded {self.spec.trial_timeout_s:g} s"
         except _StopRequested:
             out.status, out.error = "interrupted", f"stopped by Ctrl-C after {out.steps} steps"
-        except (RayActorError, ActorUnavailableError, _StreamLost) as e:
-            # killed, restarting, or its node died: revive it, and the trial runs again
+        except (*actor_death(), _StreamLost) as e:
+            # killed, restarting, or its node died: the pool revives it, the trial runs again
             running = False
             log.warning("trial %s: viewer actor died (%d):\n%s", trial.trial_id, number, e)
-            if number <= self.spec.max_restarts:  # tenacity will try again
-                self._notify("restart", trial, f"viewer actor died: {first_line(e)}")
-                self._actors[trial.trial_id] = await self._revive(actor)
-            raise _ActorDied(first_line(e), out.restarts + 1) from None
+            raise
         except RunError:  # the run directory cannot be written: stop the whole run
             _cancel(actor, trial)
             raise
@@ -337,7 +314,6 @@ class SweepRunner:
             stream.forget(trial.trial_id, token)
         if running:  # given up on (timeout, Ctrl-C, a failure here): stop it in the actor
             _cancel(actor, trial)
-        self._actors.pop(trial.trial_id, None)
         return out
 
     # ------------------------------------------------------------------ the sweep
@@ -373,7 +349,7 @@ class SweepRunner:
         async def worker(i: int) -> None:
             while queue and self._fatal is None and not self._interrupt.requested:
                 trial = queue.popleft()
-                status = await self._run_one(self.pool.actor(i), trial)
+                status = await self._run_one(i, trial)
                 statuses[status] = statuses.get(status, 0) + 1
 
         committer = asyncio.create_task(self._commit_steps())
@@ -386,7 +362,6 @@ class SweepRunner:
             self._streams.clear()
             # a second Ctrl-C: no goodbyes, just stop
             await self.pool.shutdown(goodbye=not self._interrupt.hard)
-            release_shared_actors(self.scope)
         return statuses
 
     async def _commit_steps(self) -> None:
