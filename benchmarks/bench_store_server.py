@@ -189,4 +189,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from valuespectrum.errors import StoreError
+
+    try:
+        main()
+    except StoreError as e:  # a server that did not start or index in time: one line
+        raise SystemExit(f"bench_store_server: {e}") from None
