@@ -199,3 +199,37 @@ def test_flush_waits_for_milvus_lites_background_index_build(tmp_path, monkeypat
             assert [h[0].path for h in hits] == [r.path for r in recs[: 200 * (b + 1)]]
     finally:
         store.close()
+
+
+class _IndexReports:
+    """A test double of a Milvus client that answers `describe_index` from a script."""
+
+    def __init__(self, *infos: dict) -> None:
+        self.infos = list(infos)
+
+    def describe_index(self, collection: str, field: str) -> dict:
+        return self.infos.pop(0) if len(self.infos) > 1 else self.infos[0]
+
+
+def _waiting_store(client: _IndexReports) -> ScreenshotStore:
+    store = object.__new__(ScreenshotStore)
+    store._client, store.collection, store.uri = client, "shots", "http://server.test"
+    return store
+
+
+def test_a_servers_index_is_built_once_every_row_is_indexed_and_none_pending_or_finished():
+    # rows still being indexed: wait; all indexed but still pending and not finished: wait;
+    # all indexed and Finished (Milvus 2.3.5 at 500k rows kept a stale pending count): done
+    client = _IndexReports(
+        {"total_rows": 10, "indexed_rows": 4, "pending_index_rows": 6, "state": "InProgress"},
+        {"total_rows": 10, "indexed_rows": 10, "pending_index_rows": 9, "state": "InProgress"},
+        {"total_rows": 10, "indexed_rows": 10, "pending_index_rows": 9, "state": "Finished"})
+    _waiting_store(client)._wait_for_index(timeout_s=30)
+    assert len(client.infos) == 1  # it read all three reports before it returned
+
+
+def test_an_index_that_never_finishes_ends_in_a_store_error_naming_the_server():
+    client = _IndexReports({"total_rows": 10, "indexed_rows": 4, "pending_index_rows": 6,
+                            "state": "InProgress"})
+    with pytest.raises(StoreError, match="server.test: the server did not finish indexing"):
+        _waiting_store(client)._wait_for_index(timeout_s=0.5)
