@@ -91,7 +91,8 @@ def test_a_model_timeout_is_validated_and_does_not_change_the_plan(tmp_path):
         spec, personas = load_experiment(write(tmp_path, BASE.replace(
             'models: ["always:yes"]\n', models % value)))
         assert spec.models[0].timeout_s == float(value)
-        plans.append(plan_for(expand(spec, personas), context).entries)
+        plans.append(plan_for(expand(spec, personas), context,
+                              options=spec.strategy_options).entries)
     assert plans[0] == plans[1]
 
 
@@ -288,7 +289,8 @@ def test_the_screenshot_format_is_part_of_the_plan(tmp_path):
     def plan(fmt: str):
         text = BASE.replace("platforms: [tiktok]", "platforms: [{style: tiktok, options: "
                             f"{{screenshot: {fmt}}}}}]")
-        return plan_for(expand(load_sweep_spec(write(tmp_path, text))), context).entries
+        spec = load_sweep_spec(write(tmp_path, text))
+        return plan_for(expand(spec), context, options=spec.strategy_options).entries
 
     png, jpeg = plan("png"), plan("jpeg")
     assert png.keys() == jpeg.keys() and png != jpeg  # resuming with another format is refused
@@ -308,14 +310,16 @@ def test_relevance_labels_are_part_of_the_plan_and_no_labels_plan_as_before(tmp_
         spec, personas = load_experiment(write(tmp_path, BASE.replace(
             "personas: [pet_owner]\n", inline % labels)))
         trials = expand(spec, personas)
-        plans.append(plan_for(trials, context).entries)
+        plans.append(plan_for(trials, context, options=spec.strategy_options).entries)
     assert plans[0] != plans[1] != plans[2]
     t = trials[0].model_copy(update={"persona": personas[0].model_copy(
         update={"relevant": None})})
     before = t.model_dump(mode="json", exclude={
         "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS),
-        "platform": {"name"}})
+        "platform": {"name"}, "strategy_params": True})
     del before["persona"]["relevant"]  # the persona as dumped before the field existed
+    # the strategy as planned before parameter models: the whole strategy_options block
+    before["options"] = {"isq_format": "json", "followups": False, "caption_question": "simple"}
     assert plans[0][t.trial_id] == fingerprint(before, "c", None, "p")
 
 
@@ -338,7 +342,8 @@ def test_the_declared_analysis_and_window_are_one_plan_entry(tmp_path):
 
     def entries(window: int = 10, extra: str = "") -> dict:
         spec = load_sweep_spec(write(tmp_path, BASE + f"scrolls: 20\nwindow: {window}\n" + extra))
-        return plan_for(expand(spec), {**context, **analysis_context(spec)}).entries
+        return plan_for(expand(spec), {**context, **analysis_context(spec)},
+                        options=spec.strategy_options).entries
 
     base = entries()
     for other in (entries(window=5), entries(extra="analysis: {reading: unpaired}\n")):
