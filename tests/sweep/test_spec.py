@@ -363,3 +363,40 @@ def test_trials_start_round_robin_over_the_cells_and_resume_in_that_order(tmp_pa
     done = {order[0].trial_id, order[4].trial_id}
     rest = run_order([t for t in expand(spec, personas) if t.trial_id not in done])
     assert rest == [t for t in order if t.trial_id not in done]
+
+
+def test_each_trial_takes_the_options_its_strategy_takes_defaults_filled(tmp_path):
+    from valuespectrum.runs import fingerprint
+    from valuespectrum.sweep.spec import OPERATIONAL_FIELDS
+
+    spec, personas = load_experiment(write(tmp_path, BASE + (
+        "strategies: [plain, simple, isq, caption_llm]\n"
+        "strategy_options: {isq_format: turns, followups: true}\n")))
+    trials = expand(spec, personas)
+    params = {t.strategy: t.strategy_params for t in trials}
+    assert params == {"plain": {"followups": True}, "simple": {}, "isq": {"mode": "turns"},
+                      "caption_llm": {"question": "simple"}}
+    # the plan still fingerprints the whole block, as before parameter models: runs
+    # planned then resume
+    context = {"recommenders": {}, "corpus": "c", "prompts": "p"}
+    plan = plan_for(trials, context, options=spec.strategy_options).entries
+    t = trials[0]
+    before = t.model_dump(mode="json", exclude={
+        "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS),
+        "platform": {"name"}, "strategy_params": True})
+    before["options"] = {"isq_format": "turns", "followups": True, "caption_question": "simple"}
+    assert plan[t.trial_id] == fingerprint(before, "c", None, "p")
+
+
+@pytest.mark.parametrize("options, error", [
+    ("{isq_format: xml}", r"exp\.yaml:\d+: strategy_options\.isq_format: Input should be "
+                          r"'json' or 'turns'"),
+    ("{mode: turns}", r"exp\.yaml:\d+: strategy_options\.mode: unknown field"),
+    ("{followups: often}", r"exp\.yaml:\d+: strategy_options\.followups: Input should be a "
+                           r"valid boolean"),
+])
+def test_a_bad_strategy_option_is_one_line_naming_the_field(tmp_path, options, error):
+    with pytest.raises(ConfigError) as err:
+        load_sweep_spec(write(tmp_path, BASE + f"strategies: [isq, plain]\n"
+                                               f"strategy_options: {options}\n"))
+    assert re.search(error, str(err.value)) and "\n" not in str(err.value)
