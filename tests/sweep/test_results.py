@@ -178,3 +178,10 @@ def test_a_trials_strategy_and_feed_params_land_in_trials_parquet_as_json(result
     # read back from the journal as dicts
     back = results.trial_records()
     assert back["a"].strategy_params == {"mode": "turns"} and back["b"].strategy_params is None
+    # a resumed run fills in what its plan says the old records ran with, and only those
+    plan = {"strategy_params": {}, "feed": "random", "feed_params": {}}
+    results.consolidate(["a", "b"], {"a": plan, "b": plan})
+    rows = {r["trial_id"]: r for r in read_table(tmp_path / "trials.parquet")}
+    assert (rows["a"]["strategy_params"], rows["a"]["feed"]) == ('{"mode": "turns"}', "tiktok")
+    assert (rows["b"]["strategy_params"], rows["b"]["feed"], rows["b"]["feed_params"]) == (
+        "{}", "random", "{}")

@@ -15,6 +15,7 @@ from vspec_helpers import run_vspec, sweep_spec
 from valuespectrum.report.sweep import write_sweep_report
 from valuespectrum.runs import read_jsonl, read_table
 from valuespectrum.sweep.driver import SweepRunner
+from valuespectrum.sweep.spec import load_sweep_spec
 from valuespectrum.view import open_runs
 
 NEW_COLUMNS = ("strategy_params", "feed", "feed_params")
@@ -110,3 +111,10 @@ def test_a_run_without_the_params_columns_still_replays_and_reports(run_dir, tmp
     done = run_vspec(["report", str(old)], tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Traceback" not in done.stderr
+    # resumed (nothing left to run), its tables get the params its plan says it ran with
+    outcome = SweepRunner(load_sweep_spec(old / "spec.yaml"), output=old).run()
+    assert outcome.skipped == 6
+    recorded = {t["trial_id"]: [t[c] for c in NEW_COLUMNS]
+                for t in read_table(run_dir / "trials.parquet")}
+    assert {t["trial_id"]: [t[c] for c in NEW_COLUMNS]
+            for t in read_table(old / "trials.parquet")} == recorded

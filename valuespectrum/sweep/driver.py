@@ -216,8 +216,12 @@ class SweepRunner:
             model=trial.model.label, platform=trial.platform.label, strategy=trial.strategy,
             index=trial.index, seed=trial.seed, status=status, steps=steps, restarts=restarts,
             error=error, node_id=node_id, started=started, ended=time.time(),
-            strategy_params=trial.strategy_params, feed=trial.platform.style,
-            feed_params=self._feed_params.get(trial.platform.style))
+            **self._ran_with(trial))
+
+    def _ran_with(self, trial: TrialSpec) -> dict[str, Any]:
+        """The trial's strategy and feed as {name, params} (its record's last columns)."""
+        return {"strategy_params": trial.strategy_params, "feed": trial.platform.style,
+                "feed_params": self._feed_params.get(trial.platform.style)}
 
     def _notify(self, method: str, *args: Any) -> None:
         handler = getattr(self.progress, method, None) if self.progress is not None else None
@@ -477,7 +481,8 @@ class SweepRunner:
         try:
             if not isinstance(failure, KeyboardInterrupt):
                 planned = [t.trial_id for t in self.trials]
-                self.results.consolidate(planned)
+                self.results.consolidate(planned, {t.trial_id: self._ran_with(t)
+                                                   for t in self.trials})
                 write_summary(self.run_dir.root, self.spec, planned)
         except RunError as e:
             if failure is None:

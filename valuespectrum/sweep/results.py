@@ -207,15 +207,25 @@ class SweepResults:
         rows.sort(key=lambda r: (r["trial_id"], r["step"]))
         return rows
 
-    def consolidate(self, trial_ids: list[str]) -> tuple[Path, Path]:
+    def consolidate(self, trial_ids: list[str],
+                    ran_with: dict[str, dict[str, Any]] | None = None) -> tuple[Path, Path]:
         """Write steps.parquet and trials.parquet for the planned trials (atomic replace).
 
         Each step row carries its trial's `trial_status` (``unfinished`` for a trial still
         to be redone), so partial trials are never mistaken for finished ones.
+
+        Args:
+            trial_ids: The planned trials.
+            ran_with: Trial id -> its `strategy_params`, `feed` and `feed_params`, for the
+                records journaled without them (by a version before they were recorded, in
+                a run resumed since: its plan fingerprints both, so they are the same).
         """
         self.commit()  # nothing staged is left out of the tables
         planned = set(trial_ids)
         records = {t: r for t, r in self.trial_records().items() if t in planned}
+        for tid, rec in records.items():
+            if rec.strategy_params is None and ran_with and tid in ran_with:
+                records[tid] = rec.model_copy(update=ran_with[tid])
         steps = self.step_rows(sorted(planned))
         for row in steps:
             rec = records.get(row["trial_id"])
