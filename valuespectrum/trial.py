@@ -1,8 +1,9 @@
 """What crosses between the sweep driver and its viewer actors: trial specs and trial events.
 
 `TrialSpec` is a frozen, picklable recipe (persona, model, platform, strategy with its
-parameters, scrolls, seed, prompt set): an actor builds everything live from it. While a trial runs, the actor
-streams typed events back; the driver, the only writer of the run directory, journals them.
+parameters, scrolls, seed, prompt set): an actor builds everything live from it. While a
+trial runs, the actor streams typed events back; the driver, the only writer of the run
+directory, journals them.
 
     StepEvent     one scroll: its record and the screenshot (JPEG bytes; bytes travel,
                   never paths, so actors on other nodes write into the one run directory)

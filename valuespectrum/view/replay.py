@@ -3,9 +3,9 @@
 A step records the model's raw replies (`answers`, in the order they were given) and the
 prompt set's version; its trial records its strategy as ``{name, params}`` (trials.parquet's
 `strategy_params`; a run from before that, its spec.yaml's `strategy_options`), the run its
-prompt file and persona in spec.yaml and the prompt set's digest in plan.json. Running the same strategy against a
-backend that gives back the recorded replies, one per call, makes it send exactly what it
-sent then (the re-asks after an unreadable reply included). The screenshot is not stored
+prompt file and persona in spec.yaml and the prompt set's digest in plan.json. Running the
+same strategy against a backend that gives back the recorded replies, one per call, makes it
+send exactly what it sent then (the re-asks after an unreadable reply included). The screenshot is not stored
 with the prompt and is shown as a placeholder; the digest check says whether the prompt file
 on disk is still the one the run used.
 """
