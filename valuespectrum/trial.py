@@ -1,8 +1,9 @@
 """What crosses between the sweep driver and its viewer actors: trial specs and trial events.
 
-`TrialSpec` is a frozen, picklable recipe (persona, model, platform, strategy, scrolls,
-seed, prompt set): an actor builds everything live from it. While a trial runs, the actor
-streams typed events back; the driver, the only writer of the run directory, journals them.
+`TrialSpec` is a frozen, picklable recipe (persona, model, platform, strategy with its
+parameters, scrolls, seed, prompt set): an actor builds everything live from it. While a
+trial runs, the actor streams typed events back; the driver, the only writer of the run
+directory, journals them.
 
     StepEvent     one scroll: its record and the screenshot (JPEG bytes; bytes travel,
                   never paths, so actors on other nodes write into the one run directory)
@@ -16,13 +17,14 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from valuespectrum.environments.spec import validate_kind, validate_options
 from valuespectrum.feed.recommenders import STYLES, validate_style
 from valuespectrum.models.spec import ModelSpec
 from valuespectrum.names import SAFE_NAME_PATTERN
 from valuespectrum.personas import Persona
+from valuespectrum.strategies.registry import strategy_params, validate_strategy
 from valuespectrum.types import Frozen, StepRecord
 
 TrialStatus = Literal["done", "failed", "timeout", "budget", "interrupted"]
@@ -77,24 +79,14 @@ class PlatformSpec(Frozen):
         return (self.environment, self.options) == (other.environment, other.options)
 
 
-class StrategyOptions(Frozen):
-    """How a strategy questions the model; the same for every model of a sweep.
-
-    Attributes:
-        isq_format: ``json`` (one JSON reply) or ``turns`` (one question per turn); the
-            same format for every model, so models are compared on one protocol.
-        followups: The plain strategy also asks its questions (2) and (3).
-        caption_question: The caption_llm decider's question wording: ``simple`` (as the
-            Simple strategy asks it), ``plain`` or ``own`` (see `CaptionLLMStrategy`).
-    """
-
-    isq_format: Literal["json", "turns"] = "json"
-    followups: bool = False
-    caption_question: Literal["simple", "plain", "own"] = "simple"
-
-
 class TrialSpec(Frozen):
-    """One trial: everything an actor needs to run it, and nothing live (picklable)."""
+    """One trial: everything an actor needs to run it, and nothing live (picklable).
+
+    Its strategy is ``{name, params}``: `strategy` (the registered name, the cell's label)
+    and `strategy_params`, the parameters that strategy takes, checked by its registered
+    model with defaults filled (the sweep's `strategy_options` give them, see
+    `sweep.spec.expand`); the actor builds it from these (`strategies.strategy_for_trial`).
+    """
 
     trial_id: str
     cell: str
@@ -108,7 +100,21 @@ class TrialSpec(Frozen):
     screenshots: bool = True
     prompts: dict[str, Any] = Field(default_factory=dict, repr=False,
                                     description="the prompt set (empty: the packaged one)")
-    options: StrategyOptions = StrategyOptions()
+    strategy_params: dict[str, Any] = Field(default_factory=dict, validate_default=True,
+                                            description="the strategy's parameters (its "
+                                            "registered model's fields, defaults filled)")
+
+    @field_validator("strategy")
+    @classmethod
+    def _registered_strategy(cls, v: str) -> str:
+        return validate_strategy(v)
+
+    @field_validator("strategy_params")
+    @classmethod
+    def _its_parameters(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "strategy" not in info.data:  # an unknown strategy: its own error says so
+            return v
+        return strategy_params(info.data["strategy"], v).model_dump(mode="json")
 
 
 def derive_seed(base: int, key: str) -> int:

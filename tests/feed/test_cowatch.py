@@ -181,7 +181,7 @@ def test_population_parameters_are_part_of_the_plan(tmp_path):
         # the context as the sweep driver builds it (SweepRunner._load_feed)
         context = {"corpus": "c", "prompts": "p", "recommenders": {
             s: params.for_style(s).model_dump(mode="json") for s in ("cowatch", "cowatch-frozen")}}
-        return plan_for(expand(spec), context).entries
+        return plan_for(expand(spec), context, options=spec.strategy_options).entries
 
     a, b = plan(5000), plan(4000)
     assert a.keys() == b.keys() and all(a[k] != b[k] for k in a)  # a resume would be refused

@@ -144,7 +144,7 @@ def test_make_strategy_errors():
         make_strategy("isq2")
     with pytest.raises(ValueError, match="strategy 'simple'"):
         make_strategy("simple", mode="json")
-    with pytest.raises(ValueError, match="json or turns"):
+    with pytest.raises(ValueError, match="^strategy isq: mode: Input should be 'json' or 'turns'$"):
         make_strategy("isq", mode="batch")
 
 

@@ -155,3 +155,33 @@ def test_the_agent_records_each_posts_relevance_and_steps_parquet_keeps_it(resul
     assert str(table.schema.field("relevant").type) == "bool"
     assert table.column("relevant").to_pylist() == [True, False, None, None]
     assert table.column("value_match").to_pylist() == [True, False, True, None]
+
+
+def test_a_trials_strategy_and_feed_params_land_in_trials_parquet_as_json(results, tmp_path):
+    import json
+
+    results.start_trial("a")
+    results.finish_trial(trial("a", steps=0).model_copy(update={
+        "strategy": "isq", "strategy_params": {"mode": "turns"}, "feed": "tiktok",
+        "feed_params": {"top_k": 8, "warmup_views": 10.0}}))
+    # a trial recorded before the params were (an older run resumed): no params, not {}
+    results.run.journal("_trials").append({**trial("b", steps=0).model_dump(mode="json"),
+                                           **dict.fromkeys(("strategy_params", "feed",
+                                                            "feed_params"))})
+    results.consolidate(["a", "b"])
+    rows = {r["trial_id"]: r for r in read_table(tmp_path / "trials.parquet")}
+    assert json.loads(rows["a"]["strategy_params"]) == {"mode": "turns"}
+    assert (rows["a"]["feed"], json.loads(rows["a"]["feed_params"])["warmup_views"]) == (
+        "tiktok", 10.0)
+    assert (rows["b"]["strategy_params"], rows["b"]["feed"], rows["b"]["feed_params"]) == (
+        None, None, None)
+    # read back from the journal as dicts
+    back = results.trial_records()
+    assert back["a"].strategy_params == {"mode": "turns"} and back["b"].strategy_params is None
+    # a resumed run fills in what its plan says the old records ran with, and only those
+    plan = {"strategy_params": {}, "feed": "random", "feed_params": {}}
+    results.consolidate(["a", "b"], {"a": plan, "b": plan})
+    rows = {r["trial_id"]: r for r in read_table(tmp_path / "trials.parquet")}
+    assert (rows["a"]["strategy_params"], rows["a"]["feed"]) == ('{"mode": "turns"}', "tiktok")
+    assert (rows["b"]["strategy_params"], rows["b"]["feed"], rows["b"]["feed_params"]) == (
+        "{}", "random", "{}")

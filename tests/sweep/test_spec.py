@@ -91,7 +91,8 @@ def test_a_model_timeout_is_validated_and_does_not_change_the_plan(tmp_path):
         spec, personas = load_experiment(write(tmp_path, BASE.replace(
             'models: ["always:yes"]\n', models % value)))
         assert spec.models[0].timeout_s == float(value)
-        plans.append(plan_for(expand(spec, personas), context).entries)
+        plans.append(plan_for(expand(spec, personas), context,
+                              options=spec.strategy_options).entries)
     assert plans[0] == plans[1]
 
 
@@ -288,7 +289,8 @@ def test_the_screenshot_format_is_part_of_the_plan(tmp_path):
     def plan(fmt: str):
         text = BASE.replace("platforms: [tiktok]", "platforms: [{style: tiktok, options: "
                             f"{{screenshot: {fmt}}}}}]")
-        return plan_for(expand(load_sweep_spec(write(tmp_path, text))), context).entries
+        spec = load_sweep_spec(write(tmp_path, text))
+        return plan_for(expand(spec), context, options=spec.strategy_options).entries
 
     png, jpeg = plan("png"), plan("jpeg")
     assert png.keys() == jpeg.keys() and png != jpeg  # resuming with another format is refused
@@ -308,14 +310,16 @@ def test_relevance_labels_are_part_of_the_plan_and_no_labels_plan_as_before(tmp_
         spec, personas = load_experiment(write(tmp_path, BASE.replace(
             "personas: [pet_owner]\n", inline % labels)))
         trials = expand(spec, personas)
-        plans.append(plan_for(trials, context).entries)
+        plans.append(plan_for(trials, context, options=spec.strategy_options).entries)
     assert plans[0] != plans[1] != plans[2]
     t = trials[0].model_copy(update={"persona": personas[0].model_copy(
         update={"relevant": None})})
     before = t.model_dump(mode="json", exclude={
         "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS),
-        "platform": {"name"}})
+        "platform": {"name"}, "strategy_params": True})
     del before["persona"]["relevant"]  # the persona as dumped before the field existed
+    # the strategy as planned before parameter models: the whole strategy_options block
+    before["options"] = {"isq_format": "json", "followups": False, "caption_question": "simple"}
     assert plans[0][t.trial_id] == fingerprint(before, "c", None, "p")
 
 
@@ -338,7 +342,8 @@ def test_the_declared_analysis_and_window_are_one_plan_entry(tmp_path):
 
     def entries(window: int = 10, extra: str = "") -> dict:
         spec = load_sweep_spec(write(tmp_path, BASE + f"scrolls: 20\nwindow: {window}\n" + extra))
-        return plan_for(expand(spec), {**context, **analysis_context(spec)}).entries
+        return plan_for(expand(spec), {**context, **analysis_context(spec)},
+                        options=spec.strategy_options).entries
 
     base = entries()
     for other in (entries(window=5), entries(extra="analysis: {reading: unpaired}\n")):
@@ -358,3 +363,40 @@ def test_trials_start_round_robin_over_the_cells_and_resume_in_that_order(tmp_pa
     done = {order[0].trial_id, order[4].trial_id}
     rest = run_order([t for t in expand(spec, personas) if t.trial_id not in done])
     assert rest == [t for t in order if t.trial_id not in done]
+
+
+def test_each_trial_takes_the_options_its_strategy_takes_defaults_filled(tmp_path):
+    from valuespectrum.runs import fingerprint
+    from valuespectrum.sweep.spec import OPERATIONAL_FIELDS
+
+    spec, personas = load_experiment(write(tmp_path, BASE + (
+        "strategies: [plain, simple, isq, caption_llm]\n"
+        "strategy_options: {isq_format: turns, followups: true}\n")))
+    trials = expand(spec, personas)
+    params = {t.strategy: t.strategy_params for t in trials}
+    assert params == {"plain": {"followups": True}, "simple": {}, "isq": {"mode": "turns"},
+                      "caption_llm": {"question": "simple"}}
+    # the plan still fingerprints the whole block, as before parameter models: runs
+    # planned then resume
+    context = {"recommenders": {}, "corpus": "c", "prompts": "p"}
+    plan = plan_for(trials, context, options=spec.strategy_options).entries
+    t = trials[0]
+    before = t.model_dump(mode="json", exclude={
+        "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS),
+        "platform": {"name"}, "strategy_params": True})
+    before["options"] = {"isq_format": "turns", "followups": True, "caption_question": "simple"}
+    assert plan[t.trial_id] == fingerprint(before, "c", None, "p")
+
+
+@pytest.mark.parametrize("options, error", [
+    ("{isq_format: xml}", r"exp\.yaml:\d+: strategy_options\.isq_format: Input should be "
+                          r"'json' or 'turns'"),
+    ("{mode: turns}", r"exp\.yaml:\d+: strategy_options\.mode: unknown field"),
+    ("{followups: often}", r"exp\.yaml:\d+: strategy_options\.followups: Input should be a "
+                           r"valid boolean"),
+])
+def test_a_bad_strategy_option_is_one_line_naming_the_field(tmp_path, options, error):
+    with pytest.raises(ConfigError) as err:
+        load_sweep_spec(write(tmp_path, BASE + f"strategies: [isq, plain]\n"
+                                               f"strategy_options: {options}\n"))
+    assert re.search(error, str(err.value)) and "\n" not in str(err.value)

@@ -231,7 +231,7 @@ class ViewerHost:
         labels = dict(
             trial_id=trial.trial_id, cell=trial.cell, persona=trial.persona.name,
             model=trial.model.label, platform=trial.platform.label, strategy=trial.strategy,
-            isq_format=trial.options.isq_format if trial.strategy == "isq" else None,
+            isq_format=trial.strategy_params["mode"] if trial.strategy == "isq" else None,
         )
         env = None
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import yaml
+from pydantic import ConfigDict
 
 from valuespectrum.config import ConfigError, read_yaml
 from valuespectrum.models.base import Backend
@@ -17,6 +18,7 @@ from valuespectrum.personas import Persona
 from valuespectrum.types import (
     Completion,
     Decision,
+    Frozen,
     GenerateConfig,
     ImagePart,
     Message,
@@ -40,6 +42,22 @@ class Strategy(Protocol):
     async def decide(self, obs: Observation, persona: Persona | None, backend: Backend) -> Decision:
         """Ask `backend` about `obs` as `persona` (None: the model's own preference)."""
         ...
+
+
+class StrategyParams(Frozen):
+    """Base of a strategy's parameter model: the settings a sweep chooses and records.
+
+    Each field is a keyword argument of the strategy's constructor. A sweep spec sets them in
+    one flat `strategy_options` block that all its strategies share, where a field goes by
+    its `alias` when it has one (isq's ``mode`` is ``isq_format`` there, so the block says
+    which strategy an option belongs to); the registry derives that block's model from these
+    (`strategies.registry.StrategyOptions`). Runtime objects (a backend, the prompt set, the
+    generation config) are no parameters: they are not recorded with a trial.
+    """
+
+    # errors name a parameter by its name (``mode``), as a trial stores it
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True,
+                              validate_by_alias=True, loc_by_alias=False)
 
 
 def load_prompts(path: str | Path | None = None) -> dict[str, Any]:

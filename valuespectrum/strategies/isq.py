@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from pydantic import Field
+
 from valuespectrum.models.base import Backend
 from valuespectrum.personas import Persona
 from valuespectrum.strategies.base import (
     Conversation,
+    StrategyParams,
     finish,
     load_prompts,
     observation_parts,
@@ -67,6 +70,14 @@ def components_from_json(text: str) -> ISQComponents | None:
                 return None
             values[key] = yn == "yes"
     return ISQComponents(**values)
+
+
+class ISQParams(StrategyParams):
+    """The ISQ strategy's parameters: how the questionnaire is asked (`ISQStrategy`)."""
+
+    mode: Literal["json", "turns"] = Field(
+        "json", alias="isq_format",
+        description="json (one JSON reply) or turns (one question per turn)")
 
 
 class ISQStrategy:

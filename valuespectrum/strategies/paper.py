@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from pydantic import Field
+
 from valuespectrum.models.base import Backend
 from valuespectrum.personas import Persona
 from valuespectrum.strategies.base import (
     Conversation,
+    StrategyParams,
     finish,
     load_prompts,
     observation_parts,
@@ -24,6 +27,24 @@ def _verdict(answer: str | None) -> dict[str, Any]:
     if answer is None:
         return {"yes": None, "error": "invalid"}
     return {"yes": answer == "yes"}
+
+
+class PlainParams(StrategyParams):
+    """The plain strategy's parameters (a sweep's default: the decision question only)."""
+
+    followups: bool = Field(False, description="also ask questions (2) and (3), recorded")
+
+
+class SimpleParams(StrategyParams):
+    """The Simple strategy takes no parameters."""
+
+
+class CaptionLLMParams(StrategyParams):
+    """The caption + LLM strategy's parameters (`CaptionLLMStrategy`)."""
+
+    question: Literal["simple", "plain", "own"] = Field(
+        "simple", alias="caption_question",
+        description="the decider's question wording: simple, plain or own")
 
 
 class PlainStrategy:

@@ -154,6 +154,8 @@ class SweepRunner:
         self.scope = run_scope(spec.name, self.run_dir.root)
         self._fatal: str | None = None
         self._corpus: Any = None
+        #: Each feed style's recommender parameters (the plan's), recorded with its trials.
+        self._feed_params: dict[str, dict[str, Any]] = {}
         self._keys: dict[str, str] = {}
         self._interrupt = GracefulInterrupt(on_first=lambda: self._notify("interrupting"))
         #: The engine's fault-tolerant pool of viewer actors while trials run.
@@ -173,9 +175,10 @@ class SweepRunner:
         ensure_default_corpus(self.spec.corpus_path(), lambda line: self._notify("note", line))
         self._corpus = Corpus.load(self.spec.corpus_path())
         styles = sorted({t.platform.style for t in self.trials})
+        self._feed_params = {s: params.for_style(s).model_dump(mode="json") for s in styles}
         return {
             "corpus": self._corpus.fingerprint,
-            "recommenders": {s: params.for_style(s).model_dump(mode="json") for s in styles},
+            "recommenders": self._feed_params,
             "prompts": prompt_context(self.prompts),
             # how trial seeds derive (valuespectrum.trial.trial_seed_key): a run planned
             # under the earlier rule (the whole trial id) then says what changed
@@ -201,7 +204,13 @@ class SweepRunner:
             trial_id=trial.trial_id, cell=trial.cell, persona=trial.persona.name,
             model=trial.model.label, platform=trial.platform.label, strategy=trial.strategy,
             index=trial.index, seed=trial.seed, status=status, steps=steps, restarts=restarts,
-            error=error, node_id=node_id, started=started, ended=time.time())
+            error=error, node_id=node_id, started=started, ended=time.time(),
+            **self._ran_with(trial))
+
+    def _ran_with(self, trial: TrialSpec) -> dict[str, Any]:
+        """The trial's strategy and feed as {name, params} (its record's last columns)."""
+        return {"strategy_params": trial.strategy_params, "feed": trial.platform.style,
+                "feed_params": self._feed_params.get(trial.platform.style)}
 
     def _notify(self, method: str, *args: Any) -> None:
         handler = getattr(self.progress, method, None) if self.progress is not None else None
@@ -407,7 +416,8 @@ class SweepRunner:
         return self.spec.saved()
 
     def plan(self) -> Plan:
-        return plan_for(self.trials, {**self._load_feed(), **analysis_context(self.spec)})
+        return plan_for(self.trials, {**self._load_feed(), **analysis_context(self.spec)},
+                        options=self.spec.strategy_options)
 
     def resume(self) -> None:
         """Repair torn journals; the trials still to run, in round-robin order."""
@@ -446,7 +456,8 @@ class SweepRunner:
         try:
             if not isinstance(failure, KeyboardInterrupt):
                 planned = [t.trial_id for t in self.trials]
-                self.results.consolidate(planned)
+                self.results.consolidate(planned, {t.trial_id: self._ran_with(t)
+                                                   for t in self.trials})
                 write_summary(self.run_dir.root, self.spec, planned)
         except RunError as e:
             if failure is None:

@@ -19,12 +19,14 @@ tables equal those of an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from pydantic import field_serializer, field_validator
 
 from valuespectrum.runs import (
     RunDirectory,
@@ -41,7 +43,15 @@ TABLES = ("steps.parquet", "trials.parquet")
 
 
 class TrialRecord(Frozen):
-    """How one trial attempt ended (a row of trials.parquet)."""
+    """How one trial attempt ended (a row of trials.parquet), and what it ran with.
+
+    `strategy_params` and `feed` + `feed_params` are the trial's ``{name, params}``: the
+    parameters of its strategy (the registered model's fields, defaults filled) and its feed
+    style with the recommender parameters in force for it. They vary in shape by strategy
+    and style, so the journal and the table hold them as JSON text (one column each; DuckDB
+    reads a value as ``strategy_params->>'mode'``); here they are dicts. None: a run from
+    before they were recorded (its spec.yaml's `strategy_options` and `recommenders` say).
+    """
 
     trial_id: str
     cell: str
@@ -58,6 +68,18 @@ class TrialRecord(Frozen):
     node_id: str = ""
     started: float = 0.0
     ended: float = 0.0
+    strategy_params: dict[str, Any] | None = None
+    feed: str | None = None
+    feed_params: dict[str, Any] | None = None
+
+    @field_validator("strategy_params", "feed_params", mode="before")
+    @classmethod
+    def _from_json(cls, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v
+
+    @field_serializer("strategy_params", "feed_params", when_used="json")
+    def _as_json(self, v: dict[str, Any] | None) -> str | None:
+        return None if v is None else json.dumps(v, sort_keys=True)
 
     @property
     def wall_s(self) -> float:
@@ -185,15 +207,25 @@ class SweepResults:
         rows.sort(key=lambda r: (r["trial_id"], r["step"]))
         return rows
 
-    def consolidate(self, trial_ids: list[str]) -> tuple[Path, Path]:
+    def consolidate(self, trial_ids: list[str],
+                    ran_with: dict[str, dict[str, Any]] | None = None) -> tuple[Path, Path]:
         """Write steps.parquet and trials.parquet for the planned trials (atomic replace).
 
         Each step row carries its trial's `trial_status` (``unfinished`` for a trial still
         to be redone), so partial trials are never mistaken for finished ones.
+
+        Args:
+            trial_ids: The planned trials.
+            ran_with: Trial id -> its `strategy_params`, `feed` and `feed_params`, for the
+                records journaled without them (by a version before they were recorded, in
+                a run resumed since: its plan fingerprints both, so they are the same).
         """
         self.commit()  # nothing staged is left out of the tables
         planned = set(trial_ids)
         records = {t: r for t, r in self.trial_records().items() if t in planned}
+        for tid, rec in records.items():
+            if rec.strategy_params is None and ran_with and tid in ran_with:
+                records[tid] = rec.model_copy(update=ran_with[tid])
         steps = self.step_rows(sorted(planned))
         for row in steps:
             rec = records.get(row["trial_id"])

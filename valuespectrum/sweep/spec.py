@@ -39,11 +39,10 @@ from valuespectrum.specs import (
     resolve_input,
     resolve_output,
 )
-from valuespectrum.strategies import load_prompts, validate_strategy
+from valuespectrum.strategies import StrategyOptions, load_prompts, validate_strategy
 from valuespectrum.sweep.analysis import AnalysisPlan
 from valuespectrum.trial import (
     PlatformSpec,
-    StrategyOptions,
     TrialSpec,
     cell_key,
     derive_seed,
@@ -104,7 +103,10 @@ class SweepSpec(Frozen):
     models: list[ModelSpec] = Field(min_length=1)
     platforms: list[PlatformSpec] = Field(min_length=1)
     strategies: list[str] = Field(default=["simple"], min_length=1)
-    strategy_options: StrategyOptions = StrategyOptions()
+    strategy_options: StrategyOptions = Field(
+        default_factory=StrategyOptions, description=(
+            "the strategies' parameters, one flat block (isq_format, followups, "
+            "caption_question); each trial records those of its strategy"))
     environment: str = Field(default="playwright",
                              description="environment kind for platforms given as strings")
     trials: int = Field(default=10, ge=1, le=100_000, description="trials per cell")
@@ -264,6 +266,7 @@ def expand(spec: SweepSpec, personas: list[Persona] | None = None,
         for model in spec.models:
             for platform in spec.platforms:
                 for strategy in spec.strategies:
+                    params = spec.strategy_options.params_for(strategy).model_dump(mode="json")
                     cell = cell_key(persona.name, model.label, platform.label, strategy)
                     for i in range(spec.trials):
                         tid = slug(f"{persona.name}.{model.label}.{platform.label}."
@@ -273,28 +276,39 @@ def expand(spec: SweepSpec, personas: list[Persona] | None = None,
                             platform=platform, strategy=strategy, scrolls=spec.scrolls,
                             seed=derive_seed(spec.seed, trial_seed_key(persona.name, i)),
                             screenshots=spec.screenshots,
-                            prompts=prompts or {}, options=spec.strategy_options))
+                            prompts=prompts or {}, strategy_params=params))
     ids = [t.trial_id for t in trials]
     if len(set(ids)) != len(ids):
         raise ConfigError("two grid cells produce the same trial id; give models distinct names")
     return trials
 
 
-def plan_for(trials: list[TrialSpec], context: dict[str, Any]) -> Plan:
+def plan_for(trials: list[TrialSpec], context: dict[str, Any], *,
+             options: StrategyOptions) -> Plan:
     """Each trial's fingerprint: what its recorded steps depend on.
 
     The trial itself (persona content, with the relevance labels recorded per step; model,
-    platform and environment kind, strategy and its options, scrolls, seed, prompt set)
-    without where and how the model is reached (endpoint URL, key variable, limits, retries,
-    cache, price, vLLM launch options: the same model answers), plus the context: corpus
-    fingerprint, the recommender parameters of the trial's feed style, the prompt-set version.
+    platform and environment kind, strategy and the sweep's `options`, scrolls, seed,
+    prompt set) without where and how the model is reached (endpoint URL, key variable,
+    limits, retries, cache, price, vLLM launch options: the same model answers), plus the
+    context: corpus fingerprint, the recommender parameters of the trial's feed style, the
+    prompt-set version.
+
+    The strategy enters as the whole `strategy_options` block, as plans have held it since
+    before strategies had parameter models (`TrialSpec.strategy_params` derive from it), so
+    runs planned then still resume.
     """
+    legacy_options = options.model_dump(mode="json")
     entries = {}
     for t in trials:
+        if t.strategy_params != options.params_for(t.strategy).model_dump(mode="json"):
+            raise ValueError(f"trial {t.trial_id}: its strategy parameters "
+                             f"{t.strategy_params} are not the sweep's strategy_options")
         # a platform's name is a label (the trial id, this entry's key, carries it)
         data = t.model_dump(mode="json", exclude={
             "screenshots": True, "prompts": True, "model": set(OPERATIONAL_FIELDS),
-            "platform": {"name"}})
+            "platform": {"name"}, "strategy_params": True})
+        data["options"] = legacy_options
         if data["persona"].get("relevant") is None:
             # a persona without relevance labels plans as it did before labels existed
             data["persona"].pop("relevant", None)

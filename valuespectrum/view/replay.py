@@ -1,10 +1,11 @@
 """The exact prompt of a recorded step, rebuilt by replaying its replies through its strategy.
 
 A step records the model's raw replies (`answers`, in the order they were given) and the
-prompt set's version; the run records the prompt file, the persona and the strategy options
-in spec.yaml and the prompt set's digest in plan.json. Running the same strategy against a
-backend that gives back the recorded replies, one per call, makes it send exactly what it
-sent then (the re-asks after an unreadable reply included). The screenshot is not stored
+prompt set's version; its trial records its strategy as ``{name, params}`` (trials.parquet's
+`strategy_params`; a run from before that, its spec.yaml's `strategy_options`), the run its
+prompt file and persona in spec.yaml and the prompt set's digest in plan.json. Running the
+same strategy against a backend that gives back the recorded replies, one per call, makes it
+send exactly what it sent then (the re-asks after an unreadable reply included). The screenshot is not stored
 with the prompt and is shown as a placeholder; the digest check says whether the prompt file
 on disk is still the one the run used.
 """
@@ -19,8 +20,7 @@ from typing import Any
 from valuespectrum.config import ConfigError
 from valuespectrum.personas import Persona
 from valuespectrum.runs import fingerprint
-from valuespectrum.strategies import load_prompts, make_strategy, option_params
-from valuespectrum.trial import StrategyOptions
+from valuespectrum.strategies import StrategyOptions, build_strategy, load_prompts
 from valuespectrum.types import Completion, GenerateConfig, ImagePart, Message, Observation, Usage
 
 
@@ -39,13 +39,42 @@ class ReplayContext:
 
     Attributes:
         strategy: The strategy's name.
-        options: The strategy's options (built through `strategies.option_params`).
+        params: Its parameters, as its trial stored them (`trial_strategy_params`);
+            missing ones take the registered model's defaults (`strategies.build_strategy`).
         persona: The persona the viewer played, or None (the benchmark asks without one).
     """
 
     strategy: str
-    options: StrategyOptions
+    params: dict[str, Any] = field(default_factory=dict)
     persona: Persona | None = None
+
+
+def trial_strategy_params(record: dict[str, Any] | None, spec: dict[str, Any],
+                          row: dict[str, Any]) -> dict[str, Any]:
+    """The parameters the strategy of a sweep step's trial ran with.
+
+    As its trial record stores them (`strategy_params`, JSON text in trials.parquet and the
+    trials journal). A run from before they were recorded, or a trial still running, has
+    none: they are then taken from the spec's `strategy_options` as the sweep derived them
+    (its plan fingerprints that block), with the ISQ format the step records.
+
+    Raises:
+        ValueError: the stored parameters are not JSON (the message says where).
+    """
+    stored = (record or {}).get("strategy_params")
+    if isinstance(stored, str):
+        try:
+            stored = json.loads(stored)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"trial {row.get('trial_id')}: strategy_params is not JSON "
+                             f"({e})") from None
+    if isinstance(stored, dict):
+        return stored
+    options = dict(spec.get("strategy_options") or {})
+    if row.get("isq_format"):
+        options["isq_format"] = row["isq_format"]
+    return StrategyOptions.model_validate(options).params_for(
+        row.get("strategy") or "").model_dump(mode="json")
 
 
 @dataclass
@@ -154,8 +183,7 @@ class Replayer:
             replies = []
         backend = ReplayBackend([str(r) for r in replies])
         try:
-            strategy = make_strategy(context.strategy, prompts=prompts,
-                                     **option_params(context.strategy, context.options))
+            strategy = build_strategy(context.strategy, context.params, prompts=prompts)
             obs = Observation(screenshot_png=b"",
                               item_id=row.get("item_id") or row.get("image_id"))
             await strategy.decide(obs, context.persona, backend)

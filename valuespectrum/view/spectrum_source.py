@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.trial import StrategyOptions
+from valuespectrum.strategies import StrategyOptions
 from valuespectrum.view import spectrum_pages
 from valuespectrum.view.links import Links
 from valuespectrum.view.replay import Replay, ReplayContext
@@ -32,8 +32,11 @@ class SpectrumSource(SpectrumReader):
     def replay_context(self, row: dict[str, Any]) -> ReplayContext:
         """No persona; the plain arm asks follow-ups as the spec says, and the caption_llm
         arm's LLM the plain arm's question (see `spectrum.arms.answer_items`)."""
-        return ReplayContext(strategy=row.get("strategy") or "", options=StrategyOptions(
-            followups=bool(self.spec.get("followups", True)), caption_question="plain"))
+        strategy = row.get("strategy") or ""
+        options = StrategyOptions(followups=bool(self.spec.get("followups", True)),
+                                  caption_question="plain")
+        return ReplayContext(strategy=strategy,
+                             params=options.params_for(strategy).model_dump(mode="json"))
 
     def export_images(self, place: Callable[[Path, str], None]) -> dict[tuple[str, str, int], str]:
         """The retrieved images (from the corpus), numbered in retrieval order."""

@@ -11,10 +11,9 @@ from typing import Any
 
 from valuespectrum.personas import Persona
 from valuespectrum.report.contrast_rows import comparisons
-from valuespectrum.trial import StrategyOptions
 from valuespectrum.view import sweep_pages, trial_pages
 from valuespectrum.view.links import PAGE, Links, file_slug
-from valuespectrum.view.replay import Replay, ReplayContext
+from valuespectrum.view.replay import Replay, ReplayContext, trial_strategy_params
 from valuespectrum.view.sweep_reader import SweepReader
 
 
@@ -51,17 +50,15 @@ class SweepSource(SweepReader):
         return pairs
 
     def replay_context(self, row: dict[str, Any]) -> ReplayContext:
-        """The step's persona from spec.yaml, and the sweep's strategy options with the
-        ISQ format the step records (see `strategies.strategy_for_trial`)."""
+        """The step's persona from spec.yaml, and its trial's strategy parameters as the
+        trial record stores them (`replay.trial_strategy_params`)."""
         entry = next((p for p in self.spec.get("personas") or []
                       if isinstance(p, dict) and p.get("name") == row.get("persona")), None)
         if entry is None:
             raise ValueError(f"persona {row.get('persona')!r} is not in the run's spec.yaml")
-        options = dict(self.spec.get("strategy_options") or {})
-        if row.get("isq_format"):
-            options["isq_format"] = row["isq_format"]
+        record = self.trial_records().get(row.get("trial_id") or "")
         return ReplayContext(strategy=row.get("strategy") or "",
-                             options=StrategyOptions.model_validate(options),
+                             params=trial_strategy_params(record, self.spec, row),
                              persona=Persona.model_validate(entry))
 
     def static_pages(self, links: Links, replay: Callable[[dict[str, Any]], Replay]
