@@ -285,7 +285,8 @@ def report_command(
     from valuespectrum.engine.registry import write_report
     from valuespectrum.report.sweep import write_sweep_report
 
-    try:
+    # a missing or damaged file of the run (RunReadError, a RunError) is one line naming it
+    with user_errors(FileNotFoundError, KeyError, ValueError):
         if analysis:
             from valuespectrum.report.terminal import print_summary
             from valuespectrum.sweep.reread import reread
@@ -295,8 +296,6 @@ def report_command(
             print_summary(console, folder)
         else:
             out = write_report(run_dir)
-    except (FileNotFoundError, ConfigError, KeyError, ValueError) as e:
-        fail(str(e))
     console.print(f"wrote {out}", markup=False, highlight=False)
     note = versions_note(run_dir)
     if note:
