@@ -304,18 +304,19 @@ def report_command(
 
 def versions_note(run_dir: Path) -> str | None:
     """One line naming what differs between the run's versions.json and this environment."""
-    import json
-
+    from valuespectrum.engine.reader import RunReader
+    from valuespectrum.errors import RunReadError
     from valuespectrum.runs import RunDirectory
     from valuespectrum.versions import run_versions, versions_changes
 
-    path = run_dir / RunDirectory.VERSIONS
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    reader = RunReader(run_dir)
+    path = reader.path(RunDirectory.VERSIONS)
+    if not path.exists():
         return f"note: {path} is missing: the versions this run was computed with are unknown"
-    except (OSError, ValueError) as e:
-        return f"note: {path} is unreadable ({e}): the run's versions are unknown"
+    try:
+        recorded = reader.json(RunDirectory.VERSIONS)
+    except (OSError, RunReadError) as e:
+        return f"note: {e}: the run's versions are unknown"
     changes = versions_changes(recorded, run_versions())
     if not changes:
         return None

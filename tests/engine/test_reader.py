@@ -175,3 +175,16 @@ def test_pooled_contrasts_carry_persona_star_as_a_column(tmp_path):
                                                  platform="tiktok-frozen", strategy="simple")
     per_persona = [r for r in s.contrasts if r.kind == "control feed"]
     assert {r.treatment_cell.persona for r in per_persona} == {"pet_owner", "athlete"}
+
+
+def test_the_example_of_docs_engine_md_runs_on_a_sweep(sweep, capsys):
+    import re
+
+    text = (ROOT / "docs" / "engine.md").read_text()
+    section = text.split("## Reading a run", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block, "docs/engine.md lost its example of reading a run"
+    scope: dict = {}
+    exec(block.group(1).replace('"runs/demo"', repr(str(sweep))), scope)  # noqa: S102
+    assert capsys.readouterr().out.startswith("tiktok - tiktok-frozen ")
+    assert len(scope["steps"]) == SCROLLS and scope["table"].num_rows == 2 * TRIALS * SCROLLS

@@ -30,19 +30,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from valuespectrum.engine.registry import kind_of_run, task_for
 from valuespectrum.errors import RunReadError
 from valuespectrum.runs import Journal, Plan, RunDirectory
-from valuespectrum.sweep.results import SweepResults, TrialRecord
+from valuespectrum.sweep.results import STEPS_TABLE, TRIALS_TABLE, SweepResults, TrialRecord
 from valuespectrum.types import StepRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["CellColumns", "RunReader", "cell_from_key"]
+__all__ = ["RESULTS_TABLE", "STEPS_TABLE", "SUMMARY", "TRIALS_TABLE", "CellColumns", "RunReader",
+           "cell_from_key"]
 
 M = TypeVar("M", bound=BaseModel)
 
 SUMMARY = "summary.json"
-#: A sweep's tables (rebuilt from its journals at the end of a run).
-STEPS_TABLE, TRIALS_TABLE = "steps.parquet", "trials.parquet"
 #: A benchmark's and a probe's answers, one row each.
 RESULTS_TABLE = "results.parquet"
 #: The fields of a cell, in the order of its key.
@@ -143,6 +142,20 @@ class RunReader:
             return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RunReadError(f"{path}: not readable JSON ({e})") from None
+
+    def json(self, name: str) -> Any:
+        """Another JSON file of the run (abundance.json, versions.json...).
+
+        Raises:
+            RunReadError: it is missing or not readable JSON (named).
+        """
+        path = self.path(name)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunReadError(f"{path}: no such file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunReadError(f"{path}: damaged, not readable JSON ({e})") from None
 
     # ------------------------------------------------------------------ the summary
     def has_summary(self) -> bool:

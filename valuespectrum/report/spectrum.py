@@ -8,7 +8,6 @@ null) are excluded from both and counted separately; they are never scored as "n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +18,9 @@ from valuespectrum.models.base import is_backend_error
 from valuespectrum.report import spectrum_figures as figs
 from valuespectrum.runs import write_json
 from valuespectrum.types import Frozen, SchwartzValue
+
+#: Figure 2's input, written by the benchmark's retrieval.
+ABUNDANCE = "abundance.json"
 
 
 class ValueScore(Frozen):
@@ -174,10 +176,9 @@ def write_spectrum_report(run_dir: str | Path) -> Path:
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
     made: dict[str, Path] = {}
-    ab_path = run_dir / "abundance.json"
-    if ab_path.exists():
-        made["fig2"] = figs.figure_abundance(json.loads(ab_path.read_text()),
-                                             fig_dir / "fig2_abundance.png")
+    abundance = reader.json(ABUNDANCE) if reader.path(ABUNDANCE).exists() else None
+    if abundance is not None:
+        made["fig2"] = figs.figure_abundance(abundance, fig_dir / "fig2_abundance.png")
     means = {a: {v: s.mean for v, s in scores[a].items()} for a in plain}
     if plain:
         made["fig5"] = figs.figure_radar(means, fig_dir / "fig5_radar.png")
@@ -189,12 +190,13 @@ def write_spectrum_report(run_dir: str | Path) -> Path:
                       for vlm, llm in pairs}
         made["fig9"] = figs.figure_vlm_vs_llm(pair_means, fig_dir / "fig9_vlm_vs_llm.png")
     out = run_dir / "report.md"
-    out.write_text(_markdown(run_dir, rows, scores, plain, pairs, made))
+    radius = abundance["radius"] if abundance is not None else 1.5
+    out.write_text(_markdown(run_dir, rows, scores, plain, pairs, made, radius))
     return out
 
 
 def _markdown(run_dir: Path, rows: list[dict[str, Any]], scores: dict, plain: list[str],
-              pairs: list[tuple[str, str]], made: dict[str, Path]) -> str:
+              pairs: list[tuple[str, str]], made: dict[str, Path], radius: float) -> str:
     def img(key: str, title: str) -> list[str]:
         return [f"![{title}](figures/{made[key].name})", ""] if key in made else []
 
@@ -209,7 +211,6 @@ def _markdown(run_dir: Path, rows: list[dict[str, Any]], scores: dict, plain: li
         lines += ["Answered / invalid answers per model: " + "; ".join(
             f"{a}: {sum(s.answered for s in scores[a].values())} / "
             f"{sum(s.invalid for s in scores[a].values())}" for a in plain), ""]
-    radius = json.loads((run_dir / "abundance.json").read_text())["radius"] if "fig2" in made else 1.5
     lines += [f"## Figure 2: abundance (screenshots within L2 {radius:g} of a value's keywords)",
               ""]
     lines += img("fig2", "Figure 2")

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 TRIALS_JOURNAL = "_trials"
-TABLES = ("steps.parquet", "trials.parquet")
+STEPS_TABLE, TRIALS_TABLE = "steps.parquet", "trials.parquet"
+TABLES = (STEPS_TABLE, TRIALS_TABLE)
 
 
 class TrialRecord(Frozen):
@@ -213,5 +214,5 @@ class SweepResults:
             row["trial_status"] = rec.status if rec is not None else "unfinished"
         trials = sorted((r.model_dump(mode="json") for r in records.values()),
                         key=lambda r: r["trial_id"])
-        return (write_table(self.root / "steps.parquet", steps, step_schema()),
-                write_table(self.root / "trials.parquet", trials, arrow_schema(TrialRecord)))
+        return (write_table(self.root / STEPS_TABLE, steps, step_schema()),
+                write_table(self.root / TRIALS_TABLE, trials, arrow_schema(TrialRecord)))
