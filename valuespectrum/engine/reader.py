@@ -199,8 +199,9 @@ class RunReader:
         return value  # type: ignore[return-value]
 
     def summary_or_none(self, model: type[M] | None = None) -> M | None:
-        """The summary, or None while there is none or it is being replaced (the viewer
-        reads runs that are still being written)."""
+        """The summary, or None while there is none, it is being replaced, or it cannot be
+        read (the viewer reads runs that are still being written, and then shows no
+        statistics; `summary` and `vspec report` name the cause)."""
         try:
             return self.summary(model)
         except RunReadError:
