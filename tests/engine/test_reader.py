@@ -188,3 +188,27 @@ def test_the_example_of_docs_engine_md_runs_on_a_sweep(sweep, capsys):
     exec(block.group(1).replace('"runs/demo"', repr(str(sweep))), scope)  # noqa: S102
     assert capsys.readouterr().out.startswith("tiktok - tiktok-frozen ")
     assert len(scope["steps"]) == SCROLLS and scope["table"].num_rows == 2 * TRIALS * SCROLLS
+
+
+def test_the_viewer_shows_an_old_summary_and_a_run_without_one_by_the_cell_columns(sweep,
+                                                                                   tmp_path):
+    from starlette.testclient import TestClient
+
+    from valuespectrum.view import open_runs
+    from valuespectrum.view.app import create_app
+
+    old = _copy(sweep, tmp_path / "old" / "sweep")
+    _old_summary(old / "summary.json")
+    bare = _copy(sweep, tmp_path / "bare" / "sweep")
+    (bare / "summary.json").unlink()  # a run stopped before its summary
+    tiktok = "pet_owner|random-0.5|tiktok|simple"
+    for run, has_summary in ((sweep, True), (old, True), (bare, False)):
+        client = TestClient(create_app(open_runs([run])))
+        page = client.get("/run/sweep").text
+        assert ("tiktok − tiktok-frozen" in page) == has_summary
+        cell = client.get("/run/sweep/cell", params={"id": tiktok}).text
+        # the cell's columns, from the summary or from the steps' own columns
+        assert "<dt>persona</dt><dd>pet_owner</dd>" in cell.replace("\n", "")
+        assert "<dt>platform</dt><dd>tiktok</dd>" in cell.replace("\n", "")
+        # the one cell a dimension away, to set side by side
+        assert "Compare side by side with" in cell and "tiktok-frozen|simple</a>" in cell
