@@ -285,7 +285,8 @@ def report_command(
     from valuespectrum.engine.registry import write_report
     from valuespectrum.report.sweep import write_sweep_report
 
-    try:
+    # a missing or damaged file of the run (RunReadError, a RunError) is one line naming it
+    with user_errors(FileNotFoundError, KeyError, ValueError):
         if analysis:
             from valuespectrum.report.terminal import print_summary
             from valuespectrum.sweep.reread import reread
@@ -295,8 +296,6 @@ def report_command(
             print_summary(console, folder)
         else:
             out = write_report(run_dir)
-    except (FileNotFoundError, ConfigError, KeyError, ValueError) as e:
-        fail(str(e))
     console.print(f"wrote {out}", markup=False, highlight=False)
     note = versions_note(run_dir)
     if note:
@@ -305,18 +304,19 @@ def report_command(
 
 def versions_note(run_dir: Path) -> str | None:
     """One line naming what differs between the run's versions.json and this environment."""
-    import json
-
+    from valuespectrum.engine.reader import RunReader
+    from valuespectrum.errors import RunReadError
     from valuespectrum.runs import RunDirectory
     from valuespectrum.versions import run_versions, versions_changes
 
-    path = run_dir / RunDirectory.VERSIONS
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    reader = RunReader(run_dir)
+    path = reader.path(RunDirectory.VERSIONS)
+    if not path.exists():
         return f"note: {path} is missing: the versions this run was computed with are unknown"
-    except (OSError, ValueError) as e:
-        return f"note: {path} is unreadable ({e}): the run's versions are unknown"
+    try:
+        recorded = reader.json(RunDirectory.VERSIONS)
+    except (OSError, RunReadError) as e:
+        return f"note: {e}: the run's versions are unknown"
     changes = versions_changes(recorded, run_versions())
     if not changes:
         return None

@@ -15,6 +15,11 @@ class RunError(RuntimeError):
     """A run directory cannot be used as asked; the message says why and what to do."""
 
 
+class RunReadError(RunError):
+    """A file of a run directory is missing, damaged or not what its kind writes; the message
+    names the file (and the field)."""
+
+
 class RunLockedError(RunError):
     """Another process is writing to this run directory."""
 

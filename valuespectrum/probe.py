@@ -21,7 +21,6 @@ per image, by name) and ``summary.json`` (the share of yes among the answered im
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +32,7 @@ from valuespectrum.config import ConfigError, read_yaml, validate
 from valuespectrum.console import console, fail
 from valuespectrum.engine.lifecycle import RunLifecycle
 from valuespectrum.engine.pool import ActorLost, ActorPool
+from valuespectrum.engine.reader import RunReader
 from valuespectrum.engine.task import LaunchOptions
 from valuespectrum.models import build_backend
 from valuespectrum.models.base import (
@@ -227,9 +227,22 @@ class ProbeRun:
         """Nothing: `execute` writes the table from the journal; a rerun resumes."""
 
 
+class ProbeSummary(Frozen):
+    """summary.json of a probe run."""
+
+    kind: Literal["probe"] = "probe"
+    question: str
+    model: str
+    images: int
+    answered: int
+    yes_share: float | None
+    complete: bool
+
+
 class ProbeTask:
     kind = "probe"
     title = "probe"
+    summary_model = ProbeSummary
 
     def load_spec(self, path: str | Path) -> ProbeSpec:
         data, lines = read_yaml(path)
@@ -257,11 +270,11 @@ class ProbeTask:
             fail("some images were not answered; rerun the same command to resume", code=1)
 
     def report(self, run_dir: Path) -> Path:
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = RunReader(run_dir, self.kind).summary(ProbeSummary)
         out = run_dir / "report.md"
-        out.write_text(f"# Probe: {summary['question']}\n\nModel {summary['model']}: yes on "
-                       f"{summary['yes_share']!r} of {summary['answered']} answered images "
-                       f"({summary['images']} asked).\n")
+        out.write_text(f"# Probe: {summary.question}\n\nModel {summary.model}: yes on "
+                       f"{summary.yes_share!r} of {summary.answered} answered images "
+                       f"({summary.images} asked).\n")
         return out
 
     def source(self, root: Path, rid: str, spec: dict[str, Any]) -> None:

@@ -143,9 +143,10 @@ def trial_seed_key(persona: str, index: int) -> str:
 class Cell(NamedTuple):
     """A cell of the design: persona x model x platform x strategy (persona ``*``: pooled).
 
-    Tables carry a cell as these four columns; `key` (``persona|model|platform|strategy``)
-    names it in summary.json, URLs and the viewer's index. `Cell.parse` is the one place a
-    key is split (no label contains ``|``: labels are safe names).
+    Tables and summary.json carry a cell as these four columns; `key`
+    (``persona|model|platform|strategy``) only names it (URLs, the viewer's index, display).
+    No reader splits a key: summaries written before the columns existed are read by
+    `engine.reader.cell_from_key`.
     """
 
     persona: str
@@ -156,16 +157,6 @@ class Cell(NamedTuple):
     @property
     def key(self) -> str:
         return "|".join(self)
-
-    @classmethod
-    def parse(cls, key: str) -> Cell | None:
-        """The cell a key names; None for a string that is not a cell key."""
-        parts = key.split("|")
-        return cls(*parts) if len(parts) == len(cls._fields) else None
-
-    def differs_from(self, other: Cell) -> list[str]:
-        """The dimensions (field names) in which the two cells differ."""
-        return [f for f, a, b in zip(self._fields, self, other, strict=True) if a != b]
 
 
 def cell_key(persona: str, model: str, platform: str, strategy: str) -> str:

@@ -34,7 +34,7 @@ def test_a_sweep_with_cowatch_and_its_twin_runs_and_pairs_them(ray_session, tmp_
         assert len(set(learned)) == SCROLLS and learned[0] == twin[0]  # one seed per index
         assert learned != twin  # the random viewer's stays and skips moved the learning feed
     summary = json.loads((run_dir / "summary.json").read_text())
-    pairs = [(c["kind"], c["treatment"].split("|")[2], c["control"].split("|")[2])
+    pairs = [(c["kind"], c["treatment_cell"]["platform"], c["control_cell"]["platform"])
              for c in summary["contrasts"]]
     assert ("control feed", "cowatch", "cowatch-frozen") in pairs
     assert ("control feed", "cowatch", "random") in pairs

@@ -48,10 +48,10 @@ def test_the_demo_contrasts_the_learning_feed_with_its_controls(tmp_path):
         lo, hi = control["delta"]["ci"]
         assert lo <= 0 <= hi
     lead = [c for c in summary["contrasts"] if c["family"] == "confirmatory"]
-    assert [(c["control"].split("|")[2], c["estimand"], c["reading"]) for c in lead] == [
+    assert [(c["control_cell"]["platform"], c["estimand"], c["reading"]) for c in lead] == [
         ("tiktok-frozen", "session", "paired")]
     assert lead[0]["pairs"] == spec["trials"] and lead[0]["p_adjusted"] == lead[0]["p_value"]
     assert (lead[0]["p_value"] < 0.05) == (lead[0]["ci"][0] > 0 or lead[0]["ci"][1] < 0)
-    controls = {c["control"].split("|")[2] for c in summary["contrasts"]}
+    controls = {c["control_cell"]["platform"] for c in summary["contrasts"]}
     assert controls == {"tiktok-frozen", "random"}
     assert len(summary["curves"]) == 2

@@ -40,7 +40,7 @@ def test_observation_modes_as_arms_each_with_its_matched_control_feed(ray_sessio
     for i in ("000", "001"):
         assert first[("tiktok-shot", i)] == first[("tiktok-text", i)]
     summary = json.loads((run_dir / "summary.json").read_text())
-    pairs = [(c["kind"], c["treatment"].split("|")[2], c["control"].split("|")[2])
+    pairs = [(c["kind"], c["treatment_cell"]["platform"], c["control_cell"]["platform"])
              for c in summary["contrasts"]
              if c["estimand"] == "session" and c["reading"] == "paired"]
     assert pairs == [("control feed", "tiktok-shot", "frozen-shot"),

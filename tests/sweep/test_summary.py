@@ -217,7 +217,7 @@ def test_named_platforms_meet_the_control_feed_with_their_own_environment_option
     assert {p: (c["style"], c["control"]) for p, c in cells.items()} == {
         "tiktok-shot": ("tiktok", False), "tiktok-text": ("tiktok", False),
         "frozen-shot": ("tiktok-frozen", True), "frozen-text": ("tiktok-frozen", True)}
-    pairs = [(c["treatment"].split("|")[2], c["control"].split("|")[2])
+    pairs = [(c["treatment_cell"]["platform"], c["control_cell"]["platform"])
              for c in rows(s)]
     assert pairs == [("tiktok-shot", "frozen-shot"), ("tiktok-text", "frozen-text"),
                      ("tiktok-text", "tiktok-shot")]  # the last: the spec's own contrast
@@ -276,5 +276,12 @@ def test_a_persona_contrast_compares_the_two_personas_and_is_not_paired(tmp_path
 ])
 def test_the_terminal_names_what_a_contrast_compares(treatment, control, label):
     from valuespectrum.report.terminal import contrast_label
+    from valuespectrum.sweep.summary_model import ContrastRow
 
-    assert contrast_label({"treatment": treatment, "control": control}) == label
+    def columns(key):
+        return dict(zip(("persona", "model", "platform", "strategy"), key.split("|"),
+                        strict=True))
+
+    row = ContrastRow(kind="control feed", treatment=treatment, control=control,
+                      treatment_cell=columns(treatment), control_cell=columns(control))
+    assert contrast_label(row) == label

@@ -64,7 +64,7 @@ def _user_turns(source, row):
 
 
 def _plain_step(source):
-    tid = next(t for t, r in source.trial_records().items() if r["strategy"] == "plain")
+    tid = next(t for t, r in source.trial_records().items() if r.strategy == "plain")
     return source.step(tid, 0)
 
 
@@ -104,7 +104,7 @@ def test_a_run_without_the_params_columns_still_replays_and_reports(run_dir, tmp
     assert not source.live()
     # from the spec's strategy_options (followups: true), as the sweep derived them
     assert _user_turns(source, _plain_step(source)) == 3
-    isq = next(t for t, r in source.trial_records().items() if r["strategy"] == "isq")
+    isq = next(t for t, r in source.trial_records().items() if r.strategy == "isq")
     assert _user_turns(source, source.step(isq, 0)) >= 6  # turns: one question per turn
     report = write_sweep_report(old).read_text()
     assert "pet_owner|random-0.5|tiktok|plain" in report

@@ -21,6 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from pydantic import BaseModel
+
 if TYPE_CHECKING:
     from valuespectrum.runs import Plan, RunDirectory
 
@@ -44,6 +46,9 @@ class Task(Protocol):
     kind: str
     #: How a person names it ("persona sweep", "Value-Spectrum benchmark").
     title: str
+    #: The pydantic model of its summary.json (what `engine.reader.RunReader.summary`
+    #: returns for a run of this kind).
+    summary_model: type[BaseModel]
 
     def load_spec(self, path: str | Path) -> Any:
         """The spec file, validated and resolved (`ConfigError` naming file and field)."""

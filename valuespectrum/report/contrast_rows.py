@@ -1,11 +1,13 @@
-"""Reading the contrast rows of a sweep's summary.json: one row per comparison x estimand x
-reading. The terminal, report.md and the run viewer all show them through these helpers."""
+"""Reading the contrast rows of a sweep's summary.json (`SweepSummary`, read by
+`engine.reader.RunReader`): one row per comparison x estimand x reading. The terminal,
+report.md and the run viewer all show them through these helpers."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from valuespectrum.trial import Cell
+from valuespectrum.engine.reader import CELL_FIELDS
+from valuespectrum.sweep.summary_model import ContrastRow, CurveRow, SweepSummary
 
 #: How tables name the estimands.
 ESTIMAND_LABELS = {
@@ -31,56 +33,51 @@ def fmt_p(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def plan_of(summary: dict[str, Any]) -> dict[str, Any]:
+def plan_of(summary: SweepSummary) -> dict[str, Any]:
     """The analysis plan a summary was read under (the defaults for older summaries)."""
-    return summary.get("analysis") or {"estimand": "delta", "reading": "unpaired",
-                                       "alpha": 0.05, "declared": True, "departs": []}
+    return summary.plan
 
 
-def comparisons(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def comparisons(summary: SweepSummary) -> list[ContrastRow]:
     """The summary's comparisons in order, each as its lead row (the plan's estimand and
     reading), confirmatory ones first."""
     plan = plan_of(summary)
-    return [r for r in summary.get("contrasts", [])
-            if r.get("estimand", plan["estimand"]) == plan["estimand"]
-            and r.get("reading", plan["reading"]) == plan["reading"]]
+    return [r for r in summary.contrasts
+            if (r.estimand or plan["estimand"]) == plan["estimand"]
+            and (r.reading or plan["reading"]) == plan["reading"]]
 
 
-def row_for(summary: dict[str, Any], lead: dict[str, Any], estimand: str,
-            reading: str | None = None) -> dict[str, Any] | None:
+def row_for(summary: SweepSummary, lead: ContrastRow, estimand: str,
+            reading: str | None = None) -> ContrastRow | None:
     """The row of `lead`'s comparison read on `estimand` (in the plan's reading)."""
     reading = reading or plan_of(summary)["reading"]
-    for r in summary.get("contrasts", []):
-        if (r["treatment"], r["control"], r["kind"]) == (lead["treatment"], lead["control"],
-                                                        lead["kind"]) \
-                and r.get("estimand") == estimand and r.get("reading") == reading:
-            return r
-    return None
+    return next((r for r in summary.contrasts if r.same_comparison(lead)
+                 and r.estimand == estimand and r.reading == reading), None)
 
 
-def p_text(row: dict[str, Any] | None) -> str:
+def p_text(row: ContrastRow | None) -> str:
     """A row's p as a table prints it: Holm-adjusted in the confirmatory family, else the
     unadjusted p labelled exploratory."""
     if row is None:
         return "–"
-    if row.get("family") == "confirmatory":
-        return f"{fmt_p(row.get('p_adjusted'))} adj."
-    return f"{fmt_p(row.get('p_value'))} expl."
+    if row.family == "confirmatory":
+        return f"{fmt_p(row.p_adjusted)} adj."
+    return f"{fmt_p(row.p_value)} expl."
 
 
-def contrast_label(contrast: dict[str, Any]) -> tuple[str, str]:
+def contrast_label(contrast: ContrastRow | CurveRow) -> tuple[str, str]:
     """("tiktok − tiktok-frozen", "pet_owner, embed-minilm, simple"): what the two cells of
-    a contrast differ in, and what they share (cell keys are persona|model|platform|strategy)."""
-    t, c = Cell.parse(contrast["treatment"]), Cell.parse(contrast["control"])
-    if t is None or c is None:
-        return f"{contrast['treatment']} − {contrast['control']}", ""
+    a contrast differ in, and what they share (read from the arms' columns)."""
+    t, c = contrast.treatment_cell, contrast.control_cell
     differ = t.differs_from(c)
-    shared = ", ".join("all personas" if x == "*" else x
-                       for f, x in zip(Cell._fields, t, strict=True) if f not in differ)
+    if not differ:
+        return f"{contrast.treatment} − {contrast.control}", ""
+    shared = ", ".join("all personas" if getattr(t, f) == "*" else getattr(t, f)
+                       for f in CELL_FIELDS if f not in differ)
     return (" − ".join("|".join(getattr(side, f) for f in differ) for side in (t, c)), shared)
 
 
-def plan_text(summary: dict[str, Any]) -> str:
+def plan_text(summary: SweepSummary) -> str:
     """One line: the plan the tables were read under, and whether it is the declared one."""
     p = plan_of(summary)
     reading = "paired by seed" if p["reading"] == "paired" else "unpaired"
@@ -95,7 +92,7 @@ def plan_text(summary: dict[str, Any]) -> str:
             "unadjusted")
 
 
-def reach_notes(summary: dict[str, Any]) -> list[str]:
+def reach_notes(summary: SweepSummary) -> list[str]:
     """'tiktok − tiktok-frozen: cannot reach 0.05 with 1 pair' for the lead rows that say so."""
-    return [f"{contrast_label(r)[0]}: {r['cannot_reach']}" for r in comparisons(summary)
-            if r.get("cannot_reach")]
+    return [f"{contrast_label(r)[0]}: {r.cannot_reach}" for r in comparisons(summary)
+            if r.cannot_reach]

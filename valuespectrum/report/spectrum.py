@@ -8,16 +8,19 @@ null) are excluded from both and counted separately; they are never scored as "n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from valuespectrum.engine.reader import RESULTS_TABLE, RunReader
 from valuespectrum.models.base import is_backend_error
 from valuespectrum.report import spectrum_figures as figs
 from valuespectrum.runs import write_json
 from valuespectrum.types import Frozen, SchwartzValue
+
+#: Figure 2's input, written by the benchmark's retrieval.
+ABUNDANCE = "abundance.json"
 
 
 class ValueScore(Frozen):
@@ -30,6 +33,29 @@ class ValueScore(Frozen):
     invalid: int
     errors: int
     keywords: dict[str, float | None]
+
+
+class SpectrumArm(Frozen):
+    """One arm of a benchmark run (a model, or a captioning VLM + an LLM)."""
+
+    label: str
+    strategy: str
+    model: str
+    text_model: str = ""
+    vlm_label: str
+
+
+class SpectrumSummary(Frozen):
+    """summary.json of a Value-Spectrum run: Table 1's scores, per arm and value."""
+
+    kind: Literal["spectrum"] = "spectrum"
+    arms: list[SpectrumArm]
+    images_per_arm: int
+    answers: dict[str, int]
+    complete: bool
+    stopped: dict[str, str] = {}
+    cost_usd: dict[str, float] = {}
+    scores: dict[str, dict[str, ValueScore]] = {}
 
 
 def value_order(values: list[str]) -> list[str]:
@@ -69,27 +95,20 @@ def score_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, ValueScore]]:
 
 
 def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    path = Path(run_dir) / "results.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir}: no results.parquet (run `vspec spectrum run` first)")
-    return pq.read_table(path).to_pylist()
+    """The answers of results.parquet (`RunReadError` naming it when missing or damaged)."""
+    return RunReader(run_dir, "spectrum").rows(RESULTS_TABLE)
 
 
 def write_summary(run_dir: str | Path, arms: list[Any], stopped: dict[str, str]) -> dict:
     """summary.json of a spectrum run (kind: spectrum) from its results.parquet."""
     run_dir = Path(run_dir)
-    rows = read_results(run_dir)
+    reader = RunReader(run_dir, "spectrum")
+    rows = reader.rows(RESULTS_TABLE)
     scores = score_rows(rows)
     spent: dict[str, float] = {}
     for r in rows:
         spent[r["arm"]] = spent.get(r["arm"], 0.0) + float(r["cost_usd"] or 0.0)
-    retrieved = 0
-    if (run_dir / "retrieval.parquet").exists():
-        import pyarrow.parquet as pq
-
-        retrieved = pq.read_metadata(run_dir / "retrieval.parquet").num_rows
+    retrieved = reader.num_rows("retrieval.parquet")
     summary = {
         "kind": "spectrum",
         "arms": [{"label": a.label, "strategy": a.strategy, "model": a.model.spec,
@@ -104,6 +123,7 @@ def write_summary(run_dir: str | Path, arms: list[Any], stopped: dict[str, str])
         "cost_usd": spent,
         "scores": {arm: {v: s.model_dump() for v, s in per.items()} for arm, per in scores.items()},
     }
+    SpectrumSummary.model_validate(summary)  # what its readers read it with
     write_json(run_dir / "summary.json", summary)
     return summary
 
@@ -127,15 +147,15 @@ def table1_markdown(scores: dict[str, dict[str, ValueScore]], arms: list[str]) -
     return "\n".join(lines)
 
 
-def _arms_info(run_dir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    path = run_dir / "summary.json"
-    if path.exists():
-        return json.loads(path.read_text())["arms"]
-    seen: dict[str, dict[str, str]] = {}
+def _arms_info(reader: RunReader, rows: list[dict[str, Any]]) -> list[SpectrumArm]:
+    if reader.has_summary():
+        return reader.summary(SpectrumSummary).arms
+    seen: dict[str, SpectrumArm] = {}
     for r in rows:
-        seen.setdefault(r["arm"], {"label": r["arm"], "strategy": r["strategy"],
-                                   "model": r["model"], "text_model": r["text_model"],
-                                   "vlm_label": r["arm"].split("+")[0]})
+        if r["arm"] not in seen:
+            seen[r["arm"]] = SpectrumArm(label=r["arm"], strategy=r["strategy"],
+                                         model=r["model"], text_model=r["text_model"] or "",
+                                         vlm_label=r["arm"].split("+")[0])
     return list(seen.values())
 
 
@@ -146,19 +166,19 @@ def write_spectrum_report(run_dir: str | Path) -> Path:
     each caption + LLM arm with its VLM's plain arm; Figure 2 uses abundance.json.
     """
     run_dir = Path(run_dir)
-    rows = read_results(run_dir)
+    reader = RunReader(run_dir, "spectrum")
+    rows = reader.rows(RESULTS_TABLE)
     scores = score_rows(rows)
-    arms = _arms_info(run_dir, rows)
-    plain = [a["label"] for a in arms if a["strategy"] == "plain" and a["label"] in scores]
-    pairs = [(a["vlm_label"], a["label"]) for a in arms
-             if a["strategy"] == "caption_llm" and a["label"] in scores]
+    arms = _arms_info(reader, rows)
+    plain = [a.label for a in arms if a.strategy == "plain" and a.label in scores]
+    pairs = [(a.vlm_label, a.label) for a in arms
+             if a.strategy == "caption_llm" and a.label in scores]
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
     made: dict[str, Path] = {}
-    ab_path = run_dir / "abundance.json"
-    if ab_path.exists():
-        made["fig2"] = figs.figure_abundance(json.loads(ab_path.read_text()),
-                                             fig_dir / "fig2_abundance.png")
+    abundance = reader.json(ABUNDANCE) if reader.path(ABUNDANCE).exists() else None
+    if abundance is not None:
+        made["fig2"] = figs.figure_abundance(abundance, fig_dir / "fig2_abundance.png")
     means = {a: {v: s.mean for v, s in scores[a].items()} for a in plain}
     if plain:
         made["fig5"] = figs.figure_radar(means, fig_dir / "fig5_radar.png")
@@ -170,12 +190,13 @@ def write_spectrum_report(run_dir: str | Path) -> Path:
                       for vlm, llm in pairs}
         made["fig9"] = figs.figure_vlm_vs_llm(pair_means, fig_dir / "fig9_vlm_vs_llm.png")
     out = run_dir / "report.md"
-    out.write_text(_markdown(run_dir, rows, scores, plain, pairs, made))
+    radius = abundance["radius"] if abundance is not None else 1.5
+    out.write_text(_markdown(run_dir, rows, scores, plain, pairs, made, radius))
     return out
 
 
 def _markdown(run_dir: Path, rows: list[dict[str, Any]], scores: dict, plain: list[str],
-              pairs: list[tuple[str, str]], made: dict[str, Path]) -> str:
+              pairs: list[tuple[str, str]], made: dict[str, Path], radius: float) -> str:
     def img(key: str, title: str) -> list[str]:
         return [f"![{title}](figures/{made[key].name})", ""] if key in made else []
 
@@ -190,7 +211,6 @@ def _markdown(run_dir: Path, rows: list[dict[str, Any]], scores: dict, plain: li
         lines += ["Answered / invalid answers per model: " + "; ".join(
             f"{a}: {sum(s.answered for s in scores[a].values())} / "
             f"{sum(s.invalid for s in scores[a].values())}" for a in plain), ""]
-    radius = json.loads((run_dir / "abundance.json").read_text())["radius"] if "fig2" in made else 1.5
     lines += [f"## Figure 2: abundance (screenshots within L2 {radius:g} of a value's keywords)",
               ""]
     lines += img("fig2", "Figure 2")

@@ -3,10 +3,9 @@ and the yes-rate curves with their simultaneous bands; the paper's measures afte
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
+from valuespectrum.engine.reader import RunReader
 from valuespectrum.feed.recommenders import STYLES
 from valuespectrum.report.contrast_rows import (
     ESTIMAND_LABELS,
@@ -21,6 +20,7 @@ from valuespectrum.report.contrast_rows import (
     reach_notes,
     row_for,
 )
+from valuespectrum.sweep.summary_model import ArmStats, CellRow, CurveRow, SweepSummary
 from valuespectrum.types import SchwartzValue
 
 
@@ -33,7 +33,7 @@ def _plt():
     return plt
 
 
-def figure_curves(curves: list[dict[str, Any]], path: Path, exploratory: bool = False
+def figure_curves(curves: list[CurveRow], path: Path, exploratory: bool = False
                   ) -> Path | None:
     """Per comparison: both arms' yes-rate by scroll bin (left) and their difference
     (right), each with its simultaneous 95 % band; the dotted line marks half the gap."""
@@ -42,28 +42,28 @@ def figure_curves(curves: list[dict[str, Any]], path: Path, exploratory: bool = 
     plt = _plt()
     fig, axes = plt.subplots(len(curves), 2, squeeze=False, figsize=(11, 3.4 * len(curves)))
     for (left, right), c in zip(axes, curves, strict=True):
-        edges = c["edges"]
+        edges = c.edges
         x = [(edges[i] + edges[i + 1] - 1) / 2 for i in range(len(edges) - 1)]
         label, _ = contrast_label(c)
         t_name, c_name = label.split(" − ", 1) if " − " in label else ("treatment", "control")
         for key, name, color in (("treatment_rate", t_name, "tab:red"),
                                  ("control_rate", c_name, "tab:blue")):
-            band = c[key]
+            band = getattr(c, key)
             left.plot(x, _nan(band["mean"]), color=color, label=name)
             left.fill_between(x, _nan(band["lo"]), _nan(band["hi"]), color=color, alpha=0.2)
         left.set_ylim(0, 1)
         left.set_ylabel("yes-rate")
         left.set_title(f"{label}: each arm", fontsize=9)
         left.legend(fontsize=8)
-        d = c["difference"]
+        d = c.difference
         right.plot(x, _nan(d["mean"]), color="black")
         right.fill_between(x, _nan(d["lo"]), _nan(d["hi"]), color="grey", alpha=0.3,
                            label="simultaneous 95% band")
         right.axhline(0, color="black", linewidth=0.8)
-        if c.get("half_gap_scroll") is not None:
-            right.axvline(c["half_gap_scroll"], color="tab:green", linestyle=":",
-                          label=f"half the gap: scroll {c['half_gap_scroll']:g}")
-        right.set_title(f"difference ({'paired by seed' if c['paired'] else 'unpaired'})",
+        if c.half_gap_scroll is not None:
+            right.axvline(c.half_gap_scroll, color="tab:green", linestyle=":",
+                          label=f"half the gap: scroll {c.half_gap_scroll:g}")
+        right.set_title(f"difference ({'paired by seed' if c.paired else 'unpaired'})",
                         fontsize=9)
         right.legend(fontsize=8)
         for ax in (left, right):
@@ -80,14 +80,14 @@ def _nan(values: list[float | None]) -> list[float]:
     return [float("nan") if v is None else v for v in values]
 
 
-def figure_delta(rows: list[dict[str, Any]], path: Path) -> Path:
+def figure_delta(rows: list[ArmStats], path: Path) -> Path:
     """Δ with its CI per model (x) and platform (bars), one panel per strategy."""
     import numpy as np
 
     plt = _plt()
-    strategies = sorted({g["strategy"] for g in rows})
-    models = sorted({g["model"] for g in rows})
-    platforms = sorted({g["platform"] for g in rows})
+    strategies = sorted({g.strategy for g in rows})
+    models = sorted({g.model for g in rows})
+    platforms = sorted({g.platform for g in rows})
     styles = _styles(rows)
     fig, axes = plt.subplots(1, len(strategies), squeeze=False, sharey=True,
                              figsize=(max(5, 1.6 * len(models) * len(strategies) + 2), 4.2))
@@ -97,11 +97,11 @@ def figure_delta(rows: list[dict[str, Any]], path: Path) -> Path:
         for j, platform in enumerate(platforms):
             xs, ys, err = [], [], [[], []]
             for i, model in enumerate(models):
-                g = next((g for g in rows if (g["model"], g["platform"], g["strategy"])
+                g = next((g for g in rows if (g.model, g.platform, g.strategy)
                           == (model, platform, strategy)), None)
-                if g is None or g["delta"]["value"] is None:
+                if g is None or g.delta is None or g.delta["value"] is None:
                     continue
-                v, (lo, hi) = g["delta"]["value"], g["delta"]["ci"]
+                v, (lo, hi) = g.delta["value"], g.delta["ci"]
                 xs.append(i + (j - (len(platforms) - 1) / 2) * width)
                 ys.append(v)
                 err[0].append(v - lo if lo is not None else 0.0)
@@ -128,20 +128,20 @@ def _learning(style: str) -> bool:
     return bool(entry and entry.learning)
 
 
-def _styles(rows: list[dict[str, Any]]) -> dict[str, str]:
+def _styles(rows: list[ArmStats] | list[CellRow]) -> dict[str, str]:
     """Platform label -> feed style (summaries written before platforms had names: itself)."""
-    return {r["platform"]: r.get("style", r["platform"]) for r in rows}
+    return {r.platform: r.style or r.platform for r in rows}
 
 
-def figure_value_drift(cells: list[dict[str, Any]], path: Path) -> Path | None:
+def figure_value_drift(cells: list[CellRow], path: Path) -> Path | None:
     """Heatmap persona x value of the drift in the share of served posts, per platform."""
     import numpy as np
 
 
     plt = _plt()
-    platforms = sorted({c["platform"] for c in cells})
+    platforms = sorted({c.platform for c in cells})
     styles = _styles(cells)
-    personas = sorted({c["persona"] for c in cells})
+    personas = sorted({c.persona for c in cells})
     values = [v.value for v in SchwartzValue]
     if not cells:
         return None
@@ -149,10 +149,10 @@ def figure_value_drift(cells: list[dict[str, Any]], path: Path) -> Path | None:
     for platform in platforms:
         grid = np.full((len(personas), len(values)), np.nan)
         for i, persona in enumerate(personas):
-            mine = [c for c in cells if c["platform"] == platform and c["persona"] == persona]
+            mine = [c for c in cells if c.platform == platform and c.persona == persona]
             for j, v in enumerate(values):
-                ds = [c["value_drift"][v]["value"] for c in mine
-                      if c.get("value_drift") and c["value_drift"][v]["value"] is not None]
+                ds = [c.value_drift[v]["value"] for c in mine
+                      if c.value_drift and c.value_drift[v]["value"] is not None]
                 if ds:
                     grid[i, j] = float(np.mean(ds))
         grids[platform] = grid
@@ -180,16 +180,16 @@ def write_sweep_report(run_dir: str | Path, out_dir: str | Path | None = None) -
     run directory: an exploratory re-reading writes elsewhere, see `vspec report`)."""
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
-    s = json.loads((out_dir / "summary.json").read_text())
+    s = RunReader(out_dir, "sweep").summary(SweepSummary)
     figs = out_dir / "figures"
     figs.mkdir(parents=True, exist_ok=True)
-    groups, cells = s["groups"], s["cells"]
+    groups, cells = s.groups, s.cells
     plan = plan_of(s)
     exploratory = not plan.get("declared", True)
-    lines = [f"# Sweep report: {s['name']}" + (" (EXPLORATORY re-reading)" if exploratory
-                                                 else ""), "",
-             f"{s['scrolls']} scrolls per trial. Trial statuses: "
-             f"{', '.join(f'{k} {v}' for k, v in s['trial_statuses'].items())}.", "",
+    lines = [f"# Sweep report: {s.name}" + (" (EXPLORATORY re-reading)" if exploratory
+                                              else ""), "",
+             f"{s.scrolls} scrolls per trial. Trial statuses: "
+             f"{', '.join(f'{k} {v}' for k, v in s.trial_statuses.items())}.", "",
              f"**{plan_text(s)}.**", ""]
     leads = comparisons(s)
     lead = plan["estimand"]
@@ -207,81 +207,84 @@ def write_sweep_report(run_dir: str | Path, out_dir: str | Path | None = None) -
             o, d = row_for(s, r, second), row_for(s, r, "delta")
             label, matched = contrast_label(r)
             lines.append(
-                f"| {label} | {matched} | {r['family']} | {r['n']} | {fmt(r['diff'])} "
-                f"| {fmt_ci(r['ci'])} | {p_text(r)} | {fmt(o and o['diff'])} "
-                f"| {fmt_ci(o and o['ci'])} | {p_text(o)} | {fmt(d and d['diff'])} "
-                f"| {fmt_ci(d and d['ci'])} |")
+                f"| {label} | {matched} | {r.family} | {r.n} | {fmt(r.diff)} "
+                f"| {fmt_ci(r.ci)} | {p_text(r)} | {fmt(o and o.diff)} "
+                f"| {fmt_ci(o and o.ci)} | {p_text(o)} | {fmt(d and d.diff)} "
+                f"| {fmt_ci(d and d.ci)} |")
         lines += [""] + [f"- {n}" for n in reach_notes(s)]
     else:
         lines.append("No contrast: the sweep has no control feed shown through the same "
                      "environment and options as a learning feed (add the learning feed's "
                      "frozen twin, e.g. `tiktok-frozen`, or `random`, with the same "
                      "environment and options).")
-    if figure_curves(s.get("curves", []), figs / "curves.png", exploratory):
+    if figure_curves(s.curves, figs / "curves.png", exploratory):
         lines += ["", "## Yes-rate over the session", "",
                   "Each arm's yes-rate per scroll bin and their difference, with simultaneous "
                   "95 % bands (sup-t over the bins, bootstrap over pairs): the whole band "
                   "holds at once. The dotted line marks the scroll by which half of the "
                   "last-window gap was closed.", "", "![Yes-rate curves](figures/curves.png)",
                   ""]
-        lines += [f"- {contrast_label(c)[0]}: last-window gap {fmt(c['final_gap'])}, half of "
-                  f"it closed by scroll {c['half_gap_scroll']}" for c in s["curves"]
-                  if c.get("half_gap_scroll") is not None]
+        lines += [f"- {contrast_label(c)[0]}: last-window gap {fmt(c.final_gap)}, half of "
+                  f"it closed by scroll {c.half_gap_scroll}" for c in s.curves
+                  if c.half_gap_scroll is not None]
     lines += ["", "## Each arm", "",
               "Session yes-rate and exposure with t intervals over trials (personas as fixed "
               "strata when pooled).", "",
               "| model | platform | strategy | control | trials | session | 95% CI | exposure "
               "| value exposure | cost $ |", "|---|---|---|---|---|---|---|---|---|---|"]
     for g in groups:
+        session, exposure = g.session or {}, g.exposure or {}
         lines.append(
-            f"| {g['model']} | {g['platform']} | {g['strategy']} | {'yes' if g['control'] else ''}"
-            f" | {g['trials']} | {fmt(g['session']['value'], '.3f')} "
-            f"| {fmt_ci(g['session']['ci'], '.3f')} | {fmt(g['exposure']['value'], '.3f')} "
-            f"| {fmt(g['exposure_values']['value'], '.3f')} | {g['cost_usd']:.4f} |")
+            f"| {g.model} | {g.platform} | {g.strategy} | {'yes' if g.control else ''}"
+            f" | {g.trials} | {fmt(session.get('value'), '.3f')} "
+            f"| {fmt_ci(session.get('ci'), '.3f')} | {fmt(exposure.get('value'), '.3f')} "
+            f"| {fmt((g.exposure_values or {}).get('value'), '.3f')} | {g.cost_usd:.4f} |")
     if groups:
         figure_delta(groups, figs / "delta.png")
         lines += ["", "## The paper's replication measures: Δ per model × platform × strategy",
-                  "", f"Δ = yes-rate in the last {s['window']} scrolls − in the first "
-                  f"{s['window']}, mean over trials; 0 with no effect at any base rate. The "
+                  "", f"Δ = yes-rate in the last {s.window} scrolls − in the first "
+                  f"{s.window}, mean over trials; 0 with no effect at any base rate. The "
                   "trend (a logistic slope per 100 scrolls) is exploratory.", "",
                   "![Δ per model and platform](figures/delta.png)", "",
                   "| model | platform | strategy | trials | yes first→last | Δ | 95% CI "
                   "| trend /100 scrolls (expl.) | 95% CI | p | excluded |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in groups:
-        tr = g["trend"]
+        tr, delta = g.trend or {}, g.delta or {}
         lines.append(
-            f"| {g['model']} | {g['platform']} | {g['strategy']} "
-            f"| {g['trials']} | {fmt(g['yes_rate_first']['value'], '.2f')}→"
-            f"{fmt(g['yes_rate_last']['value'], '.2f')} | {fmt(g['delta']['value'])} "
-            f"| {fmt_ci(g['delta']['ci'])} | {fmt(tr['slope'], '+.2f') if not tr['reason'] else tr['reason']} "
-            f"| {fmt_ci(tr['ci'], '+.2f')} | {fmt_p(tr['p_value'])} | {len(g['excluded'])} |")
+            f"| {g.model} | {g.platform} | {g.strategy} "
+            f"| {g.trials} | {fmt((g.yes_rate_first or {}).get('value'), '.2f')}→"
+            f"{fmt((g.yes_rate_last or {}).get('value'), '.2f')} | {fmt(delta.get('value'))} "
+            f"| {fmt_ci(delta.get('ci'))} "
+            f"| {fmt(tr.get('slope'), '+.2f') if not tr.get('reason') else tr['reason']} "
+            f"| {fmt_ci(tr.get('ci'), '+.2f')} | {fmt_p(tr.get('p_value'))} | {len(g.excluded)} |")
     lines += ["", "## Every contrast", "",
               "Each comparison on every estimand, paired by seed and unpaired (t intervals "
               "that agree with their tests; `cannot reach` marks a contrast whose smallest "
               "possible p times its family's size exceeds alpha).", ""]
-    if s["contrasts"]:
+    if s.contrasts:
         lines += ["| kind | treatment | control | estimand | reading | family | n | diff "
                   "| 95% CI | p | p adj. | note |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['kind']} | {r['treatment']} | {r['control']} | {r['estimand']} "
-                  f"| {r['reading']} | {r['family']} | {r['n']} | {fmt(r['diff'])} "
-                  f"| {fmt_ci(r['ci'])} | {fmt_p(r['p_value'])} | {fmt_p(r['p_adjusted'])} "
-                  f"| {r.get('cannot_reach') or r.get('reason') or ''} |"
-                  for r in s["contrasts"]]
+        lines += [f"| {r.kind} | {r.treatment} | {r.control} | {r.estimand} "
+                  f"| {r.reading} | {r.family} | {r.n} | {fmt(r.diff)} "
+                  f"| {fmt_ci(r.ci)} | {fmt_p(r.p_value)} | {fmt_p(r.p_adjusted)} "
+                  f"| {r.cannot_reach or r.reason or ''} |"
+                  for r in s.contrasts]
     lines += ["", "## The paper's measures, with their values under no effect", "",
               "I_avg is biased when answers are independent: its null column is the exact "
               "expected I_avg with no effect at the cell's first-window yes-rate.", "",
               "| model | platform | strategy | I_avg % | 95% CI | null % | I_avg cum. % | null % "
               "| pooled increase % | 95% CI |", "|---|---|---|---|---|---|---|---|---|---|"]
     for g in groups:
+        i_avg, cum, inc = g.i_avg or {}, g.i_avg_cumulative or {}, g.increase_pooled or {}
         lines.append(
-            f"| {g['model']} | {g['platform']} | {g['strategy']} | {fmt(g['i_avg']['value'], '+.1f')}"
-            f" | {fmt_ci(g['i_avg']['ci'], '+.1f')} | {fmt(g['i_avg_null'], '+.1f')} "
-            f"| {fmt(g['i_avg_cumulative']['value'], '+.1f')} "
-            f"| {fmt(g['i_avg_cumulative_null'], '+.1f')} "
-            f"| {fmt(g['increase_pooled']['value'], '+.1f')} "
-            f"| {fmt_ci(g['increase_pooled']['ci'], '+.1f')} |")
+            f"| {g.model} | {g.platform} | {g.strategy} | {fmt(i_avg.get('value'), '+.1f')}"
+            f" | {fmt_ci(i_avg.get('ci'), '+.1f')} | {fmt(g.i_avg_null, '+.1f')} "
+            f"| {fmt(cum.get('value'), '+.1f')} "
+            f"| {fmt(g.i_avg_cumulative_null, '+.1f')} "
+            f"| {fmt(inc.get('value'), '+.1f')} "
+            f"| {fmt_ci(inc.get('ci'), '+.1f')} |")
     if figure_value_drift(cells, figs / "value_drift.png"):
         lines += ["", "## Value drift of the feed", "",
                   "![Value drift heatmap](figures/value_drift.png)", ""]
@@ -290,15 +293,15 @@ def write_sweep_report(run_dir: str | Path, out_dir: str | Path | None = None) -
               "| persona-value share first→last | excluded (reasons) | failed |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
-        reasons = "; ".join(f"{e['trial_id']}: {e['reason']}" for e in c["excluded"]) or "0"
-        vs = c["value_share"]
+        reasons = "; ".join(f"{e['trial_id']}: {e['reason']}" for e in c.excluded) or "0"
+        vs, delta = c.value_share or {}, c.delta or {}
         lines.append(
-            f"| {c['persona']} | {c['model']} | {c['platform']} | {c['strategy']} "
-            f"| {c['trials']} | {fmt(c['base_rate'], '.2f')} | {fmt(c['delta']['value'])} "
-            f"| {fmt_ci(c['delta']['ci'])} | {fmt(vs['first'], '.2f')}→{fmt(vs['last'], '.2f')} "
-            f"| {reasons} | {c['failed_trials']} |")
+            f"| {c.persona} | {c.model} | {c.platform} | {c.strategy} "
+            f"| {c.trials} | {fmt(c.base_rate, '.2f')} | {fmt(delta.get('value'))} "
+            f"| {fmt_ci(delta.get('ci'))} | {fmt(vs.get('first'), '.2f')}→"
+            f"{fmt(vs.get('last'), '.2f')} | {reasons} | {c.failed_trials} |")
     lines += ["", "## Definitions", ""]
-    lines += [f"- **{k}**: {v}" for k, v in s["definitions"].items()]
+    lines += [f"- **{k}**: {v}" for k, v in s.definitions.items()]
     out = out_dir / "report.md"
     out.write_text("\n".join(lines) + "\n")
     return out

@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from valuespectrum.engine.reader import RunReader
+from valuespectrum.errors import RunReadError
 from valuespectrum.report.contrast_rows import (
     comparisons,
     contrast_label,
@@ -28,6 +29,7 @@ from valuespectrum.report.contrast_rows import (
     reach_notes,
     row_for,
 )
+from valuespectrum.sweep.summary_model import ArmStats, ContrastRow, SweepSummary
 
 __all__ = ["contrast_label", "fmt", "fmt_ci", "fmt_p", "print_summary"]
 
@@ -37,23 +39,17 @@ SHORT = {"session": "session", "exposure": "exposure", "exposure_values": "value
          "last_window": "last window", "delta": "Δ", "i_avg": "I_avg term"}
 
 
-def _with_ci(row: dict[str, Any] | None) -> str:
-    return "–" if row is None or row.get("diff") is None else \
-        f"{fmt(row['diff'])} {fmt_ci(row['ci'])}"
-
-
-def _est(cell: dict[str, Any], key: str, spec: str = ".2f") -> str:
-    e = cell.get(key) or {}
+def _est(cell: ArmStats, key: str, spec: str = ".2f") -> str:
+    e: dict[str, Any] = getattr(cell, key) or {}
     return f"{fmt(e.get('value'), spec)} {fmt_ci(e.get('ci'), spec)}" if e.get("value") \
         is not None else "–"
 
 
-def _with_ci(row: dict[str, Any] | None) -> str:
-    return "–" if row is None or row.get("diff") is None else \
-        f"{fmt(row['diff'])} {fmt_ci(row['ci'])}"
+def _with_ci(row: ContrastRow | None) -> str:
+    return "–" if row is None or row.diff is None else f"{fmt(row.diff)} {fmt_ci(row.ci)}"
 
 
-def contrast_table(s: dict[str, Any]) -> Table | None:
+def contrast_table(s: SweepSummary) -> Table | None:
     """The lead table: every comparison on the plan's estimand, then exposure (Δ and I_avg
     follow per arm, in `cell_table`)."""
     leads = comparisons(s)
@@ -64,7 +60,7 @@ def contrast_table(s: dict[str, Any]) -> Table | None:
     second = "exposure" if lead != "exposure" else "session"
     shared = {contrast_label(r)[1] for r in leads}
     matched = f" (matched on {next(iter(shared))})" if len(shared) == 1 else ""
-    t = Table(title=f"{s['name']}: what the feed did, treatment − control{matched}")
+    t = Table(title=f"{s.name}: what the feed did, treatment − control{matched}")
     columns = ["treatment − control", *(["matched on"] if len(shared) > 1 else []), "family",
                "pairs" if plan["reading"] == "paired" else "trials",
                f"{SHORT.get(lead, lead)} [95% CI]", "p", f"{SHORT.get(second, second)} [95% CI]",
@@ -75,40 +71,43 @@ def contrast_table(s: dict[str, Any]) -> Table | None:
     for r in leads:
         other = row_for(s, r, second)
         label, matched = contrast_label(r)
-        t.add_row(label, *([matched] if len(shared) > 1 else []), r.get("family", "–"),
-                  str(r.get("n") or "–"), _with_ci(r), p_text(r), _with_ci(other),
+        t.add_row(label, *([matched] if len(shared) > 1 else []), r.family or "–",
+                  str(r.n or "–"), _with_ci(r), p_text(r), _with_ci(other),
                   p_text(other))
     return t
 
 
-def cell_table(s: dict[str, Any]) -> Table:
+def cell_table(s: SweepSummary) -> Table:
     """Each arm: session yes-rate and exposure, then the paper's replication columns."""
-    rows = s["cells"] if len({c["persona"] for c in s["cells"]}) == 1 else s["groups"]
-    t = Table(title=f"each arm ({'cell' if rows is s['cells'] else 'group'}s); Δ and I_avg: "
-                    f"first vs last {s['window']} of {s['scrolls']} scrolls")
+    per_cell = len({c.persona for c in s.cells}) == 1
+    rows: list[ArmStats] = [*s.cells] if per_cell else [*s.groups]
+    t = Table(title=f"each arm ({'cell' if per_cell else 'group'}s); Δ and I_avg: "
+                    f"first vs last {s.window} of {s.scrolls} scrolls")
     for col in ("model", "platform", "strategy", "trials", "session [95% CI]", "exposure",
                 "first→last", "Δ [95% CI]", "I_avg % (null)", "excl."):
         left = col in ("model", "platform", "strategy")
         t.add_column(col, justify="left" if left else "right", no_wrap=True)
     for r in rows:
-        exposure = (r.get("exposure") or {}).get("value")
+        exposure = (r.exposure or {}).get("value")
+        first, last = r.yes_rate_first or {}, r.yes_rate_last or {}
+        delta, i_avg = r.delta or {}, r.i_avg or {}
         t.add_row(
-            r["model"], r["platform"], r["strategy"], str(r["trials"]), _est(r, "session"),
+            r.model, r.platform, r.strategy, str(r.trials), _est(r, "session"),
             fmt(exposure, ".3f"),
-            f"{fmt(r['yes_rate_first']['value'], '.2f')}→{fmt(r['yes_rate_last']['value'], '.2f')}",
-            f"{fmt(r['delta']['value'])} {fmt_ci(r['delta']['ci'])}",
-            f"{fmt(r['i_avg']['value'], '+.1f')} ({fmt(r['i_avg_null'], '+.1f')})",
-            str(len(r["excluded"])))
+            f"{fmt(first.get('value'), '.2f')}→{fmt(last.get('value'), '.2f')}",
+            f"{fmt(delta.get('value'))} {fmt_ci(delta.get('ci'))}",
+            f"{fmt(i_avg.get('value'), '+.1f')} ({fmt(r.i_avg_null, '+.1f')})",
+            str(len(r.excluded)))
     return t
 
 
-def curve_lines(s: dict[str, Any]) -> list[str]:
+def curve_lines(s: SweepSummary) -> list[str]:
     """One line per curve: the final gap and the scroll by which half of it was closed."""
     out = []
-    for c in s.get("curves", []):
+    for c in s.curves:
         label = contrast_label(c)[0]
-        gap = c.get("final_gap")
-        half = c.get("half_gap_scroll")
+        gap = c.final_gap
+        half = c.half_gap_scroll
         when = (f"half of it closed by scroll {half:g}" if half is not None
                 else "no positive gap to close")
         out.append(f"{label}: last-window gap {fmt(gap)}, {when}")
@@ -117,11 +116,15 @@ def curve_lines(s: dict[str, Any]) -> list[str]:
 
 def print_summary(console: Console, run_dir: str | Path) -> None:
     """Print the contrasts (lead estimand first), then each arm's figures."""
-    path = Path(run_dir) / "summary.json"
-    if not path.exists():
+    reader = RunReader(run_dir, "sweep")
+    if not reader.has_summary():
         console.print(f"no summary in {run_dir}", style="yellow", markup=False)
         return
-    s = json.loads(path.read_text())
+    try:
+        s = reader.summary(SweepSummary)
+    except RunReadError as e:
+        console.print(str(e), style="yellow", markup=False)
+        return
     table = contrast_table(s)
     lines = []
     if table is not None:

@@ -15,7 +15,12 @@ from valuespectrum.console import console, fail
 from valuespectrum.embedders import EmbedderUnavailable
 from valuespectrum.engine.task import LaunchOptions
 from valuespectrum.models.base import BackendError
-from valuespectrum.report.spectrum import ValueScore, table1_markdown, write_spectrum_report
+from valuespectrum.report.spectrum import (
+    SpectrumSummary,
+    ValueScore,
+    table1_markdown,
+    write_spectrum_report,
+)
 from valuespectrum.spectrum.run import SpectrumRun
 from valuespectrum.spectrum.spec import SpectrumSpec, load_spectrum_spec
 from valuespectrum.view.spectrum_source import SpectrumSource
@@ -24,6 +29,7 @@ from valuespectrum.view.spectrum_source import SpectrumSource
 class SpectrumTask:
     kind = "spectrum"
     title = "Value-Spectrum benchmark"
+    summary_model = SpectrumSummary
 
     def load_spec(self, path: str | Path) -> SpectrumSpec:
         return load_spectrum_spec(path)

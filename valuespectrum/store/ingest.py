@@ -20,6 +20,7 @@ import numpy as np
 
 from valuespectrum.config import ConfigError
 from valuespectrum.embedders import Embedder, NotSupported
+from valuespectrum.engine.reader import STEPS_TABLE, RunReader
 from valuespectrum.feed.corpus import Corpus
 from valuespectrum.store.base import Store
 from valuespectrum.store.records import ScreenshotRecord
@@ -195,17 +196,15 @@ def read_run(run_dir: str | Path, corpus_root: str | Path | None = None) -> list
 
     Captions and post dates come from the corpus (by `item_id`) when one is given.
     """
-    import pyarrow.parquet as pq
-
     run_dir = Path(run_dir)
-    table = run_dir / "steps.parquet"
-    if not table.is_file():
-        raise ConfigError(f"{run_dir}: no steps.parquet (not a finished run directory?)")
+    if not (run_dir / STEPS_TABLE).is_file():
+        raise ConfigError(f"{run_dir}: no {STEPS_TABLE} (not a finished run directory?)")
+    reader = RunReader(run_dir, "sweep")
     corpus = None
     if corpus_root is not None:
         corpus = Corpus.load(corpus_root)
     out = []
-    for row in pq.read_table(table).to_pylist():
+    for row in reader.rows(STEPS_TABLE):
         rel = row.get("screenshot_path")
         if not rel:
             continue

@@ -100,6 +100,10 @@ class Comparison:
     control: str
     role: str | None = None
     strata: dict[str, tuple[list[TrialData], list[TrialData]]] = field(default_factory=dict)
+    #: The two arms as columns (persona, model, platform, strategy; persona "*": pooled);
+    #: `treatment` and `control` are their keys (names).
+    treatment_cell: dict[str, str] | None = None
+    control_cell: dict[str, str] | None = None
 
     def add(self, stratum: str, treatment: list[TrialData], control: list[TrialData]) -> None:
         t, c = self.strata.setdefault(stratum, ([], []))
@@ -148,7 +152,8 @@ def _num(x: float | None) -> float | None:
 def _row(comp: Comparison, estimand: str, reading: str, r: ContrastResult) -> dict[str, Any]:
     return {
         "kind": comp.kind, "role": comp.role, "treatment": comp.treatment,
-        "control": comp.control, "estimand": estimand, "reading": reading,
+        "control": comp.control, "treatment_cell": comp.treatment_cell,
+        "control_cell": comp.control_cell, "estimand": estimand, "reading": reading,
         "diff": _num(r.diff), "ci": [_num(r.ci[0]), _num(r.ci[1])],
         "p_value": _num(r.p_value), "p_adjusted": None, "min_p": _num(r.min_p),
         "df": _num(r.df), "se": _num(r.se), "n": r.n, "n_treatment": r.n_treatment,
@@ -230,7 +235,8 @@ def curves_for(comparisons: list[Comparison], plan: AnalysisPlan, scrolls: int, 
         curves = session_curves(t, c, scrolls=scrolls, bins=plan.bins, window=window,
                                 paired=paired, alpha=plan.alpha, seed=seed)
         out.append({"kind": comp.kind, "role": comp.role, "treatment": comp.treatment,
-                    "control": comp.control, **curves.to_json()})
+                    "control": comp.control, "treatment_cell": comp.treatment_cell,
+                    "control_cell": comp.control_cell, **curves.to_json()})
     return out
 
 

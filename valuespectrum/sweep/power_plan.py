@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from valuespectrum.config import ConfigError
+from valuespectrum.engine.reader import RunReader
 from valuespectrum.feed.recommenders import STYLES, controls_of
 from valuespectrum.metrics.power import (
     DEFAULT_INPUTS,
@@ -24,9 +25,7 @@ from valuespectrum.metrics.power import (
     power,
     trials_for,
 )
-from valuespectrum.runs import RunDirectory
 from valuespectrum.sweep.estimands import TrialData
-from valuespectrum.sweep.results import SweepResults
 from valuespectrum.sweep.spec import SweepSpec
 
 
@@ -55,12 +54,12 @@ def inputs_from_spec(spec: SweepSpec, **overrides: float) -> PowerInputs:
 
 def inputs_from_run(run_dir: Path, spec: SweepSpec, **overrides: float) -> PowerInputs:
     """Inputs measured on a pilot run's matched control arm (frozen twins, else `random`)."""
-    results = SweepResults(RunDirectory(run_dir, "sweep"))
-    records = {t: r for t, r in results.trial_records().items() if r.status == "done"}
+    reader = RunReader(run_dir, "sweep")
+    records = {t: r for t, r in reader.trial_records().items() if r.status == "done"}
     if not records:
         raise ConfigError(f"{run_dir}: no finished trial to measure a pilot from")
     rows: dict[str, list[dict[str, Any]]] = {}
-    for row in results.step_rows(sorted(records)):
+    for row in reader.step_rows(sorted(records)):
         rows.setdefault(row["trial_id"], []).append(row)
     style = {p.label: p.style for p in spec.platforms}
     trials = {t: TrialData(t, rows.get(t, []), spec.scrolls, r.seed) for t, r in records.items()}

@@ -12,16 +12,18 @@ import re
 from pathlib import Path
 
 from valuespectrum.config import ConfigError
+from valuespectrum.engine.reader import RunReader
 from valuespectrum.runs import RunDirectory, write_json
 from valuespectrum.sweep.analysis import override, parse_overrides
 from valuespectrum.sweep.spec import SweepSpec, expand, sweep_spec_from_data
 from valuespectrum.sweep.summary import summarize
+from valuespectrum.sweep.summary_model import SweepSummary
 
 
 def saved_sweep_spec(run_dir: Path) -> SweepSpec:
     """The spec a sweep run saved (spec.yaml: inputs absolute, personas inline)."""
-    data = RunDirectory(run_dir, "sweep").saved_spec()
-    if data is None:
+    data = RunReader(run_dir).spec()
+    if not data:
         raise ConfigError(f"{run_dir}: no spec.yaml; not a run directory")
     if data.get("kind", "sweep") != "sweep":
         raise ConfigError(f"{run_dir}: a {data.get('kind')} run; --analysis re-reads sweeps")
@@ -46,6 +48,7 @@ def reread(run_dir: str | Path, pairs: list[str]) -> Path:
     out = run_dir / "exploratory" / name
     out.mkdir(parents=True, exist_ok=True)
     planned = [t.trial_id for t in expand(spec)]
-    write_json(out / "summary.json", summarize(run_dir, spec, planned, analysis=plan,
-                                               window=window))
+    summary = summarize(run_dir, spec, planned, analysis=plan, window=window)
+    SweepSummary.model_validate(summary)  # what its readers read it with
+    write_json(out / "summary.json", summary)
     return out

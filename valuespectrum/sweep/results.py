@@ -23,12 +23,12 @@ import json
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from pydantic import field_serializer, field_validator
 
 from valuespectrum.runs import (
+    Journal,
     RunDirectory,
     arrow_schema,
     sync_files,
@@ -38,8 +38,12 @@ from valuespectrum.runs import (
 )
 from valuespectrum.types import Frozen, StepRecord
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 TRIALS_JOURNAL = "_trials"
-TABLES = ("steps.parquet", "trials.parquet")
+STEPS_TABLE, TRIALS_TABLE = "steps.parquet", "trials.parquet"
+TABLES = (STEPS_TABLE, TRIALS_TABLE)
 
 
 class TrialRecord(Frozen):
@@ -87,11 +91,17 @@ class TrialRecord(Frozen):
 
 
 def step_schema() -> pa.Schema:
+    import pyarrow as pa
+
     return arrow_schema(StepRecord).append(pa.field("trial_status", pa.string()))
 
 
 class SweepResults:
-    """The sweep-specific files of a run directory (the driver is their only writer)."""
+    """The sweep-specific files of a run directory (the driver is their only writer).
+
+    Its reading side (`trial_records`, `step_rows`) is what `engine.reader.RunReader`
+    reads a sweep's journals with; everything else reads a run through `RunReader`.
+    """
 
     def __init__(self, run: RunDirectory) -> None:
         self.run = run
@@ -102,10 +112,13 @@ class SweepResults:
         self._io_lock = threading.Lock()  # one commit (or journal reset) at a time
 
     # ------------------------------------------------------------------ trials
+    def trials_journal(self) -> Journal:
+        return self.run.journal(TRIALS_JOURNAL)
+
     def trial_records(self) -> dict[str, TrialRecord]:
         """The latest record of each trial id."""
         out: dict[str, TrialRecord] = {}
-        for row in self.run.journal(TRIALS_JOURNAL).rows():
+        for row in self.trials_journal().rows():
             rec = TrialRecord.model_validate(row)
             out[rec.trial_id] = rec
         return out
@@ -197,13 +210,15 @@ class SweepResults:
         self.commit(record)
 
     # ------------------------------------------------------------------ tables
+    def step_journals(self, trial_ids: list[str] | None = None) -> list[Journal]:
+        """The trials' step journals (of `trial_ids`, or every one on disk)."""
+        if trial_ids is None:
+            return [j for j in self.run.journals() if j.path.stem != TRIALS_JOURNAL]
+        return [self.run.journal(t) for t in trial_ids]
+
     def step_rows(self, trial_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Journaled step rows, ordered by trial id then step."""
-        if trial_ids is None:
-            journals = [j for j in self.run.journals() if j.path.stem != TRIALS_JOURNAL]
-        else:
-            journals = [self.run.journal(t) for t in trial_ids]
-        rows = [r for j in journals for r in j.rows()]
+        rows = [r for j in self.step_journals(trial_ids) for r in j.rows()]
         rows.sort(key=lambda r: (r["trial_id"], r["step"]))
         return rows
 
@@ -232,5 +247,5 @@ class SweepResults:
             row["trial_status"] = rec.status if rec is not None else "unfinished"
         trials = sorted((r.model_dump(mode="json") for r in records.values()),
                         key=lambda r: r["trial_id"])
-        return (write_table(self.root / "steps.parquet", steps, step_schema()),
-                write_table(self.root / "trials.parquet", trials, arrow_schema(TrialRecord)))
+        return (write_table(self.root / STEPS_TABLE, steps, step_schema()),
+                write_table(self.root / TRIALS_TABLE, trials, arrow_schema(TrialRecord)))

@@ -22,11 +22,12 @@ import yaml
 
 from valuespectrum.cluster import start_ray, stop_ray
 from valuespectrum.config import ConfigError, read_yaml
+from valuespectrum.engine.reader import RunReader
 from valuespectrum.report.contrast_rows import comparisons
 from valuespectrum.runs import write_json
 from valuespectrum.sweep.driver import SweepRunner
 from valuespectrum.sweep.spec import SweepSpec, sweep_spec_from_data
-from valuespectrum.trial import Cell
+from valuespectrum.sweep.summary_model import ContrastRow, GroupRow, SweepSummary
 
 
 def parse_assignment(text: str, many: bool) -> tuple[list[str], list[Any]]:
@@ -71,16 +72,19 @@ def variants(spec_path: str | Path, param: str, sets: list[str] | None = None
     return ".".join(path), out, data
 
 
-def _row(value: Any, group: dict[str, Any], contrast: dict[str, Any] | None) -> dict[str, Any]:
-    return {"value": value, "model": group["model"], "platform": group["platform"],
-            "strategy": group["strategy"], "delta": group["delta"],
-            "session": {k: group["session"][k] for k in ("value", "ci")},
-            "trend": {k: group["trend"][k] for k in ("slope", "ci", "p_value")},
-            "i_avg": {k: group["i_avg"][k] for k in ("value", "ci")},
-            "i_avg_null": group["i_avg_null"],
-            "contrast": None if contrast is None else {
-                k: contrast[k] for k in ("control", "estimand", "reading", "diff", "ci",
-                                         "p_value", "p_adjusted", "family")}}
+def _row(value: Any, group: GroupRow, contrast: ContrastRow | None) -> dict[str, Any]:
+    def some(stats: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
+        return {k: (stats or {}).get(k) for k in keys}
+
+    return {"value": value, "model": group.model, "platform": group.platform,
+            "strategy": group.strategy, "delta": group.delta,
+            "session": some(group.session, ("value", "ci")),
+            "trend": some(group.trend, ("slope", "ci", "p_value")),
+            "i_avg": some(group.i_avg, ("value", "ci")),
+            "i_avg_null": group.i_avg_null,
+            "contrast": None if contrast is None else contrast.model_dump(
+                include={"control", "estimand", "reading", "diff", "ci", "p_value",
+                         "p_adjusted", "family"})}
 
 
 def run_sensitivity(spec_path: str | Path, param: str, *, sets: list[str] | None = None,
@@ -88,7 +92,6 @@ def run_sensitivity(spec_path: str | Path, param: str, *, sets: list[str] | None
                     restart: bool = False,
                     make_progress: Callable[[SweepSpec], Any] | None = None) -> Path:
     """Run the sweep once per value of `param`; returns OUTPUT/sensitivity.json."""
-    import json
 
 
     name, runs, base = variants(spec_path, param, sets)
@@ -104,17 +107,17 @@ def run_sensitivity(spec_path: str | Path, param: str, *, sets: list[str] | None
             outcome = SweepRunner(spec, ray_address=ray_address, restart=restart, output=out,
                                   progress=make_progress(spec) if make_progress else None).run()
             statuses[str(value)] = outcome.statuses or {"resumed": outcome.skipped}
-            summary = json.loads((out / "summary.json").read_text())
+            summary = RunReader(out, "sweep").summary(SweepSummary)
             leads = comparisons(summary)  # the declared estimand and reading
-            if len({c["persona"] for c in summary["cells"]}) > 1:
-                pooled = [c for c in leads if "pooled" in c["kind"]]
+            if summary.several_personas():
+                pooled = [c for c in leads if "pooled" in c.kind]
             else:
-                pooled = [c for c in leads if c["kind"] == "control feed"]
-            for g in summary["groups"]:  # the first control is the matched one (the twin)
+                pooled = [c for c in leads if c.kind == "control feed"]
+            for g in summary.groups:  # the first control is the matched one (the twin)
                 match = next((c for c in pooled
-                              if (t := Cell.parse(c["treatment"])) is not None
-                              and (t.model, t.platform, t.strategy)
-                              == (g["model"], g["platform"], g["strategy"])), None)
+                              if (c.treatment_cell.model, c.treatment_cell.platform,
+                                  c.treatment_cell.strategy)
+                              == (g.model, g.platform, g.strategy)), None)
                 rows.append(_row(value, g, match))
     finally:
         stop_ray(started)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from valuespectrum.engine.reader import RunReader
 from valuespectrum.feed.recommenders import STYLES, controls_of
 from valuespectrum.metrics import (
     MAX_INVALID,
@@ -34,7 +35,7 @@ from valuespectrum.metrics import (
     trend,
     trial_windows,
 )
-from valuespectrum.runs import RunDirectory, write_json
+from valuespectrum.runs import write_json
 from valuespectrum.sweep.analysis import ESTIMANDS, AnalysisPlan
 from valuespectrum.sweep.estimands import (
     Comparison,
@@ -44,7 +45,7 @@ from valuespectrum.sweep.estimands import (
     curves_for,
     share,
 )
-from valuespectrum.sweep.results import SweepResults
+from valuespectrum.sweep.summary_model import SweepSummary
 from valuespectrum.types import SchwartzValue
 
 DIMENSIONS = ("persona", "model", "platform", "strategy")
@@ -180,14 +181,11 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
     plan = analysis or declared
     window = spec.window if window is None else window
     departs = plan.differences(declared, window, spec.window)
-    results = SweepResults(RunDirectory(run_dir, "sweep"))
-    records = results.trial_records()
-    if trial_ids is not None:
-        planned = set(trial_ids)
-        records = {t: r for t, r in records.items() if t in planned}
+    reader = RunReader(run_dir, "sweep")
+    records = reader.trial_records(trial_ids)
     done = sorted(t for t, r in records.items() if r.status == "done")
     by_trial: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in results.step_rows(done):
+    for row in reader.step_rows(done):
         by_trial[row["trial_id"]].append(row)
     seed, scrolls = spec.seed, spec.scrolls
     trials = {t: TrialData(t, by_trial[t], scrolls, records[t].seed if t in records else None)
@@ -244,10 +242,16 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
     platforms = {c["platform"] for c in cells}
 
     def comparison(kind: str, treatment: str, control: str, role: str | None,
-                   t_keys: list[tuple[str, ...]], c_keys: list[tuple[str, ...]]) -> Comparison:
+                   t_keys: list[tuple[str, ...]], c_keys: list[tuple[str, ...]],
+                   pooled: bool = False) -> Comparison:
         """t_keys[i] against c_keys[i], stratified by their persona (one stratum per pair
-        of keys when the personas are what differs)."""
-        comp = Comparison(kind, treatment, control, role)
+        of keys when the personas are what differs); the arms' columns are the first keys'
+        (persona ``*`` when `pooled`)."""
+        def columns(k: tuple[str, ...]) -> dict[str, str]:
+            return dict(zip(DIMENSIONS, ("*", *k[1:]) if pooled else k, strict=True))
+
+        comp = Comparison(kind, treatment, control, role, treatment_cell=columns(t_keys[0]),
+                          control_cell=columns(c_keys[0]))
         for tk, ck in zip(t_keys, c_keys, strict=True):
             if tk in index and ck in index:
                 stratum = tk[0] if tk[0] == ck[0] else f"{tk[0]} | {ck[0]}"
@@ -282,7 +286,7 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
                 label = f"*|{g['model']}|{{}}|{g['strategy']}"
                 comparisons.append(comparison("control feed, personas pooled",
                                               label.format(g["platform"]), label.format(ctrl),
-                                              role, t_keys, c_keys))
+                                              role, t_keys, c_keys, pooled=True))
     for named in getattr(spec, "contrasts", []):  # pairs the spec names
         d = DIMENSIONS.index(named.dimension)
         others = [sorted({k[i] for k in index}) for i in range(4) if i != d]
@@ -313,4 +317,7 @@ def summarize(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None
 
 
 def write_summary(run_dir: str | Path, spec: Any, trial_ids: list[str] | None = None) -> Path:
-    return write_json(Path(run_dir) / "summary.json", summarize(run_dir, spec, trial_ids))
+    """Write summary.json, checked first against the model its readers read it with."""
+    summary = summarize(run_dir, spec, trial_ids)
+    SweepSummary.model_validate(summary)
+    return write_json(Path(run_dir) / "summary.json", summary)

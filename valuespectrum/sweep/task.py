@@ -18,12 +18,14 @@ from valuespectrum.report.terminal import print_summary
 from valuespectrum.sweep.driver import SweepRunner
 from valuespectrum.sweep.progress import SweepProgress
 from valuespectrum.sweep.spec import SweepSpec, load_sweep_spec
+from valuespectrum.sweep.summary_model import SweepSummary
 from valuespectrum.view.sweep_source import SweepSource
 
 
 class SweepTask:
     kind = "sweep"
     title = "persona sweep"
+    summary_model = SweepSummary
 
     def load_spec(self, path: str | Path) -> SweepSpec:
         return load_sweep_spec(path)

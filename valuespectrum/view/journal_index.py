@@ -2,8 +2,8 @@
 
 For a run in progress the journals are the truth, but parsing every journal on every page
 would take seconds at 100,000 steps. The index keeps only the columns the cell and run pages
-aggregate (ids, step, decision, value match, cost, tokens, cached, error flag: a few MB at
-100,000 steps) and reads only the bytes appended since the last look. A journal that shrank
+aggregate (ids, the cell's four columns, step, decision, value match, cost, tokens, cached,
+error flag: a few MB at 100,000 steps) and reads only the bytes appended since the last look. A journal that shrank
 or was replaced (a trial restarted from scratch) is read again from its start. Full rows
 (answers, screenshots) are read from the one trial's journal a page shows.
 """
@@ -15,19 +15,23 @@ from pathlib import Path
 from typing import Any
 
 TABLE = "journal_index"
-COLUMNS = (("trial_id", "VARCHAR"), ("cell", "VARCHAR"), ("step", "BIGINT"),
+COLUMNS = (("trial_id", "VARCHAR"), ("cell", "VARCHAR"), ("persona", "VARCHAR"),
+           ("model", "VARCHAR"), ("platform", "VARCHAR"), ("strategy", "VARCHAR"),
+           ("step", "BIGINT"),
            ("decision", "BIGINT"), ("value_match", "BOOLEAN"), ("cost_usd", "DOUBLE"),
            ("input_tokens", "BIGINT"), ("output_tokens", "BIGINT"), ("cached", "BOOLEAN"),
            ("has_error", "BOOLEAN"))
 #: The same columns from a full step table (steps.parquet), for queries that serve both.
-NARROW_SELECT = ("SELECT trial_id, cell, step, decision, value_match, cost_usd, input_tokens, "
+NARROW_SELECT = ("SELECT trial_id, cell, persona, model, platform, strategy, step, decision, value_match, cost_usd, input_tokens, "
                  "output_tokens, cached, error IS NOT NULL AS has_error")
 
 
 #: Journal bytes parsed at once (bounds the memory a first look at a big run takes).
 BATCH_BYTES = 8 << 20
 #: What DuckDB reads from a journal line (every other field is skipped while parsing).
-JSON_COLUMNS = {"trial_id": "VARCHAR", "cell": "VARCHAR", "step": "BIGINT", "decision": "BIGINT",
+JSON_COLUMNS = {"trial_id": "VARCHAR", "cell": "VARCHAR", "persona": "VARCHAR",
+                "model": "VARCHAR", "platform": "VARCHAR", "strategy": "VARCHAR",
+                "step": "BIGINT", "decision": "BIGINT",
                 "value_match": "BOOLEAN", "cost_usd": "DOUBLE", "input_tokens": "BIGINT",
                 "output_tokens": "BIGINT", "cached": "BOOLEAN", "error": "VARCHAR"}
 
@@ -109,7 +113,7 @@ class JournalIndex:
         rows = self.db.read_json(io.BytesIO(data), format="newline_delimited",
                                  columns=JSON_COLUMNS, ignore_errors=True)
         rows.filter("trial_id IS NOT NULL AND step IS NOT NULL").project(
-            "trial_id, cell, step, decision, value_match, coalesce(cost_usd, 0) AS cost_usd, "
+            "trial_id, cell, persona, model, platform, strategy, step, decision, value_match, coalesce(cost_usd, 0) AS cost_usd, "
             "coalesce(input_tokens, 0) AS input_tokens, coalesce(output_tokens, 0) AS "
             "output_tokens, coalesce(cached, false) AS cached, error IS NOT NULL AS has_error"
         ).insert_into(TABLE)

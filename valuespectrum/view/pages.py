@@ -50,17 +50,17 @@ def _difference(srcs: list[SweepReader], cells: tuple[str, str],
     """The two cells' session contrast with its interval and curves: the run's planned
     comparison when the pair is one (its family, p and bands), else an ad hoc unpaired one."""
     if srcs[0] is srcs[1]:
-        summary = srcs[0].summary() or {}
-        for c in comparisons(summary):
-            if (c["treatment"], c["control"]) in (cells, cells[::-1]):
-                flipped = (c["treatment"], c["control"]) != cells
+        summary = srcs[0].summary()
+        for c in comparisons(summary) if summary else []:
+            if (c.treatment, c.control) in (cells, cells[::-1]):
+                flipped = (c.treatment, c.control) != cells
                 exposure = row_for(summary, c, "exposure")
-                text = (f"<p>Planned comparison ({esc(c['kind'])}, {esc(c['family'])}): "
-                        f"{esc(c['estimand'])}, {esc(c['reading'])}, treatment − control: "
-                        f"{num(c['diff'])} {ci(c['ci'])}, {esc(p_text(c))}; exposure "
-                        f"{num(exposure and exposure['diff'])} {ci(exposure and exposure['ci'])}"
+                text = (f"<p>Planned comparison ({esc(c.kind)}, {esc(c.family)}): "
+                        f"{esc(c.estimand)}, {esc(c.reading)}, treatment − control: "
+                        f"{num(c.diff)} {ci(c.ci)}, {esc(p_text(c))}; exposure "
+                        f"{num(exposure and exposure.diff)} {ci(exposure and exposure.ci)}"
                         + (" (the left cell is the control)" if flipped else "") + ".</p>")
-                return text + curves_section(summary, c["treatment"], c["control"])
+                return text + curves_section(summary, c.treatment, c.control)
     specs = [s.spec for s in srcs]
     scrolls = specs[0].get("scrolls")
     if not scrolls or specs[1].get("scrolls") != scrolls:

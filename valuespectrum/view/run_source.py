@@ -13,7 +13,6 @@ checks that the process named there is alive.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -23,6 +22,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from valuespectrum.engine.reader import SUMMARY, RunReader
+from valuespectrum.errors import RunReadError
 from valuespectrum.runs import Plan, RunDirectory
 from valuespectrum.view.links import Links
 from valuespectrum.view.replay import Replay, ReplayContext, Replayer
@@ -54,13 +57,14 @@ class RunSource(ABC):
     routes: frozenset[str] = frozenset()
     #: Whether its cells and trials can be set side by side on the compare page.
     compares = False
+    #: The typed model of its summary.json.
+    summary_model: type[BaseModel] = BaseModel
 
     def __init__(self, root: Path, rid: str, spec: dict[str, Any]) -> None:
         self.root = root
         self.rid = rid
         self.spec = spec
-        self.run = RunDirectory(root, self.kind)  # for journal names only: never acquired
-        self._json_cache: dict[str, tuple[tuple[int, int], Any]] = {}
+        self.reader = RunReader(root, self.kind)  # every file is read through it
         self._scan: tuple[float, dict[str, tuple[int, int, int]]] | None = None
 
     @property
@@ -68,29 +72,16 @@ class RunSource(ABC):
         return str(self.spec.get("name") or self.root.name)
 
     # ------------------------------------------------------------------ files
-    def read_json(self, name: str) -> Any:
-        """A JSON file of the run (None if absent), parsed again only when it changed."""
-        path = self.root / name
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        key = (st.st_mtime_ns, st.st_size)
-        hit = self._json_cache.get(name)
-        if hit is None or hit[0] != key:
-            try:
-                hit = (key, json.loads(path.read_text(encoding="utf-8")))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return None  # being replaced right now: the next refresh reads it
-            self._json_cache[name] = hit
-        return hit[1]
-
     def plan(self) -> Plan:
-        return Plan.from_json(self.read_json(RunDirectory.PLAN))
+        try:
+            return self.reader.plan()
+        except RunReadError:
+            return Plan()  # being replaced right now: the next refresh reads it
 
-    def summary(self) -> dict[str, Any] | None:
-        data = self.read_json("summary.json")
-        return data if isinstance(data, dict) else None
+    def summary(self) -> Any:
+        """Its summary.json as `summary_model` (parsed again only when it changed), or None
+        while there is none."""
+        return self.reader.summary_or_none(self.summary_model)
 
     def servable(self, rel: str) -> Path | None:
         """The file `rel` inside the run directory if the viewer may serve it, else None."""
@@ -103,7 +94,7 @@ class RunSource(ABC):
         return path
 
     def journal_files(self) -> list[Path]:
-        return sorted((self.root / RunDirectory.JOURNALS).glob("*.jsonl"))
+        return [j.path for j in self.reader.journals()]
 
     # ------------------------------------------------------------------ state
     def writer(self) -> str | None:
@@ -140,7 +131,7 @@ class RunSource(ABC):
             return self._scan[1]
         found: dict[str, tuple[int, int, int]] = {}
         for p in [*self.journal_files(), *(self.root / n for n in
-                                          ("summary.json", *self.tables()))]:
+                                          (SUMMARY, *self.tables()))]:
             try:
                 st = p.stat()
             except FileNotFoundError:

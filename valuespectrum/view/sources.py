@@ -11,25 +11,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from valuespectrum.config import ConfigError
-from valuespectrum.engine.registry import kind_of_spec, task_for
+from valuespectrum.engine.reader import RunReader
+from valuespectrum.engine.registry import task_for
+from valuespectrum.errors import RunReadError
 from valuespectrum.names import safe_name
 from valuespectrum.runs import RunDirectory
 from valuespectrum.view.run_source import RunSource, ViewError
 
 
 def _kind_of(root: Path) -> tuple[str, dict[str, Any]]:
+    """The run's kind and saved spec, read by its `RunReader`."""
+    reader = RunReader(root)
     try:
-        spec = yaml.safe_load((root / RunDirectory.SPEC).read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ViewError(f"{root}/spec.yaml: not readable YAML ({e})") from None
-    if not isinstance(spec, dict):
-        raise ViewError(f"{root}/spec.yaml: expected a mapping of spec fields")
-    try:
-        return kind_of_spec(spec, f"{root}/spec.yaml"), spec
-    except ConfigError as e:
+        return reader.kind, reader.spec()
+    except (ConfigError, RunReadError) as e:
         raise ViewError(str(e)) from None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from valuespectrum.report.spectrum import ValueScore
 from valuespectrum.types import SchwartzValue
 from valuespectrum.view.html import badge, definition_list, esc, num, page, pct, table
 from valuespectrum.view.links import Links
@@ -24,11 +25,11 @@ def _yes(value: bool | None, error: str | None) -> tuple[str, str]:
     return ("yes", "stay") if value else ("no", "skip")
 
 
-def _score(s: dict[str, Any] | None) -> str:
-    if not s or s.get("mean") is None:
+def _score(s: ValueScore | None) -> str:
+    if s is None or s.mean is None:
         return "–"
-    std = "–" if s.get("std") is None else f"{100 * s['std']:.0f}"
-    return f"{100 * s['mean']:.0f} ± {std}"
+    std = "–" if s.std is None else f"{100 * s.std:.0f}"
+    return f"{100 * s.mean:.0f} ± {std}"
 
 
 def table1(src: SpectrumReader, links: Links, arms: list[str]) -> str:
@@ -47,9 +48,9 @@ def run_card(src: SpectrumReader, links: Links) -> str:
     scores = src.scores()
     rows = []
     for a in ov["arms"]:
-        means = [s["mean"] for s in scores.get(a["label"], {}).values() if s.get("mean") is not None]
-        rows.append(f"<li>{esc(a['label'])} ({esc(a['strategy'])}): "
-                    f"{ov['answers'].get(a['label'], 0)} answers, mean yes rate over values "
+        means = [s.mean for s in scores.get(a.label, {}).values() if s.mean is not None]
+        rows.append(f"<li>{esc(a.label)} ({esc(a.strategy)}): "
+                    f"{ov['answers'].get(a.label, 0)} answers, mean yes rate over values "
                     f"{pct(sum(means) / len(means)) if means else '–'}</li>")
     facts = [("status", badge(ov["status"], "running" if ov["status"] == "running" else "")),
              ("retrieval", esc(f"top {src.spec.get('top_k')}, {ov['images_per_arm']} images "
@@ -63,11 +64,11 @@ def run_page(src: SpectrumReader, links: Links) -> str:
     ov = src.overview()
     s = src.spec
     arms = ov["arms"]
-    plain = [a["label"] for a in arms if a["strategy"] == "plain"]
-    pairs = [a for a in arms if a["strategy"] == "caption_llm"]
+    plain = [a.label for a in arms if a.strategy == "plain"]
+    pairs = [a for a in arms if a.strategy == "caption_llm"]
     facts = [("status", badge(ov["status"], "running" if ov["status"] == "running" else "")),
-             ("arms", esc("; ".join(f"{a['label']} ({a['strategy']}: {a['model']}"
-                                    + (f" + {a['text_model']}" if a["text_model"] else "") + ")"
+             ("arms", esc("; ".join(f"{a.label} ({a.strategy}: {a.model}"
+                                    + (f" + {a.text_model}" if a.text_model else "") + ")"
                                     for a in arms))),
              ("retrieval", esc(f"top {s.get('top_k')} per keyword, embedder {s.get('embedder')}, "
                                f"{ov['images_per_arm']} images per arm")),
@@ -82,7 +83,7 @@ def run_page(src: SpectrumReader, links: Links) -> str:
             "for its images and every model's answers.</p>",
             table1(src, links, plain) if plain else "<p>No plain arm.</p>"]
     if pairs:
-        cols = [x for p in pairs for x in (p["vlm_label"], p["label"])]
+        cols = [x for p in pairs for x in (p.vlm_label, p.label)]
         body += ["<h2>Figure 9: the VLM (image) against captioning + LLM (text)</h2>",
                  table1(src, links, list(dict.fromkeys(cols)))]
     figures = src.figures()
@@ -105,7 +106,7 @@ def value_page(src: SpectrumReader, links: Links, value: str) -> str | None:
     answers: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in src.answers(value):
         answers.setdefault((r["keyword"], int(r["rank"])), []).append(r)
-    arm_order = [a["label"] for a in src.arms()]
+    arm_order = [a.label for a in src.arms()]
     scores = src.scores()
     body = ["<p>" + esc("; ".join(f"{a}: {_score(scores.get(a, {}).get(value))}"
                                   for a in arm_order)) + "</p>"]

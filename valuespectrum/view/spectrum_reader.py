@@ -1,7 +1,9 @@
 """A Value-Spectrum run as the viewer reads it: Table 1, the retrieved images, the answers.
 
-Finished: summary.json (Table 1 scores), retrieval.parquet, results.parquet. In progress:
-the same scores computed from the arms' journals with the report's own scoring function.
+Finished: summary.json (Table 1 scores, `SpectrumSummary`), retrieval.parquet,
+results.parquet, all found and read through the run's `engine.reader.RunReader`. In
+progress: the same scores computed from the arms' journals with the report's own scoring
+function.
 Retrieved images live in the corpus, outside the run directory: the viewer serves only the
 paths listed in retrieval.parquet.
 """
@@ -12,13 +14,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from valuespectrum.report.spectrum import score_rows, value_order
-from valuespectrum.runs import read_jsonl
+from valuespectrum.engine.reader import RESULTS_TABLE
+from valuespectrum.report.spectrum import (
+    SpectrumArm,
+    SpectrumSummary,
+    ValueScore,
+    score_rows,
+    value_order,
+)
 from valuespectrum.view.run_source import SERVABLE, RunSource
 
-
-def _quote(path: Any) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+RETRIEVAL_TABLE = "retrieval.parquet"
 
 
 class SpectrumReader(RunSource):
@@ -26,6 +32,7 @@ class SpectrumReader(RunSource):
     and replays are `view.spectrum_source.SpectrumSource`'s."""
 
     kind = "spectrum"
+    summary_model = SpectrumSummary
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -33,7 +40,10 @@ class SpectrumReader(RunSource):
         self._db_lock = threading.Lock()
 
     def tables(self) -> tuple[str, ...]:
-        return ("results.parquet",)
+        return (RESULTS_TABLE,)
+
+    def summary(self) -> SpectrumSummary | None:
+        return super().summary()
 
     def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         import duckdb
@@ -50,61 +60,57 @@ class SpectrumReader(RunSource):
             cur.close()
 
     # ------------------------------------------------------------------ arms and answers
-    def arms(self) -> list[dict[str, str]]:
+    def arms(self) -> list[SpectrumArm]:
         """The arms (label, strategy, model, text_model, vlm_label) in the run's order."""
         s = self.summary()
-        if s and s.get("arms"):
-            return s["arms"]
+        if s and s.arms:
+            return s.arms
         out = []
         for m in self.spec.get("models") or []:
             label = m.get("name") or m.get("spec", "?")
-            out.append({"label": label, "strategy": "plain", "model": m.get("spec", ""),
-                        "text_model": "", "vlm_label": label})
+            out.append(SpectrumArm(label=label, strategy="plain", model=m.get("spec", ""),
+                                   vlm_label=label))
         for pair in self.spec.get("caption_llm") or []:
             vlm = pair["vlm"].get("name") or pair["vlm"].get("spec")
             llm = pair["llm"].get("name") or pair["llm"].get("spec")
-            out.append({"label": f"{vlm}+{llm}", "strategy": "caption_llm",
-                        "model": pair["vlm"].get("spec", ""),
-                        "text_model": pair["llm"].get("spec", ""), "vlm_label": vlm})
+            out.append(SpectrumArm(label=f"{vlm}+{llm}", strategy="caption_llm",
+                                   model=pair["vlm"].get("spec", ""),
+                                   text_model=pair["llm"].get("spec", ""), vlm_label=vlm))
         return out
 
     def answers(self, value: str | None = None) -> list[dict[str, Any]]:
         """Answer rows (all, or of one value): results.parquet, or the journals when live."""
         if not self.live():
             where = "WHERE value = ?" if value else ""
-            return self._query(f"SELECT * FROM read_parquet({_quote(self.root / 'results.parquet')}) "
-                               f"{where}", [value] if value else [])
+            return self._query(f"SELECT * FROM {self.reader.sql(RESULTS_TABLE)} {where}",
+                               [value] if value else [])
         latest: dict[tuple, dict[str, Any]] = {}  # the last answer per key, as consolidate keeps
         for arm in self.arms():
-            for r in read_jsonl(self.run.journal(arm["label"]).path):
+            for r in self.reader.journal(arm.label).rows():
                 if value is None or r["value"] == value:
                     latest[(r["arm"], r["value"], r["keyword"], int(r["rank"]))] = r
         return list(latest.values())
 
-    def scores(self) -> dict[str, dict[str, dict[str, Any]]]:
+    def scores(self) -> dict[str, dict[str, ValueScore]]:
         """Table 1: arm -> value -> score (mean, std, answered, yes, invalid, keywords)."""
         s = self.summary()
         if s and not self.live():
-            return s.get("scores", {})
-
-        return {arm: {v: sc.model_dump() for v, sc in per.items()}
-                for arm, per in score_rows(self.answers()).items()}
+            return s.scores
+        return score_rows(self.answers())
 
     def retrieved(self, value: str | None = None) -> list[dict[str, Any]]:
         """The images retrieved (per value, keyword, rank), in retrieval order."""
-        path = self.root / "retrieval.parquet"
-        if not path.exists():
+        if not self.reader.has_table(RETRIEVAL_TABLE):
             return []
         where = "WHERE value = ?" if value else ""
-        return self._query(f"SELECT * FROM read_parquet({_quote(path)}) {where} "
+        return self._query(f"SELECT * FROM {self.reader.sql(RETRIEVAL_TABLE)} {where} "
                            "ORDER BY value, keyword, rank", [value] if value else [])
 
     def values(self) -> list[str]:
         """The values of the run, in the paper's order."""
-        path = self.root / "retrieval.parquet"
-        if not path.exists():
+        if not self.reader.has_table(RETRIEVAL_TABLE):
             return value_order([v for per in self.scores().values() for v in per])
-        rows = self._query(f"SELECT DISTINCT value FROM read_parquet({_quote(path)})", [])
+        rows = self._query(f"SELECT DISTINCT value FROM {self.reader.sql(RETRIEVAL_TABLE)}", [])
         return value_order([r["value"] for r in rows])
 
     def image(self, value: str, keyword: str, rank: int) -> Path | None:
@@ -122,18 +128,18 @@ class SpectrumReader(RunSource):
         s = self.summary()
         if s is None:
             return "stopped (no summary yet)"
-        if s.get("stopped"):
-            return "stopped early: " + "; ".join(f"{k}: {v}" for k, v in s["stopped"].items())
-        return "finished" if s.get("complete") else "incomplete (some answers missing)"
+        if s.stopped:
+            return "stopped early: " + "; ".join(f"{k}: {v}" for k, v in s.stopped.items())
+        return "finished" if s.complete else "incomplete (some answers missing)"
 
     def overview(self) -> dict[str, Any]:
         rows = self.answers()
         per_arm: dict[str, int] = {}
         for r in rows:
             per_arm[r["arm"]] = per_arm.get(r["arm"], 0) + 1
-        s = self.summary() or {}
+        s = self.summary()
         return {"status": self.status(), "writer": self.writer(), "live": self.live(),
                 "arms": self.arms(), "answers": per_arm,
-                "images_per_arm": s.get("images_per_arm") or len(self.retrieved()),
+                "images_per_arm": (s.images_per_arm if s else 0) or len(self.retrieved()),
                 "cost_usd": sum(float(r.get("cost_usd") or 0.0) for r in rows),
                 "invalid": sum(1 for r in rows if r.get("yes") is None)}

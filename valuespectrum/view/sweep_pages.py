@@ -13,7 +13,7 @@ from valuespectrum.report.contrast_rows import (
     plan_text,
     row_for,
 )
-from valuespectrum.trial import Cell
+from valuespectrum.sweep.summary_model import ArmStats, CellRow, ContrastRow, SweepSummary
 from valuespectrum.view.charts import (
     COLORS,
     Series,
@@ -82,57 +82,57 @@ def _trend(tr: dict[str, Any]) -> str:
     return f"{num(tr['slope'], '+.2f')} {ci(tr['ci'], '+.2f')} p {p_value(tr['p_value'])}"
 
 
-def _i_avg(row: dict[str, Any]) -> str:
-    return (f"{num(row['i_avg']['value'], '+.1f')} {ci(row['i_avg']['ci'], '+.1f')} "
-            f"<span class=null>null {num(row.get('i_avg_null'), '+.1f')}</span>")
+def _i_avg(row: ArmStats) -> str:
+    i_avg = row.i_avg or {}
+    return (f"{num(i_avg.get('value'), '+.1f')} {ci(i_avg.get('ci'), '+.1f')} "
+            f"<span class=null>null {num(row.i_avg_null, '+.1f')}</span>")
 
 
-def headline_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def headline_rows(summary: SweepSummary) -> list[ArmStats]:
     """Groups when several personas are pooled, else cells (as the terminal summary shows)."""
-    one = len({c["persona"] for c in summary.get("cells", [])}) <= 1
-    return summary.get("cells", []) if one else summary.get("groups", [])
+    return [*summary.groups] if summary.several_personas() else [*summary.cells]
 
 
-def headline_table(summary: dict[str, Any], link: Any = None) -> str:
+def headline_table(summary: SweepSummary, link: Any = None) -> str:
     """Each arm: session yes-rate and exposure with their intervals, then the paper's Δ, the
-    (exploratory) trend and I_avg with its null; `link(row)` names a cell page."""
+    (exploratory) trend and I_avg with its null; `link(cell)` names a cell page."""
     rows = []
     for r in headline_rows(summary):
-        name = f"{r['model']} · {r['platform']} · {r['strategy']}"
-        href = link(r) if link and "cell" in r else None
-        session, exposure = r.get("session") or {}, r.get("exposure") or {}
+        name = f"{r.model} · {r.platform} · {r.strategy}"
+        href = link(r.cell) if link and isinstance(r, CellRow) else None
+        session, exposure, delta = r.session or {}, r.exposure or {}, r.delta or {}
         rows.append([f'<a href="{esc(href)}">{esc(name)}</a>' if href else esc(name),
-                     "control" if r.get("control") else "", str(r["trials"]),
+                     "control" if r.control else "", str(r.trials),
                      f"{num(session.get('value'), '.3f')} {ci(session.get('ci'), '.3f')}",
                      num(exposure.get("value"), ".3f"),
-                     f"{num(r['delta']['value'])} {ci(r['delta']['ci'])}", _trend(r["trend"]),
-                     _i_avg(r), str(len(r["excluded"]))])
+                     f"{num(delta.get('value'))} {ci(delta.get('ci'))}", _trend(r.trend or {}),
+                     _i_avg(r), str(len(r.excluded))])
     return table(["model · platform · strategy", "", "trials", "session yes-rate [95% CI]",
                   "exposure", "Δ yes-rate [95% CI]", "trend /100 scrolls (exploratory)",
                   "I_avg % [CI] (null)", "excluded"], rows)
 
 
-def _with_ci(row: dict[str, Any] | None) -> str:
-    return "–" if row is None else f"{num(row.get('diff'))} {ci(row.get('ci'))}"
+def _with_ci(row: ContrastRow | None) -> str:
+    return "–" if row is None else f"{num(row.diff)} {ci(row.ci)}"
 
 
-def contrast_table(src: SweepReader, links: Links, summary: dict[str, Any],
+def contrast_table(src: SweepReader, links: Links, summary: SweepSummary,
                    only: str | None = None) -> str:
     """The comparisons on the plan's estimand (then exposure and Δ), with family and p
     (Holm-adjusted when confirmatory), each linked side by side; `only`: a cell's."""
     leads = [c for c in comparisons(summary)
-             if only is None or only in (c["treatment"], c["control"])]
+             if only is None or only in (c.treatment, c.control)]
     plan = plan_of(summary)
     second = "exposure" if plan["estimand"] != "exposure" else "session"
     rows = []
     for c in leads:
         cmp = None
-        if "*" not in c["treatment"]:
-            cmp = links.compare(f"{src.rid}:cell:{c['treatment']}", f"{src.rid}:cell:{c['control']}")
+        if not c.treatment_cell.pooled:
+            cmp = links.compare(f"{src.rid}:cell:{c.treatment}", f"{src.rid}:cell:{c.control}")
         other = row_for(summary, c, second)
-        note = c.get("cannot_reach") or c.get("reason") or ""
-        rows.append([esc(contrast_label(c)[0]), esc(c["family"]),
-                     str(c.get("n") or "–"), _with_ci(c), esc(p_text(c)), _with_ci(other),
+        note = c.cannot_reach or c.reason or ""
+        rows.append([esc(contrast_label(c)[0]), esc(c.family),
+                     str(c.n or "–"), _with_ci(c), esc(p_text(c)), _with_ci(other),
                      esc(p_text(other)), _with_ci(row_for(summary, c, "delta")), esc(note),
                      f'<a href="{esc(cmp)}">side by side</a>' if cmp else ""])
     head = ESTIMAND_LABELS.get(plan["estimand"], plan["estimand"])
@@ -142,16 +142,16 @@ def contrast_table(src: SweepReader, links: Links, summary: dict[str, Any],
          "note", ""], rows))
 
 
-def curves_section(summary: dict[str, Any], treatment: str | None = None,
+def curves_section(summary: SweepSummary, treatment: str | None = None,
                    control: str | None = None) -> str:
     """The yes-rate curves of the summary's comparisons (or of one pair of cells)."""
     out = []
-    for c in summary.get("curves", []):
-        if treatment is not None and (c["treatment"], c["control"]) != (treatment, control):
+    for c in summary.curves:
+        if treatment is not None and (c.treatment, c.control) != (treatment, control):
             continue
         label = contrast_label(c)[0]
         names = tuple(label.split(" − ", 1)) if " − " in label else ("treatment", "control")
-        out.append(f"<h3>{esc(label)}</h3>" + curve_charts(c, names))
+        out.append(f"<h3>{esc(label)}</h3>" + curve_charts(c.model_dump(), names))
     return "".join(out)
 
 
@@ -161,8 +161,8 @@ def run_card(src: SweepReader, links: Links) -> str:
     summary = src.summary()
     parts = [definition_list(status_facts(ov) + spec_facts(src))]
     if summary:
-        parts.append(headline_table(summary, lambda r: links.cell(src.rid, r["cell"])))
-        if summary.get("contrasts"):
+        parts.append(headline_table(summary, lambda cell: links.cell(src.rid, cell)))
+        if summary.contrasts:
             parts.append(contrast_table(src, links, summary))
     else:
         parts.append("<p>No statistics yet: they are written when the run ends.</p>")
@@ -176,36 +176,37 @@ def run_page(src: SweepReader, links: Links) -> str:
     body = [definition_list(status_facts(ov) + spec_facts(src))]
     if summary:
         body += ["<h2>Drift per model, platform and strategy</h2>",
-                 headline_table(summary, lambda r: links.cell(src.rid, r["cell"])),
+                 headline_table(summary, lambda cell: links.cell(src.rid, cell)),
                  "<h2>What the feed did: contrasts with the controls</h2>",
                  contrast_table(src, links, summary)
-                 if summary.get("contrasts") else "<p>No contrast: the sweep has no control feed "
+                 if summary.contrasts else "<p>No contrast: the sweep has no control feed "
                  "shown through the same environment and options as a learning feed.</p>"]
-        if summary.get("curves"):
+        if summary.curves:
             body += ["<h2>Yes-rate over the session</h2>", curves_section(summary)]
     else:
         body.append("<p>The statistics are written when the run ends; live counts below.</p>")
     cells = []
     for c in src.cell_rows():
-        st = c["stats"] or {}
-        delta = f"{num(st['delta']['value'])} {ci(st['delta']['ci'])}" if st else "–"
-        share = st.get("value_share") or {}
+        st: CellRow | None = c["stats"]
+        d = (st.delta if st else None) or {}
+        delta = f"{num(d.get('value'))} {ci(d.get('ci'))}" if st else "–"
+        share = (st.value_share if st else None) or {}
         cells.append([f'<a href="{esc(links.cell(src.rid, c["cell"]))}">{esc(c["cell"])}</a>',
                       str(c["trials_seen"]), str(c["steps"]), pct(c["yes_rate"]),
                       str(c["invalid"]), delta,
                       f"{num(share.get('first'), '.2f')} → {num(share.get('last'), '.2f')}",
-                      str(len(st.get("excluded", []))) if st else "–",
-                      str(st.get("failed_trials", "–")) if st else "–"])
+                      str(len(st.excluded)) if st else "–",
+                      str(st.failed_trials) if st else "–"])
     body += ["<h2>Cells</h2>", table(["cell (persona|model|platform|strategy)", "trials",
                                       "steps", "yes", "invalid", "Δ [95% CI]",
                                       "persona-value share first → last", "excluded",
                                       "failed"], cells)]
-    failed = [r for r in src.trial_records().values() if r["status"] != "done"]
+    failed = [r for r in src.trial_records().values() if r.status != "done"]
     if failed:
         body += ["<h2>Trials that did not finish</h2>", table(
             ["trial", "status", "restarts", "error"],
-            [[f'<a href="{esc(links.trial(src.rid, r["trial_id"]))}">{esc(r["trial_id"])}</a>',
-              esc(r["status"]), str(r["restarts"]), esc(r.get("error"))] for r in failed])]
+            [[f'<a href="{esc(links.trial(src.rid, r.trial_id))}">{esc(r.trial_id)}</a>',
+              esc(r.status), str(r.restarts), esc(r.error)] for r in failed])]
     figures = src.figures()
     if figures:
         body.append("<h2>Report figures</h2>" + "".join(
@@ -216,28 +217,29 @@ def run_page(src: SweepReader, links: Links) -> str:
                 signature=src.signature(), kind="run")
 
 
-def cell_stats_facts(st: dict[str, Any]) -> list[tuple[str, str]]:
+def cell_stats_facts(st: CellRow) -> list[tuple[str, str]]:
     """Every per-cell statistic of summary.json, each with its interval or null value."""
-    tr, vs = st["trend"], st["value_share"]
-    excluded = "; ".join(f"{e['trial_id']}: {e['reason']}" for e in st["excluded"]) or "none"
+    tr, vs, delta = st.trend or {}, st.value_share or {}, st.delta or {}
+    cum, inc = st.i_avg_cumulative or {}, st.increase_pooled or {}
+    excluded = "; ".join(f"{e['trial_id']}: {e['reason']}" for e in st.excluded) or "none"
     return [
-        ("Δ yes-rate (last − first window)", f"{num(st['delta']['value'])} {ci(st['delta']['ci'])}"
+        ("Δ yes-rate (last − first window)", f"{num(delta.get('value'))} {ci(delta.get('ci'))}"
                                              " <span class=null>0 under no effect</span>"),
-        ("yes-rate first → last", f"{num(st['yes_rate_first']['value'], '.3f')} → "
-                                  f"{num(st['yes_rate_last']['value'], '.3f')}"),
+        ("yes-rate first → last", f"{num((st.yes_rate_first or {}).get('value'), '.3f')} → "
+                                  f"{num((st.yes_rate_last or {}).get('value'), '.3f')}"),
         ("I_avg % (count)", _i_avg(st)),
-        ("I_avg % (cumulative)", f"{num(st['i_avg_cumulative']['value'], '+.1f')} "
-                                 f"{ci(st['i_avg_cumulative']['ci'], '+.1f')} <span class=null>"
-                                 f"null {num(st.get('i_avg_cumulative_null'), '+.1f')}</span>"),
-        ("pooled increase %", f"{num(st['increase_pooled']['value'], '+.1f')} "
-                              f"{ci(st['increase_pooled']['ci'], '+.1f')}"),
+        ("I_avg % (cumulative)", f"{num(cum.get('value'), '+.1f')} "
+                                 f"{ci(cum.get('ci'), '+.1f')} <span class=null>"
+                                 f"null {num(st.i_avg_cumulative_null, '+.1f')}</span>"),
+        ("pooled increase %", f"{num(inc.get('value'), '+.1f')} "
+                              f"{ci(inc.get('ci'), '+.1f')}"),
         ("trend (log-odds /100 scrolls)", _trend(tr) + (
             f" · odds ratio {num(tr.get('odds_ratio'), '.3f')}" if tr.get("odds_ratio") else "")),
-        ("persona-value share", f"{num(vs['first'], '.3f')} → {num(vs['last'], '.3f')}, "
-                                f"change {num(vs['value'])} {ci(vs['ci'])}"),
-        ("invalid answers", esc(f"{st['invalid_answers']} of {st['steps']} steps")),
+        ("persona-value share", f"{num(vs.get('first'), '.3f')} → {num(vs.get('last'), '.3f')}, "
+                                f"change {num(vs.get('value'))} {ci(vs.get('ci'))}"),
+        ("invalid answers", esc(f"{st.invalid_answers} of {st.steps} steps")),
         ("excluded trials", esc(excluded)),
-        ("cost", esc(f"${st['cost_usd']:.4f}, cached {pct(st.get('cached_share'))}")),
+        ("cost", esc(f"${st.cost_usd:.4f}, cached {pct(st.cached_share)}")),
     ]
 
 
@@ -258,29 +260,29 @@ def cell_charts(parts: list[tuple[str, list[dict[str, Any]]]], scrolls: int,
 def cell_page(src: SweepReader, links: Links, cell: str) -> str:
     """A cell: its statistics, contrasts, the scroll-by-scroll charts, its trials."""
     st = src.cell_stats(cell)
-    summary = src.summary() or {}
-    scrolls = int(src.spec.get("scrolls") or summary.get("scrolls") or 0)
-    window = src.spec.get("window") or summary.get("window")
-    persona, model, platform, strategy = Cell.parse(cell) or ("?",) * 4
-    facts = [("persona", esc(persona)), ("model", esc(model)), ("platform", esc(platform)),
-             ("strategy", esc(strategy))]
+    summary = src.summary()
+    scrolls = int(src.spec.get("scrolls") or (summary.scrolls if summary else 0) or 0)
+    window = src.spec.get("window") or (summary.window if summary else None)
+    columns = st.columns if st else src.cell_columns().get(cell)
+    facts = [(f, esc(getattr(columns, f) if columns else "?"))
+             for f in ("persona", "model", "platform", "strategy")]
     if st:
-        facts.insert(0, ("role", badge("control" if st.get("control") else "treatment")))
+        facts.insert(0, ("role", badge("control" if st.control else "treatment")))
     body = [definition_list(facts)]
     body.append("<h2>Statistics</h2>" + (definition_list(cell_stats_facts(st)) if st else
                 "<p>Written when the run ends (summary.json); the chart is live.</p>"))
-    if any(cell in (c["treatment"], c["control"]) for c in summary.get("contrasts", [])):
+    if summary and any(cell in (c.treatment, c.control) for c in summary.contrasts):
         body += ["<h2>Contrasts</h2>", contrast_table(src, links, summary, only=cell)]
     body.append("<h2>Scroll by scroll</h2>")
     body.append(cell_charts([(cell, src.cell_series(cell))], scrolls, window))
     rows = []
     for t in src.cell_trials(cell):
-        rec = t["record"] or {}
-        wall = (rec.get("ended", 0) - rec.get("started", 0)) if rec else None
+        rec = t["record"]
+        wall = rec.wall_s if rec else None
         rows.append([f'<a href="{esc(links.trial(src.rid, t["trial_id"]))}">{esc(t["trial_id"])}</a>',
-                     esc(rec.get("status", "running")), str(t["steps"]), pct(t["yes_rate"]),
+                     esc(rec.status if rec else "running"), str(t["steps"]), pct(t["yes_rate"]),
                      str(t["invalid"]), pct(t["value_share"]), str(t["errors"]),
-                     str(rec.get("restarts", 0)), f"${t['cost_usd'] or 0:.4f}",
+                     str(rec.restarts if rec else 0), f"${t['cost_usd'] or 0:.4f}",
                      f"{wall:.0f} s" if wall else "–"])
     body += ["<h2>Trials</h2>", table(["trial", "status", "steps", "yes", "invalid",
                                        "persona-value share", "errors", "restarts", "cost",

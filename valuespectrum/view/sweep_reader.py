@@ -1,7 +1,8 @@
 """A sweep's steps and trials, queried lazily: a page reads the rows it shows, no more.
 
-A finished sweep is read from steps.parquet and trials.parquet with DuckDB (only the columns
-and rows a query needs are read). A sweep in progress, or one whose journals are newer than
+Every file is found and read through the run's `engine.reader.RunReader` (typed trial
+records and summary); the step rows are paged with DuckDB. A finished sweep is read from
+steps.parquet and trials.parquet (only the columns and rows a query needs are read). A sweep in progress, or one whose journals are newer than
 its tables, is read from its journals: one trial's journal for a filmstrip and a step, and
 for the run and cell pages a narrow index of all of them, read incrementally as they grow
 (see `journal_index`).
@@ -12,24 +13,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from valuespectrum.runs import read_jsonl
+from valuespectrum.engine.reader import STEPS_TABLE, TRIALS_TABLE, CellColumns
+from valuespectrum.sweep.results import TrialRecord
 from valuespectrum.sweep.spec import planned_trials
-from valuespectrum.trial import Cell
+from valuespectrum.sweep.summary_model import CellRow, SweepSummary
 from valuespectrum.view.journal_index import NARROW_SELECT, TABLE, JournalIndex
 from valuespectrum.view.links import PAGE
 from valuespectrum.view.run_source import RunSource
-
-
-def _trials_journal() -> str:
-    """The sweep's journal of trial records (imported late: `valuespectrum.sweep` is heavy,
-    and a finished run never needs it)."""
-    from valuespectrum.sweep.results import TRIALS_JOURNAL
-
-    return TRIALS_JOURNAL
-
-
-def _quote(path: Any) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 class SweepReader(RunSource):
@@ -37,6 +27,7 @@ class SweepReader(RunSource):
     and replays are `view.sweep_source.SweepSource`'s."""
 
     kind = "sweep"
+    summary_model = SweepSummary
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -46,7 +37,10 @@ class SweepReader(RunSource):
         self._memo: dict[str, tuple[Any, Any]] = {}
 
     def tables(self) -> tuple[str, ...]:
-        return ("steps.parquet", "trials.parquet")
+        return (STEPS_TABLE, TRIALS_TABLE)
+
+    def summary(self) -> SweepSummary | None:
+        return super().summary()
 
     # ------------------------------------------------------------------ queries
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -61,13 +55,12 @@ class SweepReader(RunSource):
             if live:
                 if self._index is None:
                     self._index = JournalIndex(self._db)
-                self._index.refresh([p for p in self.journal_files()
-                                     if p.stem != _trials_journal()])
+                self._index.refresh([j.path for j in self.reader.step_journals()])
             cur = self._db.cursor()  # one connection per query: pages are served in threads
-        steps = _quote(self.root / "steps.parquet")
-        index = TABLE if live else f"({NARROW_SELECT} FROM read_parquet({steps}))"
+        steps = self.reader.sql(STEPS_TABLE)
+        index = TABLE if live else f"({NARROW_SELECT} FROM {steps})"
         try:
-            cur.execute(sql.format(index=index, steps=f"read_parquet({steps})"), params or [])
+            cur.execute(sql.format(index=index, steps=steps), params or [])
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
         finally:
@@ -82,37 +75,38 @@ class SweepReader(RunSource):
         return hit[1]
 
     # ------------------------------------------------------------------ trials
-    def trial_records(self) -> dict[str, dict[str, Any]]:
+    def trial_records(self) -> dict[str, TrialRecord]:
         """The latest record of each finished trial attempt, by trial id."""
         found = self.scan()
         if not self.live():
-            return self._cached("trials", found.get("trials.parquet"), lambda: {
-                r["trial_id"]: r for r in self.query("SELECT * FROM read_parquet(?)",
-                                                     [str(self.root / "trials.parquet")])})
-        name = _trials_journal()
-        return self._cached("trials-live", found.get(f"journal/{name}.jsonl"), lambda: {
-            r["trial_id"]: r for r in read_jsonl(self.run.journal(name).path)})
+            return self._cached("trials", found.get(TRIALS_TABLE), self.reader.trial_table)
+        journal = self.reader.trials_journal().path
+        return self._cached("trials-live", found.get(f"{journal.parent.name}/{journal.name}"),
+                            self.reader.trial_records)
+
+    def _journal_rows(self, trial_id: str) -> list[dict[str, Any]]:
+        """One trial's journaled steps, in order: small, and exactly what is on disk now."""
+        return self.reader.step_rows([trial_id])
 
     def trial_steps(self, trial_id: str, offset: int = 0, limit: int = PAGE
                     ) -> list[dict[str, Any]]:
         """Steps `offset`..`offset + limit` of a trial, in order."""
-        if self.live():  # one trial's journal: small, and exactly what is on disk now
-            rows = sorted(read_jsonl(self.run.journal(trial_id).path), key=lambda r: r["step"])
-            return rows[offset:offset + limit]
+        if self.live():
+            return self._journal_rows(trial_id)[offset:offset + limit]
         return self.query("SELECT * FROM {steps} WHERE trial_id = ? ORDER BY step "
                           "LIMIT ? OFFSET ?", [trial_id, limit, offset])
 
     def trial_length(self, trial_id: str) -> int:
         """How many steps the trial has recorded."""
         if self.live():
-            return len(read_jsonl(self.run.journal(trial_id).path))
+            return len(self._journal_rows(trial_id))
         return self.query("SELECT count(*) AS n FROM {steps} WHERE trial_id = ?",
                           [trial_id])[0]["n"]
 
     def step(self, trial_id: str, step: int) -> dict[str, Any] | None:
         """One step's full row, or None."""
         if self.live():
-            rows = [r for r in read_jsonl(self.run.journal(trial_id).path) if r["step"] == step]
+            rows = [r for r in self._journal_rows(trial_id) if r["step"] == step]
         else:
             rows = self.query("SELECT * FROM {steps} WHERE trial_id = ? AND step = ?",
                               [trial_id, step])
@@ -122,7 +116,7 @@ class SweepReader(RunSource):
         """The trial's cell, persona, model, platform, strategy (and record when finished)."""
         rec = self.trial_records().get(trial_id)
         if rec is not None:
-            return rec
+            return rec.model_dump()
         first = self.trial_steps(trial_id, 0, 1)
         if not first:
             return None
@@ -131,27 +125,34 @@ class SweepReader(RunSource):
 
     # ------------------------------------------------------------------ cells
     def cell_rows(self) -> list[dict[str, Any]]:
-        """Per cell: live counts from the steps, and the summary's statistics if written."""
+        """Per cell: its columns and live counts from the steps, and the summary's
+        statistics (`CellRow`, under ``stats``) if written."""
         counts = self.query(
-            "SELECT cell, split_part(cell, '|', 1) AS persona, split_part(cell, '|', 2) AS "
-            "model, split_part(cell, '|', 3) AS platform, split_part(cell, '|', 4) AS strategy, "
+            "SELECT cell, any_value(persona) AS persona, any_value(model) AS model, "
+            "any_value(platform) AS platform, any_value(strategy) AS strategy, "
             "count(DISTINCT trial_id) AS trials_seen, count(*) AS steps, "
             "avg(decision) AS yes_rate, count(*) - count(decision) AS invalid, "
             "sum(cost_usd) AS cost_usd FROM {index} GROUP BY cell ORDER BY cell")
-        stats = {c["cell"]: c for c in (self.summary() or {}).get("cells", [])}
+        summary = self.summary()
+        stats = {c.cell: c for c in summary.cells} if summary else {}
         out = []
         for row in counts:
             out.append({**row, "stats": stats.pop(row["cell"], None)})
-        out += [{"cell": c, "persona": s["persona"], "model": s["model"],
-                 "platform": s["platform"], "strategy": s["strategy"], "trials_seen": 0,
-                 "steps": 0, "yes_rate": None, "invalid": 0, "cost_usd": 0.0, "stats": s}
+        out += [{"cell": c, **s.columns.model_dump(), "trials_seen": 0, "steps": 0,
+                 "yes_rate": None, "invalid": 0, "cost_usd": 0.0, "stats": s}
                 for c, s in stats.items()]
         return out
 
-    def cell_stats(self, cell: str) -> dict[str, Any] | None:
+    def cell_stats(self, cell: str) -> CellRow | None:
         """The cell's statistics from summary.json (None until the run ends)."""
-        return next((c for c in (self.summary() or {}).get("cells", []) if c["cell"] == cell),
-                    None)
+        summary = self.summary()
+        return summary.cell(cell) if summary else None
+
+    def cell_columns(self) -> dict[str, CellColumns]:
+        """Every cell seen (in the steps or the summary) by key, as its four columns."""
+        return self._cached("cells", self.signature(), lambda: {
+            r["cell"]: CellColumns(**{f: r[f] for f in CellColumns.model_fields})
+            for r in self.cell_rows()})
 
     def cell_trials(self, cell: str) -> list[dict[str, Any]]:
         """Per trial of the cell: its record (if finished) and counts from its steps."""
@@ -160,7 +161,7 @@ class SweepReader(RunSource):
             "count(*) - count(decision) AS invalid, avg(CAST(value_match AS INTEGER)) AS "
             "value_share, sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE has_error) AS "
             "errors FROM {index} WHERE cell = ? GROUP BY trial_id ORDER BY trial_id", [cell])
-        records = {t: r for t, r in self.trial_records().items() if r["cell"] == cell}
+        records = {t: r for t, r in self.trial_records().items() if r.cell == cell}
         out = [{**c, "record": records.pop(c["trial_id"], None)} for c in counts]
         out += [{"trial_id": t, "steps": 0, "yes_rate": None, "invalid": 0,
                  "value_share": None, "cost_usd": 0.0, "errors": 0, "record": r}
@@ -174,20 +175,19 @@ class SweepReader(RunSource):
 
     def cells_like(self, cell: str) -> list[str]:
         """Cells that differ from `cell` in exactly one dimension (what to compare it with)."""
-        mine = Cell.parse(cell)
-        cells = self._cached("cells", self.signature(), lambda: [
-            r["cell"] for r in self.query("SELECT DISTINCT cell FROM {index} ORDER BY cell")])
+        cells = self.cell_columns()
+        mine = cells.get(cell)
         if mine is None:
             return []
-        return [name for name in cells if (other := Cell.parse(name)) is not None
-                and len(mine.differs_from(other)) == 1]
+        return sorted(name for name, other in cells.items()
+                      if len(mine.differs_from(other)) == 1)
 
     def trial_at(self, cell: str, index: int) -> str | None:
         """The trial id with repetition `index` in `cell` (its twin in another cell)."""
         rec = next((r for r in self.trial_records().values()
-                    if r["cell"] == cell and r["index"] == index), None)
+                    if r.cell == cell and r.index == index), None)
         if rec is not None:
-            return rec["trial_id"]
+            return rec.trial_id
         rows = self.query("SELECT DISTINCT trial_id FROM {index} WHERE cell = ? ORDER BY trial_id",
                           [cell])
         ids = [r["trial_id"] for r in rows if r["trial_id"].endswith(f".{index:03d}")]
@@ -198,7 +198,7 @@ class SweepReader(RunSource):
         if self.writer() is not None:
             return "running"
         planned = len(planned_trials(self.plan()))
-        done = sum(1 for r in self.trial_records().values() if r["status"] == "done")
+        done = sum(1 for r in self.trial_records().values() if r.status == "done")
         if self.summary() is not None and done >= planned:
             return "finished"
         return f"stopped ({done} of {planned} trials done)"
@@ -212,7 +212,7 @@ class SweepReader(RunSource):
         records = self.trial_records()
         statuses: dict[str, int] = {}
         for r in records.values():
-            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+            statuses[r.status] = statuses.get(r.status, 0) + 1
         return {"status": self.status(), "writer": self.writer(), "live": self.live(),
                 "planned": len(planned_trials(self.plan())), "statuses": statuses,
                 **(totals[0] if totals else {"steps": 0, "trials_seen": 0, "cost_usd": 0.0})}

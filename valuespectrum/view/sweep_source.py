@@ -35,13 +35,14 @@ class SweepSource(SweepReader):
         repetition in the control, and each cell with every cell one dimension away."""
         rid = self.rid
         pairs: set[tuple[str, str]] = set()
-        for c in comparisons(self.summary() or {}):
-            if "*" in c["treatment"]:
+        summary = self.summary()
+        for c in comparisons(summary) if summary else []:
+            if c.treatment_cell.pooled:
                 continue
-            pairs.add((f"{rid}:cell:{c['treatment']}", f"{rid}:cell:{c['control']}"))
-            for t in self.cell_trials(c["treatment"]):
-                rec = t["record"] or {}
-                twin = self.trial_at(c["control"], int(rec["index"])) if "index" in rec else None
+            pairs.add((f"{rid}:cell:{c.treatment}", f"{rid}:cell:{c.control}"))
+            for t in self.cell_trials(c.treatment):
+                rec = t["record"]
+                twin = self.trial_at(c.control, rec.index) if rec is not None else None
                 if twin:
                     pairs.add((f"{rid}:trial:{t['trial_id']}", f"{rid}:trial:{twin}"))
         for row in self.cell_rows():
@@ -58,7 +59,9 @@ class SweepSource(SweepReader):
             raise ValueError(f"persona {row.get('persona')!r} is not in the run's spec.yaml")
         record = self.trial_records().get(row.get("trial_id") or "")
         return ReplayContext(strategy=row.get("strategy") or "",
-                             params=trial_strategy_params(record, self.spec, row),
+                             params=trial_strategy_params(
+                                 record.model_dump() if record is not None else None,
+                                 self.spec, row),
                              persona=Persona.model_validate(entry))
 
     def static_pages(self, links: Links, replay: Callable[[dict[str, Any]], Replay]
