@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from valuespectrum.environments.spec import validate_kind, validate_options
 from valuespectrum.feed.recommenders import STYLES, validate_style
@@ -140,7 +140,11 @@ def trial_seed_key(persona: str, index: int) -> str:
     return f"{persona}#{index:03d}"
 
 
-class Cell(NamedTuple):
+#: The fields of a cell, in the order of its key.
+CELL_FIELDS = ("persona", "model", "platform", "strategy")
+
+
+class CellColumns(BaseModel):
     """A cell of the design: persona x model x platform x strategy (persona ``*``: pooled).
 
     Tables and summary.json carry a cell as these four columns; `key`
@@ -149,6 +153,8 @@ class Cell(NamedTuple):
     `engine.reader.cell_from_key`.
     """
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     persona: str
     model: str
     platform: str
@@ -156,11 +162,20 @@ class Cell(NamedTuple):
 
     @property
     def key(self) -> str:
-        return "|".join(self)
+        """``persona|model|platform|strategy``: the cell's name in URLs and tables."""
+        return "|".join(getattr(self, f) for f in CELL_FIELDS)
+
+    @property
+    def pooled(self) -> bool:
+        return self.persona == "*"
+
+    def differs_from(self, other: CellColumns) -> list[str]:
+        """The fields in which the two cells differ, in key order."""
+        return [f for f in CELL_FIELDS if getattr(self, f) != getattr(other, f)]
 
 
 def cell_key(persona: str, model: str, platform: str, strategy: str) -> str:
-    return Cell(persona, model, platform, strategy).key
+    return CellColumns(persona=persona, model=model, platform=platform, strategy=strategy).key
 
 
 # --------------------------------------------------------------------------- events

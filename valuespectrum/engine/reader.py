@@ -25,18 +25,19 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from valuespectrum.engine.registry import kind_of_run, task_for
 from valuespectrum.errors import RunReadError
 from valuespectrum.runs import Journal, Plan, RunDirectory
 from valuespectrum.sweep.results import STEPS_TABLE, TRIALS_TABLE, SweepResults, TrialRecord
+from valuespectrum.trial import CELL_FIELDS, CellColumns
 from valuespectrum.types import StepRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["RESULTS_TABLE", "STEPS_TABLE", "SUMMARY", "TRIALS_TABLE", "CellColumns", "RunReader",
+__all__ = ["CELL_FIELDS", "RESULTS_TABLE", "STEPS_TABLE", "SUMMARY", "TRIALS_TABLE", "CellColumns", "RunReader",
            "cell_from_key"]
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,35 +45,6 @@ M = TypeVar("M", bound=BaseModel)
 SUMMARY = "summary.json"
 #: A benchmark's and a probe's answers, one row each.
 RESULTS_TABLE = "results.parquet"
-#: The fields of a cell, in the order of its key.
-CELL_FIELDS = ("persona", "model", "platform", "strategy")
-
-
-class CellColumns(BaseModel):
-    """A cell of the design as columns: persona x model x platform x strategy (persona
-    ``*``: pooled over personas)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    persona: str
-    model: str
-    platform: str
-    strategy: str
-
-    @property
-    def key(self) -> str:
-        """``persona|model|platform|strategy``: the cell's name in URLs and tables."""
-        return "|".join(getattr(self, f) for f in CELL_FIELDS)
-
-    @property
-    def pooled(self) -> bool:
-        return self.persona == "*"
-
-    def differs_from(self, other: CellColumns) -> list[str]:
-        """The fields in which the two cells differ, in key order."""
-        return [f for f in CELL_FIELDS if getattr(self, f) != getattr(other, f)]
-
-
 def cell_from_key(key: Any) -> CellColumns:
     """The columns of a cell key (summaries written before cells were stored as columns).
 
