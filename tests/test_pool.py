@@ -74,6 +74,7 @@ def test_a_unit_whose_actor_keeps_dying_ends_in_actor_lost(ray_session, tmp_path
     with pytest.raises(ActorLost) as lost:
         asyncio.run(_call(pool, restarts=1, seen=seen))
     assert lost.value.deaths == 2 and seen == [1]
+    assert pool.replaced == 2  # revived after the last death too: the worker has a live actor
     assert "died 2 times" in str(lost.value)
 
 

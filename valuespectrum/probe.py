@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from valuespectrum.cluster import ClusterError, api_keys, install_api_keys
 from valuespectrum.config import ConfigError, read_yaml, validate
@@ -214,8 +214,9 @@ class ProbeRun:
                     row = await self.pool.call(i, ask, restarts=ACTOR_RESTARTS)
                 except ActorLost as e:
                     raise ClusterError(f"probe {self.spec.name!r}, image {path.name}: its "
-                                       f"actor {e}; the answers recorded are kept: rerun the "
-                                       "same command to resume") from None
+                                       f"actor died {e.deaths} times (last: {e.last}); the "
+                                       "answers recorded are kept: rerun the same command to "
+                                       "resume") from None
                 journal.append(row)
 
         try:
@@ -229,6 +230,9 @@ class ProbeRun:
 
 class ProbeSummary(Frozen):
     """summary.json of a probe run."""
+
+    # read back by later versions too: a field a later version adds is ignored
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     kind: Literal["probe"] = "probe"
     question: str

@@ -212,3 +212,17 @@ def test_the_viewer_shows_an_old_summary_and_a_run_without_one_by_the_cell_colum
         assert "<dt>platform</dt><dd>tiktok</dd>" in cell.replace("\n", "")
         # the one cell a dimension away, to set side by side
         assert "Compare side by side with" in cell and "tiktok-frozen|simple</a>" in cell
+
+
+def test_the_viewer_says_a_summary_is_unreadable_instead_of_stopped(sweep, tmp_path):
+    from valuespectrum.view import open_runs
+
+    run = _copy(sweep, tmp_path / "viewer-bad" / "sweep")
+    data = _old_summary(run / "summary.json")
+    data["contrasts"][1]["control"] = "pet_owner|random-0.5|tiktok-frozen"  # 3 parts
+    (run / "summary.json").write_text(json.dumps(data))
+    status = next(iter(open_runs([run]).values())).status()
+    assert status.startswith("summary unreadable: ") and "contrasts.1" in status, status
+    assert "stopped" not in status
+    (run / "summary.json").unlink()  # no summary at all: a run stopped before it
+    assert next(iter(open_runs([run]).values())).status().startswith("stopped")

@@ -171,12 +171,13 @@ class ActorPool:
                     try:
                         return await attempt(actor, number)
                     except deaths as e:
-                        if number <= restarts:  # tenacity tries again, on the revived actor
-                            log.warning("actor died under a unit (attempt %d): %s",
-                                        number, first_line(e))
-                            if on_death is not None:
-                                on_death(e, number)
-                            await self.revive(actor)
+                        log.warning("actor died under a unit (attempt %d): %s",
+                                    number, first_line(e))
+                        if number <= restarts and on_death is not None:  # tried again
+                            on_death(e, number)
+                        # revived after the last death too: the worker's next unit must
+                        # not start on a dead actor and be charged its death
+                        await self.revive(actor)
                         raise
                     except Exception as e:  # noqa: BLE001 - re-raised: the unit's own error
                         own = task_error(e)

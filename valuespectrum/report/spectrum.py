@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import ConfigDict
 
 from valuespectrum.engine.reader import RESULTS_TABLE, RunReader
 from valuespectrum.models.base import is_backend_error
@@ -38,6 +39,9 @@ class ValueScore(Frozen):
 class SpectrumArm(Frozen):
     """One arm of a benchmark run (a model, or a captioning VLM + an LLM)."""
 
+    # read back by later versions too: a field a later version adds is ignored
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
     label: str
     strategy: str
     model: str
@@ -47,6 +51,9 @@ class SpectrumArm(Frozen):
 
 class SpectrumSummary(Frozen):
     """summary.json of a Value-Spectrum run: Table 1's scores, per arm and value."""
+
+    # read back by later versions too: a field a later version adds is ignored
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     kind: Literal["spectrum"] = "spectrum"
     arms: list[SpectrumArm]

@@ -249,10 +249,10 @@ class SpectrumRun:
         units one after another (its `concurrency` holds within a unit), the arms in
         parallel. A unit whose actor died is asked again, on the revived actor, for the
         items it has not answered yet."""
-        AnswerActor = answer_actor_class()
-        self.pool = ActorPool(lambda: AnswerActor.remote(cfg.log_path), len(jobs)).start()
         keys = {arm.label: api_keys([m for m in (arm.model, arm.text_model) if m is not None])
                 for arm, _ in jobs}
+        AnswerActor = answer_actor_class()
+        self.pool = ActorPool(lambda: AnswerActor.remote(cfg.log_path), len(jobs)).start()
 
         async def run_unit(k: int, arm: Arm, unit: list[SpectrumItem]) -> None:
             answered: set[tuple] = set()

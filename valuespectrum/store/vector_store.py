@@ -62,6 +62,8 @@ LITE_READ_CONSISTENCY = "Strong"
 #: Index types a store can be built with, and their build parameters (IVF_FLAT: nlist).
 INDEX_PARAMS = {"IVF_FLAT": {}, "FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}}
 
+log = logging.getLogger(__name__)
+
 
 def release_lite_server(path: str | Path) -> None:
     """Stop milvus-lite's in-process server for a ``.db`` (which a closed pymilvus client
@@ -336,6 +338,10 @@ class ScreenshotStore:
             indexed = int(info.get("indexed_rows", 0)) >= int(info.get("total_rows", 0))
             settled = int(info.get("pending_index_rows", 0)) == 0 or info.get("state") == "Finished"
             if indexed and settled:
+                if int(info.get("pending_index_rows", 0)):
+                    log.warning("%s: %s counted as indexed (every row indexed, state Finished) "
+                                "while the server still reports %s rows pending", self.uri,
+                                self.collection, info.get("pending_index_rows"))
                 return
             if time.monotonic() > deadline:
                 raise StoreError(f"{self.uri}: the server did not finish indexing "

@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import field_serializer, field_validator
+from pydantic import ConfigDict, field_serializer, field_validator
 
 from valuespectrum.runs import (
     Journal,
@@ -56,6 +56,9 @@ class TrialRecord(Frozen):
     reads a value as ``strategy_params->>'mode'``); here they are dicts. None: a run from
     before they were recorded (its spec.yaml's `strategy_options` and `recommenders` say).
     """
+
+    # rows written by a later version (a column added) still read here
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     trial_id: str
     cell: str

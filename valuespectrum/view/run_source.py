@@ -80,8 +80,20 @@ class RunSource(ABC):
 
     def summary(self) -> Any:
         """Its summary.json as `summary_model` (parsed again only when it changed), or None
-        while there is none."""
+        while there is none or it cannot be read (`summary_problem` says why)."""
         return self.reader.summary_or_none(self.summary_model)
+
+    def summary_problem(self) -> str | None:
+        """Why a summary.json that exists cannot be read (damaged, not JSON, a malformed
+        field), or None. Summaries are replaced atomically, so an unreadable one is damage,
+        not a file caught mid-write: the run's status says so instead of "stopped"."""
+        if self.writer() is not None or not (self.root / SUMMARY).exists():
+            return None
+        try:
+            self.reader.summary(self.summary_model)
+        except RunReadError as e:
+            return str(e).splitlines()[0]
+        return None
 
     def servable(self, rel: str) -> Path | None:
         """The file `rel` inside the run directory if the viewer may serve it, else None."""

@@ -125,6 +125,9 @@ class SpectrumReader(RunSource):
     def status(self) -> str:
         if self.writer() is not None:
             return "running"
+        problem = self.summary_problem()
+        if problem is not None:
+            return f"summary unreadable: {problem}"
         s = self.summary()
         if s is None:
             return "stopped (no summary yet)"

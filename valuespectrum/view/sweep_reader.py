@@ -197,6 +197,9 @@ class SweepReader(RunSource):
     def status(self) -> str:
         if self.writer() is not None:
             return "running"
+        problem = self.summary_problem()
+        if problem is not None:
+            return f"summary unreadable: {problem}"
         planned = len(planned_trials(self.plan()))
         done = sum(1 for r in self.trial_records().values() if r.status == "done")
         if self.summary() is not None and done >= planned:
