@@ -187,8 +187,8 @@ def journaled(run_dir: Path) -> int:
 
 #: The Ctrl-C test's viewer answers after 0.1 s (a scripted TEST DOUBLE): a trial then lasts
 #: ~3 s, so the Ctrl-C sent after 8 journaled steps lands while both trials are mid-way. With
-#: the instant `random` viewer a whole trial fits in one event batch, and on a loaded machine
-#: both in-flight trials had finished before the driver saw the Ctrl-C (seen twice in CI).
+#: the instant `random` viewer a 30-scroll trial is so short that, on a loaded machine, both
+#: in-flight trials had ended before the driver handled the Ctrl-C (seen twice in CI).
 SLOW = {"models": [{"spec": "scripted:Yes.", "name": "slow", "params": {"latency_s": 0.1}}],
         "trials": 4}
 
