@@ -49,26 +49,17 @@ class ReplayContext:
     persona: Persona | None = None
 
 
-def trial_strategy_params(record: dict[str, Any] | None, spec: dict[str, Any],
+def trial_strategy_params(stored: dict[str, Any] | None, spec: dict[str, Any],
                           row: dict[str, Any]) -> dict[str, Any]:
     """The parameters the strategy of a sweep step's trial ran with.
 
-    As its trial record stores them (`strategy_params`, JSON text in trials.parquet and the
-    trials journal). A run from before they were recorded, or a trial still running, has
-    none: they are then taken from the spec's `strategy_options` as the sweep derived them
-    (its plan fingerprints that block), with the ISQ format the step records.
-
-    Raises:
-        ValueError: the stored parameters are not JSON (the message says where).
+    `stored` is what its trial record holds (`TrialRecord.strategy_params`: the JSON text of
+    trials.parquet and the trials journal, parsed once by the record). A run from before they
+    were recorded, or a trial still running, has none: they are then taken from the spec's
+    `strategy_options` as the sweep derived them (its plan fingerprints that block), with the
+    ISQ format the step records.
     """
-    stored = (record or {}).get("strategy_params")
-    if isinstance(stored, str):
-        try:
-            stored = json.loads(stored)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"trial {row.get('trial_id')}: strategy_params is not JSON "
-                             f"({e})") from None
-    if isinstance(stored, dict):
+    if stored is not None:
         return stored
     options = dict(spec.get("strategy_options") or {})
     if row.get("isq_format"):

@@ -60,7 +60,7 @@ class SweepSource(SweepReader):
         record = self.trial_records().get(row.get("trial_id") or "")
         return ReplayContext(strategy=row.get("strategy") or "",
                              params=trial_strategy_params(
-                                 record.model_dump() if record is not None else None,
+                                 record.strategy_params if record is not None else None,
                                  self.spec, row),
                              persona=Persona.model_validate(entry))
 
