@@ -136,7 +136,7 @@ class ProcessSampler(threading.Thread):
 
 def write_spec(out: Path, agents: int, scrolls: int, latency: float, per_actor: int,
                corpus: Path, screenshots: bool, screenshot: str = "png",
-               feed_servers: int = 0) -> Path:
+               feed_servers: int = 0, feed_placement: str = "driver") -> Path:
     import yaml
 
     root = Path(__file__).resolve().parents[1]
@@ -148,7 +148,7 @@ def write_spec(out: Path, agents: int, scrolls: int, latency: float, per_actor: 
                     "options": {"screenshot": screenshot}}], strategies=["simple"],
         trials=agents, scrolls=scrolls, window=min(10, scrolls // 2), concurrency=agents,
         agents_per_actor=min(agents, per_actor), corpus=str(corpus), screenshots=screenshots,
-        feed_servers=feed_servers,
+        feed_servers=feed_servers, feed_placement=feed_placement,
         output=str(out / f"agents-{agents}"), cache_dir=None)))
     return path
 
@@ -177,7 +177,8 @@ def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
 
     spec = load_sweep_spec(write_spec(out, agents, args.scrolls, args.latency,
                                       per_actor(agents, args.per_actor), corpus,
-                                      args.screenshots, args.screenshot, args.feed_servers))
+                                      args.screenshots, args.screenshot, args.feed_servers,
+                                      args.feed_placement))
     clock = StepClock()
     sampler = ProcessSampler()
     me = psutil.Process()
@@ -196,7 +197,8 @@ def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
               for k, v in sampler.between(clock.first, clock.last).items()}
     return {
         "agents": agents, "per_actor": spec.agents_per_actor,
-        "feed_servers": spec.feed_servers, "steps": steps, "wall_s": wall,
+        "feed_servers": spec.feed_servers, "feed_placement": spec.feed_placement,
+        "steps": steps, "wall_s": wall,
         "steps_per_s": rate,
         "ideal_steps_per_s": agents / args.latency, "efficiency": rate * args.latency / agents,
         # all-in: start-up (Ray, imports in every actor), the run and the final tables
@@ -213,18 +215,25 @@ def projection(rows: list[dict], latency: float, cores: int) -> dict:
 
     The driver is one process (journal, events, the feed server thread, under one GIL): it
     caps the whole cluster at 1 / driver CPU per step. The actors' and Ray's CPU per step
-    spreads over the nodes: N nodes of `cores` cores give N * cores / that. And no run is
-    faster than agents / latency. Per-step costs are those of the largest run measured.
+    spreads over the nodes: N nodes of `cores` cores give N * cores / that. Feed processes
+    on the driver's node cap it too (feeds / their CPU per step); with `feed_placement:
+    nodes` they run on every viewer node and their CPU per step joins the nodes' share
+    instead. And no run is faster than agents / latency. Per-step costs are those of the
+    largest run measured.
     """
     big = max(rows, key=lambda r: r["agents"])
     c = big["steady_cpu_ms_per_step"]
     feeds = big["feed_servers"]
+    on_nodes = big.get("feed_placement") == "nodes"
     # each feed process is one GIL too: together they serve feeds / (their CPU per step)
-    feed_cap = feeds * 1e3 / c["feed"] if feeds and c["feed"] > 0 else float("inf")
+    feed_cap = feeds * 1e3 / c["feed"] if feeds and c["feed"] > 0 and not on_nodes \
+        else float("inf")
+    node_ms = c["actors"] + c["ray"] + (c["feed"] if on_nodes else 0.0)
     return {"driver_cap": min(1e3 / max(c["driver"], 1e-9), feed_cap),
-            "per_node": 1e3 * cores / max(c["actors"] + c["ray"], 1e-9),
+            "per_node": 1e3 * cores / max(node_ms, 1e-9),
             "from_agents": big["agents"], "latency": latency, "cores": cores,
-            "feed_servers": feeds}
+            "feed_servers": 0 if on_nodes else feeds, "feed_placement": big.get(
+                "feed_placement", "driver")}
 
 
 def figure(rows: list[dict], proj: dict, path: str, title: str) -> None:
@@ -281,6 +290,9 @@ def main() -> None:
                          "without: each actor draws for itself (its memory cache only)")
     ap.add_argument("--feed-servers", type=int, default=0,
                     help="feed processes beside the driver (0: the driver serves the feed)")
+    ap.add_argument("--feed-placement", choices=["driver", "nodes"], default="driver",
+                    help="feed processes on the driver's node, or --feed-servers of them on "
+                         "every viewer node (the projection then counts their CPU per node)")
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ap.add_argument("--figure", default=None, help="draw the curve and its projection here")
@@ -309,7 +321,8 @@ def main() -> None:
     print(f"HTTP environment, scripted latency {args.latency} s, {args.scrolls} scrolls/agent, "
           f"{args.per_actor or 'auto'} agents per actor, screenshot {args.screenshot}, stored "
           f"{'yes' if args.screenshots else 'no'}, drawn posts shared by the node's actors "
-          f"{'yes' if args.shared_drawings else 'no'}, "
+          f"{'yes' if args.shared_drawings else 'no'}, feed processes {args.feed_servers} "
+          f"on {'every viewer node' if args.feed_placement == 'nodes' else 'the driver node'}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     print("CPU ms/step: all-in (start-up and final tables included) | steady (first to last "
           "step), split driver/actors/ray")
@@ -336,7 +349,9 @@ def main() -> None:
     print(f"projection (steady costs at {proj['from_agents']} agents): "
           f"{proj['per_node']:.0f} steps/s per {proj['cores']}-core node for actors and Ray; "
           f"the driver{' and the feed processes' if proj['feed_servers'] else ''} cap any "
-          f"cluster at {proj['driver_cap']:.0f} steps/s")
+          f"cluster at {proj['driver_cap']:.0f} steps/s"
+          + (" (feed processes on the nodes: their CPU counted per node)"
+             if proj["feed_placement"] == "nodes" else ""))
     if args.figure:
         figure(rows, proj, args.figure, f"HTTP env, scripted {args.latency:g} s, screenshot "
                                         f"{args.screenshot}, {args.scrolls} scrolls/agent, "

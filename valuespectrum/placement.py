@@ -78,17 +78,27 @@ def viewer_capacity(options: Mapping[str, Any], nodes: Iterable[Mapping[str, Any
         options: From `viewer_actor_options`.
         nodes: `ray.nodes()` (dicts with "Alive" and "Resources").
     """
-    fits = 0
-    for node in nodes:
-        res = node.get("Resources", {})
-        if not node.get("Alive", True) or any(res.get(k, 0) < v for k, v in
-                                               options.get("resources", {}).items()):
-            continue
-        n = math.floor(res.get("CPU", 0) / options["num_cpus"] + 1e-9)
-        if options.get("memory"):
-            n = min(n, math.floor(res.get("memory", 0) / options["memory"]))
-        fits += n
-    return fits
+    return sum(_fits(options, node) for node in nodes)
+
+
+def _fits(options: Mapping[str, Any], node: Mapping[str, Any]) -> int:
+    """How many viewer actors with Ray `options` one node (of `ray.nodes()`) can ever hold."""
+    res = node.get("Resources", {})
+    if not node.get("Alive", True) or any(res.get(k, 0) < v for k, v in
+                                           options.get("resources", {}).items()):
+        return 0
+    n = math.floor(res.get("CPU", 0) / options["num_cpus"] + 1e-9)
+    if options.get("memory"):
+        n = min(n, math.floor(res.get("memory", 0) / options["memory"]))
+    return n
+
+
+def viewer_nodes(options: Mapping[str, Any],
+                 nodes: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(node id, IP address) of the live nodes that can hold a viewer actor with `options`:
+    where `feed_placement: nodes` starts feed processes."""
+    return [(node["NodeID"], node.get("NodeManagerAddress", "127.0.0.1")) for node in nodes
+            if _fits(options, node) > 0]
 
 
 def capacity_problem(actors: int, concurrency: int, agents_per_actor: int, fits: int) -> str:

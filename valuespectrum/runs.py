@@ -174,6 +174,14 @@ def sync_files(paths: Iterable[str | Path]) -> None:
 _json_line = json.JSONEncoder(ensure_ascii=False).encode
 
 
+def journal_line(row: Mapping[str, Any]) -> bytes:
+    """`row` as one journal line (UTF-8 JSON and a newline): what `Journal.append` writes.
+
+    The sweep's actors encode their step records with it, and the driver appends the bytes
+    as they come (`Journal.append_lines`)."""
+    return (_json_line(row) + "\n").encode("utf-8")
+
+
 class Journal:
     """An append-only JSON-lines file; every `append` is on disk when it returns."""
 
@@ -188,9 +196,13 @@ class Journal:
                 (safe from a crash of this process, not from a power loss) for a caller that
                 makes many journals durable at once with `sync_files`.
         """
-        if not rows:
+        if rows:
+            self.append_lines(b"".join(journal_line(r) for r in rows), sync=sync)
+
+    def append_lines(self, data: bytes, sync: bool = True) -> None:
+        """Append whole journal lines already encoded (`journal_line`), with one write."""
+        if not data:
             return
-        data = "".join(_json_line(r) + "\n" for r in rows).encode("utf-8")
         try:
             # a sweep appends to hundreds of journals a second: one unbuffered append, and
             # the directory made only when it is missing

@@ -183,10 +183,35 @@ def cell_key(persona: str, model: str, platform: str, strategy: str) -> str:
 
 @dataclass(frozen=True)
 class StepEvent:
-    """One scroll of a trial, as the actor recorded it."""
+    """One scroll of a trial, as the actor recorded it: its journal line, encoded by the
+    actor, and the few fields the driver's live view reads.
 
-    record: StepRecord
+    The driver appends `line` to the trial's journal as it is (no pydantic object crosses
+    Ray, and nothing is encoded on the driver, whose CPU per step caps a whole cluster:
+    docs/scale.md); `record` parses it back for whoever needs the whole record.
+    Build it with `StepEvent.of`.
+    """
+
+    #: the `StepRecord` as its journal line (`runs.journal_line`, newline-terminated)
+    line: bytes
+    step: int
+    decision: int | None
+    cost_usd: float
+    #: where the run directory stores `jpeg` (None with it)
+    screenshot_path: str | None = None
     jpeg: bytes | None = None
+
+    @classmethod
+    def of(cls, record: StepRecord, jpeg: bytes | None = None) -> StepEvent:
+        from valuespectrum.runs import journal_line
+
+        return cls(journal_line(record.model_dump(mode="json")), record.step, record.decision,
+                   record.cost_usd, record.screenshot_path, jpeg)
+
+    @property
+    def record(self) -> StepRecord:
+        """The whole record, parsed from `line`."""
+        return StepRecord.model_validate_json(self.line)
 
 
 @dataclass(frozen=True)

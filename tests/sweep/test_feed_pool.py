@@ -12,14 +12,14 @@ from valuespectrum.sweep.driver import SweepRunner
 STABLE = ("trial_id", "step", "item_id", "decision", "action", "watched_s", "watch_ratio")
 
 
-def run(tmp_path, corpus_dir, name: str, feed_servers: int, progress=None):
+def run(tmp_path, corpus_dir, name: str, feed_servers: int, progress=None, **extra):
     spec = sweep_spec(
         tmp_path / f"{name}.yaml", name=name, personas=["pet_owner", "athlete"],
         models=["random:0.5"], strategies=["simple"], trials=3, scrolls=12, window=4, seed=9,
         platforms=[{"style": "tiktok", "environment": "http"},
                    {"style": "tiktok-frozen", "environment": "http"}],
         concurrency=4, agents_per_actor=2, feed_servers=feed_servers, screenshots=False,
-        cache_dir=None, corpus=str(corpus_dir), output=str(tmp_path / name))
+        cache_dir=None, corpus=str(corpus_dir), output=str(tmp_path / name), **extra)
     runner = SweepRunner(spec, progress=progress)
     runner.run()
     rows = read_table(tmp_path / name / "steps.parquet")
@@ -32,8 +32,8 @@ class UrlsSeen:
     def __init__(self) -> None:
         self.urls: dict[str, set[str]] = {}
 
-    def step(self, trial, record) -> None:
-        self.urls.setdefault(trial.trial_id, set()).add(record.url.split("/")[2])
+    def step(self, trial, event) -> None:  # a StepEvent: its record parsed from its line
+        self.urls.setdefault(trial.trial_id, set()).add(event.record.url.split("/")[2])
 
     def __getattr__(self, name):
         return lambda *a, **k: None
@@ -80,3 +80,42 @@ def test_the_driver_builds_a_platform_only_when_it_serves_the_feed(ray_session, 
             assert (pool.platform is not None) == (processes == 0)
         finally:
             pool.stop()
+
+
+def test_feed_placement_nodes_needs_feed_processes(tmp_path, corpus_dir):
+    from valuespectrum.config import ConfigError
+
+    with pytest.raises(ConfigError, match="feed_placement: nodes .* feed_servers to 1 or more"):
+        sweep_spec(tmp_path / "s.yaml", name="s", personas=["pet_owner"], models=["random:0.5"],
+                   platforms=[{"style": "tiktok", "environment": "http"}], trials=1,
+                   scrolls=4, window=2, feed_placement="nodes", feed_servers=0,
+                   corpus=str(corpus_dir), output=str(tmp_path / "s"))
+
+
+def test_an_actor_uses_its_own_nodes_feed_and_any_feed_on_a_node_not_listed(monkeypatch):
+    from valuespectrum.agents import actor
+    from valuespectrum.agents.actor import ActorOptions, ViewerHost
+
+    monkeypatch.setattr(actor, "_node_id", lambda: "n3")  # the node the actor runs on
+    mine = ViewerHost(ActorOptions(feed_urls=("http://a", "http://b"),
+                                   feed_urls_by_node={"n3": ("http://b",), "n2": ("http://a",)}))
+    assert mine.feed_urls() == ("http://b",)
+    elsewhere = ViewerHost(ActorOptions(feed_urls=("http://a", "http://b"),
+                                        feed_urls_by_node={"n1": ("http://a",)}))
+    assert elsewhere.feed_urls() == ("http://a", "http://b")
+    driver = ViewerHost(ActorOptions(feed_urls=("http://a",)))
+    assert driver.feed_urls() == ("http://a",)
+
+
+@pytest.mark.slow
+def test_feed_processes_on_the_viewer_nodes_give_the_same_tables(ray_session, tmp_path,
+                                                                 corpus_dir):
+    """`feed_placement: nodes` on this one-node Ray: two feed processes on the node, listed
+    as its own, each trial on one of them, and the tables of the driver-served feed."""
+    _, served_by_driver, _ = run(tmp_path, corpus_dir, "driver", 0)
+    seen = UrlsSeen()
+    runner, served_by_nodes, _ = run(tmp_path, corpus_dir, "nodes", 2, seen,
+                                     feed_placement="nodes")
+    assert served_by_nodes == served_by_driver
+    hosts = {h for urls in seen.urls.values() for h in urls}
+    assert len(hosts) == 2 and all(len(urls) == 1 for urls in seen.urls.values())

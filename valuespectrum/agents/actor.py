@@ -53,6 +53,10 @@ class ActorOptions:
 
     #: The feed servers; each trial goes to one of them by a hash of its id.
     feed_urls: tuple[str, ...]
+    #: `feed_placement: nodes`: each node's own feed servers; an actor's trials go to its
+    #: node's (by the same hash), or to any of `feed_urls` on a node not listed (one added
+    #: after the feed started).
+    feed_urls_by_node: dict[str, tuple[str, ...]] = field(default_factory=dict)
     cache_dir: str | None = None
     budget_usd: float | None = None
     budget_name: str | None = None
@@ -81,6 +85,7 @@ class ViewerHost:
         self._appium = None
         self._appium_lock = asyncio.Lock()
         self._feed_client = None
+        self._said_no_local_feed = False
         # posts drawn by the HTTP environments, and PNG screenshots' stored JPEGs
         # ... in memory, in front of the node's directory shared by its actors
         shared = node_directory()
@@ -126,6 +131,18 @@ class ViewerHost:
                 self._appium = server
             return self._appium
 
+    def feed_urls(self) -> tuple[str, ...]:
+        """The feed servers this actor's trials use: its node's own, if it has any."""
+        if self.options.feed_urls_by_node:
+            mine = self.options.feed_urls_by_node.get(_node_id())
+            if mine:
+                return mine
+            if not self._said_no_local_feed:
+                self._said_no_local_feed = True
+                log.warning("no feed process on this node (%s): its trials use the other "
+                            "nodes' feeds", _node_id() or "no Ray")
+        return self.options.feed_urls
+
     def feed_client(self):
         """The HTTP environments' shared FeedClient: one connection pool, and every
         agent's watch events sent in batches (docs/scale.md)."""
@@ -168,7 +185,7 @@ class ViewerHost:
         spec = EnvironmentSpec(
             kind=trial.platform.environment,
             style=trial.platform.style,
-            feed_url=feed_for(trial.trial_id, self.options.feed_urls),
+            feed_url=feed_for(trial.trial_id, self.feed_urls()),
             session_id=trial.trial_id,
             options=trial.platform.options,
         )
@@ -245,7 +262,7 @@ class ViewerHost:
             keep = self.stored_jpeg if trial.screenshots else None
             async for outcome in agent.scroll(trial.scrolls, seed=trial.seed, keep=keep,
                                               labels=labels):
-                yield StepEvent(outcome.record, outcome.kept)
+                yield StepEvent.of(outcome.record, outcome.kept)
             yield EndEvent("done", restarts, node_id=node)
         except RESTARTABLE:
             raise  # run_trial restarts the trial

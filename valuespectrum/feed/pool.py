@@ -9,12 +9,19 @@ actors, pinned to the driver's node, where the corpus is) and gives each trial o
 by a hash of its id. Sessions are independent of one another (each has its own recommender
 state and seeded generator), so the feed a trial sees does not depend on which process
 serves it, nor on N: the tables are the same (tests/sweep/test_feed_pool.py).
+
+With ``feed_placement: nodes`` the feed processes run beside the viewers instead: N on
+every node that can hold a viewer actor, and an actor's trials go to its own node's
+processes (`urls_by_node`; by the same hash among them). The driver's node then serves no
+feed for other nodes, and the feed's CPU per step spreads over the nodes like the actors'
+(docs/scale.md, the cluster cap). Each node's processes load the corpus from the same path.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from valuespectrum.cluster import send_output_to
@@ -43,6 +50,13 @@ def feed_actor_class() -> Any:
         def __init__(self, corpus_dir: str, params: Any, host: str,
                      styles: tuple[str, ...] = (), log_path: str | None = None) -> None:
             send_output_to(log_path, "feed actor")
+            if not Path(corpus_dir).is_dir():
+                import ray
+
+                raise FileNotFoundError(
+                    f"feed process on node {ray.util.get_node_ip_address()}: no corpus at "
+                    f"{corpus_dir} (feed_placement: nodes needs it at that path on every "
+                    "viewer node)")
             platform = FeedPlatform(Corpus.load(corpus_dir), params, preload=styles)
             self.server = FeedServer(platform, host=host, port=0).start()
 
@@ -69,9 +83,12 @@ class FeedPool:
             `processes` is 0: feed processes load their own).
         corpus_dir: The corpus the feed processes load (on the driver's node).
         params: Recommender parameters (`RecommenderParams`) of every platform served.
-        processes: Feed processes to start (0: the driver serves the feed itself).
+        processes: Feed processes to start (0: the driver serves the feed itself); with
+            `placement` "nodes", on each of `nodes`.
         host: Interface the server(s) bind: loopback locally, the driver node's IP on a
-            cluster.
+            cluster (with `placement` "nodes": each node's own IP).
+        placement: "driver" (the processes run on the driver's node) or "nodes".
+        nodes: (node id, IP) of the viewer nodes (`placement.viewer_nodes`), for "nodes".
         styles: The feed styles the sweep serves: their recommenders are built before the
             first viewer arrives (cowatch's population takes seconds).
         log_path: The run's log; the feed processes' stdout and stderr go there.
@@ -79,7 +96,12 @@ class FeedPool:
 
     def __init__(self, corpus: Any, corpus_dir: str, params: Any, processes: int = 0,
                  host: str = "127.0.0.1", styles: Sequence[str] = (),
-                 log_path: str | None = None) -> None:
+                 log_path: str | None = None, placement: str = "driver",
+                 nodes: Sequence[tuple[str, str]] = ()) -> None:
+        if placement not in ("driver", "nodes"):
+            raise ValueError(f"feed placement {placement!r}: driver or nodes")
+        if placement == "nodes" and (processes < 1 or not nodes):
+            raise ValueError("feed placement 'nodes' needs processes >= 1 and the nodes")
         self.corpus = corpus
         self.log_path = log_path
         #: the driver's own platform (`processes` 0; None with feed processes)
@@ -90,8 +112,13 @@ class FeedPool:
         self.host = host
         self.styles = tuple(styles)
         self._server: Any = None
+        self.placement = placement
+        self.nodes = tuple(nodes)
         self._actors: list[Any] = []
+        self._actor_nodes: list[str] = []  # the node id of each of `_actors`
         self.urls: tuple[str, ...] = ()
+        #: placement "nodes": each viewer node's feed URLs (its actors' trials go there)
+        self.urls_by_node: dict[str, tuple[str, ...]] = {}
 
     def start(self) -> FeedPool:
         """Start the server(s); returns once every one accepts requests."""
@@ -103,23 +130,40 @@ class FeedPool:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
-                                              soft=False)
-        cls = feed_actor_class().options(scheduling_strategy=here)
-        # pinned to the driver's node, they bind where the driver's own server would
-        self._actors = [cls.remote(self.corpus_dir, self.params, self.host, self.styles,
-                                   self.log_path)
-                        for _ in range(self.processes)]
+        if self.placement == "driver":
+            # pinned to the driver's node, they bind where the driver's own server would
+            where = [(ray.get_runtime_context().get_node_id(), self.host)]
+        else:  # on every viewer node, bound to its own address (loopback stays loopback)
+            where = [(node, self.host if self.host == "127.0.0.1" else ip)
+                     for node, ip in self.nodes]
+        cls = feed_actor_class()
+        for node, host in where:
+            pinned = cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+                node, soft=False))
+            for _ in range(self.processes):
+                self._actors.append(pinned.remote(self.corpus_dir, self.params, host,
+                                                  self.styles, self.log_path))
+                self._actor_nodes.append(node)
         self.urls = tuple(ray.get([a.url.remote() for a in self._actors], timeout=300))
+        if self.placement == "nodes":
+            for node, url in zip(self._actor_nodes, self.urls, strict=True):
+                self.urls_by_node[node] = (*self.urls_by_node.get(node, ()), url)
         return self
 
-    def close_session(self, trial_id: str) -> None:
-        """The feed forgets a finished trial's session (fire and forget in a process)."""
+    def close_session(self, trial_id: str, node_id: str = "") -> None:
+        """The feed forgets a finished trial's session (fire and forget in a process).
+
+        With placement "nodes" the session lives on the feed of the node its trial ran on
+        (`node_id`); unknown there (e.g. the trial never started), every node is told.
+        """
         if self._server is not None:
             self.platform.close_session(trial_id)
-        elif self._actors:
-            self._actors[self.urls.index(feed_for(trial_id, self.urls))].close_session.remote(
-                trial_id)
+            return
+        urls = self.urls_by_node.get(node_id) if self.placement == "nodes" else self.urls
+        chosen = [feed_for(trial_id, urls)] if urls else \
+            [feed_for(trial_id, u) for u in self.urls_by_node.values()]
+        for url in chosen:
+            self._actors[self.urls.index(url)].close_session.remote(trial_id)
 
     @property
     def server(self) -> Any:
@@ -152,3 +196,4 @@ class FeedPool:
                     pass
                 ray.kill(actor)
             self._actors = []
+            self._actor_nodes = []

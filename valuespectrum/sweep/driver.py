@@ -25,7 +25,12 @@ from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.pool import FeedPool
 from valuespectrum.feed.sources import ensure_default_corpus
 from valuespectrum.models.shared import SharedBudget, run_scope
-from valuespectrum.placement import capacity_problem, viewer_actor_options, viewer_capacity
+from valuespectrum.placement import (
+    capacity_problem,
+    viewer_actor_options,
+    viewer_capacity,
+    viewer_nodes,
+)
 from valuespectrum.runs import Plan, RunDirectory, RunError, fingerprint
 from valuespectrum.sweep.interrupt import GracefulInterrupt
 from valuespectrum.sweep.results import SweepResults, TrialRecord
@@ -192,10 +197,22 @@ class SweepRunner:
 
             host = ray.util.get_node_ip_address()
         styles = sorted({t.platform.style for t in self.trials})
+        nodes: list[tuple[str, str]] = []
+        if self.spec.feed_placement == "nodes":
+            import ray
+
+            nodes = viewer_nodes(self._viewer_placement(), ray.nodes())
         return FeedPool(self._corpus, str(self.spec.corpus_path()),
                         self.spec.recommender_params(), self.spec.feed_servers,
-                        host=host, styles=styles,
-                        log_path=str(self.run_dir.log_path())).start()
+                        host=host, styles=styles, log_path=str(self.run_dir.log_path()),
+                        placement=self.spec.feed_placement, nodes=nodes).start()
+
+    def _viewer_placement(self) -> dict[str, Any]:
+        """The viewer actors' Ray options (`placement.viewer_actor_options`)."""
+        import ray
+
+        return viewer_actor_options({p.environment for p in self.spec.platforms},
+                                    self.spec.agents_per_actor, ray.cluster_resources())
 
     # ------------------------------------------------------------------ records
     def _trial_record(self, trial: TrialSpec, status: str, steps: int, restarts: int,
@@ -258,10 +275,10 @@ class SweepRunner:
                                error=f"viewer actor died {lost.deaths} times: {lost.last}")
         rec = self._trial_record(trial, attempt.status, attempt.steps, attempt.restarts,
                                  attempt.error, started, attempt.node)
-        # its staged steps are committed first (in a thread: the loop keeps receiving)
-        await asyncio.to_thread(self.results.finish_trial, rec)
+        # recorded by the next group commit, after its steps (the loop keeps receiving)
+        await self._committed(rec)
         if self.feed_server is not None:  # the feed forgets the finished viewer session
-            self.feed_server.close_session(trial.trial_id)
+            self.feed_server.close_session(trial.trial_id, attempt.node)
         self._notify("trial_finished", trial, rec)
         return attempt.status
 
@@ -288,9 +305,9 @@ class SweepRunner:
                     if isinstance(event, _StreamLost):
                         raise event
                     if isinstance(event, StepEvent):
-                        rec = self.results.stage_step(event.record, event.jpeg)
+                        self.results.stage_event(trial.trial_id, event)
                         out.steps += 1
-                        self._notify("step", trial, rec)
+                        self._notify("step", trial, event)
                         if self._interrupt.requested and out.steps < trial.scrolls:
                             raise _StopRequested
                     elif isinstance(event, RestartEvent):
@@ -326,21 +343,19 @@ class SweepRunner:
         return out
 
     # ------------------------------------------------------------------ the sweep
-    async def _sweep(self, todo: list[TrialSpec], feed_urls: tuple[str, ...]) -> dict[str, int]:
+    async def _sweep(self, todo: list[TrialSpec], feed: FeedPool) -> dict[str, int]:
         import ray
-
 
         ViewerActor = viewer_actor_class()
         per_actor = self.spec.agents_per_actor
         concurrency = min(self.spec.concurrency, len(todo))
         n_actors = max(1, math.ceil(concurrency / per_actor))
-        options = ActorOptions(feed_urls=feed_urls,
+        options = ActorOptions(feed_urls=feed.urls, feed_urls_by_node=feed.urls_by_node,
                                cache_dir=self.cache_dir,
                                budget_usd=self.spec.budget_usd, budget_name=self.scope,
                                max_restarts=self.spec.max_restarts, api_keys=self._keys,
                                log_path=str(self.run_dir.log_path()))
-        placement = viewer_actor_options({p.environment for p in self.spec.platforms},
-                                         per_actor, ray.cluster_resources())
+        placement = self._viewer_placement()
         problem = capacity_problem(n_actors, concurrency, per_actor,
                                    viewer_capacity(placement, ray.nodes()))
         if problem and not self.ray_address:
@@ -361,6 +376,8 @@ class SweepRunner:
                 status = await self._run_one(i, trial)
                 statuses[status] = statuses.get(status, 0) + 1
 
+        self._commit_wanted = asyncio.Event()
+        self._commit_waiters: list[asyncio.Future] = []
         committer = asyncio.create_task(self._commit_steps())
         try:
             await asyncio.gather(*(worker(i) for i in range(concurrency)))
@@ -373,16 +390,51 @@ class SweepRunner:
             await self.pool.shutdown(goodbye=not self._interrupt.hard)
         return statuses
 
+    async def _committed(self, record: TrialRecord) -> None:
+        """Stage how a trial ended and return once a group commit has recorded it.
+
+        Raises:
+            RunError: the run directory could not be written (the run stops).
+        """
+        waiter = asyncio.get_running_loop().create_future()
+        self.results.stage_finish(record)
+        self._commit_waiters.append(waiter)
+        self._commit_wanted.set()
+        await waiter
+
     async def _commit_steps(self) -> None:
-        """Group commit: staged steps reach the disk every `COMMIT_INTERVAL_S`, in one sync.
+        """Group commit: staged steps reach the disk every `COMMIT_INTERVAL_S`, in one sync,
+        and so do the records of the trials that ended (a trial's end asks for a commit at
+        once; those that end while one is writing go together in the next).
 
         A per-step fsync (~4 ms of wall time here) blocked the event loop and capped a run
-        at a few hundred steps per second; see docs/scale.md.
+        at a few hundred steps per second, and a commit (and an fsync) per finished trial
+        cost the driver more than its steps did; see docs/scale.md.
         """
+        failing = False
         while True:
-            await asyncio.sleep(COMMIT_INTERVAL_S)
-            if self.results.staged():
+            try:
+                await asyncio.wait_for(self._commit_wanted.wait(), COMMIT_INTERVAL_S)
+            except TimeoutError:
+                pass
+            self._commit_wanted.clear()
+            waiters, self._commit_waiters = self._commit_waiters, []
+            if not (waiters or self.results.staged()):
+                continue
+            try:
                 await asyncio.to_thread(self.results.commit)
+            except Exception as e:  # noqa: BLE001 - the trials waiting raise it; retried
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(e)
+                if not waiters and not failing:  # said once; a trial's end raises it
+                    log.warning("group commit failed (retried): %s", e)
+                failing = True
+                continue
+            failing = False
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
 
     async def _carry_over_spending(self) -> None:
         """Set the run's budget ledger to what its records say was spent (idempotent).
@@ -438,7 +490,7 @@ class SweepRunner:
             life.start_ray()
             self.feed_server = self._start_feed()
             with self._interrupt:
-                outcome.statuses = asyncio.run(self._sweep(self._todo, self.feed_server.urls))
+                outcome.statuses = asyncio.run(self._sweep(self._todo, self.feed_server))
         outcome.fatal = self._fatal
         outcome.interrupted = self._interrupt.requested
         outcome.wall_s = time.time() - self._t0

@@ -146,12 +146,13 @@ class SweepProgress:
         if g.first_ts is None:
             g.first_ts = time.time()
 
-    def step(self, trial: Any, record: Any) -> None:
-        self.running.setdefault(trial.trial_id, []).append(record.decision)
+    def step(self, trial: Any, event: Any) -> None:
+        """A step journaled (`event`: the actor's `StepEvent`; its `record` parses the line)."""
+        self.running.setdefault(trial.trial_id, []).append(event.decision)
         g = self.groups[self._key(trial)]
         g.steps += 1
         g.last_ts = time.time()
-        g.cost += record.cost_usd or 0.0
+        g.cost += event.cost_usd or 0.0
         self.total_steps += 1
         self._maybe_plain()
 

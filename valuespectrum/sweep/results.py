@@ -7,10 +7,11 @@ Files (inside the shared `RunDirectory` layout)::
     screens/<trial>/<step>.jpg    the screenshot each decision was made on (`screenshot_path`)
     steps.parquet, trials.parquet rebuilt from the journals by `consolidate`
 
-Steps are written by group commit: the driver *stages* each step as it arrives, and a
-`commit` (every fraction of a second, and whenever a trial ends) appends every staged row
-and screenshot, makes them durable with one sync for all journals, and only then appends
-the records of the trials that ended. A crash loses at most the steps staged since the last
+Steps are written by group commit: the driver *stages* each step as it arrives (its journal
+line as the actor encoded it, `StepEvent`), and a `commit` (every fraction of a second, and
+soon after a trial ends) appends every staged line and screenshot, makes them durable with
+one sync for all journals, and only then appends the records of the trials that ended
+(staged with `stage_finish`, or given to `commit`). A crash loses at most the steps staged since the last
 commit (steps in flight), never a committed one, and a trial is recorded as done only after
 all its steps are on disk. A rerun skips trials recorded as done (with their full journal
 on disk) and redoes the others from scratch (their journals are reset first), so the final
@@ -36,6 +37,7 @@ from valuespectrum.runs import (
     write_error,
     write_table,
 )
+from valuespectrum.trial import StepEvent
 from valuespectrum.types import Frozen, StepRecord
 
 if TYPE_CHECKING:
@@ -110,7 +112,9 @@ class SweepResults:
         self.run = run
         self.root = run.root
         self.screens_dir = run.root / "screens"
-        self._staged: dict[str, list[tuple[StepRecord, bytes | None]]] = {}
+        self._staged: dict[str, list[StepEvent]] = {}
+        self._finished: list[TrialRecord] = []  # trial records waiting for the next commit
+        self._journals: dict[str, Journal] = {}  # of the trials being written
         self._stage_lock = threading.Lock()  # held for microseconds: staging never waits on I/O
         self._io_lock = threading.Lock()  # one commit (or journal reset) at a time
 
@@ -147,28 +151,48 @@ class SweepResults:
         with self._io_lock:  # not while a commit is writing this trial's rows
             with self._stage_lock:
                 self._staged.pop(trial_id, None)
-            self.run.journal(trial_id).reset()
+            self._journal(trial_id).reset()
             shutil.rmtree(self.screens_dir / trial_id, ignore_errors=True)
+
+    def _journal(self, trial_id: str) -> Journal:
+        journal = self._journals.get(trial_id)
+        if journal is None:
+            journal = self._journals[trial_id] = self.run.journal(trial_id)
+        return journal
 
     def stage_step(self, record: StepRecord, jpeg: bytes | None = None) -> StepRecord:
         """Queue a step, as the agent recorded it, for the next `commit` (which writes
-        `jpeg` at the record's `screenshot_path`); returns it.
+        `jpeg` at the record's `screenshot_path`); returns it. (The driver stages the
+        actors' encoded events with `stage_event`.)
 
         Raises:
             ValueError: a screenshot comes without a path to store it at, or a path without it.
         """
-        if (jpeg is None) != (record.screenshot_path is None):
-            have = "a screenshot but no screenshot_path" if jpeg is not None \
-                else f"screenshot_path {record.screenshot_path!r} but no screenshot"
-            raise ValueError(f"step {record.step} of trial {record.trial_id}: {have}")
-        with self._stage_lock:
-            self._staged.setdefault(record.trial_id, []).append((record, jpeg))
+        self.stage_event(record.trial_id, StepEvent.of(record, jpeg))
         return record
 
-    def staged(self) -> int:
-        """Steps staged and not yet committed."""
+    def stage_event(self, trial_id: str, event: StepEvent) -> None:
+        """Queue a step event of `trial_id` (its journal line as the actor encoded it).
+
+        Raises:
+            ValueError: a screenshot comes without a path to store it at, or a path without it.
+        """
+        if (event.jpeg is None) != (event.screenshot_path is None):
+            have = "a screenshot but no screenshot_path" if event.jpeg is not None \
+                else f"screenshot_path {event.screenshot_path!r} but no screenshot"
+            raise ValueError(f"step {event.step} of trial {trial_id}: {have}")
         with self._stage_lock:
-            return sum(len(v) for v in self._staged.values())
+            self._staged.setdefault(trial_id, []).append(event)
+
+    def stage_finish(self, record: TrialRecord) -> None:
+        """Queue how a trial ended: the next `commit` records it after its steps."""
+        with self._stage_lock:
+            self._finished.append(record)
+
+    def staged(self) -> int:
+        """Steps and trial records staged and not yet committed."""
+        with self._stage_lock:
+            return sum(len(v) for v in self._staged.values()) + len(self._finished)
 
     def commit(self, *finished: TrialRecord) -> int:
         """Write the staged steps and screenshots, make them durable, then record `finished`.
@@ -180,17 +204,19 @@ class SweepResults:
         with self._io_lock:
             with self._stage_lock:
                 staged, self._staged = self._staged, {}
+                finished = (*self._finished, *finished)
+                self._finished = []
             written = []
             path = self.root
             try:
-                for tid, items in staged.items():
-                    for record, jpeg in items:
-                        if jpeg is not None:
-                            path = self.root / str(record.screenshot_path)
+                for tid, events in staged.items():
+                    for event in events:
+                        if event.jpeg is not None:
+                            path = self.root / str(event.screenshot_path)
                             path.parent.mkdir(parents=True, exist_ok=True)
-                            path.write_bytes(jpeg)
-                    journal = self.run.journal(tid)
-                    journal.append(*(r.model_dump(mode="json") for r, _ in items), sync=False)
+                            path.write_bytes(event.jpeg)
+                    journal = self._journal(tid)
+                    journal.append_lines(b"".join(e.line for e in events), sync=False)
                     written.append(journal.path)
                 path = self.root
                 sync_files(written)
@@ -198,14 +224,24 @@ class SweepResults:
                 # keep the steps staged, so that no trial is recorded without its steps: the
                 # run stops at the failing write and a rerun redoes the unrecorded trials
                 with self._stage_lock:
-                    for tid, items in staged.items():
-                        self._staged[tid] = items + self._staged.get(tid, [])
+                    for tid, events in staged.items():
+                        self._staged[tid] = events + self._staged.get(tid, [])
+                    self._finished[:0] = finished
                 if isinstance(e, OSError):
                     raise write_error(path, e) from None
                 raise
             if finished:
-                self.run.journal(TRIALS_JOURNAL).append(
-                    *(r.model_dump(mode="json") for r in finished))
+                try:
+                    self.run.journal(TRIALS_JOURNAL).append(
+                        *(r.model_dump(mode="json") for r in finished))
+                except Exception:
+                    # the next commit tries again (a torn line is cut by `repair`, and a
+                    # trial recorded twice reads as its latest record)
+                    with self._stage_lock:
+                        self._finished[:0] = finished
+                    raise
+                for record in finished:  # a finished trial's journal is not written again
+                    self._journals.pop(record.trial_id, None)
         return sum(len(v) for v in staged.values())
 
     def finish_trial(self, record: TrialRecord) -> None:

@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
@@ -57,7 +57,8 @@ MAX_TRIALS = 200_000
 #: `window` and `analysis` are not among them: they are the declared analysis plan, and a
 #: plan fixed before the run cannot change after its results are seen.
 RESUMABLE_FIELDS = frozenset({
-    "description", "concurrency", "agents_per_actor", "feed_servers", "budget_usd",
+    "description", "concurrency", "agents_per_actor", "feed_servers", "feed_placement",
+    "budget_usd",
     "trial_timeout_s", "max_restarts", "screenshots", "output", "cache_dir", "persona_dir",
     "contrasts",
 })
@@ -117,7 +118,12 @@ class SweepSpec(Frozen):
                              description="viewer agents running at once")
     # up to concurrency's own cap: 2,000 HTTP agents on a 2-CPU machine need 500 per actor
     feed_servers: int = Field(default=0, ge=0, le=64, description=(
-        "feed server processes on the driver's node (0: the driver serves the feed)"))
+        "feed server processes on the driver's node, or on each viewer node with "
+        "feed_placement: nodes (0: the driver serves the feed)"))
+    feed_placement: Literal["driver", "nodes"] = Field(default="driver", description=(
+        "where the feed processes run: on the driver's node, or feed_servers of them on "
+        "every viewer node, each serving the trials of its node's actors (the corpus must "
+        "be at the same path on every node); docs/scale.md"))
     agents_per_actor: int = Field(default=8, ge=1, le=10_000,
                                   description="agents sharing one actor (and its browser)")
     output: str = "runs/{name}"
@@ -172,6 +178,9 @@ class SweepSpec(Frozen):
 
     @model_validator(mode="after")
     def _windows_do_not_overlap(self) -> SweepSpec:
+        if self.feed_placement == "nodes" and self.feed_servers < 1:
+            raise ValueError("feed_placement: nodes starts feed_servers processes on every "
+                             "viewer node: set feed_servers to 1 or more")
         if 2 * self.window > self.scrolls:
             raise ValueError(
                 f"window ({self.window}) must be at most half of scrolls ({self.scrolls}): "
