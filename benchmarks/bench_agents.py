@@ -58,11 +58,14 @@ class ProcessSampler(threading.Thread):
     is subtracted from the driver's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cluster: object | None = None) -> None:
         super().__init__(daemon=True)
         import psutil
 
         self._psutil = psutil
+        #: a `TwoNodeCluster` whose processes (started by `ray start`, not children of this
+        #: one) are sampled too
+        self.cluster = cluster
         self.cpu: dict[int, tuple[str, float]] = {}
         self.base: dict[int, float] = {}
         self.peak_pss = 0
@@ -82,7 +85,10 @@ class ProcessSampler(threading.Thread):
     def _sample(self, baseline: bool = False) -> None:
         psutil = self._psutil
         pss = 0
-        for p in psutil.Process().children(recursive=True):
+        procs = psutil.Process().children(recursive=True)
+        if self.cluster is not None:
+            procs += self.cluster.processes()
+        for p in procs:
             try:
                 t = p.cpu_times()
                 cpu = t.user + t.system
@@ -180,12 +186,13 @@ def run(agents: int, args: argparse.Namespace, corpus: Path, out: Path) -> dict:
                                       args.screenshots, args.screenshot, args.feed_servers,
                                       args.feed_placement))
     clock = StepClock()
-    sampler = ProcessSampler()
+    sampler = ProcessSampler(args.cluster)
     me = psutil.Process()
     t0 = me.cpu_times()
     sampler.start()
     wall0 = time.perf_counter()
-    SweepRunner(spec, progress=clock).run()
+    SweepRunner(spec, progress=clock, ray_address=args.cluster.address if args.cluster
+                else None).run()
     wall = time.perf_counter() - wall0
     t1 = me.cpu_times()
     cpu = sampler.stop()
@@ -293,6 +300,10 @@ def main() -> None:
     ap.add_argument("--feed-placement", choices=["driver", "nodes"], default="driver",
                     help="feed processes on the driver's node, or --feed-servers of them on "
                          "every viewer node (the projection then counts their CPU per node)")
+    ap.add_argument("--two-nodes", action="store_true",
+                    help="run on a real two-node Ray cluster started on this machine (`ray "
+                         "start` twice, 1 CPU each: tests/ray_two_nodes.py), every process of "
+                         "it sampled")
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ap.add_argument("--figure", default=None, help="draw the curve and its projection here")
@@ -317,7 +328,14 @@ def main() -> None:
     drawn = Path(tmp) / "drawn-posts"
     # the actors read it at start; they inherit this process's environment through Ray
     os.environ[DIRECTORY_VARIABLE] = str(drawn) if args.shared_drawings else ""
-    started = start_ray(log_to_driver=False)
+    args.cluster = None
+    if args.two_nodes:  # a real two-node Ray cluster on this machine, 1 CPU per node
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from ray_two_nodes import TwoNodeCluster
+
+        args.cluster = TwoNodeCluster(Path(tempfile.mkdtemp(prefix="vspec-ray2-"))).start()
+        os.environ["RAY_ADDRESS"] = args.cluster.address
+    started = start_ray(args.cluster.address if args.cluster else None, log_to_driver=False)
     print(f"HTTP environment, scripted latency {args.latency} s, {args.scrolls} scrolls/agent, "
           f"{args.per_actor or 'auto'} agents per actor, screenshot {args.screenshot}, stored "
           f"{'yes' if args.screenshots else 'no'}, drawn posts shared by the node's actors "
@@ -345,6 +363,10 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     stop_ray(started)
+    if args.cluster is not None:
+        args.cluster.stop()
+        shutil.rmtree(args.cluster.root, ignore_errors=True)
+        args.cluster = None  # not a figure of the JSON
     proj = projection(rows, args.latency, os.cpu_count() or 1)
     print(f"projection (steady costs at {proj['from_agents']} agents): "
           f"{proj['per_node']:.0f} steps/s per {proj['cores']}-core node for actors and Ray; "

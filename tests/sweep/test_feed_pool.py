@@ -119,3 +119,21 @@ def test_feed_processes_on_the_viewer_nodes_give_the_same_tables(ray_session, tm
     assert served_by_nodes == served_by_driver
     hosts = {h for urls in seen.urls.values() for h in urls}
     assert len(hosts) == 2 and all(len(urls) == 1 for urls in seen.urls.values())
+
+
+def test_a_viewer_node_without_the_corpus_is_named_in_one_line(ray_session, corpus_dir):
+    import ray
+
+    from valuespectrum.errors import ClusterError
+    from valuespectrum.feed.corpus import Corpus
+    from valuespectrum.feed.pool import FeedPool
+    from valuespectrum.feed.recommenders import RecommenderParams
+
+    here = (ray.get_runtime_context().get_node_id(), "127.0.0.1")
+    pool = FeedPool(Corpus.load(corpus_dir), "/nonexistent/corpus", RecommenderParams(), 1,
+                    placement="nodes", nodes=[here])
+    with pytest.raises(ClusterError) as e:
+        pool.start()
+    msg = str(e.value)
+    assert "no corpus at /nonexistent/corpus" in msg and "\n" not in msg, msg
+    assert pool.urls == () and not pool._actors

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from valuespectrum.cluster import send_output_to
+from valuespectrum.errors import ClusterError
 from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.platform import FeedPlatform
 from valuespectrum.feed.server import FeedServer
@@ -144,7 +145,13 @@ class FeedPool:
                 self._actors.append(pinned.remote(self.corpus_dir, self.params, host,
                                                   self.styles, self.log_path))
                 self._actor_nodes.append(node)
-        self.urls = tuple(ray.get([a.url.remote() for a in self._actors], timeout=300))
+        try:
+            self.urls = tuple(ray.get([a.url.remote() for a in self._actors], timeout=300))
+        except ray.exceptions.RayActorError as e:  # its __init__ failed: say why, in a line
+            self.stop()
+            cause = str(e).strip().splitlines()
+            why = next((line for line in reversed(cause) if "Error:" in line), cause[-1])
+            raise ClusterError(f"a feed process did not start: {why.strip()}") from None
         if self.placement == "nodes":
             for node, url in zip(self._actor_nodes, self.urls, strict=True):
                 self.urls_by_node[node] = (*self.urls_by_node.get(node, ()), url)
