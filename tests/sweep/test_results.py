@@ -185,3 +185,69 @@ def test_a_trials_strategy_and_feed_params_land_in_trials_parquet_as_json(result
     assert (rows["a"]["strategy_params"], rows["a"]["feed"]) == ('{"mode": "turns"}', "tiktok")
     assert (rows["b"]["strategy_params"], rows["b"]["feed"], rows["b"]["feed_params"]) == (
         "{}", "random", "{}")
+
+
+def test_a_commit_that_fails_midway_writes_no_line_twice_when_retried(results):
+    """The group commit writes trial after trial: one failing leaves those written before it
+    in their journals, not staged again (the retry would write them twice)."""
+    results.stage_step(rec("a", 0))
+    results.stage_step(rec("b", 0))
+    blocker = results.run.journal("b").path
+    blocker.mkdir(parents=True)  # b's journal cannot be opened for writing
+    with pytest.raises(Exception, match="cannot write"):
+        results.commit()
+    assert [r["step"] for r in results.run.journal("a").rows()] == [0]
+    assert results.staged() == 1  # b's step only
+    blocker.rmdir()
+    results.stage_step(rec("a", 1))
+    results.finish_trial(trial("a"))
+    assert [r["step"] for r in results.run.journal("a").rows()] == [0, 1]
+    assert [r["step"] for r in results.run.journal("b").rows()] == [0]
+    assert results.completed() == {"a"}
+
+
+def test_a_write_cut_short_leaves_no_torn_line_in_the_middle(results, monkeypatch):
+    """A full disk mid-write: the journal is cut back to its last whole line, so the retry's
+    lines follow whole ones (a torn line in the middle would hide every line after it)."""
+    import errno
+    import os
+
+    from valuespectrum.sweep import results as module
+
+    results.stage_step(rec("a", 0))
+    results.commit()
+    real_write = os.write
+
+    def half_then_full(fd, data):
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module.os, "write", half_then_full)
+    results.stage_step(rec("a", 1))
+    with pytest.raises(Exception, match="No space left"):
+        results.commit()
+    monkeypatch.setattr(module.os, "write", real_write)
+    results.stage_step(rec("a", 2))
+    results.commit()
+    assert [r["step"] for r in results.run.journal("a").rows()] == [0, 1, 2]
+
+
+def test_a_restarted_trials_journal_is_a_new_file_even_while_kept_open(results):
+    results.start_trial("a")
+    results.stage_step(rec("a", 0))
+    results.stage_step(rec("a", 1))
+    results.commit()  # a's journal is now kept open
+    results.start_trial("a")  # the environment crashed: the trial starts again
+    results.stage_step(rec("a", 0, 0))
+    results.commit()
+    rows = results.run.journal("a").rows()
+    assert [(r["step"], r["decision"]) for r in rows] == [(0, 0)]
+
+
+def test_journals_are_written_alike_with_no_file_kept_open(results):
+    results._max_open = 0  # a process with few file descriptors to spare
+    for step in range(3):
+        results.stage_step(rec("a", step))
+        results.commit()
+    results.finish_trial(trial("a", steps=3))
+    assert results.completed() == {"a"} and not results._fds

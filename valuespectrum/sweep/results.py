@@ -21,6 +21,7 @@ tables equal those of an uninterrupted run.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -95,6 +96,24 @@ class TrialRecord(Frozen):
         return self.ended - self.started
 
 
+def _open_append(path: Path) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o666)
+    except FileNotFoundError:  # the journal directory is made on the first write
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o666)
+
+
+def _open_files_budget() -> int:
+    """How many trial journals a sweep keeps open: a quarter of this process's file limit
+    (Ray, sockets and the feed need the rest), at most 4,096."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(0, min(4096, (soft if soft != resource.RLIM_INFINITY else 16384) // 4))
+
+
 def step_schema() -> pa.Schema:
     import pyarrow as pa
 
@@ -115,6 +134,10 @@ class SweepResults:
         self._staged: dict[str, list[StepEvent]] = {}
         self._finished: list[TrialRecord] = []  # trial records waiting for the next commit
         self._journals: dict[str, Journal] = {}  # of the trials being written
+        # their files, kept open while they run (an open and a close per journal and commit
+        # cost more of the driver's CPU than the write: docs/scale.md); at most `_max_open`
+        self._fds: dict[str, int] = {}
+        self._max_open = _open_files_budget()
         self._stage_lock = threading.Lock()  # held for microseconds: staging never waits on I/O
         self._io_lock = threading.Lock()  # one commit (or journal reset) at a time
 
@@ -151,6 +174,7 @@ class SweepResults:
         with self._io_lock:  # not while a commit is writing this trial's rows
             with self._stage_lock:
                 self._staged.pop(trial_id, None)
+            self._close(trial_id)  # before the file goes: no write may reach the old one
             self._journal(trial_id).reset()
             shutil.rmtree(self.screens_dir / trial_id, ignore_errors=True)
 
@@ -206,7 +230,8 @@ class SweepResults:
                 staged, self._staged = self._staged, {}
                 finished = (*self._finished, *finished)
                 self._finished = []
-            written = []
+            written: list[Path] = []
+            appended: set[str] = set()  # trials whose lines are in their journal
             path = self.root
             try:
                 for tid, events in staged.items():
@@ -215,17 +240,21 @@ class SweepResults:
                             path = self.root / str(event.screenshot_path)
                             path.parent.mkdir(parents=True, exist_ok=True)
                             path.write_bytes(event.jpeg)
-                    journal = self._journal(tid)
-                    journal.append_lines(b"".join(e.line for e in events), sync=False)
-                    written.append(journal.path)
+                    path = self._journal(tid).path
+                    self._append(tid, path, b"".join(e.line for e in events))
+                    written.append(path)
+                    appended.add(tid)
                 path = self.root
                 sync_files(written)
             except Exception as e:
-                # keep the steps staged, so that no trial is recorded without its steps: the
-                # run stops at the failing write and a rerun redoes the unrecorded trials
+                # keep the steps not yet in their journals staged (those appended stay there:
+                # staging them again would write them twice), so that no trial is recorded
+                # without its steps: the next commit tries again, and if the run stops
+                # here a rerun redoes the unrecorded trials
                 with self._stage_lock:
                     for tid, events in staged.items():
-                        self._staged[tid] = events + self._staged.get(tid, [])
+                        if tid not in appended:
+                            self._staged[tid] = events + self._staged.get(tid, [])
                     self._finished[:0] = finished
                 if isinstance(e, OSError):
                     raise write_error(path, e) from None
@@ -242,7 +271,47 @@ class SweepResults:
                     raise
                 for record in finished:  # a finished trial's journal is not written again
                     self._journals.pop(record.trial_id, None)
+                    self._close(record.trial_id)
         return sum(len(v) for v in staged.values())
+
+    def _append(self, trial_id: str, path: Path, data: bytes) -> None:
+        """Append to a trial's journal through its kept file (opened on its first write)."""
+        fd = self._fds.get(trial_id)
+        if fd is None:
+            fd = _open_append(path)
+            if len(self._fds) < self._max_open:
+                self._fds[trial_id] = fd
+        size = -1
+        try:
+            size = os.fstat(fd).st_size
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            # no partial line stays behind for the next commit to write after (a torn
+            # line mid-journal would hide the rest); if even that fails, `repair` cuts the
+            # torn tail on the next run
+            if size >= 0:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+            self._fds.pop(trial_id, None)  # closed below: the next commit opens it again
+            raise
+        finally:
+            if self._fds.get(trial_id) != fd:
+                os.close(fd)
+
+    def _close(self, trial_id: str) -> None:
+        fd = self._fds.pop(trial_id, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close the journals kept open (the next commit opens them again)."""
+        with self._io_lock:
+            for tid in list(self._fds):
+                self._close(tid)
 
     def finish_trial(self, record: TrialRecord) -> None:
         """Commit what is staged, then record how the trial ended."""
@@ -275,6 +344,7 @@ class SweepResults:
                 a run resumed since: its plan fingerprints both, so they are the same).
         """
         self.commit()  # nothing staged is left out of the tables
+        self.close()
         planned = set(trial_ids)
         records = {t: r for t, r in self.trial_records().items() if t in planned}
         for tid, rec in records.items():
