@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,42 +91,44 @@ EVENT_BATCH_S = 0.05
 
 
 class _ActorStream:
-    """The driver's end of one actor's event stream: routes each (trial, attempt token,
-    event) to the queue of the trial's current attempt, and tells every trial when the
-    stream breaks. Events of an attempt given up on (another token) are dropped."""
+    """The driver's end of one actor's event stream: hands each (trial, attempt token,
+    event) to the handler of the trial's current attempt, at once and in order (no queue
+    and no task wake-up per step: the driver's CPU per step caps a cluster), and tells
+    every trial when the stream breaks. Events of an attempt given up on (another token)
+    are dropped."""
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
-        self.queues: dict[str, tuple[int, asyncio.Queue]] = {}
+        self.handlers: dict[str, tuple[int, Callable[[Any], None]]] = {}
         self.broken: BaseException | None = None
         self.task = asyncio.create_task(self._pump())
 
-    def listen(self, trial_id: str, token: int) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue()
+    def listen(self, trial_id: str, token: int, handler: Callable[[Any], None]) -> None:
+        """Hand the events of attempt `token` of `trial_id` to `handler` (which must not
+        raise), and a `_StreamLost` if the stream breaks."""
+        self.handlers[trial_id] = (token, handler)
         if self.broken is not None:
-            queue.put_nowait(_StreamLost(first_line(self.broken)))
-        self.queues[trial_id] = (token, queue)
-        return queue
+            handler(_StreamLost(first_line(self.broken)))
 
     def forget(self, trial_id: str, token: int) -> None:
-        if self.queues.get(trial_id, (None,))[0] == token:
-            del self.queues[trial_id]
+        if self.handlers.get(trial_id, (None,))[0] == token:
+            del self.handlers[trial_id]
 
     async def _pump(self) -> None:
         try:
             async for ref in self.actor.events.remote(EVENT_BATCH_S):
                 for trial_id, token, event in await ref:
-                    listener = self.queues.get(trial_id)
+                    listener = self.handlers.get(trial_id)
                     if listener is not None and listener[0] == token:
-                        listener[1].put_nowait(event)
+                        listener[1](event)
             error: BaseException = RuntimeError("the viewer actor shut down")
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # noqa: BLE001 - any break ends the stream for all
             error = e
         self.broken = error
-        for _, queue in self.queues.values():
-            queue.put_nowait(_StreamLost(first_line(error)))
+        for _, handler in list(self.handlers.values()):
+            handler(_StreamLost(first_line(error)))
 
 
 def prompt_context(prompts: dict[str, Any]) -> dict[str, str]:
@@ -295,32 +298,41 @@ class SweepRunner:
         self._notify("trial_started", trial)
         self._tokens += 1
         token, stream = self._tokens, self._stream(actor)
-        events = stream.listen(trial.trial_id, token)
+        ended: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        def handle(event: Any) -> None:
+            """One event of this attempt, as the stream delivers it (in the event loop)."""
+            if ended.done():  # stopped or ended: what still arrives is dropped
+                return
+            try:
+                if isinstance(event, StepEvent):
+                    self.results.stage_event(trial.trial_id, event)
+                    out.steps += 1
+                    self._notify("step", trial, event)
+                    if self._interrupt.requested and out.steps < trial.scrolls:
+                        ended.set_exception(_StopRequested())
+                elif isinstance(event, RestartEvent):
+                    self.results.start_trial(trial.trial_id)
+                    out.steps, out.restarts = 0, deaths + event.attempt
+                    self._notify("restart", trial, event.error)
+                elif isinstance(event, EndEvent):
+                    out.status, out.error, out.node = event.status, event.error, event.node_id
+                    out.restarts = deaths + event.restarts
+                    if event.fatal:
+                        self._fatal = out.error
+                    ended.set_result(None)
+                else:  # the stream broke (_StreamLost)
+                    ended.set_exception(event)
+            except Exception as e:  # noqa: BLE001 - raised where the attempt awaits
+                ended.set_exception(e)
+
+        stream.listen(trial.trial_id, token, handle)
         running = True  # from here on, a trial given up on is cancelled in the actor
         try:
             async with asyncio.timeout(self.spec.trial_timeout_s):
                 await actor.start_trial.remote(trial, token)
-                while True:
-                    event = await events.get()
-                    if isinstance(event, _StreamLost):
-                        raise event
-                    if isinstance(event, StepEvent):
-                        self.results.stage_event(trial.trial_id, event)
-                        out.steps += 1
-                        self._notify("step", trial, event)
-                        if self._interrupt.requested and out.steps < trial.scrolls:
-                            raise _StopRequested
-                    elif isinstance(event, RestartEvent):
-                        self.results.start_trial(trial.trial_id)
-                        out.steps, out.restarts = 0, deaths + event.attempt
-                        self._notify("restart", trial, event.error)
-                    elif isinstance(event, EndEvent):
-                        out.status, out.error, out.node = event.status, event.error, event.node_id
-                        out.restarts = deaths + event.restarts
-                        running = False
-                        if event.fatal:
-                            self._fatal = out.error
-                        break
+                await ended
+                running = False
         except TimeoutError:
             out.status, out.error = "timeout", f"trial exceeded {self.spec.trial_timeout_s:g} s"
         except _StopRequested:
@@ -338,6 +350,8 @@ class SweepRunner:
             out.status, out.error = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
         finally:
             stream.forget(trial.trial_id, token)
+            if ended.done() and not ended.cancelled():
+                ended.exception()  # seen (e.g. the stream broke as the start failed)
         if running:  # given up on (timeout, Ctrl-C, a failure here): stop it in the actor
             _cancel(actor, trial)
         return out
