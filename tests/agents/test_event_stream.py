@@ -140,62 +140,13 @@ async def test_the_driver_routes_by_token_and_tells_every_trial_of_a_broken_stre
     actor = ScriptedActor([[("a", 1, "stale"), ("a", 2, "step0"), ("b", 3, "step0")],
                            [("a", 2, "step1"), ("x", 9, "nobody listens")]])
     stream = _ActorStream(actor)
-    a, b = asyncio.Queue(), asyncio.Queue()
-    stream.listen("a", 2, a.put_nowait)
-    stream.listen("b", 3, b.put_nowait)
+    a, b = stream.listen("a", 2), stream.listen("b", 3)
     actor.go.set()
     got_a = [await a.get() for _ in range(3)]
     got_b = [await b.get() for _ in range(2)]
     assert got_a[:2] == ["step0", "step1"] and isinstance(got_a[2], _StreamLost)
     assert got_b[0] == "step0" and isinstance(got_b[1], _StreamLost)
     assert "died unexpectedly" in str(got_a[2]) and stream.broken is not None
-    late = []  # a trial that listens after the break hears of it at once
-    stream.listen("c", 4, late.append)
-    assert len(late) == 1 and isinstance(late[0], _StreamLost)
-    stream.task.cancel()
-
-
-async def test_the_starts_of_one_moment_go_to_the_actor_in_one_call_and_share_its_fate():
-    """The trials the driver starts in one turn of its event loop reach the actor in one
-    `start_trials` call; a call that fails (the actor died) fails each of those starts."""
-    from valuespectrum.sweep.driver import _ActorStream
-
-    class StartingActor:
-        """TEST DOUBLE of a viewer actor's handle: records `start_trials` calls; the
-        second call fails as a dead actor's would; no events."""
-
-        def __init__(self):
-            self.calls = []
-            outer = self
-
-            class Events:
-                @staticmethod
-                def remote(batch_s):
-                    async def none():
-                        await asyncio.Event().wait()
-                        yield  # pragma: no cover
-                    return none()
-
-            class StartTrials:
-                @staticmethod
-                def remote(starts):
-                    outer.calls.append([token for _, token in starts])
-                    fut = asyncio.get_running_loop().create_future()
-                    if len(outer.calls) == 2:
-                        fut.set_exception(RuntimeError("The actor died unexpectedly"))
-                    else:
-                        fut.set_result(None)
-                    return fut
-
-            self.events, self.start_trials = Events(), StartTrials()
-
-    actor = StartingActor()
-    stream = _ActorStream(actor)
-    first = [stream.start(f"trial-{i}", i) for i in range(3)]
-    await asyncio.gather(*first)
-    assert actor.calls == [[0, 1, 2]]
-    second = [stream.start("trial-3", 3), stream.start("trial-4", 4)]
-    results = await asyncio.gather(*second, return_exceptions=True)
-    assert actor.calls == [[0, 1, 2], [3, 4]]
-    assert all(isinstance(r, RuntimeError) and "died" in str(r) for r in results)
+    late = stream.listen("c", 4)  # a trial that listens after the break hears of it at once
+    assert isinstance(late.get_nowait(), _StreamLost)
     stream.task.cancel()

@@ -427,11 +427,6 @@ def viewer_actor_class():
         async def start_trial(self, trial: TrialSpec, token: int) -> None:
             self._host.start_trial(trial, token)
 
-        async def start_trials(self, starts: list[tuple[TrialSpec, int]]) -> None:
-            """Several `start_trial`s in one call (the driver's starts of one moment)."""
-            for trial, token in starts:
-                self._host.start_trial(trial, token)
-
         async def cancel_trial(self, trial_id: str) -> bool:
             return self._host.cancel_trial(trial_id)
 

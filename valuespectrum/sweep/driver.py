@@ -102,45 +102,6 @@ class _ActorStream:
         self.handlers: dict[str, tuple[int, Callable[[Any], None]]] = {}
         self.broken: BaseException | None = None
         self.task = asyncio.create_task(self._pump())
-        self._starts: list[tuple[TrialSpec, int, asyncio.Future]] = []
-        self._sending: set[asyncio.Task] = set()
-
-    def start(self, trial: TrialSpec, token: int) -> asyncio.Future:
-        """Start attempt `token` of `trial` on the actor. The starts asked in one turn of
-        the event loop (the trials released by one group commit) go in one Ray call: a call
-        costs the driver more than the events of a trial's steps (docs/scale.md).
-
-        The future raises what the call raised (e.g. the actor died)."""
-        loop = asyncio.get_running_loop()
-        started = loop.create_future()
-        self._starts.append((trial, token, started))
-        if len(self._starts) == 1:
-            loop.call_soon(self._send_starts)
-        return started
-
-    def _send_starts(self) -> None:
-        starts, self._starts = self._starts, []
-        waiting = [f for *_, f in starts]
-        try:
-            ref = self.actor.start_trials.remote([(t, k) for t, k, _ in starts])
-        except Exception as e:  # noqa: BLE001 - each start raises it where it awaits
-            _settle(waiting, e)
-            return
-
-        async def sent() -> None:
-            try:
-                await ref
-            except asyncio.CancelledError:
-                _settle(waiting, None, cancelled=True)
-                raise
-            except BaseException as e:  # noqa: BLE001 - the actor died, or its call failed
-                _settle(waiting, e)
-            else:
-                _settle(waiting, None)
-
-        task = asyncio.create_task(sent())
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
 
     def listen(self, trial_id: str, token: int, handler: Callable[[Any], None]) -> None:
         """Hand the events of attempt `token` of `trial_id` to `handler` (which must not
@@ -369,7 +330,7 @@ class SweepRunner:
         running = True  # from here on, a trial given up on is cancelled in the actor
         try:
             async with asyncio.timeout(self.spec.trial_timeout_s):
-                await stream.start(trial, token)
+                await actor.start_trial.remote(trial, token)
                 await ended
                 running = False
         except TimeoutError:
@@ -570,19 +531,6 @@ class SweepRunner:
             log.warning("tables and summary not rebuilt: %s", e)
         finally:
             self._notify("finish")
-
-
-def _settle(futures: list[asyncio.Future], error: BaseException | None,
-            cancelled: bool = False) -> None:
-    for f in futures:
-        if f.done():  # its attempt gave up meanwhile (a timeout)
-            continue
-        if cancelled:
-            f.cancel()
-        elif error is not None:
-            f.set_exception(error)
-        else:
-            f.set_result(None)
 
 
 def _cancel(actor: Any, trial: TrialSpec) -> None:
