@@ -140,13 +140,16 @@ async def test_the_driver_routes_by_token_and_tells_every_trial_of_a_broken_stre
     actor = ScriptedActor([[("a", 1, "stale"), ("a", 2, "step0"), ("b", 3, "step0")],
                            [("a", 2, "step1"), ("x", 9, "nobody listens")]])
     stream = _ActorStream(actor)
-    a, b = stream.listen("a", 2), stream.listen("b", 3)
+    a, b = asyncio.Queue(), asyncio.Queue()
+    stream.listen("a", 2, a.put_nowait)
+    stream.listen("b", 3, b.put_nowait)
     actor.go.set()
     got_a = [await a.get() for _ in range(3)]
     got_b = [await b.get() for _ in range(2)]
     assert got_a[:2] == ["step0", "step1"] and isinstance(got_a[2], _StreamLost)
     assert got_b[0] == "step0" and isinstance(got_b[1], _StreamLost)
     assert "died unexpectedly" in str(got_a[2]) and stream.broken is not None
-    late = stream.listen("c", 4)  # a trial that listens after the break hears of it at once
-    assert isinstance(late.get_nowait(), _StreamLost)
+    late = []  # a trial that listens after the break hears of it at once
+    stream.listen("c", 4, late.append)
+    assert len(late) == 1 and isinstance(late[0], _StreamLost)
     stream.task.cancel()
