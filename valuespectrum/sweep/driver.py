@@ -2,8 +2,9 @@
 
 The driver is the only writer of the run directory. It starts trials on the actors, and
 each actor streams the typed events of all its trials back in batches (one Ray generator per
-actor, `_ActorStream`); the driver writes each record (complete as the agent built it) and
-its screenshot, and updates the live progress view.
+actor, `_ActorStream`); the driver appends each step's journal line (the record, complete as
+the agent built it, encoded by the actor) and writes its screenshot, and updates the live
+progress view.
 """
 
 from __future__ import annotations
