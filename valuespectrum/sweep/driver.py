@@ -206,6 +206,10 @@ class SweepRunner:
             import ray
 
             nodes = viewer_nodes(self._viewer_placement(), ray.nodes())
+            if not nodes:
+                raise ClusterError(
+                    f"sweep {self.spec.name!r}: feed_placement: nodes, but no live node of "
+                    "the cluster can hold a viewer actor, so none gets a feed process")
         return FeedPool(self._corpus, str(self.spec.corpus_path()),
                         self.spec.recommender_params(), self.spec.feed_servers,
                         host=host, styles=styles, log_path=str(self.run_dir.log_path()),
