@@ -58,6 +58,30 @@ def test_a_torn_journal_line_is_ignored_then_cut_by_repair(tmp_path):
     assert read_jsonl(j.path) == [{"a": 1}, {"a": 2}, {"a": 4}]
 
 
+def test_an_append_cut_short_by_a_full_disk_leaves_no_torn_line_before_the_retry(
+        tmp_path, monkeypatch):
+    """The trials journal is appended to again after a failed write (the group commit
+    retries): the failed write is cut back, so the retried lines follow whole ones."""
+    import errno
+    import os
+
+    j = Journal(tmp_path / "j.jsonl")
+    j.append({"a": 1})
+    real_write = os.write
+
+    def half_then_full(fd, data):
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(RunError, match="No space left on device"):
+        j.append({"a": 2}, {"a": 3})
+    monkeypatch.setattr(os, "write", real_write)
+    j.append({"a": 2}, {"a": 3})
+    assert read_jsonl(j.path) == [{"a": 1}, {"a": 2}, {"a": 3}]
+    assert j.repair() == 0
+
+
 def test_a_journal_makes_its_directory_and_writes_readable_utf8_lines(tmp_path):
     j = Journal(tmp_path / "journal" / "t1.jsonl")  # the directory does not exist yet
     j.append({"answer": "Oui, très intéressant 🐈"}, sync=False)

@@ -48,8 +48,9 @@ from valuespectrum.versions import package_versions, run_versions
 
 __all__ = [
     "Journal", "Plan", "PlanChanged", "RunDirectory", "RunError", "RunLockedError",
-    "RunWriteError", "WriterLock", "arrow_schema", "fingerprint", "package_versions", "read_jsonl",
-    "read_table", "spec_changes", "sync_files", "unreadable_tables", "write_json", "write_table",
+    "RunWriteError", "WriterLock", "append_all", "arrow_schema", "fingerprint", "open_append",
+    "package_versions", "read_jsonl", "read_table", "spec_changes", "sync_files",
+    "unreadable_tables", "write_json", "write_table",
 ]
 
 
@@ -182,6 +183,43 @@ def journal_line(row: Mapping[str, Any]) -> bytes:
     return (_json_line(row) + "\n").encode("utf-8")
 
 
+def open_append(path: str | Path) -> int:
+    """A file descriptor appending to `path` (created, with its directory, if missing).
+
+    A sweep appends to hundreds of journals a second: one unbuffered descriptor, and the
+    directory made only when it is missing."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o666)
+
+
+def append_all(fd: int, data: bytes) -> None:
+    """Append all of `data` to `fd` (`open_append`), or none of it.
+
+    A write that fails part-way (a full disk) is cut back to where it began, so that no
+    torn line stays mid-file for the next append to follow (a torn line hides every line
+    after it from `Journal.repair`). If even the cut fails, the torn tail is the file's
+    last bytes until the next append, and `repair` cuts it on the next run.
+
+    Raises:
+        OSError: the write failed (the file is as it was, unless the cut failed too).
+    """
+    size = os.fstat(fd).st_size
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            pass
+        raise
+
+
 class Journal:
     """An append-only JSON-lines file; every `append` is on disk when it returns."""
 
@@ -200,27 +238,22 @@ class Journal:
             self.append_lines(b"".join(journal_line(r) for r in rows), sync=sync)
 
     def append_lines(self, data: bytes, sync: bool = True) -> None:
-        """Append whole journal lines already encoded (`journal_line`), with one write."""
+        """Append whole journal lines already encoded (`journal_line`), with one write.
+
+        A write that fails part-way is cut back (`append_all`): no torn line stays in the
+        middle of the journal for a retried append to land after.
+        """
         if not data:
             return
         try:
-            # a sweep appends to hundreds of journals a second: one unbuffered append, and
-            # the directory made only when it is missing
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            fd = open_append(self.path)
             try:
-                fd = os.open(self.path, flags, 0o666)
-            except FileNotFoundError:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, flags, 0o666)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                append_all(fd, data)
                 if sync:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-        except OSError as e:  # a partly written line is cut by `repair` on the next run
+        except OSError as e:
             raise write_error(self.path, e) from None
 
     def rows(self) -> list[dict[str, Any]]:

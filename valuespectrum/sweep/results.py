@@ -32,7 +32,9 @@ from pydantic import ConfigDict, field_serializer, field_validator
 from valuespectrum.runs import (
     Journal,
     RunDirectory,
+    append_all,
     arrow_schema,
+    open_append,
     sync_files,
     unreadable_tables,
     write_error,
@@ -94,15 +96,6 @@ class TrialRecord(Frozen):
     @property
     def wall_s(self) -> float:
         return self.ended - self.started
-
-
-def _open_append(path: Path) -> int:
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    try:
-        return os.open(path, flags, 0o666)
-    except FileNotFoundError:  # the journal directory is made on the first write
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, flags, 0o666)
 
 
 def _open_files_budget() -> int:
@@ -275,27 +268,16 @@ class SweepResults:
         return sum(len(v) for v in staged.values())
 
     def _append(self, trial_id: str, path: Path, data: bytes) -> None:
-        """Append to a trial's journal through its kept file (opened on its first write)."""
+        """Append to a trial's journal through its kept file (opened on its first write);
+        a failed write leaves no partial line behind (`append_all`)."""
         fd = self._fds.get(trial_id)
         if fd is None:
-            fd = _open_append(path)
+            fd = open_append(path)
             if len(self._fds) < self._max_open:
                 self._fds[trial_id] = fd
-        size = -1
         try:
-            size = os.fstat(fd).st_size
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            append_all(fd, data)
         except OSError:
-            # no partial line stays behind for the next commit to write after (a torn
-            # line mid-journal would hide the rest); if even that fails, `repair` cuts the
-            # torn tail on the next run
-            if size >= 0:
-                try:
-                    os.ftruncate(fd, size)
-                except OSError:
-                    pass
             self._fds.pop(trial_id, None)  # closed below: the next commit opens it again
             raise
         finally:
