@@ -251,3 +251,26 @@ def test_journals_are_written_alike_with_no_file_kept_open(results):
         results.commit()
     results.finish_trial(trial("a", steps=3))
     assert results.completed() == {"a"} and not results._fds
+
+
+def test_a_trial_is_recorded_only_after_the_steps_of_a_failed_sync_are_synced(results,
+                                                                              monkeypatch):
+    """The sync of a commit failed (its lines are in the journal, not yet durable): the
+    next commit syncs that journal before it records the trial, even with no step of its
+    own to write."""
+    from valuespectrum.sweep import results as module
+
+    synced: list[list[str]] = []
+
+    def failing_sync(paths):
+        raise OSError(5, "Input/output error")
+
+    results.stage_step(rec("a", 0))
+    monkeypatch.setattr(module, "sync_files", failing_sync)
+    with pytest.raises(Exception, match="Input/output error"):
+        results.commit()
+    monkeypatch.setattr(module, "sync_files", lambda paths: synced.append(
+        [p.name for p in paths]))
+    results.finish_trial(trial("a", steps=1))  # no step staged: only the trial's record
+    assert synced == [["a.jsonl"]]
+    assert results.completed() == {"a"}

@@ -131,6 +131,9 @@ class SweepResults:
         # cost more of the driver's CPU than the write: docs/scale.md); at most `_max_open`
         self._fds: dict[str, int] = {}
         self._max_open = _open_files_budget()
+        # journals written but not yet made durable (their sync failed): the next commit
+        # syncs them before it records any trial
+        self._unsynced: set[Path] = set()
         self._stage_lock = threading.Lock()  # held for microseconds: staging never waits on I/O
         self._io_lock = threading.Lock()  # one commit (or journal reset) at a time
 
@@ -168,7 +171,9 @@ class SweepResults:
             with self._stage_lock:
                 self._staged.pop(trial_id, None)
             self._close(trial_id)  # before the file goes: no write may reach the old one
-            self._journal(trial_id).reset()
+            journal = self._journal(trial_id)
+            self._unsynced.discard(journal.path)
+            journal.reset()
             shutil.rmtree(self.screens_dir / trial_id, ignore_errors=True)
 
     def _journal(self, trial_id: str) -> Journal:
@@ -223,7 +228,7 @@ class SweepResults:
                 staged, self._staged = self._staged, {}
                 finished = (*self._finished, *finished)
                 self._finished = []
-            written: list[Path] = []
+            written = self._unsynced
             appended: set[str] = set()  # trials whose lines are in their journal
             path = self.root
             try:
@@ -235,10 +240,11 @@ class SweepResults:
                             path.write_bytes(event.jpeg)
                     path = self._journal(tid).path
                     self._append(tid, path, b"".join(e.line for e in events))
-                    written.append(path)
+                    written.add(path)
                     appended.add(tid)
                 path = self.root
-                sync_files(written)
+                sync_files(sorted(written))
+                written.clear()
             except Exception as e:
                 # keep the steps not yet in their journals staged (those appended stay there:
                 # staging them again would write them twice), so that no trial is recorded
