@@ -273,6 +273,35 @@ def test_a_full_disk_stops_the_run_at_the_failing_write_and_it_resumes(
     assert_complete(run_dir, 2, 60)
 
 
+def test_a_failing_commit_stops_the_run_at_once_not_when_a_trial_ends(
+        ray_session, tmp_path, corpus_dir, monkeypatch):
+    """The disk fills mid-trial: the run stops at the failing group commit (within a commit
+    interval), not 20 s later when a trial ends and waits for its record. (That the rerun
+    completes is the full-disk test's.)"""
+    from valuespectrum.runs import RunError, RunWriteError
+    from valuespectrum.sweep.results import SweepResults
+
+    full = threading.Event()
+    real_commit = SweepResults.commit
+
+    def commit(self, *finished):
+        if full.is_set():
+            raise RunWriteError(f"cannot write {self.root}: No space left on device")
+        return real_commit(self, *finished)
+
+    monkeypatch.setattr(SweepResults, "commit", commit)
+    spec = sweep_spec(tmp_path / "f.yaml", **fields(tmp_path, corpus_dir, "fills", **SLOW,
+                                                     scrolls=200))
+    sink = FaultAt(20, lambda runner: full.set())
+    with pytest.raises(RunError, match="No space left on device"):
+        run_with(spec, sink)
+    # 4 trials x 200 scrolls at 0.1 s: the run stopped long before any trial could end
+    assert sink.steps < 200
+    assert not (tmp_path / "fills" / "journal" / "_trials.jsonl").exists()
+    assert 0 < journaled(tmp_path / "fills") <= sink.steps
+
+
+
 def test_an_unwritable_run_directory_is_refused_before_any_model_call(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
     from openai_test_server import OpenAITestServer

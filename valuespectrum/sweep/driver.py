@@ -170,6 +170,9 @@ class SweepRunner:
         #: The engine's fault-tolerant pool of viewer actors while trials run.
         self.pool: ActorPool | None = None
         self._streams: dict[str, _ActorStream] = {}  # an actor's id -> its event stream
+        # the group commit (`_commit_steps`): asked for by a trial's end, which waits on it
+        self._commit_wanted = asyncio.Event()
+        self._commit_waiters: list[asyncio.Future] = []
         self._tokens = 0  # attempt tokens: an actor's events of an abandoned attempt drop
         self._t0 = 0.0
         self._todo: list[TrialSpec] = []
@@ -286,7 +289,8 @@ class SweepRunner:
         # recorded by the next group commit, after its steps (the loop keeps receiving)
         await self._committed(rec)
         if self.feed_server is not None:  # the feed forgets the finished viewer session
-            self.feed_server.close_session(trial.trial_id, attempt.node)
+            self.feed_server.close_session(trial.trial_id, attempt.node,
+                                           moved=attempt.restarts > 0)
         self._notify("trial_finished", trial, rec)
         return attempt.status
 
@@ -395,13 +399,19 @@ class SweepRunner:
                 status = await self._run_one(i, trial)
                 statuses[status] = statuses.get(status, 0) + 1
 
-        self._commit_wanted = asyncio.Event()
-        self._commit_waiters: list[asyncio.Future] = []
+        self._commit_wanted, self._commit_waiters = asyncio.Event(), []  # this loop's
         committer = asyncio.create_task(self._commit_steps())
+        work = asyncio.gather(*(worker(i) for i in range(concurrency)))
         try:
-            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+            await asyncio.wait((work, committer), return_when=asyncio.FIRST_COMPLETED)
+            if committer.done():  # a commit failed: the run stops at the failing write
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+                committer.result()
+            await work
         finally:
             committer.cancel()
+            work.cancel()
             for stream in self._streams.values():
                 stream.task.cancel()
             self._streams.clear()
@@ -426,11 +436,13 @@ class SweepRunner:
         and so do the records of the trials that ended (a trial's end asks for a commit at
         once; those that end while one is writing go together in the next).
 
+        A commit that fails (a full disk) stops the run: the trials waiting on it and the
+        sweep raise its error; what earlier commits wrote is kept, and a rerun resumes.
+
         A per-step fsync (~4 ms of wall time here) blocked the event loop and capped a run
         at a few hundred steps per second, and a commit (and an fsync) per finished trial
         cost the driver more than its steps did; see docs/scale.md.
         """
-        failing = False
         while True:
             try:
                 await asyncio.wait_for(self._commit_wanted.wait(), COMMIT_INTERVAL_S)
@@ -440,20 +452,20 @@ class SweepRunner:
             waiters, self._commit_waiters = self._commit_waiters, []
             if not (waiters or self.results.staged()):
                 continue
+            error: BaseException | None = None
             try:
                 await asyncio.to_thread(self.results.commit)
-            except Exception as e:  # noqa: BLE001 - the trials waiting raise it; retried
-                for w in waiters:
-                    if not w.done():
-                        w.set_exception(e)
-                if not waiters and not failing:  # said once; a trial's end raises it
-                    log.warning("group commit failed (retried): %s", e)
-                failing = True
-                continue
-            failing = False
+            except Exception as e:  # noqa: BLE001 - the trials waiting raise it; the run stops
+                error = e
             for w in waiters:
-                if not w.done():
+                if w.done():
+                    continue
+                if error is None:
                     w.set_result(None)
+                else:
+                    w.set_exception(error)
+            if error is not None:
+                raise error
 
     async def _carry_over_spending(self) -> None:
         """Set the run's budget ledger to what its records say was spent (idempotent).
@@ -535,6 +547,7 @@ class SweepRunner:
                 raise
             log.warning("tables and summary not rebuilt: %s", e)
         finally:
+            self.results.close()  # the journals kept open, however the run ended
             self._notify("finish")
 
 
