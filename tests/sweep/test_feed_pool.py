@@ -137,3 +137,72 @@ def test_a_viewer_node_without_the_corpus_is_named_in_one_line(ray_session, corp
     msg = str(e.value)
     assert "no corpus at /nonexistent/corpus" in msg and "\n" not in msg, msg
     assert pool.urls == () and not pool._actors
+
+
+def test_a_viewer_node_with_another_corpus_at_the_path_is_refused_in_one_line(
+        ray_session, corpus_dir, tmp_path):
+    """The same path on a node, but not the driver's corpus (another build, an old copy):
+    the feed would serve and learn from other items than the plan fingerprinted."""
+    import shutil
+
+    import numpy as np
+    import ray
+
+    from valuespectrum.errors import ClusterError
+    from valuespectrum.feed.corpus import Corpus
+    from valuespectrum.feed.pool import FeedPool
+    from valuespectrum.feed.recommenders import RecommenderParams
+
+    other = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, other)
+    emb = np.load(other / "embeddings.npy")
+    emb[0, 0] += 1.0
+    np.save(other / "embeddings.npy", emb)
+    here = (ray.get_runtime_context().get_node_id(), "127.0.0.1")
+    driver = Corpus.load(corpus_dir)
+    pool = FeedPool(driver, str(other), RecommenderParams(), 1, placement="nodes",
+                    nodes=[here])
+    with pytest.raises(ClusterError) as e:
+        pool.start()
+    msg = str(e.value)
+    assert f"the corpus at {other} is not the driver's" in msg and "\n" not in msg, msg
+    assert driver.fingerprint in msg and not pool._actors
+
+
+def test_feed_processes_that_do_not_start_in_time_are_stopped_and_named(
+        ray_session, corpus_dir, monkeypatch):
+    from valuespectrum.errors import ClusterError
+    from valuespectrum.feed import pool as module
+    from valuespectrum.feed.corpus import Corpus
+    from valuespectrum.feed.recommenders import RecommenderParams
+
+    monkeypatch.setattr(module, "START_TIMEOUT_S", 0.001)  # a corpus takes seconds to load
+    pool = module.FeedPool(Corpus.load(corpus_dir), str(corpus_dir), RecommenderParams(), 2)
+    with pytest.raises(ClusterError, match="2 feed processes did not all start within"):
+        pool.start()
+    assert not pool._actors and pool.urls == ()
+
+
+def test_a_finished_trials_session_is_closed_on_the_feed_its_actor_used(monkeypatch):
+    """`close_session` names the feed `ViewerHost.feed_urls` chose for the trial: its node's
+    own, any of them on a node added later, and every candidate when the trial moved."""
+    from valuespectrum.agents import actor
+    from valuespectrum.agents.actor import ActorOptions, ViewerHost
+    from valuespectrum.feed.pool import FeedPool
+
+    pool = FeedPool(None, "", None, 2, placement="nodes", nodes=[("n1", ""), ("n2", "")])
+    pool.urls_by_node = {"n1": ("http://a", "http://b"), "n2": ("http://c", "http://d")}
+    pool.urls = ("http://a", "http://b", "http://c", "http://d")
+    options = ActorOptions(feed_urls=pool.urls, feed_urls_by_node=pool.urls_by_node)
+    ids = [f"pet_owner.random-0.5.tiktok.simple.{i:03d}" for i in range(40)]
+    for node in ("n1", "n2", "n3"):  # n3: added to the cluster after the feed started
+        monkeypatch.setattr(actor, "_node_id", lambda node=node: node)
+        host = ViewerHost(options)
+        for trial_id in ids:
+            used = feed_for(trial_id, host.feed_urls())
+            assert pool.session_feeds(trial_id, node) == {used}
+            moved = pool.session_feeds(trial_id, node, moved=True)
+            assert used in moved and moved == pool.session_feeds(trial_id, "")
+    driver = FeedPool(None, "", None, 2)
+    driver.urls = ("http://a", "http://b")
+    assert driver.session_feeds(ids[0], "n1", moved=True) == {feed_for(ids[0], driver.urls)}

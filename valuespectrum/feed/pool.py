@@ -14,7 +14,8 @@ With ``feed_placement: nodes`` the feed processes run beside the viewers instead
 every node that can hold a viewer actor, and an actor's trials go to its own node's
 processes (`urls_by_node`; by the same hash among them). The driver's node then serves no
 feed for other nodes, and the feed's CPU per step spreads over the nodes like the actors'
-(docs/scale.md, the cluster cap). Each node's processes load the corpus from the same path.
+(docs/scale.md, the cluster cap). Each node's processes load the corpus from the same path
+and refuse one whose fingerprint is not the driver's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from valuespectrum.feed.corpus import Corpus
 from valuespectrum.feed.platform import FeedPlatform
 from valuespectrum.feed.server import FeedServer
 
+#: How long the feed processes may take to start (load the corpus, build the recommenders).
+START_TIMEOUT_S = 300
 
 def feed_for(trial_id: str, urls: Sequence[str]) -> str:
     """The feed URL of a trial: a stable hash of its id over `urls`.
@@ -49,16 +52,23 @@ def feed_actor_class() -> Any:
     @ray.remote(num_cpus=0, max_restarts=0)
     class FeedActor:
         def __init__(self, corpus_dir: str, params: Any, host: str,
-                     styles: tuple[str, ...] = (), log_path: str | None = None) -> None:
-            send_output_to(log_path, "feed actor")
-            if not Path(corpus_dir).is_dir():
-                import ray
+                     styles: tuple[str, ...] = (), log_path: str | None = None,
+                     fingerprint: str | None = None) -> None:
+            import ray
 
+            send_output_to(log_path, "feed actor")
+            where = f"feed process on node {ray.util.get_node_ip_address()}"
+            if not Path(corpus_dir).is_dir():
                 raise FileNotFoundError(
-                    f"feed process on node {ray.util.get_node_ip_address()}: no corpus at "
-                    f"{corpus_dir} (feed_placement: nodes needs it at that path on every "
-                    "viewer node)")
-            platform = FeedPlatform(Corpus.load(corpus_dir), params, preload=styles)
+                    f"{where}: no corpus at {corpus_dir} (feed_placement: nodes needs it at "
+                    "that path on every viewer node)")
+            corpus = Corpus.load(corpus_dir)
+            if fingerprint is not None and corpus.fingerprint != fingerprint:
+                raise ValueError(
+                    f"{where}: the corpus at {corpus_dir} is not the driver's (fingerprint "
+                    f"{corpus.fingerprint}, the driver's {fingerprint}); copy the driver's "
+                    "corpus to that path on every viewer node")
+            platform = FeedPlatform(corpus, params, preload=styles)
             self.server = FeedServer(platform, host=host, port=0).start()
 
         def url(self) -> str:
@@ -143,34 +153,52 @@ class FeedPool:
                 node, soft=False))
             for _ in range(self.processes):
                 self._actors.append(pinned.remote(self.corpus_dir, self.params, host,
-                                                  self.styles, self.log_path))
+                                                  self.styles, self.log_path,
+                                                  self.corpus.fingerprint))
                 self._actor_nodes.append(node)
         try:
-            self.urls = tuple(ray.get([a.url.remote() for a in self._actors], timeout=300))
+            self.urls = tuple(ray.get([a.url.remote() for a in self._actors],
+                                      timeout=START_TIMEOUT_S))
         except ray.exceptions.RayActorError as e:  # its __init__ failed: say why, in a line
             self.stop()
             cause = str(e).strip().splitlines()
             why = next((line for line in reversed(cause) if "Error:" in line), cause[-1])
             raise ClusterError(f"a feed process did not start: {why.strip()}") from None
+        except ray.exceptions.GetTimeoutError:  # e.g. a node too busy, or none for them
+            started = len(self._actors)
+            self.stop()
+            raise ClusterError(
+                f"the {started} feed processes did not all start within "
+                f"{START_TIMEOUT_S} s (see the run's log)") from None
         if self.placement == "nodes":
             for node, url in zip(self._actor_nodes, self.urls, strict=True):
                 self.urls_by_node[node] = (*self.urls_by_node.get(node, ()), url)
         return self
 
-    def close_session(self, trial_id: str, node_id: str = "") -> None:
+    def close_session(self, trial_id: str, node_id: str = "", *, moved: bool = False) -> None:
         """The feed forgets a finished trial's session (fire and forget in a process).
 
-        With placement "nodes" the session lives on the feed of the node its trial ran on
-        (`node_id`); unknown there (e.g. the trial never started), every node is told.
+        With placement "nodes" the session lives on the feed its trial's actor chose on the
+        node the trial ended on (`node_id`; `ViewerHost.feed_urls`: that node's processes,
+        or any of `urls` on a node without its own). If that node is unknown (the trial
+        never started) or an earlier attempt ran elsewhere (`moved`: its actor died and
+        the trial ran again), every feed the trial may have used is told.
         """
         if self._server is not None:
             self.platform.close_session(trial_id)
             return
-        urls = self.urls_by_node.get(node_id) if self.placement == "nodes" else self.urls
-        chosen = [feed_for(trial_id, urls)] if urls else \
-            [feed_for(trial_id, u) for u in self.urls_by_node.values()]
-        for url in chosen:
+        for url in self.session_feeds(trial_id, node_id, moved=moved):
             self._actors[self.urls.index(url)].close_session.remote(trial_id)
+
+    def session_feeds(self, trial_id: str, node_id: str = "", *,
+                      moved: bool = False) -> set[str]:
+        """The feed URLs that may hold `trial_id`'s session (see `close_session`)."""
+        if self.placement == "driver" or not self.urls:
+            return {feed_for(trial_id, self.urls)} if self.urls else set()
+        if node_id and not moved:
+            return {feed_for(trial_id, self.urls_by_node.get(node_id) or self.urls)}
+        return {feed_for(trial_id, self.urls),
+                *(feed_for(trial_id, urls) for urls in self.urls_by_node.values())}
 
     @property
     def server(self) -> Any:
