@@ -24,6 +24,7 @@ from valuespectrum.feed.recommenders import STYLES, validate_style
 from valuespectrum.models.spec import ModelSpec
 from valuespectrum.names import SAFE_NAME_PATTERN
 from valuespectrum.personas import Persona
+from valuespectrum.runs import journal_line
 from valuespectrum.strategies.registry import strategy_params, validate_strategy
 from valuespectrum.types import Frozen, StepRecord
 
@@ -203,8 +204,6 @@ class StepEvent:
 
     @classmethod
     def of(cls, record: StepRecord, jpeg: bytes | None = None) -> StepEvent:
-        from valuespectrum.runs import journal_line
-
         return cls(journal_line(record.model_dump(mode="json")), record.step, record.decision,
                    record.cost_usd, record.screenshot_path, jpeg)
 
