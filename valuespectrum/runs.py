@@ -30,6 +30,7 @@ The rules both pipelines follow:
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -135,8 +136,9 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+@functools.cache
 def _syncfs() -> Any:
-    """libc's syncfs(fd) (Linux), or None."""
+    """libc's syncfs(fd) (Linux), or None (looked up once)."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
@@ -199,22 +201,26 @@ def open_append(path: str | Path) -> int:
 def append_all(fd: int, data: bytes) -> None:
     """Append all of `data` to `fd` (`open_append`), or none of it.
 
-    A write that fails part-way (a full disk) is cut back to where it began, so that no
-    torn line stays mid-file for the next append to follow (a torn line hides every line
-    after it from `Journal.repair`). If even the cut fails, the torn tail is the file's
-    last bytes until the next append, and `repair` cuts it on the next run.
+    A write that fails part-way (a full disk: the kernel writes what fits, then the next
+    write fails) is cut back to where it began, so that no torn line stays mid-file for the
+    next append to follow (a torn line hides every line after it from `Journal.repair`).
+    If even the cut fails, the torn tail is the file's last bytes until the next append,
+    and `repair` cuts it on the next run. (The file's size is read only then: one syscall
+    less per journal and commit.)
 
     Raises:
         OSError: the write failed (the file is as it was, unless the cut failed too).
     """
-    size = os.fstat(fd).st_size
+    done = os.write(fd, data)
+    if done == len(data):
+        return
     try:
         view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        while done < len(data):
+            done += os.write(fd, view[done:])
     except OSError:
         try:
-            os.ftruncate(fd, size)
+            os.ftruncate(fd, os.fstat(fd).st_size - done)
         except OSError:
             pass
         raise

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -182,15 +182,15 @@ def cell_key(persona: str, model: str, platform: str, strategy: str) -> str:
 # --------------------------------------------------------------------------- events
 
 
-@dataclass(frozen=True)
-class StepEvent:
+class StepEvent(NamedTuple):
     """One scroll of a trial, as the actor recorded it: its journal line, encoded by the
     actor, and the few fields the driver's live view reads.
 
     The driver appends `line` to the trial's journal as it is (no pydantic object crosses
     Ray, and nothing is encoded on the driver, whose CPU per step caps a whole cluster:
     docs/scale.md); `record` parses it back for whoever needs the whole record.
-    Build it with `StepEvent.of`.
+    Build it with `StepEvent.of`. A named tuple: it unpickles in a third of a frozen
+    dataclass's time (~0.6 against ~1.7 us here), on the driver, once per step.
     """
 
     #: the `StepRecord` as its journal line (`runs.journal_line`, newline-terminated)

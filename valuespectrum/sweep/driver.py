@@ -308,6 +308,9 @@ class SweepRunner:
         self._tokens += 1
         token, stream = self._tokens, self._stream(actor)
         ended: asyncio.Future = asyncio.get_running_loop().create_future()
+        # looked up once per attempt, not per step (the driver's CPU per step caps a cluster)
+        stage, trial_id, interrupt = self.results.stage_event, trial.trial_id, self._interrupt
+        on_step = getattr(self.progress, "step", None) if self.progress is not None else None
 
         def handle(event: Any) -> None:
             """One event of this attempt, as the stream delivers it (in the event loop)."""
@@ -315,10 +318,11 @@ class SweepRunner:
                 return
             try:
                 if isinstance(event, StepEvent):
-                    self.results.stage_event(trial.trial_id, event)
+                    stage(trial_id, event)
                     out.steps += 1
-                    self._notify("step", trial, event)
-                    if self._interrupt.requested and out.steps < trial.scrolls:
+                    if on_step is not None:
+                        on_step(trial, event)
+                    if interrupt.requested and out.steps < trial.scrolls:
                         ended.set_exception(_StopRequested())
                 elif isinstance(event, RestartEvent):
                     self.results.start_trial(trial.trial_id)

@@ -126,14 +126,14 @@ class SweepResults:
         self.screens_dir = run.root / "screens"
         self._staged: dict[str, list[StepEvent]] = {}
         self._finished: list[TrialRecord] = []  # trial records waiting for the next commit
-        self._journals: dict[str, Journal] = {}  # of the trials being written
+        self._paths: dict[str, str] = {}  # the journal path of each trial being written
         # their files, kept open while they run (an open and a close per journal and commit
         # cost more of the driver's CPU than the write: docs/scale.md); at most `_max_open`
         self._fds: dict[str, int] = {}
         self._max_open = _open_files_budget()
         # journals written but not yet made durable (their sync failed): the next commit
         # syncs them before it records any trial
-        self._unsynced: set[Path] = set()
+        self._unsynced: set[str] = set()
         self._stage_lock = threading.Lock()  # held for microseconds: staging never waits on I/O
         self._io_lock = threading.Lock()  # one commit (or journal reset) at a time
 
@@ -171,16 +171,21 @@ class SweepResults:
             with self._stage_lock:
                 self._staged.pop(trial_id, None)
             self._close(trial_id)  # before the file goes: no write may reach the old one
-            journal = self._journal(trial_id)
-            self._unsynced.discard(journal.path)
-            journal.reset()
+            path = self._path(trial_id)
+            self._unsynced.discard(path)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
             shutil.rmtree(self.screens_dir / trial_id, ignore_errors=True)
 
-    def _journal(self, trial_id: str) -> Journal:
-        journal = self._journals.get(trial_id)
-        if journal is None:
-            journal = self._journals[trial_id] = self.run.journal(trial_id)
-        return journal
+    def _path(self, trial_id: str) -> str:
+        """The journal path of a trial being written (a str: built once per trial, and
+        hashed on every commit)."""
+        path = self._paths.get(trial_id)
+        if path is None:
+            path = self._paths[trial_id] = str(self.run.journal(trial_id).path)
+        return path
 
     def stage_step(self, record: StepRecord, jpeg: bytes | None = None) -> StepRecord:
         """Queue a step, as the agent recorded it, for the next `commit` (which writes
@@ -230,7 +235,7 @@ class SweepResults:
                 self._finished = []
             written = self._unsynced
             appended: set[str] = set()  # trials whose lines are in their journal
-            path = self.root
+            path: str | Path = self.root
             try:
                 for tid, events in staged.items():
                     for event in events:
@@ -238,12 +243,13 @@ class SweepResults:
                             path = self.root / str(event.screenshot_path)
                             path.parent.mkdir(parents=True, exist_ok=True)
                             path.write_bytes(event.jpeg)
-                    path = self._journal(tid).path
-                    self._append(tid, path, b"".join(e.line for e in events))
+                    path = self._path(tid)
+                    self._append(tid, path, events[0].line if len(events) == 1
+                                 else b"".join([e.line for e in events]))
                     written.add(path)
                     appended.add(tid)
                 path = self.root
-                sync_files(sorted(written))
+                sync_files(written)
                 written.clear()
             except Exception as e:
                 # keep the steps not yet in their journals staged (those appended stay there:
@@ -269,11 +275,11 @@ class SweepResults:
                         self._finished[:0] = finished
                     raise
                 for record in finished:  # a finished trial's journal is not written again
-                    self._journals.pop(record.trial_id, None)
+                    self._paths.pop(record.trial_id, None)
                     self._close(record.trial_id)
         return sum(len(v) for v in staged.values())
 
-    def _append(self, trial_id: str, path: Path, data: bytes) -> None:
+    def _append(self, trial_id: str, path: str, data: bytes) -> None:
         """Append to a trial's journal through its kept file (opened on its first write);
         a failed write leaves no partial line behind (`append_all`)."""
         fd = self._fds.get(trial_id)
