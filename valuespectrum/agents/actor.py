@@ -98,6 +98,9 @@ class ViewerHost:
         # the event stream: (trial id, attempt token, event) waiting for `events` to send
         self._outbox: list[tuple[str, int, TrialEvent]] = []
         self._ready = asyncio.Event()
+        # a trial ended or restarted: its batch leaves now (the driver starts the next trial
+        # on it), not at the end of the window
+        self._urgent = asyncio.Event()
         self._running: dict[str, tuple[int, asyncio.Task]] = {}
         self._closed = False
         self._streams = 0
@@ -306,6 +309,8 @@ class ViewerHost:
             async for event in self.run_trial(trial):
                 self._outbox.append((tid, token, event))
                 self._ready.set()
+                if not isinstance(event, StepEvent):
+                    self._urgent.set()
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # run_trial records its own failures; this is a last guard
@@ -313,22 +318,28 @@ class ViewerHost:
             self._outbox.append((tid, token, EndEvent("failed", 0, f"{type(e).__name__}: {e}",
                                                       node_id=_node_id())))
             self._ready.set()
+            self._urgent.set()
         finally:
             if self._running.get(tid, (None,))[0] == token:
                 self._running.pop(tid, None)
 
-    async def events(self, batch_s: float = 0.05) -> AsyncIterator[list[tuple[str, int, Any]]]:
+    async def events(self, batch_s: float = 0.25) -> AsyncIterator[list[tuple[str, int, Any]]]:
         """The events of every trial of this actor, in batches: once an event is waiting,
-        `batch_s` more seconds let others join it. Ends when the host shuts down."""
+        `batch_s` more seconds let others join it, unless a trial ends or restarts (its
+        batch leaves at once). Ends when the host shuts down."""
         self._streams += 1
         mine = self._streams  # one reader: a newer stream (the driver's, after a break) wins
         while not self._closed and mine == self._streams:
             await self._ready.wait()
-            if batch_s > 0:
-                await asyncio.sleep(batch_s)
+            if batch_s > 0 and not self._urgent.is_set():
+                try:
+                    await asyncio.wait_for(self._urgent.wait(), batch_s)
+                except TimeoutError:
+                    pass
             if mine != self._streams:
                 return
             self._ready.clear()
+            self._urgent.clear()
             batch, self._outbox = self._outbox, []
             if batch:
                 yield batch
@@ -430,7 +441,7 @@ def viewer_actor_class():
         async def cancel_trial(self, trial_id: str) -> bool:
             return self._host.cancel_trial(trial_id)
 
-        async def events(self, batch_s: float = 0.05):
+        async def events(self, batch_s: float = 0.25):
             async for batch in self._host.events(batch_s):
                 yield batch
 

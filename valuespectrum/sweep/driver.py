@@ -86,9 +86,12 @@ class _StreamLost(Exception):
 
 
 #: How long an actor holds an event so that others join it in one Ray message: an actor
-#: sends at most ~20 messages a second, however many agents it hosts. 50 ms adds that much
-#: to the live view and nothing to a trial (docs/scale.md).
-EVENT_BATCH_S = 0.05
+#: sends at most 4 messages a second, however many agents it hosts. Each message costs the
+#: driver ~0.8 ms of CPU whatever it carries (benchmarks/bench_stream.py), so at 50 ms a
+#: cluster of uncontended actors would have spent more on messages than on steps. A
+#: quarter second is the live view's refresh interval (4 per second), and a trial's end or
+#: restart leaves at once, so it adds nothing to a trial (docs/scale.md).
+EVENT_BATCH_S = 0.25
 
 
 class _ActorStream:
