@@ -6,7 +6,7 @@ Prints steps/s, efficiency against the ideal, peak memory per agent (PSS of the 
 and their browsers) and their CPU ms per step, for 1, 2, 4, 8 agents.
 
     python benchmarks/bench_parallel.py [--agents 1 2 4 8] [--scrolls 30] [--env playwright]
-        [--option screenshot=jpeg] [--model scripted:Yes.]
+        [--option screenshot=jpeg] [--model scripted:Yes.] [--split]
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class ActorSampler(threading.Thread):
         self.peak = 0
         self.cpu: dict[int, float] = {}
         self.base: dict[int, float] = {}
+        self.kinds: dict[int, str] = {}  # pid -> `process_kind`
         self._stop_event = threading.Event()
         self._sample(baseline=True)
 
@@ -72,6 +73,8 @@ class ActorSampler(threading.Thread):
                         self.base[p.pid] = t.user + t.system
                         continue
                     self.cpu[p.pid] = t.user + t.system
+                    if p.pid not in self.kinds:
+                        self.kinds[p.pid] = process_kind(p.cmdline(), p is proc)
                     total += p.memory_full_info().pss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
@@ -85,7 +88,33 @@ class ActorSampler(threading.Thread):
         """Peak PSS (bytes) and CPU seconds used since the sampler was created."""
         self._stop_event.set()
         self.join()
-        return self.peak, sum(c - self.base.get(pid, 0.0) for pid, c in self.cpu.items())
+        return self.peak, sum(self.by_kind().values())
+
+    def by_kind(self) -> dict[str, float]:
+        """CPU seconds since the sampler was created, by `process_kind`."""
+        out: dict[str, float] = {}
+        for pid, c in self.cpu.items():
+            kind = self.kinds.get(pid, "other")
+            out[kind] = out.get(kind, 0.0) + c - self.base.get(pid, 0.0)
+        return out
+
+
+#: the order `--split` prints the kinds in
+KINDS = ("actor", "browser", "renderer", "gpu", "utility", "zygote", "node driver", "other")
+
+
+def process_kind(cmdline: list[str], is_actor: bool) -> str:
+    """What a process below a viewer actor is: the actor itself (Python), Playwright's node
+    driver, or a Chromium process by its ``--type=`` switch (none: the browser process)."""
+    if is_actor:
+        return "actor"
+    line = " ".join(cmdline)
+    if "run-driver" in line or (cmdline and Path(cmdline[0]).name == "node"):
+        return "node driver"
+    kind = next((a.split("=", 1)[1] for a in cmdline if a.startswith("--type=")), None)
+    if kind is None:
+        return "browser" if "chrom" in line else "other"
+    return {"gpu-process": "gpu"}.get(kind, kind if kind in KINDS else "other")
 
 
 def corpus_dir() -> Path:
@@ -127,7 +156,9 @@ def run(agents: int, scrolls: int, env: str, corpus: Path, out: Path, per_actor:
     # steady state: drop the first step of every agent (browser/context start-up)
     t = sorted(clock.times)[agents:]
     rate = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 else float("nan")
-    return rate, rate / (agents / LATENCY_S), peak, 1e3 * cpu_s / max(len(clock.times), 1)
+    steps = max(len(clock.times), 1)
+    split = {k: 1e3 * v / steps for k, v in sampler.by_kind().items()}
+    return rate, rate / (agents / LATENCY_S), peak, 1e3 * cpu_s / steps, split
 
 
 def main() -> None:
@@ -142,6 +173,10 @@ def main() -> None:
                     help="environment option KEY=VALUE, e.g. screenshot=jpeg (repeatable)")
     ap.add_argument("--model", default="scripted:Yes.",
                     help="model spec (a scripted test double by default)")
+    ap.add_argument("--split", action="store_true",
+                    help="also print the CPU ms per step by process: the actor (Python), "
+                         "Chromium's browser, renderer, GPU, utility (network) and zygote "
+                         "processes, Playwright's node driver")
     args = ap.parse_args()
     import ray
 
@@ -157,10 +192,13 @@ def main() -> None:
           f"{'actor CPU ms/step':>17}")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.agents:
-            rate, eff, mem, cpu = run(n, args.scrolls, args.env, corpus, Path(tmp),
-                                      args.per_actor, options, args.model)
+            rate, eff, mem, cpu, split = run(n, args.scrolls, args.env, corpus, Path(tmp),
+                                             args.per_actor, options, args.model)
             print(f"{n:>6} {rate:>8.2f} {n / LATENCY_S:>6.1f} {eff:>9.0%} {mem / n / 2**20:>14.0f} "
                   f"{cpu:>17.1f}", flush=True)
+            if args.split:
+                print("       CPU ms/step by process: " + ", ".join(
+                    f"{k} {split[k]:.1f}" for k in KINDS if split.get(k)), flush=True)
     ray.shutdown()
 
 

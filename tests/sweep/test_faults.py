@@ -54,6 +54,7 @@ class FaultAt:
 
     def __init__(self, n: int, fault) -> None:
         self.n, self.fault, self.steps, self.restarts = n, fault, 0, []
+        self.fired_at = 0  # the steps delivered when the fault was sent
         self.runner: SweepRunner | None = None
         self.thread: threading.Thread | None = None
         self.finished = threading.Event()  # set once the run has returned
@@ -61,6 +62,7 @@ class FaultAt:
     def step(self, trial, record) -> None:
         self.steps += 1
         if self.steps == self.n:  # not joined: the driver keeps consuming events meanwhile
+            self.fired_at = self.steps
             self.thread = threading.Thread(target=self.fault, args=(self.runner,))
             self.thread.start()
 
@@ -87,36 +89,58 @@ def clean(tmp_path_factory, corpus_dir, ray_session) -> Path:
     return tmp / "clean"
 
 
+#: The viewer of the tests whose fault must land mid-trial answers after 0.1 s (a scripted
+#: TEST DOUBLE): a trial then lasts ~3 s, so a fault sent after a few journaled steps lands
+#: while both trials in flight are mid-way. With the instant `random` viewer a 30-scroll
+#: trial is so short that its steps and its end reach the driver in one message (an actor
+#: holds its events 0.25 s, `EVENT_BATCH_S`): the fault then came after the trial (a killed
+#: actor restarted nothing; seen in CI), and on a loaded machine the Ctrl-C came after both
+#: trials had ended (seen twice in CI).
+SLOW = {"models": [{"spec": "scripted:Yes.", "name": "slow", "params": {"latency_s": 0.1}}],
+        "trials": 4}
+
+
+@pytest.fixture(scope="module")
+def slow_clean(tmp_path_factory, corpus_dir, ray_session) -> Path:
+    tmp = tmp_path_factory.mktemp("slow-clean")
+    outcome = SweepRunner(sweep_spec(tmp / "c.yaml", **fields(tmp, corpus_dir, "clean",
+                                                               **SLOW))).run()
+    assert outcome.statuses == {"done": 4}
+    return tmp / "clean"
+
+
 @pytest.mark.parametrize("restart", [True, False], ids=["ray-restarts-it", "dead-for-good"])
 def test_a_viewer_actor_killed_mid_trial_is_rescheduled_and_completes(
-        ray_session, tmp_path, corpus_dir, clean, restart, caplog):
+        ray_session, tmp_path, corpus_dir, slow_clean, restart, caplog):
     def kill(runner):
         ray_session.kill(runner.actors[0], no_restart=not restart)
 
-    spec = sweep_spec(tmp_path / "k.yaml", **fields(tmp_path, corpus_dir, "killed"))
-    outcome, sink = run_with(spec, FaultAt(12, kill))
-    assert outcome.statuses == {"done": 2}
+    spec = sweep_spec(tmp_path / "k.yaml", **fields(tmp_path, corpus_dir, "killed", **SLOW))
+    outcome, sink = run_with(spec, FaultAt(8, kill))
+    assert outcome.statuses == {"done": 4}
     assert sink.restarts and all("viewer actor died" in e for e in sink.restarts)
     # an actor Ray restarts is waited for and reused; one dead for good is replaced
     assert ("gone for good" in caplog.text) == (not restart), caplog.text
     trials = load_table(tmp_path / "killed" / "trials.parquet")
     assert sum(t["restarts"] for t in trials) >= 1
-    assert_complete(tmp_path / "killed", 2, 30)
-    assert stable_rows(tmp_path / "killed") == stable_rows(clean)
+    assert_complete(tmp_path / "killed", 4, 30)
+    assert stable_rows(tmp_path / "killed") == stable_rows(slow_clean)
 
 
 def test_the_feed_server_restarted_mid_run_is_reconnected_with_its_sessions(
-        ray_session, tmp_path, corpus_dir, clean):
+        ray_session, tmp_path, corpus_dir, slow_clean):
     def bounce(runner):
         runner.feed_server.restart(down_s=1.0)
 
-    spec = sweep_spec(tmp_path / "f.yaml", **fields(tmp_path, corpus_dir, "bounced"))
-    outcome, sink = run_with(spec, FaultAt(12, bounce))
-    assert outcome.statuses == {"done": 2}
+    spec = sweep_spec(tmp_path / "f.yaml", **fields(tmp_path, corpus_dir, "bounced", **SLOW))
+    outcome, sink = run_with(spec, FaultAt(8, bounce))
+    assert outcome.statuses == {"done": 4}
+    # the fault landed mid-trial: steps arrived after it
+    assert sink.steps > sink.fired_at
     # the sessions live in the driver's platform: the viewers reconnect and carry on
     assert sink.restarts == []
-    assert_complete(tmp_path / "bounced", 2, 30)
-    assert stable_rows(tmp_path / "bounced") == stable_rows(clean)
+    assert_complete(tmp_path / "bounced", 4, 30)
+    assert stable_rows(tmp_path / "bounced") == stable_rows(slow_clean)
 
 
 @pytest.mark.browser
@@ -185,23 +209,6 @@ def journaled(run_dir: Path) -> int:
                if p.name != "_trials.jsonl")
 
 
-#: The Ctrl-C test's viewer answers after 0.1 s (a scripted TEST DOUBLE): a trial then lasts
-#: ~3 s, so the Ctrl-C sent after 8 journaled steps lands while both trials are mid-way. With
-#: the instant `random` viewer a 30-scroll trial is so short that, on a loaded machine, both
-#: in-flight trials had ended before the driver handled the Ctrl-C (seen twice in CI).
-SLOW = {"models": [{"spec": "scripted:Yes.", "name": "slow", "params": {"latency_s": 0.1}}],
-        "trials": 4}
-
-
-@pytest.fixture(scope="module")
-def slow_clean(tmp_path_factory, corpus_dir, ray_session) -> Path:
-    tmp = tmp_path_factory.mktemp("slow-clean")
-    outcome = SweepRunner(sweep_spec(tmp / "c.yaml", **fields(tmp, corpus_dir, "clean",
-                                                               **SLOW))).run()
-    assert outcome.statuses == {"done": 4}
-    return tmp / "clean"
-
-
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_stops_cleanly_once_and_at_once_twice_and_the_run_resumes(
         tmp_path, corpus_dir, presses, slow_clean):
@@ -248,8 +255,12 @@ def test_a_full_disk_stops_the_run_at_the_failing_write_and_it_resumes(
         ray_session, tmp_path, corpus_dir, clean):
     # long answers fill a trial's journal past a 96 KiB file-size limit after ~40 steps
     reply = "Yes. " + "because " * 250
+    # answering after 0.1 s: the steps reach the driver a few at a time, as in a real run,
+    # so the journal grows line by line before the write that fails (an instant viewer's
+    # 60 steps arrive in one message, and that one append is cut back whole)
     spec = write_spec(tmp_path / "d.yaml", **fields(
-        tmp_path, corpus_dir, "full", models=[{"spec": f"scripted:{reply}", "name": "long"}],
+        tmp_path, corpus_dir, "full", models=[{"spec": f"scripted:{reply}", "name": "long",
+                                               "params": {"latency_s": 0.1}}],
         scrolls=60, window=5))
     address = ray_session.get_runtime_context().gcs_address
 
